@@ -1,0 +1,123 @@
+#include "config/diag.h"
+
+#include <charconv>
+#include <vector>
+
+namespace snigate::config {
+namespace {
+
+std::string position(const toml::source_region& where) {
+  std::string file = where.path ? std::string(*where.path) : std::string("<config>");
+  if (where.begin.line == 0) return file;
+  return file + ":" + std::to_string(where.begin.line) + ":" + std::to_string(where.begin.column);
+}
+
+const toml::node& at_key(const toml::table& t, std::string_view key) { return *t.get(key); }
+
+}  // namespace
+
+ConfigError::ConfigError(const toml::source_region& where, const std::string& message)
+    : std::runtime_error(position(where) + ": " + message) {}
+
+void fail(const toml::node& at, const std::string& message) {
+  throw ConfigError(at.source(), message);
+}
+
+void check_keys(const toml::table& table, std::initializer_list<std::string_view> allowed,
+                std::string_view where) {
+  for (const auto& [key, value] : table) {
+    bool known = false;
+    for (auto a : allowed) known = known || key.str() == a;
+    if (!known)
+      fail(value, "unknown key '" + std::string(key.str()) + "' in [" + std::string(where) + "]");
+  }
+}
+
+std::chrono::milliseconds parse_duration(std::string_view text) {
+  if (text.empty()) throw std::invalid_argument("empty duration");
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end == text.data() || value < 0)
+    throw std::invalid_argument("'" + std::string(text) + "' is not a duration such as 500ms, 5s, 10m, 1h, 2d");
+  std::string_view unit(end, text.data() + text.size() - end);
+  using namespace std::chrono;
+  if (unit.empty() || unit == "s") return seconds(value);
+  if (unit == "ms") return milliseconds(value);
+  if (unit == "m") return minutes(value);
+  if (unit == "h") return hours(value);
+  if (unit == "d") return hours(24 * value);
+  if (unit == "w") return hours(24 * 7 * value);
+  throw std::invalid_argument("unknown unit '" + std::string(unit) + "' in duration '" +
+                              std::string(text) + "' (use ms, s, m, h, d or w)");
+}
+
+std::chrono::milliseconds parse_duration(const toml::node& node) {
+  if (auto i = node.value_exact<std::int64_t>()) {
+    if (*i < 0) fail(node, "a duration cannot be negative");
+    return std::chrono::seconds(*i);
+  }
+  auto s = node.value_exact<std::string>();
+  if (!s) fail(node, "expected a duration string such as \"5s\"");
+  try {
+    return parse_duration(*s);
+  } catch (const std::invalid_argument& e) {
+    fail(node, e.what());
+  }
+}
+
+std::string get_string(const toml::table& t, std::string_view key, std::string_view fallback) {
+  if (!t.contains(key)) return std::string(fallback);
+  auto s = at_key(t, key).value_exact<std::string>();
+  if (!s) fail(at_key(t, key), "'" + std::string(key) + "' must be a string");
+  return *s;
+}
+
+std::string require_string(const toml::table& t, std::string_view key, std::string_view where) {
+  if (!t.contains(key))
+    throw ConfigError(t.source(), "[" + std::string(where) + "] needs '" + std::string(key) + "'");
+  return get_string(t, key, "");
+}
+
+std::int64_t get_int(const toml::table& t, std::string_view key, std::int64_t fallback,
+                     std::int64_t min, std::int64_t max) {
+  if (!t.contains(key)) return fallback;
+  auto i = at_key(t, key).value_exact<std::int64_t>();
+  if (!i) fail(at_key(t, key), "'" + std::string(key) + "' must be an integer");
+  if (*i < min || *i > max)
+    fail(at_key(t, key), "'" + std::string(key) + "' must be between " + std::to_string(min) +
+                             " and " + std::to_string(max));
+  return *i;
+}
+
+bool get_bool(const toml::table& t, std::string_view key, bool fallback) {
+  if (!t.contains(key)) return fallback;
+  auto b = at_key(t, key).value_exact<bool>();
+  if (!b) fail(at_key(t, key), "'" + std::string(key) + "' must be true or false");
+  return *b;
+}
+
+std::chrono::milliseconds get_duration(const toml::table& t, std::string_view key,
+                                       std::chrono::milliseconds fallback) {
+  if (!t.contains(key)) return fallback;
+  return parse_duration(at_key(t, key));
+}
+
+std::vector<std::string> get_string_list(const toml::table& t, std::string_view key) {
+  std::vector<std::string> out;
+  if (!t.contains(key)) return out;
+  const auto& node = at_key(t, key);
+  if (auto s = node.value_exact<std::string>()) {
+    out.push_back(*s);
+  } else if (auto arr = node.as_array()) {
+    for (const auto& item : *arr) {
+      auto v = item.value_exact<std::string>();
+      if (!v) fail(item, "'" + std::string(key) + "' must hold strings");
+      out.push_back(*v);
+    }
+  } else {
+    fail(node, "'" + std::string(key) + "' must be a string or a list of strings");
+  }
+  return out;
+}
+
+}  // namespace snigate::config

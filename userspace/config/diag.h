@@ -1,0 +1,44 @@
+#pragma once
+// Configuration errors that point at the file and line, and the small readers every section
+// parser shares. Each subsystem parses its own section with these; none re-implements them.
+#include <chrono>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace snigate::config {
+
+class ConfigError : public std::runtime_error {
+ public:
+  // what() reads "FILE:LINE:COLUMN: MESSAGE", or "FILE: MESSAGE" when there is no position.
+  ConfigError(const toml::source_region& where, const std::string& message);
+  explicit ConfigError(const std::string& message) : std::runtime_error(message) {}
+};
+
+[[noreturn]] void fail(const toml::node& at, const std::string& message);
+
+// Rejects any key of `table` not in `allowed`: "unknown key 'x' in [where]".
+void check_keys(const toml::table& table, std::initializer_list<std::string_view> allowed,
+                std::string_view where);
+
+// Durations as people write them: "500ms", "5s", "10m", "1h", "2d", or a plain integer of
+// seconds. Zero is allowed; negatives and unknown units are errors.
+std::chrono::milliseconds parse_duration(const toml::node& node);
+std::chrono::milliseconds parse_duration(std::string_view text);  // throws std::invalid_argument
+
+// Typed readers with errors that name the key. `required` readers fail when the key is absent.
+std::string get_string(const toml::table& t, std::string_view key, std::string_view fallback);
+std::string require_string(const toml::table& t, std::string_view key, std::string_view where);
+std::int64_t get_int(const toml::table& t, std::string_view key, std::int64_t fallback,
+                     std::int64_t min, std::int64_t max);
+bool get_bool(const toml::table& t, std::string_view key, bool fallback);
+std::chrono::milliseconds get_duration(const toml::table& t, std::string_view key,
+                                       std::chrono::milliseconds fallback);
+// A string or an array of strings.
+std::vector<std::string> get_string_list(const toml::table& t, std::string_view key);
+
+}  // namespace snigate::config

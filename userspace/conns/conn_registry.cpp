@@ -1,0 +1,46 @@
+#include "conns/conn_registry.h"
+
+namespace snigate::conns {
+
+void ConnRegistry::add(const ConnInfo& info, Kill kill) {
+  std::lock_guard lock(mu_);
+  entries_[info.id] = Entry{info, std::move(kill)};
+}
+
+void ConnRegistry::update(std::uint64_t id, const std::function<void(ConnInfo&)>& change) {
+  std::lock_guard lock(mu_);
+  if (auto it = entries_.find(id); it != entries_.end()) change(it->second.info);
+}
+
+void ConnRegistry::remove(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  entries_.erase(id);
+}
+
+std::vector<ConnInfo> ConnRegistry::snapshot() const {
+  std::lock_guard lock(mu_);
+  std::vector<ConnInfo> out;
+  out.reserve(entries_.size());
+  for (const auto& [id, e] : entries_) out.push_back(e.info);
+  return out;
+}
+
+std::size_t ConnRegistry::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
+std::size_t ConnRegistry::kill_matching(
+    const std::function<bool(const boost::asio::ip::address&)>& match) {
+  std::vector<Kill> kills;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, e] : entries_)
+      if (match(e.info.client)) kills.push_back(e.kill);
+  }
+  // Outside the lock: a kill posts to the connection's loop, which then calls remove().
+  for (auto& k : kills) k();
+  return kills.size();
+}
+
+}  // namespace snigate::conns

@@ -1,0 +1,62 @@
+#pragma once
+// Every live connection, across all workers: what `snigatectl conns` lists, and how a new
+// ban ends the connections of the client it names. Thread-safe.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "relay/relay.h"
+
+namespace snigate::conns {
+
+struct ConnInfo {
+  std::uint64_t id = 0;
+  std::string listener;
+  boost::asio::ip::tcp::endpoint peer;    // who connected to us
+  boost::asio::ip::address client;        // real client: peer, or from the PROXY header
+  std::string server_name;                // SNI or Host
+  std::string alpn;
+  std::string backend;
+  std::string upstream;                   // address actually connected
+  std::string state;                      // preread | connecting | relaying
+  std::string relay_mode;
+  std::chrono::system_clock::time_point started;
+  std::shared_ptr<const relay::Counters> counters;
+};
+
+class ConnRegistry {
+ public:
+  // `kill` must be callable from any thread; it ends the connection on its own event loop.
+  using Kill = std::function<void()>;
+
+  void add(const ConnInfo& info, Kill kill);
+  void update(std::uint64_t id, const std::function<void(ConnInfo&)>& change);
+  void remove(std::uint64_t id);
+
+  std::vector<ConnInfo> snapshot() const;
+  std::size_t size() const;
+  // Ends every connection whose real client matches; returns how many were asked to end.
+  std::size_t kill_matching(const std::function<bool(const boost::asio::ip::address&)>& match);
+
+  std::uint64_t next_id() { return next_id_.fetch_add(1) + 1; }
+
+ private:
+  struct Entry {
+    ConnInfo info;
+    Kill kill;
+  };
+  mutable std::mutex mu_;
+  std::unordered_map<std::uint64_t, Entry> entries_;
+  std::atomic<std::uint64_t> next_id_{0};
+};
+
+}  // namespace snigate::conns

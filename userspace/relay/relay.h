@@ -1,0 +1,56 @@
+#pragma once
+// The relay seam: after the session has connected upstream and replayed the preread bytes, a
+// Relay moves the payload both ways until the connection ends. Implementations: copy and
+// splice (userspace), sockmap (kernel-side, issue 3).
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace snigate::relay {
+
+using boost::asio::ip::tcp;
+
+enum class Mode { Auto, Sockmap, Splice, Copy };
+std::optional<Mode> parse_mode(std::string_view text);
+const char* to_string(Mode mode);
+
+// How a relayed connection ended, in the access log's words.
+enum class End { Clean, ClientReset, UpstreamReset, IdleTimeout, Aborted, Error };
+const char* to_string(End end);
+
+// Live byte counts, read from other threads (snigatectl conns) while the relay runs.
+struct Counters {
+  std::atomic<std::uint64_t> client_to_upstream{0};
+  std::atomic<std::uint64_t> upstream_to_client{0};
+};
+
+struct Options {
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(10)};
+  // Per direction; bounds what a connection holds in userspace while one side reads slowly.
+  std::size_t buffer_bytes = 64 * 1024;
+};
+
+struct Result {
+  End end = End::Clean;
+  std::string detail;  // for the log when end is Error
+};
+
+class Relay {
+ public:
+  virtual ~Relay() = default;
+  virtual Mode mode() const = 0;
+  // Runs until both directions have closed (a FIN is passed on per direction, the other
+  // direction keeps flowing), a side resets (the reset is passed on), the idle timeout fires,
+  // or someone closes the sockets (a ban, a forced stop): End::Aborted. The caller owns and
+  // closes both sockets afterwards. Safe to call concurrently from several event loops.
+  virtual boost::asio::awaitable<Result> run(tcp::socket& client, tcp::socket& upstream,
+                                             const Options& options, Counters& counters) = 0;
+};
+
+}  // namespace snigate::relay
