@@ -1,0 +1,51 @@
+#pragma once
+// Client side of the remote ban channel, for snigate-watch on a backend host: sends one ban
+// or unban to the edge's `[remote_ban]` listener and waits for the verdict. The token never
+// crosses the wire: each request carries a timestamp, a random nonce and an HMAC-SHA256 of
+// those and the body, keyed by the token (protocol: control/remote_protocol.h). Synchronous,
+// one TCP connection per call, bounded by `timeout`; retries and backoff are the caller's.
+#include <chrono>
+#include <string>
+
+#include "bans/ban.h"
+#include "net/prefix.h"
+
+namespace snigate::control {
+
+struct RemoteReply {
+  enum class Status {
+    Ok,       // the edge made (or lifted) the ban
+    Refused,  // the edge said no for good: bad token, clock skew, prefix in `ignore`, ...
+    Retry,    // try again later: unreachable, timeout, rate-limited, edge shutting down
+  };
+  Status status = Status::Retry;
+  std::string message;  // the edge's words, or why it could not be reached
+  bool ok() const { return status == Status::Ok; }
+};
+
+class RemoteBanClient {
+ public:
+  // `endpoint`: "host:port", "192.0.2.1:7443" or "[2001:db8::1]:7443". `token`: the shared
+  // secret, as read_token_file() returns it.
+  RemoteBanClient(std::string endpoint, std::string token,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  // The request's source is set by the edge ("remote:PEER"); reason, jail, matched_at, sample
+  // and duration travel as given. `force` is never honoured remotely.
+  RemoteReply send(const bans::BanRequest& request) const;
+  RemoteReply unban(const net::Prefix& prefix) const;
+
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  std::string endpoint_;
+  std::string token_;
+  std::chrono::milliseconds timeout_;
+};
+
+// Reads a token file: its content with surrounding whitespace trimmed. Fails (returns "" and
+// sets `error`) when the file cannot be read, is shorter than 16 characters, or is readable by
+// other users ("chmod 600 FILE").
+std::string read_token_file(const std::string& path, std::string& error);
+
+}  // namespace snigate::control
