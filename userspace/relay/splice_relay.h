@@ -1,0 +1,17 @@
+#pragma once
+// Zero-copy in userspace terms: splice(2) moves pages socket -> pipe -> socket inside the
+// kernel, one pipe per direction. Readiness comes from the event loop (async_wait).
+#include "relay/relay.h"
+
+namespace snigate::relay {
+
+class SpliceRelay final : public Relay {
+ public:
+  Mode mode() const override { return Mode::Splice; }
+  boost::asio::awaitable<Result> run(tcp::socket& client, tcp::socket& upstream,
+                                     const Options& options, Counters& counters) override;
+  // Whether this kernel has splice(2) for sockets and pipes; the reason when it has not.
+  static bool available(std::string* reason);
+};
+
+}  // namespace snigate::relay
