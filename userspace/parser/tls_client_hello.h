@@ -1,0 +1,42 @@
+#pragma once
+// TLS ClientHello preread (RFC 8446 4.1.2, RFC 5246 7.4.1.2): SNI, ALPN and versions from the
+// first bytes a client sends, without decrypting anything. Pure function over a byte span.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "parser/status.h"
+
+namespace snigate::parser {
+
+struct ClientHello {
+  std::string sni;                 // lower-cased, trailing dot removed; empty when absent
+  std::vector<std::string> alpn;   // in client order
+  std::uint16_t legacy_version = 0;
+  std::vector<std::uint16_t> supported_versions;  // GREASE values removed
+  bool ech = false;                // encrypted_client_hello present: sni is the OUTER name
+};
+
+enum class TlsError { None, NotTls, SslV2, BadRecord, BadHandshake, BadExtension, TooLarge };
+const char* to_string(TlsError);
+
+struct TlsPreread {
+  Status status = Status::NeedMore;
+  ClientHello hello;
+  TlsError error = TlsError::None;
+  std::string detail;              // what was wrong and where, for the access log
+};
+
+// data = every byte received so far from the client (the daemon re-calls with more). Handles a
+// ClientHello split across several TLS records and arriving byte by byte. Bytes needed beyond
+// max_bytes -> Error TooLarge. Non-TLS first byte -> NotTls; SSLv2-style hello -> SslV2.
+TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, std::size_t max_bytes = 16384);
+
+// RFC 8701: 0x?a?a with both bytes equal.
+constexpr bool is_grease(std::uint16_t value) {
+  return (value & 0x0f0f) == 0x0a0a && (value >> 8) == (value & 0xff);
+}
+
+}  // namespace snigate::parser
