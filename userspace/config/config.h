@@ -1,0 +1,109 @@
+#pragma once
+// The daemon's configuration: the TOML file (or the embedded demo) parsed and cross-checked
+// into plain structs. Sections other areas own (bans, remote_ban, jail, resolver) are kept in
+// `raw` unparsed; each area reads its own with the helpers in config/diag.h.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <toml++/toml.h>
+
+#include "config/diag.h"
+#include "net/prefix.h"
+#include "relay/relay.h"
+
+namespace snigate::config {
+
+enum class Protocol { Tls, Http, Connect };
+enum class ProxyProtocol { Off, V1, V2 };
+const char* to_string(Protocol protocol);
+const char* to_string(ProxyProtocol proxy_protocol);
+
+struct ListenerConfig {
+  std::string name;                            // `name` key, else "HOST:PORT"
+  boost::asio::ip::tcp::endpoint listen;       // "127.0.0.1:9446" or "[::1]:9446"
+  Protocol protocol = Protocol::Tls;
+  std::string table;                           // required for tls/http; names a [table.X]
+  bool proxy_protocol_in = false;
+  std::vector<net::Prefix> trusted_proxies;    // non-empty when proxy_protocol_in
+  std::chrono::milliseconds preread_timeout{5000};
+  std::size_t preread_max = 16384;
+  std::vector<std::string> allow;              // connect listeners: allow-list (forward area parses)
+  bool allow_private = false;
+  std::string auth;                            // connect listeners: "" | "basic:USER:PASS" | "token:SECRET"
+};
+
+struct ServerConfig {
+  std::string host;                            // address literal or hostname (resolved at connect)
+  std::uint16_t port = 0;
+  unsigned weight = 1;
+  bool backup = false;
+  unsigned max_fails = 1;                      // 0: never marked down
+  std::chrono::milliseconds fail_timeout{10000};
+  std::string text;                            // as written in the file
+};
+
+struct BackendConfig {
+  std::string name;
+  std::vector<ServerConfig> servers;           // "192.168.99.13:443 weight=2 backup max_fails=3 fail_timeout=30s"
+  ProxyProtocol proxy_protocol = ProxyProtocol::Off;
+  std::chrono::milliseconds connect_timeout{5000};
+  unsigned max_tries = 3;                      // servers tried per connection
+  std::optional<std::uint16_t> forward_port;   // `forward = 443`: connect to the SNI name itself
+  std::vector<std::string> allow;              // allow-list for forward backends
+  bool allow_private = false;
+};
+
+struct RouteEntry {
+  enum class Kind { Exact, Wildcard, Regex } kind;
+  std::string pattern;                         // exact/wildcard lower-cased, no trailing dot; regex without '~'
+  std::string backend;
+  toml::source_region where;
+};
+
+struct TableConfig {
+  std::string name;
+  std::vector<RouteEntry> entries;             // file order
+  std::optional<std::string> default_backend;
+  std::optional<std::string> no_sni_backend;
+};
+
+struct DaemonConfig {
+  unsigned workers = 0;                        // 0: one per core
+  relay::Mode relay = relay::Mode::Auto;
+  std::string control_socket = "/run/snigate/control.sock";
+  std::string access_log = "stdout";
+  std::string log_level = "info";
+  std::size_t max_connections = 65536;
+  std::chrono::milliseconds drain_timeout{30000};
+  std::chrono::milliseconds idle_timeout{600000};
+};
+
+struct Config {
+  std::string source;                          // file path or "<embedded default>"
+  DaemonConfig daemon;
+  std::vector<ListenerConfig> listeners;
+  std::map<std::string, TableConfig> tables;
+  std::map<std::string, BackendConfig> backends;
+  toml::table raw;                             // whole document, for the sections other areas parse
+};
+
+// Both throw ConfigError whose what() reads "FILE:LINE:COL: what is wrong and what to do".
+Config load_file(const std::string& path);
+Config load_string(std::string_view text, std::string_view source_name);
+
+// The demo configuration: tls on 127.0.0.1:9443 and http on 127.0.0.1:9080, everything to
+// 127.0.0.1:8443, no PROXY header, control socket under /tmp (runs without root).
+std::string_view embedded_default();
+
+// What `snigated --check -c FILE` prints after a successful load: listeners, tables with their
+// routes, backends with their servers. Multi-line, ends with a newline.
+std::string check_summary(const Config& config);
+
+}  // namespace snigate::config

@@ -1,0 +1,36 @@
+#pragma once
+// Connecting a client's session to one of its backend's servers.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+#include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without including it
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "config/config.h"
+#include "upstream/upstream_pool.h"
+
+namespace snigate::upstream {
+
+struct ConnectAttempt {
+  std::string server;               // ServerConfig::text, or "host:port" as resolved
+  boost::system::error_code error;  // empty on the attempt that succeeded
+  std::chrono::milliseconds took;
+};
+
+struct ConnectResult {
+  std::optional<boost::asio::ip::tcp::socket> socket;  // empty when every attempt failed
+  boost::asio::ip::tcp::endpoint remote;
+  std::vector<ConnectAttempt> attempts;
+};
+
+// Tries up to max_tries servers picked by the pool, connect_timeout each (resolution
+// included), moving on after refusal, timeout or a failed lookup; hostnames are resolved
+// asynchronously. Each outcome is reported to the pool. Runs on the caller's executor.
+boost::asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
+                                                       const config::BackendConfig& backend);
+
+}  // namespace snigate::upstream
