@@ -14,6 +14,9 @@ add_custom_command(
   COMMAND ${BPFTOOL} btf dump file ${SNIGATE_KERNEL_BTF} format c > ${SNIGATE_VMLINUX_H}
   COMMENT "Generating vmlinux.h from ${SNIGATE_KERNEL_BTF}"
   VERBATIM)
+# A custom command's output only gets a build rule through a target of its own directory;
+# the per-object commands in bpf/ depend on this one.
+add_custom_target(snigate_vmlinux_h DEPENDS ${SNIGATE_VMLINUX_H})
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64")
   set(SNIGATE_BPF_ARCH x86)
@@ -47,6 +50,7 @@ function(snigate_bpf_object name)
     COMMENT "BPF ${name}: bpftool gen skeleton"
     VERBATIM)
   add_custom_target(snigate_bpf_${name}_gen DEPENDS ${skel})
+  add_dependencies(snigate_bpf_${name}_gen snigate_vmlinux_h)
   add_library(snigate_bpf_${name} INTERFACE)
   add_dependencies(snigate_bpf_${name} snigate_bpf_${name}_gen)
   target_include_directories(snigate_bpf_${name} INTERFACE ${SNIGATE_BPF_GEN_DIR})
