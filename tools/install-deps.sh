@@ -7,7 +7,7 @@ packages=(
   libbpf-dev bpftool                      # BPF loading and skeleton generation
   libboost-dev libboost-system-dev        # Boost.Asio event loop
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
-  libsqlite3-dev libpcre2-dev libc-ares-dev
+  libsqlite3-dev libpcre2-dev libc-ares-dev libssl-dev
   libgtest-dev libgmock-dev
   openssl curl iproute2 socat dnsmasq-base fail2ban procps psmisc
 )
