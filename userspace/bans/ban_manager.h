@@ -126,6 +126,8 @@ class BanManager : public BanCheck {
   std::map<net::Prefix, BanEntry> active_;  // what list() reports besides drops
   std::map<net::Prefix, BanEntry> unsaved_adds_;
   std::map<net::Prefix, PendingLift> unsaved_lifts_;
+
+  mutable std::mutex refused_mu_;  // separate: the accept path never waits for the disk
   mutable std::map<net::Prefix, std::uint64_t> refused_at_accept_;
   mutable std::uint64_t refused_total_ = 0;
 

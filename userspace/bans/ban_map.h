@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "bans/ban.h"
 #include "net/prefix.h"
 
@@ -41,6 +43,12 @@ class BanMap {
   // Per interface, how enforcement is attached; empty when nothing is.
   virtual std::vector<std::string> enforcement() const = 0;
 };
+
+// The ban in force for `client` at boot time `now_ns`, by the rule the XDP program applies:
+// the longest match, and past an expired one the next shorter match (at most
+// SNIGATE_BAN_EXPIRED_RETRIES times), so a stale /32 never hides a live /24.
+std::optional<MapBan> ban_in_force(const BanMap& map, const boost::asio::ip::address& client,
+                                   std::uint64_t now_ns);
 
 // The two clocks a ban lives by: the program's CLOCK_BOOTTIME and the wall clock the store
 // and the operator use.

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Ban enforcement: drops every packet whose source address is banned in the pinned LPM
+ * tries, before the stack sees it. The same program body runs as XDP and, where XDP cannot
+ * attach, as TC ingress. Layouts: include/snigate/bpf/ban_abi.h. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "snigate/bpf/ban_abi.h"
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define MAX_VLAN_TAGS 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct snigate_ban_key_v4);
+	__type(value, struct snigate_ban_value);
+	__uint(max_entries, SNIGATE_BAN_MAX_V4);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sg_ban_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct snigate_ban_key_v6);
+	__type(value, struct snigate_ban_value);
+	__uint(max_entries, SNIGATE_BAN_MAX_V6);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sg_ban_v6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct snigate_ban_stats);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sg_ban_stats SEC(".maps");
+
+/* The longest-prefix ban covering the key that has not expired. An expired entry hides
+ * shorter ones, so retry one bit shorter than it (ban_abi.h). Counts the drop on the ban. */
+#define BAN_LOOKUP(map, key, stats, counter)                                           \
+	({                                                                             \
+		int hit_ = 0;                                                          \
+		__u64 now_ = bpf_ktime_get_boot_ns();                                  \
+		for (int i_ = 0; i_ <= SNIGATE_BAN_EXPIRED_RETRIES; i_++) {            \
+			struct snigate_ban_value *v_ = bpf_map_lookup_elem(map, key);  \
+			if (!v_)                                                       \
+				break;                                                 \
+			if (v_->expires_ns == 0 || v_->expires_ns > now_) {            \
+				__sync_fetch_and_add(&v_->drops, 1);                   \
+				if (stats)                                             \
+					stats->counter++;                              \
+				hit_ = 1;                                              \
+				break;                                                 \
+			}                                                              \
+			if (stats)                                                     \
+				stats->expired_hits++;                                 \
+			if (v_->prefixlen == 0)                                        \
+				break;                                                 \
+			(key)->prefixlen = v_->prefixlen - 1;                          \
+		}                                                                      \
+		hit_;                                                                  \
+	})
+
+/* 1 when the packet in [data, data_end) comes from a banned source. */
+static __always_inline int source_banned(void *data, void *data_end)
+{
+	__u32 zero = 0;
+	struct snigate_ban_stats *stats = bpf_map_lookup_elem(&sg_ban_stats, &zero);
+	struct ethhdr *eth = data;
+	void *cursor = eth + 1;
+	__u16 proto;
+
+	if (stats)
+		stats->packets++;
+	if (cursor > data_end)
+		return 0;
+	proto = eth->h_proto;
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		struct vlan_hdr *vlan = cursor;
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(vlan + 1) > data_end)
+			return 0;
+		proto = vlan->h_vlan_encapsulated_proto;
+		cursor = vlan + 1;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = cursor;
+		struct snigate_ban_key_v4 key = { .prefixlen = 32 };
+		if ((void *)(ip + 1) > data_end)
+			return 0;
+		__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
+		return BAN_LOOKUP(&sg_ban_v4, &key, stats, dropped_v4);
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = cursor;
+		struct snigate_ban_key_v6 key = { .prefixlen = 128 };
+		if ((void *)(ip6 + 1) > data_end)
+			return 0;
+		__builtin_memcpy(key.addr, &ip6->saddr, sizeof(key.addr));
+		return BAN_LOOKUP(&sg_ban_v6, &key, stats, dropped_v6);
+	}
+	return 0;
+}
+
+SEC("xdp")
+int snigate_ban_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	return source_banned(data, data_end) ? XDP_DROP : XDP_PASS;
+}
+
+SEC("tc")
+int snigate_ban_tc(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	return source_banned(data, data_end) ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

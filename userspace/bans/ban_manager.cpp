@@ -1,0 +1,343 @@
+#include "bans/ban_manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include "bans/bpf_ban_map.h"
+
+namespace snigate::bans {
+namespace {
+
+// Expiries converted between the wall and boot clocks differ by scheduling noise; within
+// this they are the same ban and reconciliation leaves them alone.
+constexpr std::uint64_t kSameExpiryNs = 2'000'000'000;
+
+std::string describe(const BanEntry& e, Clock::time_point now) {
+  if (!e.expires) return "permanently";
+  auto left = std::chrono::duration_cast<std::chrono::seconds>(*e.expires - now).count();
+  return "for " + std::to_string(left) + "s";
+}
+
+bool overlaps(const net::Prefix& a, const net::Prefix& b) {
+  return a.is_v4() == b.is_v4() && (a.contains(b) || b.contains(a));
+}
+
+}  // namespace
+
+std::unique_ptr<BanManager> BanManager::open(const BansConfig& cfg, conns::ConnRegistry* registry,
+                                             std::string& error) {
+  auto map = BpfBanMap::open(cfg.pin_dir, cfg.interfaces, error);
+  if (!map) return nullptr;
+  auto store = BanStore::open(cfg.store, error);
+  if (!store) return nullptr;
+  return create(cfg, std::move(map), std::move(store), std::make_shared<SystemBanClock>(),
+                registry, error);
+}
+
+std::unique_ptr<BanManager> BanManager::create(const BansConfig& cfg, std::unique_ptr<BanMap> map,
+                                               std::unique_ptr<BanStore> store,
+                                               std::shared_ptr<const BanClock> clock,
+                                               conns::ConnRegistry* registry, std::string& error) {
+  std::unique_ptr<BanManager> manager(
+      new BanManager(cfg, std::move(map), std::move(store), std::move(clock), registry));
+  if (!manager->reconcile(error)) return nullptr;
+  if (cfg.sweep_interval.count() > 0)
+    manager->sweeper_ = std::thread([m = manager.get()] { m->sweeper_loop(); });
+  return manager;
+}
+
+BanManager::BanManager(BansConfig cfg, std::unique_ptr<BanMap> map, std::unique_ptr<BanStore> store,
+                       std::shared_ptr<const BanClock> clock, conns::ConnRegistry* registry)
+    : cfg_(std::move(cfg)),
+      map_(std::move(map)),
+      store_(std::move(store)),
+      clock_(std::move(clock)),
+      registry_(registry) {}
+
+BanManager::~BanManager() {
+  {
+    std::lock_guard lock(sweeper_mu_);
+    stopping_ = true;
+  }
+  sweeper_cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+std::uint64_t BanManager::to_boot_ns(const std::optional<Clock::time_point>& expires) const {
+  if (!expires) return 0;
+  auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*expires - clock_->wall()).count();
+  // Already past: one nanosecond after boot, so it reads as expired, never as permanent.
+  if (left <= 0) return 1;
+  return clock_->boot_ns() + static_cast<std::uint64_t>(left);
+}
+
+Clock::time_point BanManager::to_wall(std::uint64_t boot_ns) const {
+  auto now_boot = clock_->boot_ns();
+  auto delta = std::chrono::nanoseconds(static_cast<std::int64_t>(boot_ns) -
+                                        static_cast<std::int64_t>(now_boot));
+  return clock_->wall() + std::chrono::duration_cast<Clock::duration>(delta);
+}
+
+bool BanManager::expired(std::uint64_t expires_ns) const {
+  return expires_ns != 0 && expires_ns <= clock_->boot_ns();
+}
+
+bool BanManager::reconcile(std::string& error) {
+  std::lock_guard lock(mu_);
+  std::string read_error;
+  auto stored = store_->active(read_error);
+  if (!read_error.empty()) {
+    error = read_error;
+    return false;
+  }
+  std::map<net::Prefix, MapBan> in_map;
+  for (auto& m : map_->entries()) in_map.emplace(m.prefix, m);
+  const auto now = clock_->wall();
+
+  for (auto& entry : stored) {
+    auto it = in_map.find(entry.prefix);
+    std::uint64_t drops = it != in_map.end() ? it->second.drops : 0;
+    if (entry.expires && *entry.expires <= now) {
+      if (it != in_map.end()) map_->erase(entry.prefix);
+      store_lift(entry.prefix, {*entry.expires, "expired", drops});
+      ++reconciled_.expired;
+    } else {
+      auto want = to_boot_ns(entry.expires);
+      bool same = it != in_map.end() && !expired(it->second.expires_ns) &&
+                  (want > it->second.expires_ns ? want - it->second.expires_ns
+                                                : it->second.expires_ns - want) <= kSameExpiryNs &&
+                  (want == 0) == (it->second.expires_ns == 0);
+      if (same) {
+        ++reconciled_.in_sync;
+      } else {
+        std::string put_error;
+        if (!map_->put({entry.prefix, want, drops}, put_error)) {
+          error = "restoring ban " + entry.prefix.str() + " from the store: " + put_error;
+          return false;
+        }
+        ++reconciled_.restored_to_map;
+      }
+      entry.drops = drops;
+      active_[entry.prefix] = entry;
+    }
+    if (it != in_map.end()) in_map.erase(it);
+  }
+
+  for (auto& [prefix, m] : in_map) {
+    if (expired(m.expires_ns)) {
+      map_->erase(prefix);
+      ++reconciled_.expired;
+      continue;
+    }
+    BanEntry entry;
+    entry.prefix = prefix;
+    entry.created = now;
+    if (m.expires_ns) entry.expires = to_wall(m.expires_ns);
+    entry.reason = "found in the ban map but not in the store (made while the disk refused)";
+    entry.source = "map";
+    entry.drops = m.drops;
+    entry.offences = store_->history_count(prefix) + 1;
+    if (!store_add(entry)) unsaved_adds_[prefix] = entry;
+    active_[prefix] = entry;
+    ++reconciled_.recovered_to_store;
+  }
+  spdlog::info("bans: reconciled map and store: {} in sync, {} restored to the map, {} recovered "
+               "into the store, {} expired",
+               reconciled_.in_sync, reconciled_.restored_to_map, reconciled_.recovered_to_store,
+               reconciled_.expired);
+  return true;
+}
+
+BanOutcome BanManager::ban(const BanRequest& request) {
+  BanOutcome out;
+  const auto& prefix = request.prefix;
+  if (request.duration && request.duration->count() <= 0) {
+    out.error = "ban " + prefix.str() + ": the duration must be positive; omit it for a permanent ban";
+    return out;
+  }
+  if (prefix.length() == 0) {
+    out.error = "ban " + prefix.str() + " would refuse every client; ban a narrower prefix";
+    return out;
+  }
+  if (!request.force) {
+    for (const auto& ignored : cfg_.ignore) {
+      if (!overlaps(ignored, prefix)) continue;
+      out.error = "ban " + prefix.str() + " overlaps " + ignored.str() +
+                  " from [bans] ignore (your own network?); use --force to ban it anyway";
+      return out;
+    }
+  }
+
+  BanEntry entry;
+  entry.prefix = prefix;
+  entry.created = clock_->wall();
+  if (request.duration) entry.expires = entry.created + *request.duration;
+  entry.reason = request.reason;
+  entry.source = request.source;
+  entry.jail = request.jail;
+  entry.matched_at = request.matched_at;
+  entry.sample = request.sample;
+  {
+    std::lock_guard lock(mu_);
+    auto existing = map_->longest_match(prefix);
+    if (existing && existing->prefix == prefix) entry.drops = existing->drops;
+    std::string error;
+    if (!map_->put({prefix, to_boot_ns(entry.expires), entry.drops}, error)) {
+      out.error = "ban " + prefix.str() + ": " + error;
+      return out;
+    }
+    entry.offences = store_->history_count(prefix) + (unsaved_adds_.count(prefix) ? 1 : 0) + 1;
+    unsaved_lifts_.erase(prefix);
+    out.stored = store_add(entry);
+    if (out.stored) unsaved_adds_.erase(prefix);
+    else unsaved_adds_[prefix] = entry;
+    active_[prefix] = entry;
+  }
+  out.ok = true;
+  out.entry = entry;
+  if (registry_) {
+    out.connections_closed = registry_->kill_matching(
+        [&](const boost::asio::ip::address& client) { return prefix.contains(net::unmap(client)); });
+  }
+  spdlog::info("bans: banned {} {} (source {}{}{}, reason \"{}\", offence {}), {} connection(s) "
+               "closed{}",
+               prefix.str(), describe(entry, entry.created), entry.source,
+               entry.jail.empty() ? "" : ", jail ", entry.jail, entry.reason, entry.offences,
+               out.connections_closed, out.stored ? "" : "; NOT saved to disk yet");
+  return out;
+}
+
+bool BanManager::unban(const net::Prefix& prefix) {
+  std::lock_guard lock(mu_);
+  std::uint64_t drops = 0;
+  if (auto existing = map_->longest_match(prefix); existing && existing->prefix == prefix)
+    drops = existing->drops;
+  bool in_map = map_->erase(prefix);
+  bool known = active_.erase(prefix) > 0;
+  if (!in_map && !known) return false;
+  {
+    std::lock_guard refused(refused_mu_);
+    if (auto it = refused_at_accept_.find(prefix); it != refused_at_accept_.end()) {
+      drops += it->second;
+      refused_at_accept_.erase(it);
+    }
+  }
+  unsaved_adds_.erase(prefix);
+  PendingLift lift{clock_->wall(), "unban", drops};
+  if (!store_lift(prefix, lift)) unsaved_lifts_[prefix] = lift;
+  spdlog::info("bans: unbanned {} ({} drops)", prefix.str(), drops);
+  return true;
+}
+
+std::vector<BanEntry> BanManager::list() const {
+  std::lock_guard lock(mu_);
+  std::map<net::Prefix, MapBan> in_map;
+  for (auto& m : map_->entries()) in_map.emplace(m.prefix, m);
+  std::vector<BanEntry> out;
+  std::lock_guard refused(refused_mu_);
+  for (const auto& [prefix, entry] : active_) {
+    auto it = in_map.find(prefix);
+    if (it == in_map.end() || expired(it->second.expires_ns)) continue;
+    BanEntry e = entry;
+    e.drops = it->second.drops;
+    if (auto r = refused_at_accept_.find(prefix); r != refused_at_accept_.end()) e.drops += r->second;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+bool BanManager::banned(const boost::asio::ip::address& client) const {
+  auto hit = ban_in_force(*map_, client, clock_->boot_ns());
+  if (!hit) return false;
+  std::lock_guard refused(refused_mu_);
+  ++refused_at_accept_[hit->prefix];
+  ++refused_total_;
+  return true;
+}
+
+std::uint32_t BanManager::history_count(const net::Prefix& prefix) const {
+  std::lock_guard lock(mu_);
+  return store_->history_count(prefix) + (unsaved_adds_.count(prefix) ? 1 : 0);
+}
+
+std::size_t BanManager::sweep() {
+  std::lock_guard lock(mu_);
+  std::size_t removed = 0;
+  for (const auto& m : map_->entries()) {
+    if (!expired(m.expires_ns)) continue;
+    map_->erase(m.prefix);
+    ++removed;
+    std::uint64_t drops = m.drops;
+    {
+      std::lock_guard refused(refused_mu_);
+      if (auto it = refused_at_accept_.find(m.prefix); it != refused_at_accept_.end()) {
+        drops += it->second;
+        refused_at_accept_.erase(it);
+      }
+    }
+    auto it = active_.find(m.prefix);
+    PendingLift lift{it != active_.end() && it->second.expires ? *it->second.expires : clock_->wall(),
+                     "expired", drops};
+    if (it != active_.end()) active_.erase(it);
+    unsaved_adds_.erase(m.prefix);
+    if (!store_lift(m.prefix, lift)) unsaved_lifts_[m.prefix] = lift;
+    spdlog::info("bans: {} expired ({} drops)", m.prefix.str(), drops);
+  }
+  retry_unsaved();
+  return removed;
+}
+
+void BanManager::retry_unsaved() {
+  for (auto it = unsaved_adds_.begin(); it != unsaved_adds_.end();) {
+    std::string error;
+    if (!store_->add(it->second, error)) return;  // still refused: keep the rest for later
+    spdlog::info("bans: ban {} saved to disk after all", it->first.str());
+    it = unsaved_adds_.erase(it);
+  }
+  for (auto it = unsaved_lifts_.begin(); it != unsaved_lifts_.end();) {
+    std::string error;
+    if (!store_->lift(it->first, it->second.when, it->second.why, it->second.drops, error)) return;
+    it = unsaved_lifts_.erase(it);
+  }
+}
+
+bool BanManager::store_add(const BanEntry& entry) {
+  std::string error;
+  if (store_->add(entry, error)) return true;
+  spdlog::error("bans: {}; ban of {} holds in the map and is retried every sweep", error,
+                entry.prefix.str());
+  return false;
+}
+
+bool BanManager::store_lift(const net::Prefix& prefix, const PendingLift& lift) {
+  std::string error;
+  if (store_->lift(prefix, lift.when, lift.why, lift.drops, error)) return true;
+  spdlog::error("bans: {}; lifting {} is retried every sweep", error, prefix.str());
+  return false;
+}
+
+BanTotals BanManager::totals() const {
+  auto m = map_->totals();
+  BanTotals t;
+  t.packets = m.packets;
+  t.dropped = m.dropped_v4 + m.dropped_v6;
+  {
+    std::lock_guard refused(refused_mu_);
+    t.refused_at_accept = refused_total_;
+  }
+  std::lock_guard lock(mu_);
+  t.active = active_.size();
+  t.unsaved = unsaved_adds_.size() + unsaved_lifts_.size();
+  return t;
+}
+
+void BanManager::sweeper_loop() {
+  std::unique_lock lock(sweeper_mu_);
+  while (!stopping_) {
+    if (sweeper_cv_.wait_for(lock, cfg_.sweep_interval, [this] { return stopping_; })) break;
+    lock.unlock();
+    sweep();
+    lock.lock();
+  }
+}
+
+}  // namespace snigate::bans

@@ -1,0 +1,52 @@
+#pragma once
+// The ban tries as pinned BPF maps, and the XDP (or TC ingress) program that enforces them on
+// the configured interfaces. Loading reuses the pins under pin_dir when their attributes
+// match; the program is detached again when this object goes away.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bans/ban_map.h"
+
+struct ban_bpf;
+
+namespace snigate::bans {
+
+class BpfBanMap final : public BanMap {
+ public:
+  static std::unique_ptr<BpfBanMap> open(const std::string& pin_dir,
+                                         const std::vector<std::string>& interfaces,
+                                         std::string& error);
+  ~BpfBanMap() override;
+  BpfBanMap(const BpfBanMap&) = delete;
+  BpfBanMap& operator=(const BpfBanMap&) = delete;
+
+  bool put(const MapBan& ban, std::string& error) override;
+  bool erase(const net::Prefix& prefix) override;
+  std::optional<MapBan> longest_match(const net::Prefix& key) const override;
+  std::vector<MapBan> entries() const override;
+  MapTotals totals() const override;
+  std::vector<std::string> enforcement() const override;
+
+  // The loaded XDP program, for BPF_PROG_TEST_RUN in the bench and the vm-tests.
+  int xdp_prog_fd() const;
+
+ private:
+  enum class Mode { xdp_native, xdp_generic, tc };
+  struct Attachment {
+    std::string name;
+    int ifindex = 0;
+    Mode mode = Mode::xdp_native;
+  };
+  explicit BpfBanMap(ban_bpf* skel) : skel_(skel) {}
+  bool attach(const std::string& name, std::string& error);
+  void detach(const Attachment& a);
+
+  ban_bpf* skel_;
+  int fd_v4_ = -1;
+  int fd_v6_ = -1;
+  int fd_stats_ = -1;
+  std::vector<Attachment> attached_;
+};
+
+}  // namespace snigate::bans
