@@ -1,0 +1,39 @@
+#pragma once
+// One line per connection, key=value, so log watchers and people can both read it:
+//   2026-01-01T10:00:00.123Z client=203.0.113.9:51000 peer=10.0.0.2:40000 listener=0.0.0.0:443
+//   name=example.org alpn=h2 backend=backend_a upstream=192.168.99.11:443 in=517 out=4096
+//   connect_ms=1.2 duration_ms=80.5 relay=splice end=clean
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <spdlog/logger.h>
+
+#include "daemon/end_reason.h"
+
+namespace snigate::daemon {
+
+struct AccessRecord {
+  std::string client;    // real client (from PROXY header when trusted), "ip:port"
+  std::string peer;      // who connected to us
+  std::string listener;
+  std::string name;      // SNI or Host
+  std::string alpn;      // first offered ALPN protocols, comma-separated
+  std::string backend;
+  std::string upstream;
+  std::uint64_t bytes_in = 0;   // client -> upstream, preread included
+  std::uint64_t bytes_out = 0;  // upstream -> client
+  double connect_ms = -1;       // -1: never connected
+  double duration_ms = 0;
+  std::string relay;
+  EndReason end = EndReason::Clean;
+  std::string detail;           // why, for errors
+};
+
+std::string format(const AccessRecord& record);
+
+// "stdout" or a file path (appended). The logger writes the time itself, in UTC.
+std::shared_ptr<spdlog::logger> make_access_logger(const std::string& target);
+
+}  // namespace snigate::daemon

@@ -1,0 +1,198 @@
+#include "daemon/daemon.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "relay/select.h"
+
+namespace snigate::daemon {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_path,
+               std::optional<relay::Mode> relay_override)
+    : config_path_(std::move(config_path)), relay_override_(relay_override) {
+  auto g = build_generation(std::move(config));
+  g->relay = relay::select_relay(relay_mode(*g->config)).relay;
+  generation_ = g;
+  access_log_ = make_access_logger(g->config->daemon.access_log);
+  context_.reset(new SessionContext{registry_, stats_, access_log_, ban_check_});
+  unsigned n = g->config->daemon.workers;
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
+}
+
+Daemon::~Daemon() {
+  for (auto& w : workers_) {
+    w->guard.reset();
+    w->io.stop();
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+std::shared_ptr<const Generation> Daemon::current() const {
+  std::lock_guard lock(mu_);
+  return generation_;
+}
+
+std::vector<asio::ip::tcp::endpoint> Daemon::bound(const std::string& listener) const {
+  std::lock_guard lock(mu_);
+  std::vector<asio::ip::tcp::endpoint> out;
+  if (auto it = listeners_.find(listener); it != listeners_.end())
+    for (auto& l : it->second) out.push_back(l->local_endpoint());
+  return out;
+}
+
+void Daemon::accept(asio::ip::tcp::socket socket, const std::string& name) {
+  auto g = current();
+  const ListenerSettings* l = g->listener(name);
+  if (!l) return;  // removed by a reload a moment ago
+  std::make_shared<Session>(std::move(socket), std::move(g), *l, *context_)->start();
+}
+
+// Caller holds mu_. Binds what is new, closes what is gone; kept listeners stay bound, so a
+// reload never refuses a connection on an address that stays configured.
+void Daemon::bind_listeners(const Generation& g) {
+  std::map<std::string, std::vector<std::shared_ptr<Listener>>> next;
+  for (const auto& ls : g.listeners) {
+    if (auto it = listeners_.find(ls.name()); it != listeners_.end()) {
+      next[ls.name()] = std::move(it->second);
+      listeners_.erase(it);
+      continue;
+    }
+    std::vector<std::shared_ptr<Listener>> per_worker;
+    asio::ip::tcp::endpoint ep = ls.config->listen;
+    for (auto& w : workers_) {
+      auto on_accept = [this](asio::ip::tcp::socket s, const std::string& n) {
+        accept(std::move(s), n);
+      };
+      per_worker.push_back(std::make_shared<Listener>(w->io, ls.name(), ep, on_accept));
+      ep = per_worker.back()->local_endpoint();  // port 0: the others share the chosen port
+    }
+    spdlog::info("listening on {} ({}{}), {} worker(s)", ls.name(), ls.http() ? "http" : "tls",
+                 ls.config->proxy_protocol_in ? ", PROXY in" : "", per_worker.size());
+    next[ls.name()] = std::move(per_worker);
+  }
+  for (auto& [name, gone] : listeners_) {
+    spdlog::info("listener {} removed", name);
+    for (auto& l : gone) l->stop();
+  }
+  listeners_ = std::move(next);
+  for (auto& [name, ls] : listeners_)
+    for (auto& l : ls) l->start();
+}
+
+void Daemon::start() {
+  {
+    std::lock_guard lock(mu_);
+    bind_listeners(*generation_);
+  }
+  for (auto& w : workers_) {
+    w->guard.emplace(w->io.get_executor());
+    w->thread = std::thread([&io = w->io] {
+      for (;;) {
+        try {
+          io.run();
+          return;
+        } catch (const std::exception& e) {
+          // A bug must not take the whole edge down; it is logged and the loop goes on.
+          spdlog::error("worker: unexpected exception: {}", e.what());
+        }
+      }
+    });
+  }
+}
+
+bool Daemon::reload(std::string* error) {
+  std::lock_guard reload_lock(reload_mu_);
+  try {
+    if (stopping_) throw std::runtime_error("the daemon is stopping");
+    std::shared_ptr<const config::Config> cfg =
+        config_path_.empty() ? std::make_shared<const config::Config>(config::load_string(
+                                   config::embedded_default(), "<embedded default>"))
+                             : std::make_shared<const config::Config>(config::load_file(config_path_));
+    auto g = build_generation(cfg);
+    auto old = current();
+    g->relay = relay_mode(*cfg) == relay_mode(*old->config)
+                   ? old->relay
+                   : relay::select_relay(relay_mode(*cfg)).relay;
+    std::lock_guard lock(mu_);
+    bind_listeners(*g);
+    generation_ = std::move(g);
+  } catch (const std::exception& e) {
+    spdlog::error("reload rejected, keeping the running configuration: {}", e.what());
+    if (error) *error = e.what();
+    return false;
+  }
+  spdlog::info("configuration reloaded from {}",
+               config_path_.empty() ? "the embedded default" : config_path_);
+  return true;
+}
+
+void Daemon::run() {
+  asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      reload();
+    } else {
+      spdlog::info("signal {}: stopping", sig);
+      stop();
+    }
+    if (!stopping_) signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  // Keeps run() going until finish() has drained and joined the workers.
+  auto guard = asio::make_work_guard(control_);
+  control_.run();
+}
+
+void Daemon::stop() {
+  if (stopping_.exchange(true)) return;
+  asio::post(control_, [this] { begin_drain(); });
+}
+
+void Daemon::begin_drain() {
+  std::chrono::milliseconds drain;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, ls] : listeners_)
+      for (auto& l : ls) l->stop();
+    listeners_.clear();
+    drain = generation_->config->daemon.drain_timeout;
+  }
+  spdlog::info("stopped accepting; draining {} connection(s) for up to {}ms", registry_.size(),
+               drain.count());
+  if (!drain_timer_) drain_timer_ = std::make_unique<asio::steady_timer>(control_);
+  drain_step(std::chrono::steady_clock::now() + drain, false);
+}
+
+void Daemon::drain_step(std::chrono::steady_clock::time_point deadline, bool killed) {
+  auto now = std::chrono::steady_clock::now();
+  if (registry_.size() == 0 || (killed && now >= deadline)) return finish();
+  if (!killed && now >= deadline) {
+    std::size_t n = registry_.kill_matching([](const asio::ip::address&) { return true; });
+    spdlog::info("drain timeout: ending {} connection(s)", n);
+    killed = true;
+    deadline = now + std::chrono::seconds(2);
+  }
+  drain_timer_->expires_after(std::chrono::milliseconds(50));
+  drain_timer_->async_wait([this, deadline, killed](const error_code& ec) {
+    if (!ec) drain_step(deadline, killed);
+  });
+}
+
+void Daemon::finish() {
+  for (auto& w : workers_) w->guard.reset();
+  for (auto& w : workers_) {
+    w->io.stop();
+    if (w->thread.joinable()) w->thread.join();
+  }
+  spdlog::info("stopped");
+  control_.stop();
+}
+
+}  // namespace snigate::daemon

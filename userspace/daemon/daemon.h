@@ -1,0 +1,95 @@
+#pragma once
+// The daemon: workers (one io_context thread each, with its own SO_REUSEPORT acceptor per
+// listener), the current configuration generation, signals, reload and graceful stop. The
+// seam for the subsystems that plug in later (bans, control socket): registry(), stats(),
+// reload(), set_ban_check(), control_context().
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <spdlog/logger.h>
+
+#include "bans/ban_check.h"
+#include "config/config.h"
+#include "conns/conn_registry.h"
+#include "daemon/generation.h"
+#include "daemon/listener.h"
+#include "daemon/session.h"
+#include "daemon/stats.h"
+
+namespace snigate::daemon {
+
+class Daemon {
+ public:
+  // config_path empty: the embedded default configuration (reload re-reads it too).
+  // relay_override (the command line's --relay) wins over [daemon] relay, across reloads.
+  Daemon(std::shared_ptr<const config::Config> config, std::string config_path,
+         std::optional<relay::Mode> relay_override = std::nullopt);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Binds every listener and starts the workers; throws with advice on failure.
+  void start();
+  // Blocks until stopped: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.
+  void run();
+  // Thread-safe. Stops accepting, lets live connections finish for up to drain_timeout, then
+  // ends the rest.
+  void stop();
+  // Thread-safe. Re-reads the configuration and swaps it in; live connections keep the
+  // generation they started with. Listeners that appeared or disappeared are (un)bound.
+  // False, with the reason, when the new configuration is rejected (the old one stays).
+  bool reload(std::string* error = nullptr);
+
+  conns::ConnRegistry& registry() { return registry_; }
+  StatsSnapshot stats() const { return stats_.snapshot(); }
+  // May be null; the pointee must outlive the daemon or be replaced first.
+  void set_ban_check(const bans::BanCheck* check) { ban_check_ = check; }
+  std::shared_ptr<const Generation> current() const;
+  // The main thread's loop (signals, drain); optional subsystems may run their I/O on it.
+  boost::asio::io_context& control_context() { return control_; }
+  // Bound addresses per listener name (port 0 resolved), for tests and logs.
+  std::vector<boost::asio::ip::tcp::endpoint> bound(const std::string& listener) const;
+
+ private:
+  struct Worker {
+    boost::asio::io_context io{1};
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
+    std::thread thread;
+  };
+
+  void bind_listeners(const Generation& g);
+  void accept(boost::asio::ip::tcp::socket socket, const std::string& name);
+  void begin_drain();
+  void drain_step(std::chrono::steady_clock::time_point deadline, bool killed);
+  void finish();
+
+  relay::Mode relay_mode(const config::Config& c) const {
+    return relay_override_.value_or(c.daemon.relay);
+  }
+
+  std::string config_path_;
+  std::optional<relay::Mode> relay_override_;
+  boost::asio::io_context control_{1};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  mutable std::mutex mu_;  // generation_, listeners_
+  std::shared_ptr<const Generation> generation_;
+  std::map<std::string, std::vector<std::shared_ptr<Listener>>> listeners_;
+  std::mutex reload_mu_;
+  conns::ConnRegistry registry_;
+  Stats stats_;
+  std::atomic<const bans::BanCheck*> ban_check_{nullptr};
+  std::shared_ptr<spdlog::logger> access_log_;
+  std::unique_ptr<SessionContext> context_;
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<boost::asio::steady_timer> drain_timer_;
+};
+
+}  // namespace snigate::daemon

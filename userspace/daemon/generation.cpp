@@ -1,0 +1,42 @@
+#include "daemon/generation.h"
+
+#include <spdlog/spdlog.h>
+
+namespace snigate::daemon {
+
+const ListenerSettings* Generation::listener(const std::string& name) const {
+  for (const auto& l : listeners)
+    if (l.name() == name) return &l;
+  return nullptr;
+}
+
+const BackendSettings* Generation::backend(const std::string& name) const {
+  auto it = backends.find(name);
+  return it == backends.end() ? nullptr : &it->second;
+}
+
+std::shared_ptr<Generation> build_generation(std::shared_ptr<const config::Config> config) {
+  auto g = std::make_shared<Generation>();
+  g->config = std::move(config);
+  const config::Config& c = *g->config;
+  g->relay_options.idle_timeout = c.daemon.idle_timeout;
+  std::map<std::string, std::shared_ptr<const routing::RouteTable>> tables;
+  for (const auto& [name, table] : c.tables)
+    tables[name] = std::make_shared<const routing::RouteTable>(routing::RouteTable::build(table));
+  for (const auto& [name, backend] : c.backends)
+    g->backends[name] = {&backend, std::make_shared<upstream::UpstreamPool>(backend)};
+  for (const auto& l : c.listeners) {
+    if (l.protocol == config::Protocol::Connect) {
+      spdlog::warn("listener {}: protocol connect is not served by this build; skipped", l.name);
+      continue;
+    }
+    auto it = tables.find(l.table);
+    if (it == tables.end())
+      throw config::ConfigError(c.source + ": listener " + l.name + " names table '" + l.table +
+                                "' which is not defined; add a [table." + l.table + "] section");
+    g->listeners.push_back({&l, it->second});
+  }
+  return g;
+}
+
+}  // namespace snigate::daemon

@@ -1,0 +1,46 @@
+#pragma once
+// One loaded configuration in the shape the data path uses it. Sessions hold a shared_ptr to
+// the generation they started under, so a reload never changes a live connection's tables,
+// backends or relay.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "relay/relay.h"
+#include "routing/route_table.h"
+#include "upstream/upstream_pool.h"
+
+namespace snigate::daemon {
+
+struct ListenerSettings {
+  const config::ListenerConfig* config = nullptr;  // name, endpoint, protocol, preread bounds,
+                                                   // proxy_protocol_in, trusted_proxies
+  std::shared_ptr<const routing::RouteTable> table;
+  const std::string& name() const { return config->name; }
+  bool http() const { return config->protocol == config::Protocol::Http; }
+};
+
+struct BackendSettings {
+  const config::BackendConfig* config = nullptr;
+  std::shared_ptr<upstream::UpstreamPool> pool;
+};
+
+struct Generation {
+  std::shared_ptr<const config::Config> config;
+  std::vector<ListenerSettings> listeners;
+  std::map<std::string, BackendSettings> backends;
+  std::shared_ptr<relay::Relay> relay;
+  relay::Options relay_options;
+
+  const ListenerSettings* listener(const std::string& name) const;
+  const BackendSettings* backend(const std::string& name) const;
+};
+
+// Builds route tables and upstream pools from a loaded config (throws config::ConfigError).
+// Listeners of protocols this daemon does not serve itself (connect) are left out. The relay
+// is chosen by the caller, once per change of `relay` mode.
+std::shared_ptr<Generation> build_generation(std::shared_ptr<const config::Config> config);
+
+}  // namespace snigate::daemon

@@ -1,0 +1,68 @@
+#include "daemon/listener.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+namespace snigate::daemon {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+Listener::Listener(asio::io_context& io, std::string name, const tcp::endpoint& endpoint,
+                   OnAccept on_accept)
+    : acceptor_(io), name_(std::move(name)), on_accept_(std::move(on_accept)) {
+  try {
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    acceptor_.set_option(reuse_port(true));
+    if (endpoint.address().is_v6()) acceptor_.set_option(asio::ip::v6_only(false));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+  } catch (const boost::system::system_error& e) {
+    throw boost::system::system_error(
+        e.code(), "listener " + name_ + ": cannot listen (is the address local and the port "
+                  "free? ports below 1024 need CAP_NET_BIND_SERVICE)");
+  }
+}
+
+void Listener::start() {
+  asio::co_spawn(acceptor_.get_executor(), [self = shared_from_this()] { return self->loop(); },
+                 asio::detached);
+}
+
+void Listener::stop() {
+  asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+}
+
+asio::awaitable<void> Listener::loop() {
+  asio::steady_timer backoff(acceptor_.get_executor());
+  while (acceptor_.is_open()) {
+    tcp::socket socket(acceptor_.get_executor());
+    error_code ec;
+    co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    if (ec) {
+      // Out of descriptors or memory: pause instead of spinning; connections stay queued.
+      spdlog::warn("listener {}: accept failed: {}; retrying in 100ms", name_, ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    on_accept_(std::move(socket), name_);
+  }
+}
+
+}  // namespace snigate::daemon

@@ -1,0 +1,38 @@
+#pragma once
+// One listening socket of one worker: SO_REUSEPORT lets every worker bind the same address,
+// and the kernel spreads new connections across them.
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without including it
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace snigate::daemon {
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  using OnAccept = std::function<void(tcp::socket, const std::string& name)>;
+
+  // Binds and listens now (so errors surface at start-up or reload); throws
+  // boost::system::system_error that names the address.
+  Listener(boost::asio::io_context& io, std::string name, const tcp::endpoint& endpoint,
+           OnAccept on_accept);
+  void start();
+  // Thread-safe: closes the socket on its own loop; live connections are not affected.
+  void stop();
+  tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  const std::string& name() const { return name_; }
+
+ private:
+  boost::asio::awaitable<void> loop();
+
+  tcp::acceptor acceptor_;
+  std::string name_;
+  OnAccept on_accept_;
+};
+
+}  // namespace snigate::daemon

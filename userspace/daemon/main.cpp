@@ -1,0 +1,66 @@
+// snigated: the edge daemon. Loads the configuration (a file, or the embedded demo), checks it
+// or runs it until SIGTERM/SIGINT; SIGHUP reloads.
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "config/config.h"
+#include "daemon/daemon.h"
+#include "relay/relay.h"
+
+namespace {
+
+snigate::config::Config load(const std::string& path) {
+  using namespace snigate::config;
+  return path.empty() ? load_string(embedded_default(), "<embedded default>") : load_file(path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace snigate;
+  CLI::App app{"snigated: steers TLS by SNI and HTTP by Host to backends, with PROXY protocol"};
+  std::string config_path;
+  bool check = false;
+  std::string relay_text;
+  std::string log_level;
+  app.add_option("-c,--config", config_path, "TOML configuration file (default: the embedded "
+                 "demo configuration)");
+  app.add_flag("--check", check, "Validate the configuration, print what it sets up, and exit");
+  app.add_option("--relay", relay_text, "Override [daemon] relay")
+      ->check(CLI::IsMember({"auto", "sockmap", "splice", "copy"}));
+  app.add_option("--log-level", log_level, "Override [daemon] log_level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  CLI11_PARSE(app, argc, argv);
+
+  std::optional<relay::Mode> relay_override;
+  if (!relay_text.empty()) relay_override = relay::parse_mode(relay_text);
+
+  std::shared_ptr<config::Config> cfg;
+  try {
+    cfg = std::make_shared<config::Config>(load(config_path));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  if (check) {
+    std::fputs(config::check_summary(*cfg).c_str(), stdout);
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level.empty() ? cfg->daemon.log_level
+                                                              : log_level));
+  try {
+    daemon::Daemon d(cfg, config_path, relay_override);
+    d.start();
+    d.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  return 0;
+}

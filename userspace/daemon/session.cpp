@@ -1,0 +1,304 @@
+#include "daemon/session.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "parser/http_host.h"
+#include "parser/proxy_protocol.h"
+#include "parser/tls_client_hello.h"
+#include "upstream/connect.h"
+
+namespace snigate::daemon {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+std::string str(const asio::ip::tcp::endpoint& ep) {
+  auto a = net::unmap(ep.address());
+  return a.is_v6() ? fmt::format("[{}]:{}", a.to_string(), ep.port())
+                   : fmt::format("{}:{}", a.to_string(), ep.port());
+}
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Longest PROXY v2 header: 16-byte preamble plus a 16-bit length.
+constexpr std::size_t kProxyHeaderMax = 16 + 65535;
+
+}  // namespace
+
+Session::Session(tcp::socket client, std::shared_ptr<const Generation> generation,
+                 const ListenerSettings& listener, SessionContext& context)
+    : client_(std::move(client)),
+      generation_(std::move(generation)),
+      listener_(listener),
+      context_(context),
+      deadline_(client_.get_executor()) {}
+
+void Session::start() {
+  asio::co_spawn(client_.get_executor(), [self = shared_from_this()] { return self->run(); },
+                 asio::detached);
+}
+
+void Session::kill() {
+  asio::post(client_.get_executor(), [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->killed_ = true;
+    error_code ignored;
+    self->client_.close(ignored);
+    if (self->upstream_) self->upstream_->close(ignored);
+  });
+}
+
+bool Session::banned(const asio::ip::address& address) const {
+  const bans::BanCheck* check = context_.ban_check.load();
+  return check && check->banned(net::unmap(address));
+}
+
+void Session::arm_deadline(std::chrono::milliseconds timeout) {
+  deadline_.expires_after(timeout);
+  deadline_.async_wait([weak = weak_from_this()](const error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    self->deadline_hit_ = true;
+    error_code ignored;
+    self->client_.close(ignored);
+  });
+}
+
+void Session::disarm_deadline() { deadline_.cancel(); }
+
+asio::awaitable<void> Session::run() {
+  started_ = std::chrono::steady_clock::now();
+  context_.stats.accepted();
+  error_code ec;
+  peer_ = client_.remote_endpoint(ec);
+  local_ = client_.local_endpoint(ec);
+  client_endpoint_ = peer_;
+  destination_ = local_;
+  id_ = context_.registry.next_id();
+  record_.peer = str(peer_);
+  record_.client = record_.peer;
+  record_.listener = listener_.name();
+  record_.relay = relay::to_string(generation_->relay->mode());
+
+  conns::ConnInfo info;
+  info.id = id_;
+  info.listener = listener_.name();
+  info.peer = peer_;
+  info.client = net::unmap(peer_.address());
+  info.state = "preread";
+  info.relay_mode = record_.relay;
+  info.started = std::chrono::system_clock::now();
+  info.counters = counters_;
+  context_.registry.add(info, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->kill();
+  });
+
+  EndReason end = EndReason::Error;
+  try {
+    end = co_await steps();
+  } catch (const std::exception& e) {
+    record_.detail = e.what();
+    end = EndReason::Error;
+  }
+  disarm_deadline();
+  error_code ignored;
+  if (upstream_) upstream_->close(ignored);
+  client_.close(ignored);
+  context_.registry.remove(id_);
+  log_end(end);
+}
+
+void Session::log_end(EndReason end) {
+  record_.end = end;
+  record_.bytes_in = counters_->client_to_upstream;
+  record_.bytes_out = counters_->upstream_to_client;
+  record_.duration_ms = ms_since(started_);
+  context_.stats.ended(end, record_.backend, record_.bytes_in, record_.bytes_out);
+  context_.access_log->info(format(record_));
+}
+
+asio::awaitable<bool> Session::read_more(std::size_t max_total) {
+  std::size_t old = buffer_.size();
+  std::size_t room = std::min<std::size_t>(4096, max_total > old ? max_total - old : 0);
+  if (room == 0) co_return false;
+  buffer_.resize(old + room);
+  error_code ec;
+  std::size_t n = co_await client_.async_read_some(asio::buffer(buffer_.data() + old, room),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+  buffer_.resize(old + n);
+  if (ec && ec != asio::error::eof) record_.detail = ec.message();
+  if (ec == asio::error::eof) record_.detail = "client closed during preread";
+  co_return !ec && n > 0;
+}
+
+asio::awaitable<EndReason> Session::steps() {
+  const std::size_t limit = generation_->config->daemon.max_connections;
+  if (limit && context_.registry.size() > limit) co_return EndReason::Limit;
+  if (banned(peer_.address())) co_return EndReason::Banned;
+
+  arm_deadline(listener_.config->preread_timeout);
+  if (listener_.config->proxy_protocol_in) {
+    EndReason e = co_await read_proxy_header();
+    if (e != EndReason::Clean) co_return e;
+    if (banned(client_endpoint_.address())) co_return EndReason::Banned;
+  }
+  if (EndReason e = co_await preread(); e != EndReason::Clean) co_return e;
+  disarm_deadline();
+
+  const std::string* backend = listener_.table->lookup(record_.name);
+  if (!backend) {
+    record_.detail = "no route for this name and no default";
+    co_return EndReason::NoRoute;
+  }
+  record_.backend = *backend;
+  co_return co_await connect_and_relay(*backend);
+}
+
+asio::awaitable<EndReason> Session::read_proxy_header() {
+  bool trusted = false;
+  for (const auto& p : listener_.config->trusted_proxies)
+    if (p.contains(peer_.address())) trusted = true;
+  if (!trusted) {
+    record_.detail = "peer not in trusted_proxies";
+    co_return EndReason::Untrusted;
+  }
+  for (;;) {
+    parser::ProxyDecode d = parser::decode_proxy_header(buffer_);
+    if (d.status == parser::Status::Error) {
+      record_.detail = d.error;
+      co_return EndReason::ProxyError;
+    }
+    if (d.status == parser::Status::Done) {
+      if (!d.header.local) {
+        client_endpoint_ = d.header.source;
+        destination_ = d.header.destination;
+        record_.client = str(client_endpoint_);
+        context_.registry.update(id_, [a = net::unmap(client_endpoint_.address())](
+                                          conns::ConnInfo& i) { i.client = a; });
+      }
+      // Bytes after the header are the start of the client's own stream.
+      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(d.consumed));
+      co_return EndReason::Clean;
+    }
+    if (!co_await read_more(kProxyHeaderMax))
+      co_return deadline_hit_ ? EndReason::PrereadTimeout
+                              : killed_ ? EndReason::Aborted : EndReason::ProxyError;
+  }
+}
+
+asio::awaitable<EndReason> Session::preread() {
+  const std::size_t max = listener_.config->preread_max;
+  for (;;) {
+    if (!buffer_.empty()) {
+      if (listener_.http()) {
+        parser::HttpPreread p = parser::parse_http_preread(buffer_, max);
+        if (p.status == parser::Status::Done) {
+          record_.name = p.head.host;
+          break;
+        }
+        if (p.status == parser::Status::Error) {
+          record_.detail = p.error;
+          co_return EndReason::ParseError;
+        }
+      } else {
+        parser::TlsPreread p = parser::parse_tls_preread(buffer_, max);
+        if (p.status == parser::Status::Done) {
+          record_.name = p.hello.sni;
+          for (const auto& a : p.hello.alpn)
+            record_.alpn += (record_.alpn.empty() ? "" : ",") + a;
+          break;
+        }
+        if (p.status == parser::Status::Error) {
+          record_.detail = std::string(parser::to_string(p.error)) +
+                           (p.detail.empty() ? "" : ": " + p.detail);
+          co_return EndReason::ParseError;
+        }
+      }
+    }
+    if (!co_await read_more(max))
+      co_return deadline_hit_ ? EndReason::PrereadTimeout
+                              : killed_ ? EndReason::Aborted : EndReason::ParseError;
+  }
+  context_.registry.update(id_, [this](conns::ConnInfo& i) {
+    i.server_name = record_.name;
+    i.alpn = record_.alpn;
+    i.state = "connecting";
+  });
+  co_return EndReason::Clean;
+}
+
+asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend_name) {
+  const BackendSettings* backend = generation_->backend(backend_name);
+  if (!backend) {
+    record_.detail = "backend '" + backend_name + "' is not defined";
+    co_return EndReason::NoRoute;
+  }
+  const auto connect_start = std::chrono::steady_clock::now();
+  upstream::ConnectResult r = co_await upstream::connect_upstream(*backend->pool, *backend->config);
+  if (killed_) co_return EndReason::Aborted;
+  if (!r.socket) {
+    for (const auto& a : r.attempts)
+      record_.detail += (record_.detail.empty() ? "" : ";") + a.server + ":" + a.error.message();
+    if (r.attempts.empty()) record_.detail = "no server available";
+    co_return EndReason::Refused;
+  }
+  upstream_ = std::move(r.socket);
+  record_.connect_ms = ms_since(connect_start);
+  record_.upstream = str(r.remote);
+  error_code ec;
+  upstream_->set_option(tcp::no_delay(true), ec);
+  context_.registry.update(id_, [this](conns::ConnInfo& i) {
+    i.backend = record_.backend;
+    i.upstream = record_.upstream;
+    i.state = "relaying";
+  });
+
+  // The PROXY header and the preread bytes go out in one write, so the backend sees them in
+  // one segment where it fits (some servers read the header with a single recv).
+  std::vector<std::uint8_t> out;
+  const std::string first_alpn = record_.alpn.substr(0, record_.alpn.find(','));
+  switch (backend->config->proxy_protocol) {
+    case config::ProxyProtocol::Off:
+      break;
+    case config::ProxyProtocol::V1: {
+      std::string h = parser::encode_proxy_v1(client_endpoint_, destination_);
+      out.assign(h.begin(), h.end());
+      break;
+    }
+    case config::ProxyProtocol::V2:
+      out = parser::encode_proxy_v2(client_endpoint_, destination_,
+                                    listener_.http() ? std::string_view{} : record_.name,
+                                    first_alpn);
+      break;
+  }
+  out.insert(out.end(), buffer_.begin(), buffer_.end());
+  counters_->client_to_upstream += buffer_.size();
+  co_await asio::async_write(*upstream_, asio::buffer(out),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  if (killed_) co_return EndReason::Aborted;
+  if (ec) {
+    record_.detail = "writing to upstream: " + ec.message();
+    co_return EndReason::UpstreamReset;
+  }
+  std::vector<std::uint8_t>().swap(buffer_);
+
+  relay::Result result = co_await generation_->relay->run(client_, *upstream_,
+                                                          generation_->relay_options, *counters_);
+  if (!result.detail.empty()) record_.detail = result.detail;
+  co_return killed_ && result.end == relay::End::Aborted ? EndReason::Aborted
+                                                         : from_relay(result.end);
+}
+
+}  // namespace snigate::daemon

@@ -1,0 +1,78 @@
+#pragma once
+// One client connection, start to end, as one coroutine: limits and bans, optional PROXY
+// header in, preread (ClientHello or HTTP head), route, connect upstream, PROXY header out
+// plus the preread bytes in one write, relay, one access log line.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without including it
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/logger.h>
+
+#include "bans/ban_check.h"
+#include "conns/conn_registry.h"
+#include "daemon/access_log.h"
+#include "daemon/generation.h"
+#include "daemon/stats.h"
+
+namespace snigate::daemon {
+
+// What every session shares with the daemon; outlives all sessions.
+struct SessionContext {
+  conns::ConnRegistry& registry;
+  Stats& stats;
+  std::shared_ptr<spdlog::logger> access_log;
+  std::atomic<const bans::BanCheck*>& ban_check;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  using tcp = boost::asio::ip::tcp;
+
+  Session(tcp::socket client, std::shared_ptr<const Generation> generation,
+          const ListenerSettings& listener, SessionContext& context);
+  // Spawns the session's coroutine on the client socket's executor.
+  void start();
+
+ private:
+  boost::asio::awaitable<void> run();
+  boost::asio::awaitable<EndReason> steps();
+  boost::asio::awaitable<EndReason> read_proxy_header();
+  boost::asio::awaitable<EndReason> preread();
+  boost::asio::awaitable<EndReason> connect_and_relay(const std::string& backend);
+  // Appends what the client sent next to buffer_; false on error, EOF or deadline.
+  boost::asio::awaitable<bool> read_more(std::size_t max_total);
+  bool banned(const boost::asio::ip::address& address) const;
+  void arm_deadline(std::chrono::milliseconds timeout);
+  void disarm_deadline();
+  // From any thread: closes the sockets on the session's own loop.
+  void kill();
+  void log_end(EndReason end);
+
+  tcp::socket client_;
+  std::optional<tcp::socket> upstream_;
+  std::shared_ptr<const Generation> generation_;
+  const ListenerSettings& listener_;
+  SessionContext& context_;
+  boost::asio::steady_timer deadline_;
+  bool deadline_hit_ = false;
+  bool killed_ = false;
+
+  std::uint64_t id_ = 0;
+  std::chrono::steady_clock::time_point started_;
+  tcp::endpoint peer_, local_;
+  tcp::endpoint client_endpoint_;       // real client
+  tcp::endpoint destination_;           // what the client connected to (from PROXY if any)
+  std::vector<std::uint8_t> buffer_;    // bytes read from the client, replayed upstream
+  std::shared_ptr<relay::Counters> counters_ = std::make_shared<relay::Counters>();
+  AccessRecord record_;
+};
+
+}  // namespace snigate::daemon
