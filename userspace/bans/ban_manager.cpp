@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "bans/bpf_ban_map.h"
 
 namespace snigate::bans {
@@ -79,6 +81,15 @@ Clock::time_point BanManager::to_wall(std::uint64_t boot_ns) const {
 
 bool BanManager::expired(std::uint64_t expires_ns) const {
   return expires_ns != 0 && expires_ns <= clock_->boot_ns();
+}
+
+std::chrono::seconds BanManager::escalated(const BanRequest& request, std::uint32_t earlier) const {
+  const auto asked = *request.duration;
+  if (request.source == "ctl" || earlier == 0 || cfg_.repeat_factor <= 1.0) return asked;
+  double seconds = static_cast<double>(asked.count());
+  const double cap = static_cast<double>(std::max(asked, cfg_.repeat_max).count());
+  for (std::uint32_t i = 0; i < earlier && seconds < cap; ++i) seconds *= cfg_.repeat_factor;
+  return std::chrono::seconds(static_cast<std::int64_t>(std::min(seconds, cap)));
 }
 
 bool BanManager::reconcile(std::string& error) {
@@ -170,7 +181,6 @@ BanOutcome BanManager::ban(const BanRequest& request) {
   BanEntry entry;
   entry.prefix = prefix;
   entry.created = clock_->wall();
-  if (request.duration) entry.expires = entry.created + *request.duration;
   entry.reason = request.reason;
   entry.source = request.source;
   entry.jail = request.jail;
@@ -180,12 +190,14 @@ BanOutcome BanManager::ban(const BanRequest& request) {
     std::lock_guard lock(mu_);
     auto existing = map_->longest_match(prefix);
     if (existing && existing->prefix == prefix) entry.drops = existing->drops;
+    const std::uint32_t earlier = store_->history_count(prefix) + (unsaved_adds_.count(prefix) ? 1 : 0);
+    entry.offences = earlier + 1;
+    if (request.duration) entry.expires = entry.created + escalated(request, earlier);
     std::string error;
     if (!map_->put({prefix, to_boot_ns(entry.expires), entry.drops}, error)) {
       out.error = "ban " + prefix.str() + ": " + error;
       return out;
     }
-    entry.offences = store_->history_count(prefix) + (unsaved_adds_.count(prefix) ? 1 : 0) + 1;
     unsaved_lifts_.erase(prefix);
     out.stored = store_add(entry);
     if (out.stored) unsaved_adds_.erase(prefix);

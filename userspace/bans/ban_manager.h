@@ -31,6 +31,11 @@ struct BansConfig {
   std::vector<std::string> interfaces;  // XDP, TC ingress where XDP cannot attach
   std::vector<net::Prefix> ignore;      // never banned without force (the operator's own)
   std::chrono::seconds sweep_interval{1};  // 0: no sweeper thread (call sweep() yourself)
+  // Repeat offenders: a timed ban of a prefix banned N times before lasts duration *
+  // repeat_factor^N, at most repeat_max (never less than asked). Bans from source "ctl" keep
+  // the duration the operator typed. 1 turns escalation off.
+  double repeat_factor = 2.0;
+  std::chrono::seconds repeat_max{std::chrono::hours(24 * 30)};
   bool enabled = true;                     // false: callers do not open a BanManager
 };
 
@@ -79,7 +84,8 @@ class BanManager : public BanCheck {
   BanManager& operator=(const BanManager&) = delete;
 
   // Invalid, or inside an `ignore` network without force: ok=false with advice. Banning an
-  // already banned prefix replaces its expiry and keeps its drop count.
+  // already banned prefix replaces its expiry and keeps its drop count. A repeat offender's
+  // timed ban is lengthened (BansConfig::repeat_factor); entry.expires says by how much.
   BanOutcome ban(const BanRequest& request);
   bool unban(const net::Prefix& prefix);
   std::vector<BanEntry> list() const;  // with drops from the map's counters
@@ -109,6 +115,7 @@ class BanManager : public BanCheck {
   std::uint64_t to_boot_ns(const std::optional<Clock::time_point>& expires) const;
   Clock::time_point to_wall(std::uint64_t boot_ns) const;
   bool expired(std::uint64_t expires_ns) const;
+  std::chrono::seconds escalated(const BanRequest& request, std::uint32_t earlier) const;
   std::optional<net::Prefix> matching_ban(const boost::asio::ip::address& client) const;
   bool store_add(const BanEntry& entry);
   bool store_lift(const net::Prefix& prefix, const PendingLift& lift);

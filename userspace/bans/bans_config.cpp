@@ -11,7 +11,8 @@ BansConfig parse_bans_config(const toml::table& root) {
   if (!node) return cfg;
   const auto* t = node->as_table();
   if (!t) config::fail(*node, "[bans] must be a table");
-  config::check_keys(*t, {"enabled", "pin_dir", "store", "interfaces", "ignore", "sweep_interval"},
+  config::check_keys(*t, {"enabled", "pin_dir", "store", "interfaces", "ignore", "sweep_interval",
+                      "repeat_factor", "repeat_max"},
                      "bans");
   cfg.enabled = config::get_bool(*t, "enabled", cfg.enabled);
   cfg.pin_dir = config::get_string(*t, "pin_dir", cfg.pin_dir);
@@ -32,6 +33,16 @@ BansConfig parse_bans_config(const toml::table& root) {
   if (sweep.count() % 1000 != 0)
     config::fail(*t->get("sweep_interval"), "'sweep_interval' must be whole seconds, such as \"1s\"");
   cfg.sweep_interval = std::chrono::duration_cast<std::chrono::seconds>(sweep);
+  if (const auto* f = t->get("repeat_factor")) {
+    auto value = f->value<double>();
+    if (!value || *value < 1.0)
+      config::fail(*f, "'repeat_factor' must be a number >= 1 (1 = repeat offenders get no longer bans)");
+    cfg.repeat_factor = *value;
+  }
+  auto max = config::get_duration(*t, "repeat_max", cfg.repeat_max);
+  if (max.count() < 1000)
+    config::fail(*t->get("repeat_max"), "'repeat_max' must be at least \"1s\", such as \"30d\"");
+  cfg.repeat_max = std::chrono::duration_cast<std::chrono::seconds>(max);
   return cfg;
 }
 
