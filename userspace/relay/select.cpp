@@ -4,24 +4,40 @@
 
 #include "relay/copy_relay.h"
 #include "relay/splice_relay.h"
+#ifdef SNIGATE_RELAY_SOCKMAP
+#include "relay_sockmap/sockmap_relay.h"
+#endif
 
 namespace snigate::relay {
 
 namespace {
 
-RelaySelection choose(Mode requested) {
+// Splice when this kernel has it, else copy: the fallback of sockmap, and of splice itself.
+RelaySelection userspace_relay(Mode requested) {
   std::string why_not;
-  if (requested == Mode::Copy) return {std::make_shared<CopyRelay>(), "configured relay = copy"};
-  std::string prefix;
-  if (requested == Mode::Sockmap || requested == Mode::Auto) {
-    // The kernel-side relay is not built into this daemon yet.
-    prefix = requested == Mode::Sockmap ? "sockmap requested but not available; " : "";
-  }
   if (SpliceRelay::available(&why_not))
     return {std::make_shared<SpliceRelay>(),
-            prefix + (requested == Mode::Splice ? "configured relay = splice"
+            (requested == Mode::Splice ? "configured relay = splice"
                                                 : "splice(2) available")};
-  return {std::make_shared<CopyRelay>(), prefix + why_not + "; falling back to copy"};
+  return {std::make_shared<CopyRelay>(), why_not + "; falling back to copy"};
+}
+
+RelaySelection choose(Mode requested) {
+  if (requested == Mode::Copy) return {std::make_shared<CopyRelay>(), "configured relay = copy"};
+  if (requested == Mode::Splice) return userspace_relay(requested);
+  // Sockmap or auto: the kernel relay when its programs load and attach here. Connections it
+  // cannot hand off run on the userspace relay picked the same way.
+  RelaySelection fallback = userspace_relay(requested);
+#ifdef SNIGATE_RELAY_SOCKMAP
+  std::string why_not;
+  if (auto sockmap = SockmapRelay::create(fallback.relay, &why_not))
+    return {sockmap, requested == Mode::Sockmap ? "configured relay = sockmap"
+                                                : "sockmap programs loaded and attached"};
+#else
+  std::string why_not = "built without BPF (SNIGATE_BPF=OFF)";
+#endif
+  fallback.reason = "sockmap unavailable: " + why_not + "; " + fallback.reason;
+  return fallback;
 }
 
 }  // namespace

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Kernel-side relay: an sk_skb stream verdict that sends every skb of a relayed socket to
+ * its peer's egress, counting bytes per direction, and hands a direction back to userspace
+ * when the peer is not taking bytes fast enough. Layouts and the flow-control rule:
+ * include/snigate/bpf/relay_abi.h. The verdict of one socket runs serialized under that
+ * socket's lock, so each direction's program-owned fields have a single writer. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_helpers.h>
+
+#include "snigate/bpf/relay_abi.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Redirected bytes not yet acked by the peer's receiver above which a direction pauses; it
+ * resumes below half. Set by userspace before load. */
+const volatile __u64 inflight_cap = 4 << 20;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__type(key, __u64);
+	__type(value, __u32);
+	__uint(max_entries, 2 * SNIGATE_RELAY_MAX_CONNS);
+} sg_relay_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64); /* SO_COOKIE */
+	__type(value, struct snigate_relay_sock);
+	__uint(max_entries, 2 * SNIGATE_RELAY_MAX_CONNS);
+} sg_relay_index SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct snigate_relay_conn);
+	__uint(max_entries, SNIGATE_RELAY_MAX_CONNS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} sg_relay_conns SEC(".maps");
+
+/* Bytes the peer's TCP has accepted from us but its receiver has not acked yet, plus what
+ * still waits in the peer's psock queue. Negative while userspace has written bytes it has
+ * not counted yet; -1 when the peer is not in the map (it is being inserted or removed). */
+static __always_inline __s64 inflight(struct snigate_relay_dir *d, __u64 peer_key)
+{
+	struct bpf_sock *peer = bpf_map_lookup_elem(&sg_relay_socks, &peer_key);
+	if (!peer)
+		return -1;
+	__s64 acked = -1;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(peer);
+	if (tp)
+		acked = tp->bytes_acked;
+	bpf_sk_release(peer);
+	if (acked < 0)
+		return -1;
+	__s64 n = (__s64)(d->peer_base + d->redirected + d->user_bytes) - acked;
+	return n < 0 ? 0 : n;
+}
+
+SEC("sk_skb/stream_verdict")
+int sg_relay_verdict(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct snigate_relay_sock *s = bpf_map_lookup_elem(&sg_relay_index, &cookie);
+	if (!s)
+		return SK_PASS;
+	__u32 slot = s->slot;
+	__u32 side = s->side & 1;
+	struct snigate_relay_conn *c = bpf_map_lookup_elem(&sg_relay_conns, &slot);
+	if (!c)
+		return SK_PASS;
+	struct snigate_relay_dir *d = &c->dir[side];
+	__u64 peer_key = ((__u64)slot << 1) | (side ^ 1);
+	__u64 len = skb->len;
+	__s64 n = inflight(d, peer_key);
+
+	if (d->paused) {
+		/* Only once userspace has written every byte handed to it may this skb go
+		 * ahead through the kernel; otherwise it would overtake them. */
+		if (n < 0 || d->passed != d->user_bytes || (__u64)n > inflight_cap / 2)
+			goto pass;
+		d->paused = 0;
+	} else if (n < 0 || (__u64)n > inflight_cap) {
+		d->paused = 1;
+		goto pass;
+	}
+	d->redirected += len;
+	return bpf_sk_redirect_hash(skb, &sg_relay_socks, &peer_key, 0);
+pass:
+	d->passed += len;
+	return SK_PASS;
+}

@@ -1,0 +1,63 @@
+/* Sockmap relay maps shared by bpf/relay.bpf.c and userspace/relay_sockmap/: the one place
+ * their layouts are declared. Fixed-width kernel types only, sizes checked on both sides.
+ *
+ * A relayed connection owns one slot of the mmapable conns array. Its two sockets sit in the
+ * sockhash under key (slot << 1 | side); the verdict program finds the slot of an skb's
+ * socket through its socket cookie (index map) and redirects the skb to the peer's egress.
+ *
+ * Flow control (the psock redirect queue is not bounded by socket buffers or memcg): each
+ * direction counts what it redirected; bytes still on the way to the peer's TCP receiver are
+ *   inflight = peer_base + redirected + user_bytes - peer.bytes_acked
+ * (peer_base: bytes the session wrote to the peer before the handoff). Above the cap the
+ * program returns SK_PASS instead: the skb stays charged to the source socket's receive
+ * buffer, its window closes, and userspace reads and writes it with ordinary flow control
+ * ("paused"). The kernel takes over again on a later skb once userspace has written every
+ * passed byte (passed == user_bytes), so no byte overtakes another. Directions start paused:
+ * bytes queued before the handoff are verdicted by a kick after insertion and go the same
+ * way. */
+#ifndef SNIGATE_BPF_RELAY_ABI_H
+#define SNIGATE_BPF_RELAY_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Connection slots: the conns array size; the sockhash and index hold two entries each. */
+#define SNIGATE_RELAY_MAX_CONNS 65536
+
+/* Side of a socket in its connection; also the direction it is the source of. */
+#define SNIGATE_RELAY_CLIENT 0
+#define SNIGATE_RELAY_UPSTREAM 1
+
+/* One direction: bytes read from socket `side` and sent to the other. */
+struct snigate_relay_dir {
+	__u64 redirected; /* program: bytes redirected to the peer's egress */
+	__u64 passed;     /* program: bytes handed to userspace (paused) */
+	__u64 user_bytes; /* userspace: passed bytes read and written to the peer */
+	__u64 peer_base;  /* userspace, before insertion: peer's bytes_acked + SIOCOUTQ */
+	__u32 paused;     /* program (userspace sets 1 before insertion) */
+	__u32 pad;        /* zero */
+};
+
+/* One connection: dir[SNIGATE_RELAY_CLIENT] is client -> upstream. */
+struct snigate_relay_conn {
+	struct snigate_relay_dir dir[2];
+};
+
+/* Index value: where a socket (by SO_COOKIE) belongs. */
+struct snigate_relay_sock {
+	__u32 slot;
+	__u32 side;
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct snigate_relay_dir) == 40, "relay dir layout");
+static_assert(sizeof(struct snigate_relay_conn) == 80, "relay conn layout");
+static_assert(sizeof(struct snigate_relay_sock) == 8, "relay sock layout");
+#else
+_Static_assert(sizeof(struct snigate_relay_dir) == 40, "relay dir layout");
+_Static_assert(sizeof(struct snigate_relay_conn) == 80, "relay conn layout");
+_Static_assert(sizeof(struct snigate_relay_sock) == 8, "relay sock layout");
+#endif
+
+#endif /* SNIGATE_BPF_RELAY_ABI_H */

@@ -1,0 +1,68 @@
+#pragma once
+// The process-wide half of the sockmap relay: the loaded verdict program attached to its
+// sockhash, the connection slots (an mmap of the conns array) and the map operations one
+// connection needs. Layouts: include/snigate/bpf/relay_abi.h.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "snigate/bpf/relay_abi.h"
+
+struct relay_bpf;
+
+namespace snigate::relay::sockmap {
+
+struct KernelOptions {
+  // Bytes a direction may have on the way to the peer's receiver before the kernel hands it
+  // back to userspace flow control (relay_abi.h).
+  std::uint64_t inflight_cap = 4u << 20;
+};
+
+class Kernel {
+ public:
+  // Loads and attaches the programs; nullptr and the reason when this process or kernel
+  // cannot (no CAP_BPF, no BTF, verifier refusal).
+  static std::shared_ptr<Kernel> open(const KernelOptions& options, std::string* reason);
+  ~Kernel();
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+
+  // A zeroed connection slot, or nullopt when all SNIGATE_RELAY_MAX_CONNS are in use.
+  std::optional<std::uint32_t> acquire();
+  // Zeroes the slot for reuse; its sockets must be out of the maps already.
+  void release(std::uint32_t slot);
+  // Live view of a slot, shared with the program (read fields with atomic loads).
+  snigate_relay_conn& conn(std::uint32_t slot) { return conns_[slot]; }
+
+  // Index entry for socket `fd` (by SO_COOKIE); returns the cookie, 0 and errno on failure.
+  std::uint64_t index(int fd, std::uint32_t slot, std::uint32_t side);
+  void unindex(std::uint64_t cookie);
+  // Puts `fd` in the sockhash as (slot, side): from then on the verdict program sees its skbs.
+  bool insert(int fd, std::uint32_t slot, std::uint32_t side, std::string* error);
+  void remove(std::uint32_t slot, std::uint32_t side);
+
+  // For tests: entries in the sockhash and the index.
+  std::size_t sockhash_entries() const;
+  std::size_t index_entries() const;
+
+ private:
+  Kernel() = default;
+
+  relay_bpf* skel_ = nullptr;
+  int socks_fd_ = -1;
+  int index_fd_ = -1;
+  snigate_relay_conn* conns_ = nullptr;
+  std::size_t conns_bytes_ = 0;
+  bool attached_ = false;
+  std::mutex mutex_;
+  std::vector<std::uint32_t> free_;
+};
+
+inline std::uint64_t sock_key(std::uint32_t slot, std::uint32_t side) {
+  return (static_cast<std::uint64_t>(slot) << 1) | (side & 1);
+}
+
+}  // namespace snigate::relay::sockmap

@@ -1,0 +1,327 @@
+#include "relay_sockmap/sockmap_relay.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "relay/copy_relay.h"
+#include "relay/relay_state.h"
+#include "relay_sockmap/tcp_accounting.h"
+
+namespace snigate::relay {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int kClient = SNIGATE_RELAY_CLIENT;
+constexpr int kUpstream = SNIGATE_RELAY_UPSTREAM;
+
+// The conns array is shared with the program: every access is a single atomic one.
+std::uint64_t load(__u64& v) { return std::atomic_ref<__u64>(v).load(std::memory_order_acquire); }
+void store(__u64& v, std::uint64_t x) {
+  std::atomic_ref<__u64>(v).store(x, std::memory_order_release);
+}
+
+error_code errno_code(int err) { return error_code(err, boost::system::system_category()); }
+
+// One handed-off connection: a watcher per direction and an idle ticker.
+class Handoff {
+ public:
+  Handoff(sockmap::Kernel& kernel, std::uint32_t slot, tcp::socket& client, tcp::socket& upstream,
+          const Options& options, Counters& counters)
+      : kernel_(kernel),
+        slot_(slot),
+        socks_{&client, &upstream},
+        options_(options),
+        counters_(counters),
+        ticker_(client.get_executor()),
+        wake_(client.get_executor()) {}
+
+  asio::awaitable<Result> run() {
+    auto ex = co_await asio::this_coro::executor;
+    auto on_done = [this](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          if (!ended_) close_both(false, false);
+          finish(End::Error, x.what());
+        }
+      }
+      --running_;
+      wake_.cancel();
+    };
+    running_ = 3;
+    asio::co_spawn(ex, watch(kClient), on_done);
+    asio::co_spawn(ex, watch(kUpstream), on_done);
+    asio::co_spawn(ex, tick(), on_done);
+    while (running_ > 0) {
+      wake_.expires_at(asio::steady_timer::time_point::max());
+      error_code ec;
+      co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    sync_counters();
+    co_return result_;
+  }
+
+  void sync_counters() {
+    auto& c = kernel_.conn(slot_);
+    counters_.client_to_upstream = load(c.dir[kClient].redirected) +
+                                   load(c.dir[kClient].user_bytes);
+    counters_.upstream_to_client = load(c.dir[kUpstream].redirected) +
+                                   load(c.dir[kUpstream].user_bytes);
+  }
+
+ private:
+  snigate_relay_dir& dir(int side) { return kernel_.conn(slot_).dir[side]; }
+  tcp::socket& sock(int side) { return *socks_[side]; }
+
+  // Readiness without losing an edge: the socket may have become ready before this wait
+  // (asio's epoll registration is edge-triggered), so ask poll(2) first.
+  asio::awaitable<error_code> ready(int side, tcp::socket::wait_type type) {
+    pollfd p{sock(side).native_handle(),
+             static_cast<short>(type == tcp::socket::wait_read ? POLLIN | POLLRDHUP : 0), 0};
+    if (::poll(&p, 1, 0) > 0) co_return error_code{};
+    error_code ec;
+    co_await sock(side).async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
+    co_return ec;
+  }
+
+  // Waits until every byte sent from `side` (redirected by the program or written by us)
+  // is in the peer's send queue: until then the psock still holds some, and a FIN, a
+  // userspace write or a removal from the map would overtake or drop them. False when the
+  // connection ended meanwhile.
+  asio::awaitable<bool> drained(int side) {
+    auto& d = dir(side);
+    const int peer = sock(side ^ 1).native_handle();
+    asio::steady_timer timer(sock(side).get_executor());
+    auto delay = 1ms;
+    for (;;) {
+      if (ended_) co_return false;
+      const std::uint64_t expected =
+          load(d.peer_base) + load(d.redirected) + load(d.user_bytes);
+      auto written = sockmap::bytes_written(peer);
+      if (!written) {
+        failed(side ^ 1, errno_code(errno));
+        co_return false;
+      }
+      if (*written >= expected) co_return true;
+      if (int err = sockmap::pending_error(peer); err != 0) {
+        failed(side ^ 1, errno_code(err));
+        co_return false;
+      }
+      timer.expires_after(delay);
+      error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      delay = std::min(delay * 2, std::chrono::milliseconds(16));
+    }
+  }
+
+  // One direction, from `side` to its peer. The program relays; this sees the bytes it hands
+  // back (paused), the FIN, or an error.
+  asio::awaitable<void> watch(int side) {
+    auto& src = sock(side);
+    auto& dst = sock(side ^ 1);
+    auto& d = dir(side);
+    std::unique_ptr<char[]> buffer;  // only a direction that gets paused needs one
+    const std::size_t size = std::max<std::size_t>(options_.buffer_bytes, 4096);
+    for (;;) {
+      error_code ec = co_await ready(side, tcp::socket::wait_read);
+      if (ended_) co_return;
+      if (ec) co_return failed(side, ec);
+      if (!buffer) buffer = std::make_unique<char[]>(size);
+      ssize_t n = ::recv(src.native_handle(), buffer.get(), size, MSG_DONTWAIT);
+      if (n == 0) break;
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) continue;
+        co_return failed(side, errno_code(errno));
+      }
+      if (!co_await drained(side)) co_return;
+      co_await asio::async_write(dst, asio::buffer(buffer.get(), static_cast<std::size_t>(n)),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ended_) co_return;
+      if (ec) co_return failed(side ^ 1, ec);
+      store(d.user_bytes, load(d.user_bytes) + static_cast<std::uint64_t>(n));
+    }
+    buffer.reset();
+    // FIN from src: pass it on once the peer has every byte, keep the other way open.
+    if (!co_await drained(side)) co_return;
+    error_code ignored;
+    dst.shutdown(tcp::socket::shutdown_send, ignored);
+    if (++directions_done_ == 2) co_return finish(End::Clean);
+    // src now only reads EOF; keep watching it for a reset while the peer still sends.
+    asio::steady_timer pause(src.get_executor());
+    for (;;) {
+      error_code ec = co_await ready(side, tcp::socket::wait_error);
+      if (ended_ || directions_done_ == 2) co_return;
+      if (ec) co_return failed(side, ec);
+      if (int err = sockmap::pending_error(src.native_handle()); err != 0)
+        co_return failed(side, errno_code(err));
+      // Hang-up without an error: the other direction is finishing; do not spin on it.
+      pause.expires_after(10ms);
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  // Idle timeout and live counters from the kernel's counts, without touching the payload.
+  asio::awaitable<void> tick() {
+    const auto idle = options_.idle_timeout;
+    const auto interval = std::clamp<std::chrono::milliseconds>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(idle / 4), 10ms, 1000ms);
+    auto& c = kernel_.conn(slot_);
+    auto total = [&c] {
+      std::uint64_t t = 0;
+      for (auto& d : c.dir) t += load(d.redirected) + load(d.passed) + load(d.user_bytes);
+      return t;
+    };
+    std::uint64_t last = total();
+    auto last_change = std::chrono::steady_clock::now();
+    while (!ended_) {
+      ticker_.expires_after(interval);
+      error_code ec;
+      co_await ticker_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ended_) co_return;
+      sync_counters();
+      auto now = std::chrono::steady_clock::now();
+      if (std::uint64_t t = total(); t != last) {
+        last = t;
+        last_change = now;
+      } else if (now - last_change >= idle) {
+        finish(End::IdleTimeout);
+        close_both(false, false);
+      }
+    }
+  }
+
+  void finish(End end, std::string detail = {}) {
+    if (ended_) return;
+    ended_ = true;
+    result_.end = end;
+    result_.detail = std::move(detail);
+    ticker_.cancel();
+  }
+
+  // Same rules as the userspace relays (relay_state.cpp): a reset is passed on as a reset.
+  void failed(int side, const error_code& ec) {
+    if (ended_) return;
+    const bool client = side == kClient;
+    if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
+      finish(End::Aborted);
+      close_both(false, false);
+    } else if (detail::is_reset(ec)) {
+      finish(client ? End::ClientReset : End::UpstreamReset);
+      close_both(!client, client);
+    } else {
+      finish(End::Error, std::string(client ? "client: " : "upstream: ") + ec.message());
+      close_both(false, false);
+    }
+  }
+
+  void close_both(bool reset_client, bool reset_upstream) {
+    error_code ignored;
+    // Out of the map first, so nothing is redirected into a socket being torn down.
+    kernel_.remove(slot_, kClient);
+    kernel_.remove(slot_, kUpstream);
+    // SO_LINGER {1, 0}: close() sends RST instead of FIN (tcp(7)).
+    if (reset_client && sock(kClient).is_open())
+      sock(kClient).set_option(tcp::socket::linger(true, 0), ignored);
+    if (reset_upstream && sock(kUpstream).is_open())
+      sock(kUpstream).set_option(tcp::socket::linger(true, 0), ignored);
+    sock(kClient).close(ignored);
+    sock(kUpstream).close(ignored);
+  }
+
+  sockmap::Kernel& kernel_;
+  std::uint32_t slot_;
+  tcp::socket* socks_[2];
+  const Options& options_;
+  Counters& counters_;
+  asio::steady_timer ticker_;
+  asio::steady_timer wake_;
+  int running_ = 0;
+  int directions_done_ = 0;
+  bool ended_ = false;
+  Result result_;
+};
+
+}  // namespace
+
+std::shared_ptr<SockmapRelay> SockmapRelay::create(std::shared_ptr<Relay> fallback,
+                                                   std::string* reason,
+                                                   const sockmap::KernelOptions& options) {
+  static std::mutex mutex;
+  static std::weak_ptr<SockmapRelay> instance;
+  std::lock_guard lock(mutex);
+  if (auto live = instance.lock()) return live;
+  auto kernel = sockmap::Kernel::open(options, reason);
+  if (!kernel) return nullptr;
+  auto relay = std::make_shared<SockmapRelay>(std::move(kernel), std::move(fallback));
+  instance = relay;
+  return relay;
+}
+
+asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upstream,
+                                          const Options& options, Counters& counters) {
+  const int fds[2] = {client.native_handle(), upstream.native_handle()};
+  auto slot = kernel_->acquire();
+  if (!slot) {
+    spdlog::debug("relay: sockmap slots exhausted, connection runs on {}",
+                  to_string(fallback_->mode()));
+    co_return co_await fallback_->run(client, upstream, options, counters);
+  }
+  // Bytes the session wrote to each side before the handoff: the base of the flow control.
+  auto& conn = kernel_->conn(*slot);
+  for (int side : {kClient, kUpstream}) {
+    auto written = sockmap::bytes_written(fds[side ^ 1]);
+    conn.dir[side].peer_base = written.value_or(0);
+    conn.dir[side].paused = 1;  // the program takes over on the first skb (relay_abi.h)
+  }
+  std::uint64_t cookies[2] = {kernel_->index(fds[kClient], *slot, kClient),
+                              kernel_->index(fds[kUpstream], *slot, kUpstream)};
+  std::string why;
+  bool inserted_upstream = cookies[0] && cookies[1] &&
+                           kernel_->insert(fds[kUpstream], *slot, kUpstream, &why);
+  bool inserted_client =
+      inserted_upstream && kernel_->insert(fds[kClient], *slot, kClient, &why);
+  Result result;
+  if (inserted_client) {
+    // Bytes that arrived before the insertion wait for the verdict until more come.
+    sockmap::kick_verdict(fds[kUpstream]);
+    sockmap::kick_verdict(fds[kClient]);
+    Handoff handoff(*kernel_, *slot, client, upstream, options, counters);
+    result = co_await handoff.run();
+  } else {
+    // A side that is not ESTABLISHED any more (half-closed early) cannot join a sockhash.
+    spdlog::debug("relay: sockmap handoff refused ({}), connection runs in userspace", why);
+    if (inserted_upstream) {
+      // Upstream's psock may already hold bytes the program handed back; only a reader
+      // through the psock (recv) sees them, and removing it would drop them.
+      CopyRelay copy;
+      result = co_await copy.run(client, upstream, options, counters);
+    } else {
+      result = co_await fallback_->run(client, upstream, options, counters);
+    }
+  }
+  kernel_->remove(*slot, kClient);
+  kernel_->remove(*slot, kUpstream);
+  for (auto cookie : cookies)
+    if (cookie) kernel_->unindex(cookie);
+  kernel_->release(*slot);
+  co_return result;
+}
+
+}  // namespace snigate::relay

@@ -1,0 +1,22 @@
+#pragma once
+// The kernel's own byte accounting of a TCP socket, which the sockmap relay's close path and
+// flow control are built on (kept apart from asio: <linux/tcp.h> and <netinet/tcp.h> clash).
+#include <cstdint>
+#include <optional>
+
+namespace snigate::relay::sockmap {
+
+// Every byte ever written to the socket: acked by the receiver (tcpi_bytes_acked) plus still
+// in the send queue (SIOCOUTQ). Read in that order, so a concurrent ACK can only make the sum
+// smaller than the truth, never larger. nullopt when the socket is gone.
+std::optional<std::uint64_t> bytes_written(int fd);
+
+// The pending socket error (SO_ERROR), 0 when none.
+int pending_error(int fd);
+
+// Runs the stream verdict over bytes that reached the receive queue before the socket was
+// put in the sockhash: setting SO_RCVLOWAT makes TCP check readiness and call the socket's
+// data_ready, which the psock has replaced by its verdict entry point.
+bool kick_verdict(int fd);
+
+}  // namespace snigate::relay::sockmap
