@@ -195,6 +195,8 @@ HttpPreread parse_http_preread(std::span<const std::uint8_t> bytes, std::size_t 
     else if (data[pos] == '\n') pos += 1;
     else break;
   }
+  // A CR whose LF has not arrived yet may still be an empty line to skip.
+  if (data.substr(pos) == "\r") return bytes.size() >= max_bytes ? too_large() : result;
   auto request_line = next_line(data, pos);
   if (!request_line) {
     if (!plausible_prefix(data.substr(pos))) return fail("not an HTTP/1.x request line");

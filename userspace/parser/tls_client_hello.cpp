@@ -208,7 +208,15 @@ TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, std::size_t max
         return fail(TlsError::BadHandshake, "first handshake message has type " +
                                                 std::to_string(handshake[0]) + ", expected ClientHello (1)");
       std::size_t body = static_cast<std::size_t>(handshake[1] << 16 | handshake[2] << 8 | handshake[3]);
-      if (handshake.size() >= 4 + body) return parse_body(handshake.subspan(4, body));
+      if (handshake.size() >= 4 + body) {
+        // Judged by where the hello ends, not by how much arrived, so the verdict is the same
+        // however the bytes were segmented.
+        std::size_t hello_end = payload_end - (handshake.size() - 4 - body);
+        if (hello_end > max_bytes)
+          return fail(TlsError::TooLarge, "ClientHello ends at byte " + std::to_string(hello_end) +
+                                              ", beyond the preread limit of " + std::to_string(max_bytes));
+        return parse_body(handshake.subspan(4, body));
+      }
       missing = 4 + body - handshake.size();
     }
     // A lower bound: the rest of the payload, plus one more record header if it cannot all
