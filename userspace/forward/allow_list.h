@@ -6,6 +6,10 @@
 //   "~^api[0-9]+\.x$"   PCRE2 regex over the whole name (anchored both ends, caseless)
 //   "203.0.113.7", "198.51.100.0/24", "2001:db8::/32"   addresses and CIDRs
 // An empty list allows nothing: the forward modes are never an open proxy.
+// Names are checked before DNS: a requested name needs a name entry. Address and CIDR entries
+// do two things: they allow IP-literal destinations, and they exempt the addresses they cover
+// from the address policy after resolution (that is how a listed name may reach an inside
+// address). They never let an unlisted name through. See forwarder.h for the whole sequence.
 #include <memory>
 #include <string>
 #include <string_view>

@@ -1,0 +1,174 @@
+#include "forward/forwarder.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace snigate::forward {
+
+namespace asio = boost::asio;
+namespace ip = asio::ip;
+using tcp = ip::tcp;
+
+const char* to_string(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::Allowed: return "allowed";
+    case Verdict::BadRequest: return "bad-request";
+    case Verdict::AuthRequired: return "auth-required";
+    case Verdict::DeniedName: return "denied-name";
+    case Verdict::DeniedAddress: return "denied-address";
+    case Verdict::DnsNotFound: return "dns-not-found";
+    case Verdict::DnsError: return "dns-error";
+    case Verdict::DnsTimeout: return "dns-timeout";
+    case Verdict::ConnectFailed: return "connect-failed";
+    case Verdict::ConnectTimeout: return "connect-timeout";
+  }
+  return "?";
+}
+
+int http_status(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::Allowed: return 200;
+    case Verdict::BadRequest: return 400;
+    case Verdict::AuthRequired: return 407;
+    case Verdict::DeniedName:
+    case Verdict::DeniedAddress: return 403;
+    case Verdict::DnsNotFound:
+    case Verdict::DnsError:
+    case Verdict::ConnectFailed: return 502;
+    case Verdict::DnsTimeout:
+    case Verdict::ConnectTimeout: return 504;
+  }
+  return 500;
+}
+
+std::string ForwardResult::log_fields() const {
+  std::string out = "requested=" + (name.empty() ? std::string("-") : name);
+  if (port) out += ":" + std::to_string(port);
+  out += " resolved=";
+  if (resolved.empty()) out += "-";
+  for (std::size_t i = 0; i < resolved.size(); ++i)
+    out += (i ? "," : "") + resolved[i].to_string();
+  out += " verdict=";
+  out += to_string(verdict);
+  return out;
+}
+
+Forwarder::Forwarder(asio::any_io_executor executor, ResolverConfig resolver,
+                     std::vector<ip::address> own_addresses)
+    : executor_(executor), resolver_(executor, std::move(resolver)), own_(std::move(own_addresses)) {}
+
+namespace {
+
+// One connect attempt bounded by `timeout`: the timer closes the socket, which aborts the
+// pending connect. The timer's handler may already be queued when the connect completes, so
+// it reaches the socket only through state that says whether the attempt is still running.
+asio::awaitable<boost::system::error_code> connect_within(tcp::socket& socket,
+                                                          const tcp::endpoint& to,
+                                                          std::chrono::milliseconds timeout,
+                                                          bool& timed_out) {
+  struct Attempt {
+    tcp::socket* socket;
+    bool running = true;
+    bool timed_out = false;
+  };
+  auto attempt = std::make_shared<Attempt>(Attempt{&socket});
+  asio::steady_timer timer(socket.get_executor());
+  timer.expires_after(timeout);
+  timer.async_wait([attempt](boost::system::error_code ec) {
+    if (ec || !attempt->running) return;
+    attempt->timed_out = true;
+    boost::system::error_code ignored;
+    attempt->socket->close(ignored);
+  });
+  boost::system::error_code ec;
+  co_await socket.async_connect(to, asio::redirect_error(asio::use_awaitable, ec));
+  attempt->running = false;
+  timer.cancel();
+  timed_out = attempt->timed_out;
+  co_return ec;
+}
+
+}  // namespace
+
+asio::awaitable<ForwardResult> Forwarder::open(std::string requested, std::uint16_t port,
+                                               const Rules& rules) {
+  ForwardResult result;
+  result.name = normalize_name(requested);
+  result.port = port;
+  if (result.name.empty() || port == 0) {
+    result.verdict = Verdict::BadRequest;
+    result.detail = "no destination name or port";
+    co_return result;
+  }
+  boost::system::error_code ec;
+  auto literal = ip::make_address(result.name, ec);
+  bool is_literal = !ec;
+  bool listed = is_literal ? rules.allow.matches_address(literal) : rules.allow.matches_name(result.name);
+  if (!listed) {
+    result.verdict = Verdict::DeniedName;
+    result.detail = rules.allow.empty() ? "the allow-list is empty"
+                    : is_literal        ? "address not on the allow-list"
+                                        : "name not on the allow-list";
+    co_return result;
+  }
+
+  if (is_literal) {
+    result.resolved.push_back(literal);
+  } else {
+    auto resolution = co_await resolver_.resolve(result.name);
+    result.resolved = resolution.addresses;
+    switch (resolution.status) {
+      case ResolveStatus::Ok: break;
+      case ResolveStatus::NotFound: result.verdict = Verdict::DnsNotFound; break;
+      case ResolveStatus::Timeout: result.verdict = Verdict::DnsTimeout; break;
+      case ResolveStatus::Error: result.verdict = Verdict::DnsError; break;
+    }
+    if (resolution.status != ResolveStatus::Ok) {
+      result.detail = resolution.error;
+      co_return result;
+    }
+  }
+
+  AddressPolicy policy{rules.allow_private, own_};
+  std::vector<ip::address> usable;
+  std::string refused;
+  for (const auto& address : result.resolved) {
+    auto verdict = check_address(address, rules.allow, policy);
+    if (verdict.allowed) {
+      usable.push_back(address);
+    } else {
+      refused += (refused.empty() ? "" : ", ") + address.to_string() + ": " + verdict.reason;
+    }
+  }
+  if (usable.empty()) {
+    result.verdict = Verdict::DeniedAddress;
+    result.detail = refused;
+    co_return result;
+  }
+
+  std::string failures;
+  bool any_timeout = false;
+  for (const auto& address : usable) {
+    tcp::socket socket(executor_);
+    tcp::endpoint to(address, port);
+    bool timed_out = false;
+    auto error = co_await connect_within(socket, to, rules.connect_timeout, timed_out);
+    if (!error && socket.is_open()) {
+      socket.set_option(tcp::no_delay(true), ec);
+      result.verdict = Verdict::Allowed;
+      result.connected = to;
+      result.upstream.emplace(std::move(socket));
+      co_return result;
+    }
+    any_timeout |= timed_out;
+    failures += (failures.empty() ? "" : ", ") + to.address().to_string() + ": " +
+                (timed_out ? "no answer within " + std::to_string(rules.connect_timeout.count()) + "ms"
+                           : error.message());
+  }
+  result.verdict = any_timeout ? Verdict::ConnectTimeout : Verdict::ConnectFailed;
+  result.detail = failures;
+  co_return result;
+}
+
+}  // namespace snigate::forward
