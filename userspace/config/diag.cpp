@@ -1,5 +1,6 @@
 #include "config/diag.h"
 
+#include <algorithm>
 #include <charconv>
 #include <vector>
 
@@ -14,6 +15,23 @@ std::string position(const toml::source_region& where) {
 
 const toml::node& at_key(const toml::table& t, std::string_view key) { return *t.get(key); }
 
+// Optimal string alignment distance: a swap of two neighbours ("tsl") costs one edit, like
+// an insertion, deletion or substitution.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
 }  // namespace
 
 ConfigError::ConfigError(const toml::source_region& where, const std::string& message)
@@ -23,13 +41,32 @@ void fail(const toml::node& at, const std::string& message) {
   throw ConfigError(at.source(), message);
 }
 
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
+  // A third of the word's length, at least one edit: catches typos, not unrelated names.
+  std::size_t limit = std::max<std::size_t>(1, word.size() / 3);
+  const std::string* best = nullptr;
+  std::size_t best_distance = limit + 1;
+  for (const auto& c : candidates) {
+    std::size_t d = edit_distance(word, c);
+    if (d < best_distance) {
+      best = &c;
+      best_distance = d;
+    }
+  }
+  return best ? " (did you mean '" + *best + "'?)" : "";
+}
+
 void check_keys(const toml::table& table, std::initializer_list<std::string_view> allowed,
                 std::string_view where) {
   for (const auto& [key, value] : table) {
     bool known = false;
     for (auto a : allowed) known = known || key.str() == a;
-    if (!known)
-      fail(value, "unknown key '" + std::string(key.str()) + "' in [" + std::string(where) + "]");
+    if (known) continue;
+    std::vector<std::string> candidates(allowed.begin(), allowed.end());
+    std::string message = "unknown key '" + std::string(key.str()) + "' in [" +
+                          std::string(where) + "]" + did_you_mean(key.str(), candidates);
+    if (key.source().begin.line != 0) throw ConfigError(key.source(), message);
+    fail(value, message);
   }
 }
 

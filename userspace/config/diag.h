@@ -21,9 +21,14 @@ class ConfigError : public std::runtime_error {
 
 [[noreturn]] void fail(const toml::node& at, const std::string& message);
 
-// Rejects any key of `table` not in `allowed`: "unknown key 'x' in [where]".
+// Rejects any key of `table` not in `allowed`: "unknown key 'x' in [where]", with a
+// "did you mean" when one allowed key is a near miss.
 void check_keys(const toml::table& table, std::initializer_list<std::string_view> allowed,
                 std::string_view where);
+
+// " (did you mean 'best'?)" when one candidate is within a small edit distance of `word`,
+// else "". Appended to errors about a misspelt key, table or backend name.
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 
 // Durations as people write them: "500ms", "5s", "10m", "1h", "2d", or a plain integer of
 // seconds. Zero is allowed; negatives and unknown units are errors.

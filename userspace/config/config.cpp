@@ -1,0 +1,543 @@
+#include "config/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <sstream>
+
+#include "config/endpoint.h"
+#include "config/route_regex.h"
+#include "config/server.h"
+
+namespace snigate::config {
+namespace {
+
+constexpr std::string_view kEmbeddedDefault = R"(# snigate demo: runs without a file and without root.
+[daemon]
+relay = "auto"
+control_socket = "/tmp/snigate-demo-control.sock"
+access_log = "stdout"
+
+[[listener]]
+name = "demo-tls"
+listen = "127.0.0.1:9443"
+protocol = "tls"
+table = "demo"
+
+[[listener]]
+name = "demo-http"
+listen = "127.0.0.1:9080"
+protocol = "http"
+table = "demo"
+
+[table.demo]
+default = "local"
+
+[backend.local]
+servers = ["127.0.0.1:8443"]
+)";
+
+// Sections parsed by other areas from Config::raw; here only their shape is checked.
+constexpr std::string_view kForeignTables[] = {"bans", "remote_ban", "resolver"};
+
+// relay::parse_mode's words, read here because this library must not link the relay
+// implementations (they pull in libbpf) into every tool that reads the config.
+std::optional<relay::Mode> parse_relay_mode(std::string_view text) {
+  if (text == "auto") return relay::Mode::Auto;
+  if (text == "sockmap") return relay::Mode::Sockmap;
+  if (text == "splice") return relay::Mode::Splice;
+  if (text == "copy") return relay::Mode::Copy;
+  return std::nullopt;
+}
+
+const char* relay_mode_name(relay::Mode mode) {
+  switch (mode) {
+    case relay::Mode::Auto: return "auto";
+    case relay::Mode::Sockmap: return "sockmap";
+    case relay::Mode::Splice: return "splice";
+    case relay::Mode::Copy: return "copy";
+  }
+  return "?";
+}
+
+const toml::node& child(const toml::table& t, std::string_view key) { return *t.get(key); }
+
+std::vector<std::string> names_of(const auto& map) {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : map) out.push_back(name);
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out.empty() ? "none" : out;
+}
+
+// ---- [daemon] ----
+
+DaemonConfig parse_daemon(const toml::table& root) {
+  DaemonConfig d;
+  const toml::node* node = root.get("daemon");
+  if (!node) return d;
+  const toml::table* t = node->as_table();
+  if (!t) fail(*node, "[daemon] must be a table");
+  check_keys(*t, {"workers", "relay", "control_socket", "access_log", "log_level",
+                  "max_connections", "drain_timeout", "idle_timeout"},
+             "daemon");
+  d.workers = static_cast<unsigned>(get_int(*t, "workers", 0, 0, 1024));
+  if (t->contains("relay")) {
+    auto mode = parse_relay_mode(get_string(*t, "relay", ""));
+    if (!mode) fail(child(*t, "relay"), "'relay' must be one of auto, sockmap, splice, copy");
+    d.relay = *mode;
+  }
+  d.control_socket = get_string(*t, "control_socket", d.control_socket);
+  if (d.control_socket.empty() || d.control_socket.front() != '/')
+    fail(child(*t, "control_socket"), "'control_socket' must be an absolute path");
+  d.access_log = get_string(*t, "access_log", d.access_log);
+  if (d.access_log.empty())
+    fail(child(*t, "access_log"), "'access_log' must be \"stdout\", \"off\" or a file path");
+  d.log_level = get_string(*t, "log_level", d.log_level);
+  static const std::vector<std::string> levels = {"trace", "debug", "info",    "warn",
+                                                  "error", "critical", "off"};
+  if (std::find(levels.begin(), levels.end(), d.log_level) == levels.end())
+    fail(child(*t, "log_level"), "'log_level' must be one of " + join(levels) +
+                                     did_you_mean(d.log_level, levels));
+  d.max_connections =
+      static_cast<std::size_t>(get_int(*t, "max_connections", 65536, 1, 10'000'000));
+  d.drain_timeout = get_duration(*t, "drain_timeout", d.drain_timeout);
+  d.idle_timeout = get_duration(*t, "idle_timeout", d.idle_timeout);
+  if (d.idle_timeout.count() == 0)
+    fail(child(*t, "idle_timeout"), "'idle_timeout' must be more than zero");
+  return d;
+}
+
+// ---- [[listener]] ----
+
+std::optional<Protocol> parse_protocol(std::string_view text) {
+  if (text == "tls") return Protocol::Tls;
+  if (text == "http") return Protocol::Http;
+  if (text == "connect") return Protocol::Connect;
+  return std::nullopt;
+}
+
+void check_auth(const toml::table& t) {
+  if (!t.contains("auth")) return;
+  std::string auth = get_string(t, "auth", "");
+  if (auth.empty()) return;
+  auto colon = auth.find(':');
+  std::string_view kind = std::string_view(auth).substr(0, colon);
+  if (kind == "token" && colon != std::string::npos && colon + 1 < auth.size()) return;
+  if (kind == "basic" && colon != std::string::npos) {
+    auto second = auth.find(':', colon + 1);
+    if (second != std::string::npos && second > colon + 1) return;
+  }
+  fail(child(t, "auth"), "'auth' must be \"basic:USER:PASSWORD\" or \"token:SECRET\"");
+}
+
+ListenerConfig parse_listener(const toml::table& t) {
+  check_keys(t, {"name", "listen", "protocol", "table", "proxy_protocol_in", "trusted_proxies",
+                 "preread_timeout", "preread_max", "allow", "allow_private", "auth"},
+             "[listener]");
+  ListenerConfig l;
+  std::string listen = require_string(t, "listen", "[listener]");
+  std::string error;
+  auto endpoint = parse_listen_address(listen, &error);
+  if (!endpoint) fail(child(t, "listen"), "listen = \"" + listen + "\": " + error);
+  l.listen = *endpoint;
+  l.name = get_string(t, "name", listen);
+  if (l.name.empty()) fail(child(t, "name"), "'name' cannot be empty");
+
+  std::string protocol = get_string(t, "protocol", "tls");
+  auto parsed = parse_protocol(protocol);
+  if (!parsed)
+    fail(child(t, "protocol"), "'protocol' must be tls, http or connect" +
+                                   did_you_mean(protocol, {"tls", "http", "connect"}));
+  l.protocol = *parsed;
+
+  if (l.protocol == Protocol::Connect) {
+    if (t.contains("table"))
+      fail(child(t, "table"), "a connect listener takes its destinations from 'allow', not a "
+                              "table; remove 'table'");
+    l.allow = get_string_list(t, "allow");
+    if (l.allow.empty())
+      throw ConfigError(t.source(), "listener " + l.name +
+                                        ": a connect listener needs an 'allow' list (names, "
+                                        "*.wildcards, ~regex, addresses or CIDRs); it is never "
+                                        "open to everything");
+    l.allow_private = get_bool(t, "allow_private", false);
+    check_auth(t);
+    l.auth = get_string(t, "auth", "");
+  } else {
+    for (auto key : {"allow", "allow_private", "auth"})
+      if (t.contains(key))
+        fail(child(t, key), std::string("'") + key + "' belongs to connect listeners (protocol = "
+                                                   "\"connect\") or forward backends");
+    if (!t.contains("table"))
+      throw ConfigError(t.source(), "listener " + l.name + ": a " + to_string(l.protocol) +
+                                        " listener needs 'table' naming a [table.X] section");
+    l.table = get_string(t, "table", "");
+  }
+
+  l.proxy_protocol_in = get_bool(t, "proxy_protocol_in", false);
+  for (const auto& text : get_string_list(t, "trusted_proxies")) {
+    std::string why;
+    auto prefix = net::Prefix::parse(text, &why);
+    if (!prefix) fail(child(t, "trusted_proxies"), "trusted_proxies: '" + text + "': " + why);
+    l.trusted_proxies.push_back(*prefix);
+  }
+  if (l.proxy_protocol_in && l.trusted_proxies.empty())
+    fail(child(t, "proxy_protocol_in"),
+         "proxy_protocol_in = true needs 'trusted_proxies' (the addresses or CIDRs allowed to "
+         "send a PROXY header); anyone else could forge client addresses");
+  if (!l.proxy_protocol_in && !l.trusted_proxies.empty())
+    fail(child(t, "trusted_proxies"), "'trusted_proxies' has no effect without "
+                                      "proxy_protocol_in = true");
+
+  l.preread_timeout = get_duration(t, "preread_timeout", l.preread_timeout);
+  if (l.preread_timeout.count() == 0)
+    fail(child(t, "preread_timeout"), "'preread_timeout' must be more than zero");
+  l.preread_max = static_cast<std::size_t>(get_int(t, "preread_max", 16384, 512, 1 << 20));
+  return l;
+}
+
+std::vector<ListenerConfig> parse_listeners(const toml::table& root) {
+  std::vector<ListenerConfig> out;
+  const toml::node* node = root.get("listener");
+  if (!node) return out;
+  const toml::array* array = node->as_array();
+  if (!array || !array->is_array_of_tables())
+    fail(*node, "listeners are written [[listener]] (an array of tables)");
+  std::set<std::string> names;
+  std::set<boost::asio::ip::tcp::endpoint> endpoints;
+  for (const auto& item : *array) {
+    ListenerConfig l = parse_listener(*item.as_table());
+    const toml::table& t = *item.as_table();
+    // Port 0 asks for an ephemeral port, so several may share it.
+    if (l.listen.port() != 0 && !endpoints.insert(l.listen).second)
+      fail(child(t, "listen"), "two listeners listen on " + get_string(t, "listen", ""));
+    if (!names.insert(l.name).second)
+      throw ConfigError(t.source(), "two listeners are named '" + l.name + "'");
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+// ---- [backend.X] ----
+
+BackendConfig parse_backend(const std::string& name, const toml::node& node) {
+  const toml::table* t = node.as_table();
+  std::string where = "backend." + name;
+  if (!t) fail(node, "[" + where + "] must be a table");
+  check_keys(*t, {"servers", "proxy_protocol", "connect_timeout", "max_tries", "forward", "allow",
+                  "allow_private"},
+             where);
+  BackendConfig b;
+  b.name = name;
+  if (t->contains("forward") == t->contains("servers"))
+    throw ConfigError(t->source(), "[" + where + "] needs either 'servers' or 'forward = PORT' "
+                                   "(connect to the SNI name itself), not both");
+  if (t->contains("servers")) {
+    const toml::node& servers = child(*t, "servers");
+    std::vector<const toml::node*> items;
+    if (auto arr = servers.as_array()) {
+      for (const auto& item : *arr) items.push_back(&item);
+    } else {
+      items.push_back(&servers);
+    }
+    if (items.empty()) fail(servers, "[" + where + "] 'servers' is empty");
+    for (const toml::node* item : items) {
+      auto text = item->value_exact<std::string>();
+      if (!text)
+        fail(*item, "'servers' must hold strings such as \"192.0.2.10:443 weight=2 backup\"");
+      std::string error;
+      auto server = parse_server(*text, &error);
+      if (!server) fail(*item, "server \"" + *text + "\": " + error);
+      b.servers.push_back(std::move(*server));
+    }
+    if (std::all_of(b.servers.begin(), b.servers.end(), [](const auto& s) { return s.backup; }))
+      fail(servers, "[" + where + "] has only backup servers; at least one must be a primary");
+    for (auto key : {"allow", "allow_private"})
+      if (t->contains(key))
+        fail(child(*t, key), std::string("'") + key + "' only applies to forward backends "
+                                                    "(forward = PORT)");
+  } else {
+    b.forward_port = static_cast<std::uint16_t>(get_int(*t, "forward", 0, 1, 65535));
+    b.allow = get_string_list(*t, "allow");
+    if (b.allow.empty())
+      throw ConfigError(t->source(), "[" + where + "] forwards to the client's SNI name and "
+                                     "needs an 'allow' list (names, *.wildcards, ~regex); it "
+                                     "is never open to everything");
+    b.allow_private = get_bool(*t, "allow_private", false);
+  }
+  std::string pp = get_string(*t, "proxy_protocol", "off");
+  if (pp == "off") b.proxy_protocol = ProxyProtocol::Off;
+  else if (pp == "v1") b.proxy_protocol = ProxyProtocol::V1;
+  else if (pp == "v2") b.proxy_protocol = ProxyProtocol::V2;
+  else
+    fail(child(*t, "proxy_protocol"), "'proxy_protocol' must be off, v1 or v2" +
+                                          did_you_mean(pp, {"off", "v1", "v2"}));
+  b.connect_timeout = get_duration(*t, "connect_timeout", b.connect_timeout);
+  if (b.connect_timeout.count() == 0)
+    fail(child(*t, "connect_timeout"), "'connect_timeout' must be more than zero");
+  b.max_tries = static_cast<unsigned>(get_int(*t, "max_tries", 3, 1, 100));
+  return b;
+}
+
+std::map<std::string, BackendConfig> parse_backends(const toml::table& root) {
+  std::map<std::string, BackendConfig> out;
+  const toml::node* node = root.get("backend");
+  if (!node) return out;
+  const toml::table* t = node->as_table();
+  if (!t) fail(*node, "backends are written [backend.NAME]");
+  for (const auto& [key, value] : *t)
+    out.emplace(std::string(key.str()), parse_backend(std::string(key.str()), value));
+  return out;
+}
+
+// ---- [table.X] ----
+
+toml::source_region key_region(const toml::key& key, const toml::node& value) {
+  return key.source().begin.line != 0 ? key.source() : value.source();
+}
+
+std::string normalize_name(std::string_view name) {
+  std::string out(name);
+  if (!out.empty() && out.back() == '.') out.pop_back();
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// Letters, digits, '-', '_' and dots between non-empty labels; IP literals pass too, since
+// http listeners route by Host, which may be an address.
+std::string bad_name_reason(std::string_view name) {
+  if (name.empty()) return "an empty name cannot match";
+  if (name.find('*') != std::string_view::npos)
+    return "'*' is only allowed as the whole first label (\"*.example.org\"); use \"~regex\" "
+           "for other patterns";
+  if (name.front() == '[' && name.back() == ']') return "";
+  std::size_t label = 0;
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0) return "empty label (\"..\" or a leading dot)";
+      label = 0;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':') {
+      ++label;
+    } else {
+      return std::string("character '") + c + "' cannot appear in a host name";
+    }
+  }
+  return "";
+}
+
+TableConfig parse_table(const std::string& name, const toml::node& node) {
+  const toml::table* t = node.as_table();
+  std::string where = "table." + name;
+  if (!t) fail(node, "[" + where + "] must be a table of \"name\" = \"backend\" entries");
+  TableConfig table;
+  table.name = name;
+  std::set<std::pair<RouteEntry::Kind, std::string>> seen;
+  for (const auto& [key, value] : *t) {
+    auto backend = value.value_exact<std::string>();
+    if (!backend)
+      fail(value, "[" + where + "] \"" + std::string(key.str()) + "\" must name a backend");
+    std::string_view k = key.str();
+    if (k == "default") {
+      table.default_backend = *backend;
+      continue;
+    }
+    if (k == "no_sni") {
+      table.no_sni_backend = *backend;
+      continue;
+    }
+    RouteEntry entry{RouteEntry::Kind::Exact, "", *backend, key_region(key, value)};
+    if (k.starts_with('~')) {
+      entry.kind = RouteEntry::Kind::Regex;
+      entry.pattern = std::string(k.substr(1));
+      std::string error;
+      if (!compile_route_regex(entry.pattern, &error))
+        throw ConfigError(entry.where, "regex \"" + entry.pattern + "\": " + error);
+    } else if (k.starts_with("*.")) {
+      entry.kind = RouteEntry::Kind::Wildcard;
+      entry.pattern = normalize_name(k.substr(2));
+      std::string why = bad_name_reason(entry.pattern);
+      if (!why.empty()) throw ConfigError(entry.where, "wildcard \"" + std::string(k) + "\": " + why);
+    } else {
+      entry.pattern = normalize_name(k);
+      std::string why = bad_name_reason(entry.pattern);
+      if (!why.empty()) throw ConfigError(entry.where, "name \"" + std::string(k) + "\": " + why);
+    }
+    if (!seen.insert({entry.kind, entry.pattern}).second)
+      throw ConfigError(entry.where, "\"" + std::string(k) + "\" is listed twice in [" + where +
+                                         "] (names ignore case and a trailing dot)");
+    table.entries.push_back(std::move(entry));
+  }
+  // toml++ keeps keys sorted; regexes are tried in file order, so restore it.
+  std::stable_sort(table.entries.begin(), table.entries.end(), [](const auto& a, const auto& b) {
+    return std::pair(a.where.begin.line, a.where.begin.column) <
+           std::pair(b.where.begin.line, b.where.begin.column);
+  });
+  return table;
+}
+
+std::map<std::string, TableConfig> parse_tables(const toml::table& root) {
+  std::map<std::string, TableConfig> out;
+  const toml::node* node = root.get("table");
+  if (!node) return out;
+  const toml::table* t = node->as_table();
+  if (!t) fail(*node, "route tables are written [table.NAME]");
+  for (const auto& [key, value] : *t)
+    out.emplace(std::string(key.str()), parse_table(std::string(key.str()), value));
+  return out;
+}
+
+// ---- cross references ----
+
+void check_references(const Config& c, const toml::table& root) {
+  auto backend_names = names_of(c.backends);
+  auto check_backend = [&](const std::string& backend, const toml::source_region& where,
+                           const std::string& table) {
+    if (c.backends.count(backend)) return;
+    throw ConfigError(where, "[table." + table + "] names backend '" + backend +
+                                 "', which is not defined" + did_you_mean(backend, backend_names) +
+                                 "; defined backends: " + join(backend_names));
+  };
+  const toml::table* tables = root.get("table") ? root.get("table")->as_table() : nullptr;
+  for (const auto& [name, table] : c.tables) {
+    const toml::table& raw = *tables->get(name)->as_table();
+    for (const auto& e : table.entries) check_backend(e.backend, e.where, name);
+    for (auto key : {"default", "no_sni"})
+      if (raw.contains(key))
+        check_backend(*raw.get(key)->value_exact<std::string>(), raw.get(key)->source(), name);
+  }
+  auto table_names = names_of(c.tables);
+  const toml::array& listeners = *root.get("listener")->as_array();
+  for (std::size_t i = 0; i < c.listeners.size(); ++i) {
+    const auto& l = c.listeners[i];
+    if (l.protocol == Protocol::Connect || c.tables.count(l.table)) continue;
+    throw ConfigError(listeners[i].as_table()->get("table")->source(),
+                      "listener " + l.name + " names table '" + l.table +
+                          "', which is not defined" + did_you_mean(l.table, table_names) +
+                          "; defined tables: " + join(table_names));
+  }
+}
+
+void check_foreign_sections(const toml::table& root) {
+  for (auto name : kForeignTables)
+    if (auto node = root.get(name); node && !node->is_table())
+      fail(*node, "[" + std::string(name) + "] must be a table");
+  if (auto node = root.get("jail"); node && !(node->is_array() && node->as_array()->is_array_of_tables()))
+    fail(*node, "jails are written [[jail]] (an array of tables)");
+}
+
+Config parse(toml::table root, std::string source) {
+  check_keys(root, {"daemon", "listener", "table", "backend", "bans", "remote_ban", "jail",
+                    "resolver"},
+             "top level");
+  check_foreign_sections(root);
+  Config c;
+  c.source = std::move(source);
+  c.daemon = parse_daemon(root);
+  c.listeners = parse_listeners(root);
+  if (c.listeners.empty())
+    throw ConfigError(c.source + ": no [[listener]]; add one such as\n[[listener]]\nlisten = "
+                                 "\"0.0.0.0:443\"\nprotocol = \"tls\"\ntable = \"edge\"");
+  c.backends = parse_backends(root);
+  c.tables = parse_tables(root);
+  check_references(c, root);
+  c.raw = std::move(root);
+  return c;
+}
+
+}  // namespace
+
+const char* to_string(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::Tls: return "tls";
+    case Protocol::Http: return "http";
+    case Protocol::Connect: return "connect";
+  }
+  return "?";
+}
+
+const char* to_string(ProxyProtocol proxy_protocol) {
+  switch (proxy_protocol) {
+    case ProxyProtocol::Off: return "off";
+    case ProxyProtocol::V1: return "v1";
+    case ProxyProtocol::V2: return "v2";
+  }
+  return "?";
+}
+
+Config load_string(std::string_view text, std::string_view source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(e.source(), std::string(e.description()));
+  }
+  return parse(std::move(root), std::string(source_name));
+}
+
+Config load_file(const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    // toml++ reports an unreadable file as a parse error without a position.
+    throw ConfigError(e.source(), std::string(e.description()));
+  }
+  return parse(std::move(root), path);
+}
+
+std::string_view embedded_default() { return kEmbeddedDefault; }
+
+std::string check_summary(const Config& c) {
+  std::ostringstream out;
+  out << c.source << ": OK\n";
+  out << "daemon: workers " << (c.daemon.workers ? std::to_string(c.daemon.workers) : "auto")
+      << ", relay " << relay_mode_name(c.daemon.relay) << ", control socket "
+      << c.daemon.control_socket << ", access log " << c.daemon.access_log << "\n";
+  for (const auto& l : c.listeners) {
+    out << "listener " << l.name << ": " << to_string(l.protocol) << " on "
+        << format_endpoint(l.listen);
+    if (l.protocol == Protocol::Connect) {
+      out << ", allow " << join(l.allow) << (l.allow_private ? ", private allowed" : "")
+          << (l.auth.empty() ? "" : ", auth " + l.auth.substr(0, l.auth.find(':')));
+    } else {
+      out << ", table " << l.table;
+    }
+    if (l.proxy_protocol_in) {
+      std::vector<std::string> trusted;
+      for (const auto& p : l.trusted_proxies) trusted.push_back(p.str());
+      out << ", PROXY in from " << join(trusted);
+    }
+    out << "\n";
+  }
+  for (const auto& [name, t] : c.tables) {
+    out << "table " << name << ":\n";
+    for (const auto& e : t.entries) {
+      const char* prefix = e.kind == RouteEntry::Kind::Wildcard ? "*."
+                           : e.kind == RouteEntry::Kind::Regex  ? "~"
+                                                                : "";
+      out << "  " << prefix << e.pattern << " -> " << e.backend << "\n";
+    }
+    if (t.no_sni_backend) out << "  (no name) -> " << *t.no_sni_backend << "\n";
+    out << "  (default) -> " << (t.default_backend ? *t.default_backend : "none: refused") << "\n";
+  }
+  for (const auto& [name, b] : c.backends) {
+    out << "backend " << name << ": proxy_protocol " << to_string(b.proxy_protocol)
+        << ", connect_timeout " << b.connect_timeout.count() << "ms, max_tries " << b.max_tries;
+    if (b.forward_port) {
+      out << ", forward to the SNI name on port " << *b.forward_port << ", allow "
+          << join(b.allow) << (b.allow_private ? ", private allowed" : "") << "\n";
+      continue;
+    }
+    out << "\n";
+    for (const auto& s : b.servers) out << "  server " << s.text << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace snigate::config

@@ -1,0 +1,15 @@
+#pragma once
+// One entry of a backend's `servers`: "host:port [weight=N] [backup] [max_fails=N]
+// [fail_timeout=DURATION]", nginx's upstream `server` options.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+
+namespace snigate::config {
+
+// On failure returns nullopt and sets *error naming the bad part.
+std::optional<ServerConfig> parse_server(std::string_view text, std::string* error);
+
+}  // namespace snigate::config
