@@ -1,0 +1,134 @@
+#include "watch/pcre.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+namespace snigate::watch {
+
+namespace {
+
+// One JIT stack per thread: PCRE2's default 32 KiB is too small for fail2ban's nested
+// alternations, and a stack must never be shared by two threads matching at once.
+struct ThreadMatchContext {
+  pcre2_match_context* context = pcre2_match_context_create(nullptr);
+  pcre2_jit_stack* stack = pcre2_jit_stack_create(64 * 1024, 4 * 1024 * 1024, nullptr);
+  ThreadMatchContext() { pcre2_jit_stack_assign(context, nullptr, stack); }
+  ~ThreadMatchContext() {
+    pcre2_jit_stack_free(stack);
+    pcre2_match_context_free(context);
+  }
+};
+
+pcre2_match_context* match_context() {
+  thread_local ThreadMatchContext tls;
+  return tls.context;
+}
+
+}  // namespace
+
+struct Pcre::Code {
+  pcre2_code* code = nullptr;
+  std::uint32_t captures = 0;
+  ~Code() { pcre2_code_free(code); }
+};
+
+struct Match::Data {
+  pcre2_match_data* data = nullptr;
+  std::uint32_t pairs = 0;
+  int rc = 0;
+  ~Data() { pcre2_match_data_free(data); }
+};
+
+Pcre::Pcre(const std::string& pattern, bool caseless) : pattern_(pattern), code_(new Code) {
+  int error = 0;
+  PCRE2_SIZE offset = 0;
+  std::uint32_t options = PCRE2_DUPNAMES | (caseless ? PCRE2_CASELESS : 0);
+  code_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                              options, &error, &offset, nullptr);
+  if (!code_->code) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(error, message, sizeof message);
+    throw RegexError(pattern + ": " + reinterpret_cast<const char*>(message) + " at offset " +
+                     std::to_string(offset));
+  }
+  pcre2_jit_compile(code_->code, PCRE2_JIT_COMPLETE);  // no JIT: the interpreter still works
+  pcre2_pattern_info(code_->code, PCRE2_INFO_CAPTURECOUNT, &code_->captures);
+}
+
+Pcre::~Pcre() = default;
+Pcre::Pcre(Pcre&&) noexcept = default;
+Pcre& Pcre::operator=(Pcre&&) noexcept = default;
+
+bool Pcre::search(std::string_view subject, Match& match, std::size_t start) const {
+  auto& d = *match.data_;
+  if (d.pairs < code_->captures + 1) {
+    pcre2_match_data_free(d.data);
+    d.pairs = std::max<std::uint32_t>(code_->captures + 1, 32);
+    d.data = pcre2_match_data_create(d.pairs, nullptr);
+  }
+  match.subject_ = subject;
+  d.rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(),
+                     start, 0, d.data, match_context());
+  return d.rc > 0;
+}
+
+bool Pcre::search(std::string_view subject) const {
+  Match m;
+  return search(subject, m);
+}
+
+int Pcre::group(std::string_view name) const {
+  auto all = groups(name);
+  return all.empty() ? -1 : all.front();
+}
+
+std::vector<int> Pcre::groups(std::string_view name) const {
+  std::vector<int> out;
+  std::uint32_t count = 0, entry_size = 0;
+  PCRE2_SPTR table = nullptr;
+  pcre2_pattern_info(code_->code, PCRE2_INFO_NAMECOUNT, &count);
+  pcre2_pattern_info(code_->code, PCRE2_INFO_NAMEENTRYSIZE, &entry_size);
+  pcre2_pattern_info(code_->code, PCRE2_INFO_NAMETABLE, &table);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    PCRE2_SPTR entry = table + i * entry_size;
+    std::string_view entry_name(reinterpret_cast<const char*>(entry + 2));
+    if (entry_name == name) out.push_back((entry[0] << 8) | entry[1]);
+  }
+  return out;
+}
+
+std::vector<std::string> Pcre::group_names() const {
+  std::vector<std::string> out;
+  std::uint32_t count = 0, entry_size = 0;
+  PCRE2_SPTR table = nullptr;
+  pcre2_pattern_info(code_->code, PCRE2_INFO_NAMECOUNT, &count);
+  pcre2_pattern_info(code_->code, PCRE2_INFO_NAMEENTRYSIZE, &entry_size);
+  pcre2_pattern_info(code_->code, PCRE2_INFO_NAMETABLE, &table);
+  for (std::uint32_t i = 0; i < count; ++i)
+    out.emplace_back(reinterpret_cast<const char*>(table + i * entry_size + 2));
+  return out;
+}
+
+Match::Match() : data_(new Data) {}
+Match::~Match() = default;
+
+std::optional<std::pair<std::size_t, std::size_t>> Match::span(int n) const {
+  if (n < 0 || data_->rc <= 0 || n >= data_->rc) return std::nullopt;
+  PCRE2_SIZE* ov = pcre2_get_ovector_pointer(data_->data);
+  if (ov[2 * n] == PCRE2_UNSET) return std::nullopt;
+  return std::make_pair(static_cast<std::size_t>(ov[2 * n]), static_cast<std::size_t>(ov[2 * n + 1]));
+}
+
+std::optional<std::string_view> Match::str(int n) const {
+  auto s = span(n);
+  if (!s) return std::nullopt;
+  return subject_.substr(s->first, s->second - s->first);
+}
+
+std::optional<std::string_view> Match::first(const std::vector<int>& numbers) const {
+  for (int n : numbers)
+    if (auto s = str(n)) return s;
+  return std::nullopt;
+}
+
+}  // namespace snigate::watch
