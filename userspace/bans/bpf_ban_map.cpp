@@ -30,9 +30,9 @@ int libbpf_to_spdlog(enum libbpf_print_level level, const char* format, va_list 
   std::string_view line(buffer, n < 0 ? 0 : std::min<std::size_t>(n, sizeof buffer - 1));
   while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
   switch (level) {
-    case LIBBPF_WARN: spdlog::warn("libbpf: {}", line); break;
-    case LIBBPF_INFO: spdlog::info("libbpf: {}", line); break;
-    default: spdlog::debug("libbpf: {}", line); break;
+    case LIBBPF_WARN: spdlog::warn("{}", line); break;  // libbpf prefixes its own lines
+    case LIBBPF_INFO: spdlog::info("{}", line); break;
+    default: spdlog::debug("{}", line); break;
   }
   return n;
 }

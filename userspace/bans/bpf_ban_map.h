@@ -1,7 +1,21 @@
 #pragma once
 // The ban tries as pinned BPF maps, and the XDP (or TC ingress) program that enforces them on
 // the configured interfaces. Loading reuses the pins under pin_dir when their attributes
-// match; the program is detached again when this object goes away.
+// match, and fails with advice when an incompatible pin is in the way.
+//
+// Exit paths, decided so that no exit lifts a ban by accident and no clean exit leaves a
+// filter behind:
+// - The maps stay pinned on every exit: the next start reconciles them with the store
+//   instead of rebuilding them (no storm, drop counters kept). Only a reboot, or an operator
+//   removing the pins, empties them; the store then refills them.
+// - A clean exit (this object destroyed) detaches the program, and only if it is still ours
+//   (XDP_FLAGS_REPLACE with our fd; our own TC handle), so stopping snigate leaves the
+//   interface as it found it.
+// - A crash or SIGKILL leaves the netlink-attached program in place, still reading the
+//   pinned maps: bans keep holding while the daemon is down. The next start recognises the
+//   program by name and replaces it in place.
+// - XDP: native first, then generic (skb). An XDP program that is not ours is never
+//   replaced; TC ingress (clsact) enforces beside it instead.
 #include <memory>
 #include <string>
 #include <vector>

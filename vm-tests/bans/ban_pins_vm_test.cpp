@@ -1,0 +1,95 @@
+// Pins and attachments in the situations a real host produces: an incompatible pin left by
+// another version, an XDP program of someone else's on the interface, a daemon that died.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <sys/wait.h>
+
+#include "snigate/bpf/ban_abi.h"
+#include "vm_support.h"
+
+namespace snigate::vmtest {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST_F(BanVmTest, IncompatiblePinIsAClearError) {
+  std::filesystem::create_directories(cfg_.pin_dir);
+  // A hash map where an LPM trie belongs, as an older layout might have left.
+  int fd = bpf_map_create(BPF_MAP_TYPE_HASH, SNIGATE_BAN_MAP_V4, 8, 8, 16, nullptr);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(bpf_obj_pin(fd, (cfg_.pin_dir + "/" SNIGATE_BAN_MAP_V4).c_str()), 0);
+  ::close(fd);
+  std::string error;
+  EXPECT_FALSE(bans::BanManager::open(cfg_, &registry_, error));
+  EXPECT_NE(error.find("another snigate version"), std::string::npos) << error;
+  EXPECT_NE(error.find(cfg_.pin_dir), std::string::npos) << error;
+}
+
+// XDP_PASS, named so it is clearly not ours.
+int foreign_xdp_program() {
+  const bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, XDP_PASS},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  return bpf_prog_load(BPF_PROG_TYPE_XDP, "other_xdp", "GPL", insns, 2, nullptr);
+}
+
+TEST_F(BanVmTest, SomeoneElsesXdpProgramIsLeftAloneAndTcEnforces) {
+  const int ifindex = static_cast<int>(if_nametoindex(net_->edge_if().c_str()));
+  int other = foreign_xdp_program();
+  ASSERT_GE(other, 0);
+  ASSERT_EQ(bpf_xdp_attach(ifindex, other, XDP_FLAGS_DRV_MODE, nullptr), 0);
+  open_manager();
+  ASSERT_EQ(manager_->enforcement().size(), 1u);
+  EXPECT_EQ(manager_->enforcement()[0], net_->edge_if() + ": tc ingress");
+  ASSERT_TRUE(ban("fd00:5::a").ok);
+  EXPECT_FALSE(reaches("fd00:5::a"));
+  EXPECT_TRUE(reaches("fd00:5::b"));
+  EXPECT_GE(drops_of("fd00:5::a"), 1u);
+  __u32 id = 0;
+  bpf_prog_info info{};
+  __u32 len = sizeof info;
+  ASSERT_EQ(bpf_obj_get_info_by_fd(other, &info, &len), 0);
+  ASSERT_EQ(bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id), 0);
+  EXPECT_EQ(id, info.id);  // still theirs
+
+  manager_.reset();  // our tc filter goes, theirs stays
+  EXPECT_TRUE(reaches("fd00:5::a"));
+  ASSERT_EQ(bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id), 0);
+  EXPECT_EQ(id, info.id);
+  ::close(other);
+}
+
+// A daemon that dies leaves its program attached, so bans hold while it is down; the next
+// start takes the interface over instead of falling back to TC.
+TEST_F(BanVmTest, ProgramOfADeadDaemonKeepsEnforcingAndIsTakenOver) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string error;
+    auto m = bans::BanManager::open(cfg_, nullptr, error);
+    bans::BanRequest r;
+    r.prefix = *net::Prefix::parse("10.5.1.1");
+    r.source = "ctl";
+    ::_exit(m && m->ban(r).ok ? 0 : 1);  // no destructors: as if killed
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_FALSE(reaches("10.5.1.1"));
+  EXPECT_TRUE(reaches("10.5.1.2"));
+
+  open_manager();
+  EXPECT_EQ(manager_->reconciled().in_sync, 1u);
+  EXPECT_EQ(manager_->enforcement()[0].rfind(net_->edge_if() + ": xdp", 0), 0u)
+      << manager_->enforcement()[0];
+  EXPECT_FALSE(reaches("10.5.1.1"));
+  manager_.reset();  // a clean exit detaches
+  EXPECT_TRUE(reaches("10.5.1.1"));
+}
+
+}  // namespace
+}  // namespace snigate::vmtest
