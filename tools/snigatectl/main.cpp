@@ -1,0 +1,185 @@
+// snigatectl: ban, unban, list bans, stats, connections and reload of a running snigated,
+// through its control socket (protocol: control/protocol.h).
+// Exit status: 0 done, 1 refused by the daemon or daemon unreachable, 2 usage error.
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "config/diag.h"
+#include "control/control_client.h"
+#include "control/format.h"
+#include "control/protocol.h"
+#include "net/prefix.h"
+
+namespace {
+
+using namespace snigate;
+using nlohmann::json;
+
+constexpr int kOk = 0, kFailed = 1, kUsage = 2;
+
+struct Args {
+  std::string socket = control::default_control_socket();
+  std::string target;
+  std::string duration;
+  std::string reason;
+  std::string source = "ctl";
+  std::string jail;
+  bool force = false;
+  bool json = false;
+};
+
+int usage_error(const std::string& message) {
+  std::cerr << "snigatectl: " << message << "\n";
+  return kUsage;
+}
+
+// Sends `req`; prints the daemon's refusal or the reason it cannot be reached.
+std::optional<json> call(const Args& args, const json& req) {
+  std::string error;
+  auto reply = control::ControlClient(args.socket).request(req, error);
+  if (!reply) {
+    std::cerr << "snigatectl: " << error << "\n";
+    return std::nullopt;
+  }
+  if (!reply->value("ok", false)) {
+    std::cerr << "snigatectl: " << reply->value("error", std::string("the daemon refused")) << "\n";
+    return std::nullopt;
+  }
+  return reply;
+}
+
+std::string dump(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); }
+
+int ban(const Args& args) {
+  std::string error;
+  auto prefix = net::Prefix::parse(args.target, &error);
+  if (!prefix) return usage_error(error);
+  bans::BanRequest request;
+  request.prefix = *prefix;
+  if (!args.duration.empty()) {
+    try {
+      auto d = std::chrono::duration_cast<std::chrono::seconds>(config::parse_duration(args.duration));
+      if (d.count() < 1) return usage_error("--for must be at least 1s (omit it for a permanent ban)");
+      request.duration = d;
+    } catch (const std::invalid_argument& e) {
+      return usage_error(std::string("--for: ") + e.what());
+    }
+  }
+  request.reason = args.reason;
+  request.source = args.source;
+  request.jail = args.jail;
+  request.force = args.force;
+  json req = control::to_json(request);
+  req["cmd"] = "ban";
+  auto reply = call(args, req);
+  if (!reply) return kFailed;
+  std::string decode_error;
+  auto entry = reply->contains("ban") ? control::ban_entry_from_json((*reply)["ban"], decode_error) : std::nullopt;
+  std::cout << (entry ? control::format_ban_made(*entry, std::chrono::system_clock::now())
+                      : "banned " + prefix->str());
+  if (auto closed = reply->value("connections_closed", 0); closed > 0)
+    std::cout << "; ended " << closed << " live connection" << (closed == 1 ? "" : "s");
+  std::cout << "\n";
+  if (!reply->value("stored", true))
+    std::cerr << "snigatectl: warning: the ban is in force but the ban store could not save it "
+                 "(disk full or read-only?); snigated retries and logs the cause\n";
+  return kOk;
+}
+
+int unban(const Args& args) {
+  std::string error;
+  auto prefix = net::Prefix::parse(args.target, &error);
+  if (!prefix) return usage_error(error);
+  auto reply = call(args, json{{"cmd", "unban"}, {"prefix", prefix->str()}});
+  if (!reply) return kFailed;
+  std::cout << "unbanned " << prefix->str() << "\n";
+  return kOk;
+}
+
+int list_bans(const Args& args) {
+  auto reply = call(args, json{{"cmd", "bans"}});
+  if (!reply) return kFailed;
+  const json& list = (*reply)["bans"];
+  if (args.json) return std::cout << dump(list) << "\n", kOk;
+  std::string error;
+  auto entries = control::ban_entries_from_json(list, error);
+  if (!error.empty()) return std::cerr << "snigatectl: bad reply from snigated: " << error << "\n", kFailed;
+  std::cout << control::format_bans_table(entries, std::chrono::system_clock::now());
+  return kOk;
+}
+
+int stats(const Args& args) {
+  auto reply = call(args, json{{"cmd", "stats"}});
+  if (!reply) return kFailed;
+  std::cout << (args.json ? dump((*reply)["stats"]) + "\n" : control::format_stats((*reply)["stats"]));
+  return kOk;
+}
+
+int list_conns(const Args& args) {
+  auto reply = call(args, json{{"cmd", "conns"}});
+  if (!reply) return kFailed;
+  const json& list = (*reply)["conns"];
+  if (args.json) return std::cout << dump(list) << "\n", kOk;
+  std::string error;
+  auto conns = control::conns_from_json(list, error);
+  if (!error.empty()) return std::cerr << "snigatectl: bad reply from snigated: " << error << "\n", kFailed;
+  std::cout << control::format_conns_table(conns, std::chrono::system_clock::now());
+  return kOk;
+}
+
+int reload(const Args& args) {
+  if (!call(args, json{{"cmd", "reload"}})) return kFailed;
+  std::cout << "configuration reloaded\n";
+  return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  CLI::App app{"Controls a running snigated through its control socket."};
+  app.require_subcommand(1);
+  const std::string socket_help =
+      "control socket of snigated (default: $SNIGATE_CONTROL_SOCKET, else " +
+      std::string(control::kDefaultControlSocket) + ")";
+  app.add_option("--socket", args.socket, socket_help);
+
+  auto sub = [&](const char* name, const char* help) {
+    auto* s = app.add_subcommand(name, help);
+    s->add_option("--socket", args.socket, socket_help);
+    return s;
+  };
+  auto* ban_cmd = sub("ban", "ban an address or CIDR prefix");
+  ban_cmd->add_option("prefix", args.target, "ADDR or CIDR, e.g. 192.0.2.7 or 2001:db8::/64")->required();
+  ban_cmd->add_option("--for", args.duration, "how long, e.g. 10m, 1h, 2d (default: permanent)");
+  ban_cmd->add_option("--reason", args.reason, "why, shown in `snigatectl bans`");
+  ban_cmd->add_flag("--force", args.force, "ban even inside a configured `ignore` network");
+  ban_cmd->add_option("--source", args.source, "who asks, e.g. fail2ban (default: ctl)");
+  ban_cmd->add_option("--jail", args.jail, "the jail that found the offence");
+  auto* unban_cmd = sub("unban", "lift a ban");
+  unban_cmd->add_option("prefix", args.target, "ADDR or CIDR, as listed by `snigatectl bans`")->required();
+  auto* bans_cmd = sub("bans", "list bans with expiry, drops and reason");
+  bans_cmd->add_flag("--json", args.json, "print JSON");
+  auto* stats_cmd = sub("stats", "the daemon's counters");
+  stats_cmd->add_flag("--json", args.json, "print JSON");
+  auto* conns_cmd = sub("conns", "live connections");
+  conns_cmd->add_flag("--json", args.json, "print JSON");
+  auto* reload_cmd = sub("reload", "re-read the configuration");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kOk : kUsage;
+  }
+  if (args.socket.empty()) return usage_error("--socket needs a path");
+  if (ban_cmd->parsed()) return ban(args);
+  if (unban_cmd->parsed()) return unban(args);
+  if (bans_cmd->parsed()) return list_bans(args);
+  if (stats_cmd->parsed()) return stats(args);
+  if (conns_cmd->parsed()) return list_conns(args);
+  if (reload_cmd->parsed()) return reload(args);
+  return kUsage;
+}

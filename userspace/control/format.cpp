@@ -1,0 +1,129 @@
+#include "control/format.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+#include "control/endpoint.h"
+
+namespace snigate::control {
+
+namespace {
+
+// Log lines and reasons come from outside: keep each cell on one line and of bounded width.
+std::string cell(std::string_view text, std::size_t max = 0) {
+  std::string out;
+  for (char c : text) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+  if (max && out.size() > max) out = out.substr(0, max - 3) + "...";
+  return out.empty() ? "-" : out;
+}
+
+std::string table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+void flatten(const nlohmann::json& j, const std::string& prefix, std::vector<std::vector<std::string>>& rows) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it)
+      flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), rows);
+  } else {
+    rows.push_back({prefix.empty() ? "value" : prefix,
+                    j.is_string() ? j.get<std::string>() : j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+  }
+}
+
+}  // namespace
+
+std::string format_duration(std::chrono::seconds d) {
+  long long s = std::max<long long>(0, d.count());
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%llds", s);
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  else if (s < 86400) std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+  else std::snprintf(buf, sizeof buf, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+  return buf;
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string format_time(TimePoint t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+std::string format_bans_table(const std::vector<bans::BanEntry>& bans, TimePoint now) {
+  if (bans.empty()) return "no bans\n";
+  std::vector<std::vector<std::string>> rows{
+      {"PREFIX", "REMAINING", "DROPS", "OFFENCES", "SOURCE", "JAIL", "MATCHED", "REASON", "SAMPLE"}};
+  for (const auto& b : bans) {
+    std::string remaining = "permanent";
+    if (b.expires) {
+      auto left = std::chrono::duration_cast<std::chrono::seconds>(*b.expires - now);
+      remaining = left.count() > 0 ? format_duration(left) : "expired";
+    }
+    rows.push_back({b.prefix.str(), remaining, std::to_string(b.drops), std::to_string(b.offences),
+                    cell(b.source, 32), cell(b.jail, 24),
+                    b.matched_at ? format_time(*b.matched_at) : "-", cell(b.reason, 40),
+                    cell(b.sample, 60)});
+  }
+  return table(rows);
+}
+
+std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePoint now) {
+  if (conns.empty()) return "no connections\n";
+  std::vector<std::vector<std::string>> rows{{"ID", "CLIENT", "PEER", "LISTENER", "SNI", "BACKEND",
+                                              "UPSTREAM", "STATE", "UP", "DOWN", "AGE"}};
+  for (const auto& c : conns) {
+    auto up = c.counters ? c.counters->client_to_upstream.load() : 0;
+    auto down = c.counters ? c.counters->upstream_to_client.load() : 0;
+    std::string state = c.state;
+    if (!c.relay_mode.empty()) state += "/" + c.relay_mode;
+    rows.push_back({std::to_string(c.id), c.client.to_string(), to_string(c.peer), cell(c.listener),
+                    cell(c.server_name, 48), cell(c.backend), cell(c.upstream), cell(state),
+                    format_bytes(up), format_bytes(down),
+                    format_duration(std::chrono::duration_cast<std::chrono::seconds>(now - c.started))});
+  }
+  return table(rows);
+}
+
+std::string format_stats(const nlohmann::json& stats) {
+  std::vector<std::vector<std::string>> rows;
+  flatten(stats, "", rows);
+  return table(rows);
+}
+
+std::string format_ban_made(const bans::BanEntry& ban, TimePoint now) {
+  if (!ban.expires) return "banned " + ban.prefix.str() + " permanently";
+  auto left = std::chrono::duration_cast<std::chrono::seconds>(*ban.expires - now);
+  return "banned " + ban.prefix.str() + " for " + format_duration(left) + " (until " +
+         format_time(*ban.expires) + ")";
+}
+
+}  // namespace snigate::control

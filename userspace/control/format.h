@@ -1,0 +1,35 @@
+#pragma once
+// What snigatectl prints, as pure functions of the daemon's replies, so the output is tested
+// without a daemon.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bans/ban.h"
+#include "conns/conn_registry.h"
+
+namespace snigate::control {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+// "45s", "2m05s", "1h02m", "3d04h".
+std::string format_duration(std::chrono::seconds d);
+// "512 B", "1.5 KiB", "20.0 MiB".
+std::string format_bytes(std::uint64_t bytes);
+// "2026-11-23 09:15:00 UTC".
+std::string format_time(TimePoint t);
+
+// Columns: PREFIX, REMAINING (or "permanent" / "expired"), DROPS, OFFENCES, SOURCE, JAIL,
+// MATCHED (the log line's time), REASON, SAMPLE (shortened). "no bans\n" when empty.
+std::string format_bans_table(const std::vector<bans::BanEntry>& bans, TimePoint now);
+// Columns: ID, CLIENT, PEER, LISTENER, SNI, BACKEND, UPSTREAM, STATE, UP, DOWN, AGE.
+std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePoint now);
+// One "dotted.key  value" line per leaf of the daemon's counters.
+std::string format_stats(const nlohmann::json& stats);
+// "banned 192.0.2.7 for 1h00m (until 2026-11-23 10:15:00 UTC)" or "banned 192.0.2.7 permanently".
+std::string format_ban_made(const bans::BanEntry& ban, TimePoint now);
+
+}  // namespace snigate::control

@@ -1,0 +1,65 @@
+#pragma once
+// The control protocol spoken on snigated's Unix socket (`[daemon] control_socket`), by
+// snigatectl and by anything else the operator scripts (`socat - UNIX:/run/snigate/control.sock`).
+//
+// JSON lines: the client writes one JSON object per line, the daemon answers each with one
+// JSON object on one line, in order; a connection may carry any number of requests. A line is
+// at most kMaxLine bytes.
+//
+// Requests ("cmd" selects the command; other keys as listed):
+//   {"cmd":"ban","prefix":"192.0.2.7","duration":3600,"reason":"..","force":false,
+//    "source":"ctl","jail":"","matched_at":1700000000,"sample":".."}
+//        duration: seconds, absent or null for a permanent ban; all keys but prefix optional.
+//   {"cmd":"unban","prefix":"192.0.2.0/24"}
+//   {"cmd":"bans"}  {"cmd":"stats"}  {"cmd":"conns"}  {"cmd":"reload"}
+// Replies:
+//   {"ok":true}                          unban, reload
+//   {"ok":true,"ban":BAN,"connections_closed":N,"stored":true}
+//        ban: the ban as made, the live connections it ended, and whether the ban store took
+//        it (false: disk full or read-only; the ban holds and is saved when the disk allows)
+//   {"ok":true,"bans":[BAN,...]}
+//   {"ok":true,"stats":{...}}            the daemon's counters, free-form
+//   {"ok":true,"conns":[CONN,...]}
+//   {"ok":false,"error":"what went wrong, and what to do"}   any command, bad JSON included
+// BAN:  {"prefix":"192.0.2.0/24","created":T,"expires":T|null,"reason":"","source":"ctl",
+//        "jail":"","matched_at":T|null,"sample":"","drops":0,"offences":1}
+// CONN: {"id":7,"listener":"https","peer":"127.0.0.1:40000","client":"192.0.2.7",
+//        "server_name":"a.example","alpn":"h2","backend":"a","upstream":"10.0.0.2:443",
+//        "state":"relaying","relay_mode":"sockmap","started":T,"bytes_up":N,"bytes_down":N}
+// T: seconds since the Unix epoch (UTC). Unknown keys are ignored, so either side may grow.
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bans/ban.h"
+#include "conns/conn_registry.h"
+
+namespace snigate::control {
+
+inline constexpr const char* kDefaultControlSocket = "/run/snigate/control.sock";
+inline constexpr const char* kControlSocketEnv = "SNIGATE_CONTROL_SOCKET";
+inline constexpr std::size_t kMaxLine = 64 * 1024;
+
+// The socket snigatectl talks to when no --socket is given: $SNIGATE_CONTROL_SOCKET, else
+// kDefaultControlSocket.
+std::string default_control_socket();
+
+nlohmann::json to_json(const bans::BanEntry& entry);
+nlohmann::json to_json(const conns::ConnInfo& conn);
+// The request fields of a ban (no "cmd"); `source` is included only when not empty.
+nlohmann::json to_json(const bans::BanRequest& request);
+
+// Decoders return nullopt and set `error` (naming the key) on a malformed object.
+std::optional<bans::BanEntry> ban_entry_from_json(const nlohmann::json& j, std::string& error);
+std::optional<conns::ConnInfo> conn_from_json(const nlohmann::json& j, std::string& error);
+std::optional<bans::BanRequest> ban_request_from_json(const nlohmann::json& j, std::string& error);
+
+std::vector<bans::BanEntry> ban_entries_from_json(const nlohmann::json& array, std::string& error);
+std::vector<conns::ConnInfo> conns_from_json(const nlohmann::json& array, std::string& error);
+
+nlohmann::json error_reply(const std::string& message);
+
+}  // namespace snigate::control
