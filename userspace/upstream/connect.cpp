@@ -1,0 +1,96 @@
+#include "upstream/connect.h"
+
+#include <memory>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace snigate::upstream {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+// What the deadline timer's handler may touch: it can run after the attempt has finished,
+// so it holds the state rather than the coroutine frame.
+struct Attempt {
+  explicit Attempt(const asio::any_io_executor& ex) : resolver(ex), socket(ex), timer(ex) {}
+  tcp::resolver resolver;
+  tcp::socket socket;
+  asio::steady_timer timer;
+  bool timed_out = false;
+};
+
+std::string host_port(const config::ServerConfig& s) {
+  return (s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host) + ":" +
+         std::to_string(s.port);
+}
+
+asio::awaitable<error_code> connect_one(Attempt& a, const config::ServerConfig& server,
+                                        tcp::endpoint& remote) {
+  error_code ec;
+  auto literal = asio::ip::make_address(server.host, ec);
+  std::vector<tcp::endpoint> endpoints;
+  if (!ec) {
+    endpoints.emplace_back(literal, server.port);
+  } else {
+    ec.clear();
+    auto results = co_await a.resolver.async_resolve(server.host, std::to_string(server.port),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (a.timed_out) co_return asio::error::timed_out;
+    if (ec) co_return ec;
+    for (const auto& r : results) endpoints.push_back(r.endpoint());
+    if (endpoints.empty()) co_return asio::error::host_not_found;
+  }
+  remote = co_await asio::async_connect(a.socket, endpoints,
+                                        asio::redirect_error(asio::use_awaitable, ec));
+  if (a.timed_out) co_return asio::error::timed_out;
+  co_return ec;
+}
+
+}  // namespace
+
+asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
+                                                const config::BackendConfig& backend) {
+  auto ex = co_await asio::this_coro::executor;
+  ConnectResult result;
+  std::vector<std::size_t> tried;
+  for (unsigned n = 0; n < backend.max_tries; ++n) {
+    auto pick = pool.pick(tried);
+    if (!pick) break;
+    tried.push_back(pick->index);
+    auto attempt = std::make_shared<Attempt>(ex);
+    attempt->timer.expires_after(backend.connect_timeout);
+    attempt->timer.async_wait([attempt](error_code ec) {
+      if (ec) return;  // cancelled: the attempt ended in time
+      attempt->timed_out = true;
+      attempt->resolver.cancel();
+      error_code ignored;
+      // Closing (not just cancelling) stops async_connect from moving on to the next address.
+      attempt->socket.close(ignored);
+    });
+    auto started = std::chrono::steady_clock::now();
+    tcp::endpoint remote;
+    error_code ec = co_await connect_one(*attempt, *pick->server, remote);
+    attempt->timer.cancel();
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    result.attempts.push_back({pick->server->text.empty() ? host_port(*pick->server)
+                                                         : pick->server->text,
+                               ec, took});
+    if (!ec) {
+      pool.report_success(pick->index);
+      result.socket.emplace(std::move(attempt->socket));
+      result.remote = remote;
+      co_return result;
+    }
+    pool.report_failure(pick->index);
+  }
+  co_return result;
+}
+
+}  // namespace snigate::upstream
