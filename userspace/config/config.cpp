@@ -96,7 +96,7 @@ DaemonConfig parse_daemon(const toml::table& root) {
     fail(child(*t, "control_socket"), "'control_socket' must be an absolute path");
   d.access_log = get_string(*t, "access_log", d.access_log);
   if (d.access_log.empty())
-    fail(child(*t, "access_log"), "'access_log' must be \"stdout\", \"off\" or a file path");
+    fail(child(*t, "access_log"), "'access_log' must be \"stdout\" or a file path");
   d.log_level = get_string(*t, "log_level", d.log_level);
   static const std::vector<std::string> levels = {"trace", "debug", "info",    "warn",
                                                   "error", "critical", "off"};

@@ -15,14 +15,21 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
 
-// What the deadline timer's handler may touch: it can run after the attempt has finished,
-// so it holds the state rather than the coroutine frame.
+// What the deadline timer's and the resolver's handlers may touch: they can run after the
+// attempt has finished, so they hold the state rather than the coroutine frame.
 struct Attempt {
-  explicit Attempt(const asio::any_io_executor& ex) : resolver(ex), socket(ex), timer(ex) {}
+  explicit Attempt(const asio::any_io_executor& ex)
+      : resolver(ex), socket(ex), deadline(ex), wake(ex) {}
   tcp::resolver resolver;
   tcp::socket socket;
-  asio::steady_timer timer;
+  asio::steady_timer deadline;
+  // Expired by whichever comes first, the lookup or the deadline: Asio's resolver runs
+  // getaddrinfo on a thread and cannot abort it, so the attempt must not wait for it.
+  asio::steady_timer wake;
   bool timed_out = false;
+  bool resolved = false;
+  error_code resolve_error;
+  tcp::resolver::results_type results;
 };
 
 std::string host_port(const config::ServerConfig& s) {
@@ -30,25 +37,40 @@ std::string host_port(const config::ServerConfig& s) {
          std::to_string(s.port);
 }
 
-asio::awaitable<error_code> connect_one(Attempt& a, const config::ServerConfig& server,
+asio::awaitable<error_code> resolve(const std::shared_ptr<Attempt>& a,
+                                    const config::ServerConfig& server,
+                                    std::vector<tcp::endpoint>& endpoints) {
+  a->wake.expires_at(asio::steady_timer::time_point::max());
+  a->resolver.async_resolve(server.host, std::to_string(server.port),
+                            [a](error_code ec, tcp::resolver::results_type results) {
+                              a->resolved = true;
+                              a->resolve_error = ec;
+                              a->results = std::move(results);
+                              a->wake.expires_after(std::chrono::seconds(0));
+                            });
+  error_code ignored;
+  co_await a->wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  if (a->timed_out || !a->resolved) co_return asio::error::timed_out;
+  if (a->resolve_error) co_return a->resolve_error;
+  for (const auto& r : a->results) endpoints.push_back(r.endpoint());
+  if (endpoints.empty()) co_return asio::error::host_not_found;
+  co_return error_code{};
+}
+
+asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
+                                        const config::ServerConfig& server,
                                         tcp::endpoint& remote) {
   error_code ec;
   auto literal = asio::ip::make_address(server.host, ec);
   std::vector<tcp::endpoint> endpoints;
   if (!ec) {
     endpoints.emplace_back(literal, server.port);
-  } else {
-    ec.clear();
-    auto results = co_await a.resolver.async_resolve(server.host, std::to_string(server.port),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-    if (a.timed_out) co_return asio::error::timed_out;
-    if (ec) co_return ec;
-    for (const auto& r : results) endpoints.push_back(r.endpoint());
-    if (endpoints.empty()) co_return asio::error::host_not_found;
+  } else if (ec = co_await resolve(a, server, endpoints); ec) {
+    co_return ec;
   }
-  remote = co_await asio::async_connect(a.socket, endpoints,
+  remote = co_await asio::async_connect(a->socket, endpoints,
                                         asio::redirect_error(asio::use_awaitable, ec));
-  if (a.timed_out) co_return asio::error::timed_out;
+  if (a->timed_out) co_return asio::error::timed_out;
   co_return ec;
 }
 
@@ -64,19 +86,20 @@ asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
     if (!pick) break;
     tried.push_back(pick->index);
     auto attempt = std::make_shared<Attempt>(ex);
-    attempt->timer.expires_after(backend.connect_timeout);
-    attempt->timer.async_wait([attempt](error_code ec) {
+    attempt->deadline.expires_after(backend.connect_timeout);
+    attempt->deadline.async_wait([attempt](error_code ec) {
       if (ec) return;  // cancelled: the attempt ended in time
       attempt->timed_out = true;
       attempt->resolver.cancel();
+      attempt->wake.expires_after(std::chrono::seconds(0));
       error_code ignored;
       // Closing (not just cancelling) stops async_connect from moving on to the next address.
       attempt->socket.close(ignored);
     });
     auto started = std::chrono::steady_clock::now();
     tcp::endpoint remote;
-    error_code ec = co_await connect_one(*attempt, *pick->server, remote);
-    attempt->timer.cancel();
+    error_code ec = co_await connect_one(attempt, *pick->server, remote);
+    attempt->deadline.cancel();
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
     result.attempts.push_back({pick->server->text.empty() ? host_port(*pick->server)

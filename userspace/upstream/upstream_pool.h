@@ -28,7 +28,8 @@ class UpstreamPool {
   // `tried`.
   // nullopt when nothing is left.
   std::optional<Pick> pick(std::span<const std::size_t> tried);
-  // max_fails failures within fail_timeout mark the server down for fail_timeout (nginx).
+  // max_fails failures within fail_timeout mark the server down for fail_timeout (nginx); as
+  // in nginx, a backend's only server is never marked down.
   void report_failure(std::size_t index);
   void report_success(std::size_t index);
   bool is_up(std::size_t index) const;
