@@ -1,0 +1,236 @@
+#include "watch/follower.h"
+
+#include <fcntl.h>
+#include <glob.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+namespace snigate::watch {
+
+namespace {
+
+constexpr std::size_t kChunk = 64 * 1024;
+constexpr std::size_t kMaxLine = 1024 * 1024;  // a longer "line" is cut, so memory stays bounded
+
+std::string parent_dir(const std::string& pattern) {
+  auto dir = std::filesystem::path(pattern).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
+}  // namespace
+
+struct Follower::File {
+  std::string path;
+  int fd = -1;
+  std::uint64_t dev = 0, ino = 0;
+  std::uint64_t offset = 0;  // just after the last complete line handed out
+  std::string partial;       // bytes after `offset` read so far (no newline yet)
+  std::chrono::steady_clock::time_point last_growth = std::chrono::steady_clock::now();
+  ~File() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Follower::Follower(std::vector<std::string> patterns, FollowerOptions options, LineFn on_line)
+    : patterns_(std::move(patterns)), options_(std::move(options)), on_line_(std::move(on_line)) {
+  inotify_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_ < 0) throw std::system_error(errno, std::generic_category(), "inotify_init1");
+  load_positions();
+  for (const auto& p : patterns_) add_dir_watch(parent_dir(p));
+  for (const auto& path : expand()) open_file(path, true);
+  if (dirty_) save_positions();
+}
+
+Follower::~Follower() {
+  if (dirty_) save_positions();
+  if (inotify_ >= 0) ::close(inotify_);
+}
+
+void Follower::add_dir_watch(const std::string& dir) {
+  if (dir_watches_.count(dir)) return;
+  int wd = ::inotify_add_watch(inotify_, dir.c_str(),
+                               IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY |
+                                   IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF);
+  if (wd >= 0) dir_watches_[dir] = wd;  // a missing directory is retried on every scan
+}
+
+std::vector<std::string> Follower::expand() const {
+  std::set<std::string> out;
+  for (const auto& pattern : patterns_) {
+    glob_t g{};
+    if (::glob(pattern.c_str(), 0, nullptr, &g) == 0)
+      for (std::size_t i = 0; i < g.gl_pathc; ++i) {
+        struct stat st {};
+        if (::stat(g.gl_pathv[i], &st) == 0 && S_ISREG(st.st_mode)) out.insert(g.gl_pathv[i]);
+      }
+    ::globfree(&g);
+  }
+  return {out.begin(), out.end()};
+}
+
+void Follower::open_file(const std::string& path, bool initial) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;  // vanished between glob and open, or unreadable: retried next scan
+  struct stat st {};
+  ::fstat(fd, &st);
+  auto f = std::make_unique<File>();
+  f->path = path;
+  f->fd = fd;
+  f->dev = st.st_dev;
+  f->ino = st.st_ino;
+  auto saved = saved_.find(path);
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  if (saved != saved_.end() && saved->second.dev == f->dev && saved->second.ino == f->ino &&
+      saved->second.offset <= size) {
+    f->offset = saved->second.offset;  // where the last run stopped
+  } else if (initial && saved == saved_.end() && !options_.from_start) {
+    f->offset = size;  // first time we see this file: only new lines count
+  } else {
+    f->offset = 0;  // appeared while we ran, or replaced while we were down: all of it is new
+  }
+  dirty_ = true;
+  files_[path] = std::move(f);
+}
+
+bool Follower::read_new(File& f, bool final) {
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) return false;
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size < f.offset + f.partial.size()) {  // truncated in place (copytruncate)
+    f.offset = 0;
+    f.partial.clear();
+    dirty_ = true;
+  }
+  bool delivered = false;
+  char buf[kChunk];
+  for (;;) {
+    auto pos = f.offset + f.partial.size();
+    ssize_t n = ::pread(f.fd, buf, sizeof buf, static_cast<off_t>(pos));
+    if (n <= 0) break;
+    f.last_growth = std::chrono::steady_clock::now();
+    std::string_view chunk(buf, static_cast<std::size_t>(n));
+    for (;;) {
+      auto nl = chunk.find('\n');
+      if (nl == std::string_view::npos) {
+        f.partial.append(chunk);
+        break;
+      }
+      std::string_view line = chunk.substr(0, nl);
+      std::size_t consumed = f.partial.size() + nl + 1;
+      if (!f.partial.empty()) {
+        f.partial.append(line);
+        line = f.partial;
+      }
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      on_line_(f.path, line);
+      f.offset += consumed;
+      f.partial.clear();
+      delivered = true;
+      chunk.remove_prefix(nl + 1);
+    }
+    if (f.partial.size() > kMaxLine) {
+      on_line_(f.path, std::string_view(f.partial).substr(0, kMaxLine));
+      f.offset += f.partial.size();
+      f.partial.clear();
+      delivered = true;
+    }
+  }
+  if (final && !f.partial.empty()) {  // the writer has moved on: the last line is complete
+    on_line_(f.path, f.partial);
+    f.offset += f.partial.size();
+    f.partial.clear();
+    delivered = true;
+  }
+  if (delivered) dirty_ = true;
+  return delivered;
+}
+
+void Follower::scan() {
+  char events[4096];
+  while (::read(inotify_, events, sizeof events) > 0) {
+  }
+  for (const auto& p : patterns_) add_dir_watch(parent_dir(p));
+
+  // Renamed away, replaced or deleted: drain what the old file still holds, then keep
+  // draining it for a while, since a writer keeps appending until it reopens.
+  for (auto it = files_.begin(); it != files_.end();) {
+    struct stat st {};
+    bool same = ::stat(it->first.c_str(), &st) == 0 &&
+                static_cast<std::uint64_t>(st.st_dev) == it->second->dev &&
+                static_cast<std::uint64_t>(st.st_ino) == it->second->ino;
+    if (same) {
+      ++it;
+      continue;
+    }
+    read_new(*it->second, false);
+    it->second->last_growth = std::chrono::steady_clock::now();
+    saved_.erase(it->first);
+    rotated_.push_back(std::move(it->second));
+    it = files_.erase(it);
+    dirty_ = true;
+  }
+  for (const auto& path : expand())
+    if (!files_.count(path)) open_file(path, false);
+  for (auto& [path, f] : files_) read_new(*f, false);
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = rotated_.begin(); it != rotated_.end();) {
+    read_new(**it, false);
+    if (now - (*it)->last_growth >= options_.rotated_grace) {
+      read_new(**it, true);
+      it = rotated_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (dirty_) save_positions();
+}
+
+void Follower::load_positions() {
+  if (options_.state_file.empty()) return;
+  std::ifstream in(options_.state_file);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream row(line);
+    Saved s;
+    std::string path;
+    if (!(row >> s.dev >> s.ino >> s.offset)) continue;
+    row.get();
+    std::getline(row, path);
+    if (!path.empty()) saved_[path] = s;
+  }
+}
+
+void Follower::save_positions() {
+  dirty_ = false;
+  for (const auto& [path, f] : files_) saved_[path] = Saved{f->dev, f->ino, f->offset};
+  if (options_.state_file.empty()) return;
+  // Written aside and renamed, so a crash leaves the old or the new positions, never half.
+  std::string tmp = options_.state_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& [path, s] : saved_)
+      out << s.dev << ' ' << s.ino << ' ' << s.offset << ' ' << path << '\n';
+    out.flush();
+    if (!out) {  // disk full: keep the previous file; retried on the next scan
+      dirty_ = true;
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), options_.state_file.c_str()) != 0) dirty_ = true;
+}
+
+std::vector<std::string> Follower::followed() const {
+  std::vector<std::string> out;
+  for (const auto& [path, f] : files_) out.push_back(path);
+  return out;
+}
+
+}  // namespace snigate::watch

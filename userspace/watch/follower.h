@@ -1,0 +1,67 @@
+#pragma once
+// Follows log files like `tail -F`, with inotify on their directories: starts at the end (or
+// at the position saved for that file), holds a partial last line until it is complete,
+// follows rotation by rename (drains the old file, and keeps draining it a while for writers
+// that have not reopened yet) and by truncation (copytruncate), picks up files that appear
+// later (globs in the file name too) and survives files that vanish. Positions (device,
+// inode, offset after the last complete line handed out) are saved to a state file, so a
+// restart neither reads a line twice nor skips one.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace snigate::watch {
+
+struct FollowerOptions {
+  std::string state_file;   // empty: positions are not saved
+  bool from_start = false;  // files without a saved position: read from the beginning
+  std::chrono::seconds rotated_grace{10};  // how long a renamed-away file is still drained
+};
+
+class Follower {
+ public:
+  using LineFn = std::function<void(const std::string& path, std::string_view line)>;
+
+  // Throws std::system_error when inotify is unavailable.
+  Follower(std::vector<std::string> patterns, FollowerOptions options, LineFn on_line);
+  ~Follower();
+  Follower(const Follower&) = delete;
+  Follower& operator=(const Follower&) = delete;
+
+  // inotify descriptor to poll() on; readable when something changed.
+  int fd() const { return inotify_; }
+  // Drains inotify, then reads whatever is new in every followed file. Call when fd() turns
+  // readable, and once a second anyway as a safety net (events can be coalesced or lost).
+  void scan();
+  void save_positions();
+
+  std::vector<std::string> followed() const;  // paths currently open
+
+ private:
+  struct File;
+  struct Saved {
+    std::uint64_t dev = 0, ino = 0, offset = 0;
+  };
+  void load_positions();
+  std::vector<std::string> expand() const;
+  void open_file(const std::string& path, bool initial);
+  bool read_new(File& f, bool final);
+  void add_dir_watch(const std::string& dir);
+
+  std::vector<std::string> patterns_;
+  FollowerOptions options_;
+  LineFn on_line_;
+  int inotify_ = -1;
+  std::map<std::string, int> dir_watches_;
+  std::map<std::string, std::unique_ptr<File>> files_;
+  std::vector<std::unique_ptr<File>> rotated_;  // renamed away, still drained a while
+  std::map<std::string, Saved> saved_;
+  bool dirty_ = false;
+};
+
+}  // namespace snigate::watch

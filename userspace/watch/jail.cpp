@@ -1,0 +1,70 @@
+#include "watch/jail.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace snigate::watch {
+
+Jail::Jail(JailConfig config, BanSink sink, BanHistory history)
+    : config_(std::move(config)), sink_(std::move(sink)), history_(std::move(history)) {}
+
+bool Jail::ignored(const boost::asio::ip::address& client) const {
+  return std::any_of(config_.ignoreip.begin(), config_.ignoreip.end(),
+                     [&](const net::Prefix& p) { return p.contains(client); });
+}
+
+std::chrono::seconds Jail::next_bantime(const net::Prefix& prefix) const {
+  if (!config_.bantime_increment) return config_.bantime;
+  std::uint32_t previous = 0;
+  if (history_) {
+    previous = history_(prefix);
+  } else if (auto it = own_history_.find(prefix); it != own_history_.end()) {
+    previous = it->second;
+  }
+  const auto& inc = *config_.bantime_increment;
+  double secs = static_cast<double>(config_.bantime.count()) * std::pow(inc.factor, previous);
+  double cap = static_cast<double>(inc.max.count());
+  return std::chrono::seconds(static_cast<std::int64_t>(std::min(secs, cap)));
+}
+
+bool Jail::add_failure(const boost::asio::ip::address& address, bans::Clock::time_point when,
+                       std::string_view line) {
+  auto client = net::unmap(address);
+  if (ignored(client)) return false;
+  auto prefix = client.is_v4() ? net::Prefix::host(client)
+                               : net::Prefix::covering(client, config_.ban_prefix_v6);
+  // While banned, the client's lines are what is left in flight: do not ban it again.
+  if (auto b = banned_until_.find(prefix); b != banned_until_.end()) {
+    if (when < b->second) return false;
+    banned_until_.erase(b);
+  }
+  if (++adds_ % 4096 == 0) prune(when);
+  auto& times = failures_[prefix];
+  times.push_back(when);
+  while (!times.empty() && times.front() + config_.findtime < when) times.pop_front();
+  if (static_cast<int>(times.size()) < config_.maxretry) return false;
+
+  failures_.erase(prefix);
+  bans::BanRequest request;
+  request.prefix = prefix;
+  request.duration = next_bantime(prefix);
+  request.reason = "jail " + config_.name + ": " + std::to_string(config_.maxretry) +
+                   " failures within " + std::to_string(config_.findtime.count()) + "s";
+  request.source = "jail:" + config_.name;
+  request.jail = config_.name;
+  request.matched_at = when;
+  request.sample = std::string(line.substr(0, 1024));
+  banned_until_[prefix] = when + *request.duration;
+  ++own_history_[prefix];
+  sink_(request);
+  return true;
+}
+
+void Jail::prune(bans::Clock::time_point now) {
+  std::erase_if(failures_, [&](const auto& kv) {
+    return kv.second.empty() || kv.second.back() + config_.findtime < now;
+  });
+  std::erase_if(banned_until_, [&](const auto& kv) { return kv.second < now; });
+}
+
+}  // namespace snigate::watch

@@ -1,0 +1,50 @@
+#pragma once
+// One jail's counting: failures per client within `findtime`; the failure that reaches
+// `maxretry` emits a BanRequest to the sink (BanManager::ban in the daemon, the remote queue
+// in snigate-watch). IPv6 clients are counted and banned per /ban_prefix_v6.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "bans/ban.h"
+#include "watch/jail_config.h"
+
+namespace snigate::watch {
+
+using BanSink = std::function<void(const bans::BanRequest&)>;
+// Bans of this prefix so far (BanManager::history_count); empty: the jail counts its own.
+using BanHistory = std::function<std::uint32_t(const net::Prefix&)>;
+
+class Jail {
+ public:
+  Jail(JailConfig config, BanSink sink, BanHistory history = {});
+
+  // One failure of `client` at `when` (the log line's time), `line` kept as the ban's sample.
+  // Returns true when this failure banned the client.
+  bool add_failure(const boost::asio::ip::address& client, bans::Clock::time_point when,
+                   std::string_view line);
+
+  bool ignored(const boost::asio::ip::address& client) const;
+  // Duration of the next ban of `prefix` given its history (bantime_increment).
+  std::chrono::seconds next_bantime(const net::Prefix& prefix) const;
+
+  const JailConfig& config() const { return config_; }
+
+ private:
+  JailConfig config_;
+  BanSink sink_;
+  BanHistory history_;
+  std::map<net::Prefix, std::deque<bans::Clock::time_point>> failures_;
+  std::map<net::Prefix, bans::Clock::time_point> banned_until_;  // no repeat bans meanwhile
+  std::map<net::Prefix, std::uint32_t> own_history_;
+  std::size_t adds_ = 0;
+  void prune(bans::Clock::time_point now);  // bounds memory: forgets windows long closed
+};
+
+}  // namespace snigate::watch

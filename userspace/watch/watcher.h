@@ -1,0 +1,44 @@
+#pragma once
+// The jails running: for each enabled jail a filter, a jail and a follower on its logpath,
+// all on one thread of their own (regex work never runs on the daemon's event loop),
+// feeding bans to `sink`. snigated calls start_from_config() with BanManager::ban;
+// snigate-watch calls start() with its persisted remote queue.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "watch/jail.h"
+#include "watch/filter_file.h"
+#include "watch/jail_config.h"
+
+namespace snigate::watch {
+
+struct WatcherOptions {
+  std::string state_dir;  // positions per jail ("<state_dir>/<jail>.pos"); empty: not saved
+  BanSink sink;
+  BanHistory history;     // optional: the BanManager's ban counts, for bantime_increment
+};
+
+class Watcher {
+ public:
+  virtual ~Watcher() = default;
+  virtual void stop() = 0;  // joins the thread, saves positions; also done by the destructor
+  virtual std::vector<std::string> jails() const = 0;
+};
+
+// Loads every enabled jail's filter first (throws std::runtime_error "jail 'NAME' (FILE:LINE):
+// why"), then starts following. No enabled jail: returns nullptr.
+std::unique_ptr<Watcher> start(const std::vector<JailConfig>& jails, WatcherOptions options);
+
+// The daemon's entry point: [[jail]] and [watch] from the config document (config::Config::
+// raw), errors as config::ConfigError "FILE:LINE:COL: ...".
+std::unique_ptr<Watcher> start_from_config(const toml::table& raw, BanSink sink,
+                                           BanHistory history = {});
+
+// The filter a jail runs: its filter file (or none) plus inline failregex/ignoreregex and
+// datepattern. Throws FilterFileError.
+FilterDefinition jail_filter(const JailConfig& jail);
+
+}  // namespace snigate::watch
