@@ -204,6 +204,8 @@ TEST(TlsPreread, MalformedFieldsAreRejectedWithTheirReason) {
       {"space in host", hello_with(server_name_ext("a b.example")), TlsError::BadExtension},
       {"NUL in host", hello_with(server_name_ext(std::string("a\0b", 3))), TlsError::BadExtension},
       {"host of only a dot", hello_with(server_name_ext(".")), TlsError::BadExtension},
+      {"empty label", hello_with(server_name_ext("a..example")), TlsError::BadExtension},
+      {"two trailing dots", hello_with(server_name_ext("a.example..")), TlsError::BadExtension},
       {"host of 256 bytes", hello_with(server_name_ext(std::string(256, 'a'))), TlsError::BadExtension},
       {"empty ALPN name", hello_with(alpn_ext({"h2", ""})), TlsError::BadExtension},
       {"odd supported_versions", hello_with(odd_versions), TlsError::BadExtension},

@@ -90,7 +90,9 @@ std::optional<Authority> parse_authority(std::string_view text, std::string& err
       a.host.push_back(lower(c));
     }
     if (!a.host.empty() && a.host.back() == '.') a.host.pop_back();
-    if (!a.host.empty() && a.host.front() == '.') {
+    // Empty labels ("a..b", ".a", "a..", ".") would never match a route.
+    if (!host.empty() && (a.host.empty() || a.host.front() == '.' || a.host.back() == '.' ||
+                          a.host.find("..") != std::string::npos)) {
       error = "'" + std::string(host) + "' is not a host name";
       return std::nullopt;
     }

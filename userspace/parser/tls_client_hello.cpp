@@ -69,7 +69,8 @@ TlsPreread parse_server_name(std::span<const std::uint8_t> ext, ClientHello& hel
       host.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
     }
     if (host.back() == '.') host.pop_back();
-    if (host.empty() || host.front() == '.')
+    // Empty labels ("a..b", ".a", "a..") would never match a route and only muddle the logs.
+    if (host.empty() || host.front() == '.' || host.back() == '.' || host.find("..") != std::string::npos)
       return fail(TlsError::BadExtension, "server_name: '" + host + "' is not a host name");
     hello.sni = std::move(host);
   }
