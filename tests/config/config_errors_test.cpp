@@ -135,6 +135,13 @@ TEST(ConfigErrors, BadRouteNames) {
   EXPECT_NE(error_with("[table.t2]\n\"a b.org\" = \"a\"\n").find("character ' '"), std::string::npos);
 }
 
+TEST(ConfigErrors, MisspeltTableKeyword) {
+  EXPECT_EQ(error_with("[table.t2]\ndefualt = \"a\"\n"),
+            "bad.toml:11:1: \"defualt\" would route a host of that name (did you mean 'default'?)");
+  EXPECT_NE(error_with("[table.t2]\nnosni = \"a\"\n").find("(did you mean 'no_sni'?)"),
+            std::string::npos);
+}
+
 TEST(ConfigErrors, SameNameTwiceIgnoringCaseAndDot) {
   std::string e = error_with("[table.t2]\n\"X.org\" = \"a\"\n\"x.org.\" = \"a\"\n");
   EXPECT_NE(e.find("is listed twice in [table.t2]"), std::string::npos) << e;

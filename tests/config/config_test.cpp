@@ -213,6 +213,25 @@ servers = "127.0.2.2:443"
   EXPECT_EQ(x.servers[0].fail_timeout, 10s);
 }
 
+TEST(Load, UnnamedEphemeralListenersGetDistinctNames) {
+  Config c = load_string(R"(
+[[listener]]
+listen = "127.0.2.1:0"
+table = "t"
+[[listener]]
+listen = "127.0.2.1:0"
+protocol = "http"
+table = "t"
+[table.t]
+default = "x"
+[backend.x]
+servers = "127.0.2.2:443"
+)", "ephemeral.toml");
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[0].name, "127.0.2.1:0");
+  EXPECT_EQ(c.listeners[1].name, "127.0.2.1:0#2");
+}
+
 TEST(Load, ReadsAFileAndNamesItAsSource) {
   std::string path = ::testing::TempDir() + "/snigate-config-test.toml";
   {

@@ -216,6 +216,9 @@ std::vector<ListenerConfig> parse_listeners(const toml::table& root) {
     // Port 0 asks for an ephemeral port, so several may share it.
     if (l.listen.port() != 0 && !endpoints.insert(l.listen).second)
       fail(child(t, "listen"), "two listeners listen on " + get_string(t, "listen", ""));
+    // Unnamed listeners on ephemeral ports share "HOST:0"; number them rather than refuse.
+    if (!t.contains("name") && names.count(l.name))
+      l.name += "#" + std::to_string(out.size() + 1);
     if (!names.insert(l.name).second)
       throw ConfigError(t.source(), "two listeners are named '" + l.name + "'");
     out.push_back(std::move(l));
@@ -364,6 +367,13 @@ TableConfig parse_table(const std::string& name, const toml::node& node) {
       std::string why = bad_name_reason(entry.pattern);
       if (!why.empty()) throw ConfigError(entry.where, "wildcard \"" + std::string(k) + "\": " + why);
     } else {
+      // A dotless near miss of a keyword is a typo, not a host name nobody would send.
+      std::string keyword = k.find('.') == std::string_view::npos
+                                ? did_you_mean(k, {"default", "no_sni"})
+                                : std::string();
+      if (!keyword.empty())
+        throw ConfigError(entry.where, "\"" + std::string(k) + "\" would route a host of that "
+                                       "name" + keyword);
       entry.pattern = normalize_name(k);
       std::string why = bad_name_reason(entry.pattern);
       if (!why.empty()) throw ConfigError(entry.where, "name \"" + std::string(k) + "\": " + why);
