@@ -70,6 +70,20 @@ TEST_F(ExampleEdge, HttpHostsReachTheSameHostsOnPort80) {
   EXPECT_EQ(route("http", "myotherdomain.info").proxy_protocol, ProxyProtocol::Off);
 }
 
+TEST(ExampleForwardGateway, LoadsAndSendsOnlyListedNamesOutward) {
+  config::Config c = config::load_file(SNIGATE_EXAMPLES_DIR "/forward-gateway.toml");
+  RouteTable t = RouteTable::build(c.tables.at("outbound"));
+  EXPECT_EQ(*t.lookup("deb.debian.org"), "to_sni_name");
+  EXPECT_EQ(*t.lookup("www.github.com"), "to_sni_name");
+  EXPECT_EQ(*t.lookup("evil.example"), "local_web");
+  EXPECT_EQ(c.backends.at("to_sni_name").forward_port, 443);
+  EXPECT_FALSE(c.backends.at("to_sni_name").allow_private);
+  const config::ListenerConfig& connect = c.listeners.at(1);
+  EXPECT_EQ(connect.protocol, config::Protocol::Connect);
+  EXPECT_FALSE(connect.allow.empty());
+  EXPECT_EQ(connect.auth, "token:change-me");
+}
+
 TEST_F(ExampleEdge, CheckSummaryReportsOk) {
   std::string s = config::check_summary(c);
   EXPECT_NE(s.find(": OK\n"), std::string::npos) << s;
