@@ -239,14 +239,17 @@ std::optional<Clock::time_point> read_time(const Template& t, const Match& m,
     return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(v)));
   }
-  std::time_t now_t = Clock::to_time_t(now);
-  std::tm now_tm{};
-  localtime_r(&now_t, &now_tm);
   std::tm tm{};
   bool have_year = false, have_date = false;
-  tm.tm_year = now_tm.tm_year;
-  tm.tm_mon = now_tm.tm_mon;
-  tm.tm_mday = now_tm.tm_mday;
+  // Fields the line lacks come from today (local time); most lines carry them all.
+  if (t.fields[kY].empty() || t.fields[kd].empty()) {
+    std::time_t now_t = Clock::to_time_t(now);
+    std::tm now_tm{};
+    localtime_r(&now_t, &now_tm);
+    tm.tm_year = now_tm.tm_year;
+    tm.tm_mon = now_tm.tm_mon;
+    tm.tm_mday = now_tm.tm_mday;
+  }
   if (auto y = g(kY)) {
     tm.tm_year = to_int(*y) - 1900;
     have_year = true;
