@@ -119,12 +119,14 @@ bool BanManager::reconcile(std::string& error) {
                   (want == 0) == (it->second.expires_ns == 0);
       if (same) {
         ++reconciled_.in_sync;
+        index_.put(entry.prefix, it->second.expires_ns);
       } else {
         std::string put_error;
         if (!map_->put({entry.prefix, want, drops}, put_error)) {
           error = "restoring ban " + entry.prefix.str() + " from the store: " + put_error;
           return false;
         }
+        index_.put(entry.prefix, want);
         ++reconciled_.restored_to_map;
       }
       entry.drops = drops;
@@ -149,6 +151,7 @@ bool BanManager::reconcile(std::string& error) {
     entry.offences = store_->history_count(prefix) + 1;
     if (!store_add(entry)) unsaved_adds_[prefix] = entry;
     active_[prefix] = entry;
+    index_.put(prefix, m.expires_ns);
     ++reconciled_.recovered_to_store;
   }
   spdlog::info("bans: reconciled map and store: {} in sync, {} restored to the map, {} recovered "
@@ -194,10 +197,12 @@ BanOutcome BanManager::ban(const BanRequest& request) {
     entry.offences = earlier + 1;
     if (request.duration) entry.expires = entry.created + escalated(request, earlier);
     std::string error;
-    if (!map_->put({prefix, to_boot_ns(entry.expires), entry.drops}, error)) {
+    const auto expires_ns = to_boot_ns(entry.expires);
+    if (!map_->put({prefix, expires_ns, entry.drops}, error)) {
       out.error = "ban " + prefix.str() + ": " + error;
       return out;
     }
+    index_.put(prefix, expires_ns);
     unsaved_lifts_.erase(prefix);
     out.stored = store_add(entry);
     if (out.stored) unsaved_adds_.erase(prefix);
@@ -224,6 +229,7 @@ bool BanManager::unban(const net::Prefix& prefix) {
   if (auto existing = map_->longest_match(prefix); existing && existing->prefix == prefix)
     drops = existing->drops;
   bool in_map = map_->erase(prefix);
+  index_.erase(prefix);
   bool known = active_.erase(prefix) > 0;
   if (!in_map && !known) return false;
   {
@@ -258,10 +264,10 @@ std::vector<BanEntry> BanManager::list() const {
 }
 
 bool BanManager::banned(const boost::asio::ip::address& client) const {
-  auto hit = ban_in_force(*map_, client, clock_->boot_ns());
+  auto hit = index_.match(client, clock_->boot_ns());
   if (!hit) return false;
   std::lock_guard refused(refused_mu_);
-  ++refused_at_accept_[hit->prefix];
+  ++refused_at_accept_[*hit];
   ++refused_total_;
   return true;
 }
@@ -277,6 +283,7 @@ std::size_t BanManager::sweep() {
   for (const auto& m : map_->entries()) {
     if (!expired(m.expires_ns)) continue;
     map_->erase(m.prefix);
+    index_.erase(m.prefix);
     ++removed;
     std::uint64_t drops = m.drops;
     {

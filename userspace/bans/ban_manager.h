@@ -18,6 +18,7 @@
 
 #include "bans/ban.h"
 #include "bans/ban_check.h"
+#include "bans/ban_index.h"
 #include "bans/ban_map.h"
 #include "bans/ban_store.h"
 #include "conns/conn_registry.h"
@@ -89,8 +90,9 @@ class BanManager : public BanCheck {
   BanOutcome ban(const BanRequest& request);
   bool unban(const net::Prefix& prefix);
   std::vector<BanEntry> list() const;  // with drops from the map's counters
-  // Accept-time check against the same tries the XDP program reads, with the same expiry
-  // rule. A refusal counts as a drop of the matching ban.
+  // Accept-time check, no syscall: against the in-memory mirror of the tries the XDP
+  // program reads (BanIndex), with the same expiry rule. A refusal counts as a drop of the
+  // matching ban.
   bool banned(const boost::asio::ip::address& client) const override;
   std::uint32_t history_count(const net::Prefix& prefix) const;  // bans of it so far
   // Removes expired bans from the map, marks them in the store, retries writes the disk
@@ -128,6 +130,7 @@ class BanManager : public BanCheck {
   std::shared_ptr<const BanClock> clock_;
   conns::ConnRegistry* registry_;
   ReconcileReport reconciled_;
+  BanIndex index_;  // what the map holds, for banned(); has its own lock
 
   mutable std::mutex mu_;  // guards everything below and serialises map+store changes
   std::map<net::Prefix, BanEntry> active_;  // what list() reports besides drops
