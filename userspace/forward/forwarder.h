@@ -59,11 +59,13 @@ struct ForwardResult {
   std::string name;  // as requested, normalized
   std::uint16_t port = 0;
   std::vector<boost::asio::ip::address> resolved;
-  std::optional<boost::asio::ip::tcp::socket> upstream;  // set iff verdict == Allowed
+  // Set when allowed and connected; a CONNECT client that left before its 200 drops it.
+  std::optional<boost::asio::ip::tcp::socket> upstream;
   boost::asio::ip::tcp::endpoint connected;
   std::string detail;  // why, for the log: "127.0.7.10: loopback", "connection refused", ...
 
-  bool ok() const { return verdict == Verdict::Allowed; }
+  // Relay from here; otherwise close.
+  bool ok() const { return verdict == Verdict::Allowed && upstream.has_value(); }
   // For the access log: `requested=NAME:PORT resolved=A,B verdict=VERDICT`.
   std::string log_fields() const;
 };

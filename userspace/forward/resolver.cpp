@@ -86,7 +86,7 @@ ResolverConfig parse_resolver_config(const toml::table& root) {
   if (!node) return out;
   const auto* table = node->as_table();
   if (!table) config::fail(*node, "[resolver] must be a table");
-  config::check_keys(*table, {"servers", "timeout", "max_ttl"}, "resolver");
+  config::check_keys(*table, {"servers", "timeout", "max_ttl", "cache_size"}, "resolver");
   out.servers = config::get_string_list(*table, "servers");
   for (std::size_t i = 0; i < out.servers.size(); ++i) {
     try {
@@ -103,6 +103,8 @@ ResolverConfig parse_resolver_config(const toml::table& root) {
   if (out.timeout.count() <= 0) config::fail(*table->get("timeout"), "resolver timeout must be > 0");
   out.max_ttl = std::chrono::duration_cast<std::chrono::seconds>(
       config::get_duration(*table, "max_ttl", out.max_ttl));
+  out.cache_size = static_cast<std::size_t>(
+      config::get_int(*table, "cache_size", static_cast<std::int64_t>(out.cache_size), 0, 10000000));
   return out;
 }
 
@@ -136,7 +138,6 @@ struct Resolver::Impl {
   std::unordered_map<std::string, Cached> cache;
   std::uint64_t queries = 0;
   bool destroying = false;
-  static constexpr std::size_t kMaxCache = 10000;
 
   Impl(asio::any_io_executor ex, ResolverConfig cfg)
       : executor(ex), config(std::move(cfg)), retransmit(ex) {
@@ -301,9 +302,11 @@ struct Resolver::Impl {
   void store(const std::string& name, const std::vector<ip::address>& addresses,
              std::chrono::seconds ttl) {
     auto now = Clock::now();
-    if (cache.size() >= kMaxCache) {
+    if (config.cache_size == 0) return;
+    if (cache.size() >= config.cache_size) {
+      // Expired entries first; a cache full of live ones starts over, which costs only queries.
       std::erase_if(cache, [&](const auto& kv) { return kv.second.expires <= now; });
-      if (cache.size() >= kMaxCache) cache.clear();
+      if (cache.size() >= config.cache_size) cache.clear();
     }
     cache[name] = Cached{addresses, now + ttl, ttl};
   }

@@ -23,11 +23,15 @@ struct ResolverConfig {
   // "127.0.0.53", "127.0.7.53:5353", "[2001:db8::53]:53". Empty: /etc/resolv.conf.
   std::vector<std::string> servers;
   std::chrono::milliseconds timeout{std::chrono::seconds(5)};
-  // Answers are kept for their TTL, at most this long.
+  // Answers are kept for their TTL, at most this long, and at most this many names.
   std::chrono::seconds max_ttl{std::chrono::hours(1)};
+  std::size_t cache_size = 10000;
+
+  bool operator==(const ResolverConfig&) const = default;
 };
 
-// The optional top-level `[resolver]` table: servers = [...], timeout = "2s", max_ttl = "1h".
+// The optional top-level `[resolver]` table:
+//   servers = ["127.0.0.53"], timeout = "2s", max_ttl = "1h", cache_size = 10000.
 // Throws config::ConfigError with file:line on a bad value.
 ResolverConfig parse_resolver_config(const toml::table& root);
 

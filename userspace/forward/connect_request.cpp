@@ -1,0 +1,179 @@
+#include "forward/connect_request.h"
+
+#include <memory>
+#include <string_view>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "parser/http_host.h"
+
+namespace snigate::forward {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "Connection established";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 407: return "Proxy Authentication Required";
+    case 502: return "Bad Gateway";
+    case 504: return "Gateway Timeout";
+  }
+  return "Error";
+}
+
+std::string destination(const ForwardResult& r) {
+  if (r.name.empty()) return "the destination";
+  bool v6 = r.name.find(':') != std::string::npos;
+  return (v6 ? "[" + r.name + "]" : r.name) + ":" + std::to_string(r.port);
+}
+
+// Short, and free of resolved addresses: what was found inside stays in the log.
+std::string body(const ForwardResult& r) {
+  switch (r.verdict) {
+    case Verdict::Allowed: return {};
+    case Verdict::BadRequest: return "bad CONNECT request: " + r.detail;
+    case Verdict::AuthRequired: return "proxy authentication required";
+    case Verdict::DeniedName: return destination(r) + " is not on this proxy's allow-list";
+    case Verdict::DeniedAddress:
+      return destination(r) + " resolves only to addresses this proxy does not reach";
+    case Verdict::DnsNotFound: return r.name + " does not resolve";
+    case Verdict::DnsError: return "DNS lookup of " + r.name + " failed";
+    case Verdict::DnsTimeout: return "DNS lookup of " + r.name + " timed out";
+    case Verdict::ConnectFailed: return destination(r) + " refused the connection";
+    case Verdict::ConnectTimeout: return destination(r) + " did not answer in time";
+  }
+  return {};
+}
+
+enum class ReadEnd { Data, Closed, Timeout };
+
+// One read of whatever the client sends next, bounded by `deadline`; `why` tells a failure.
+// The timer reaches the socket only while the read runs.
+asio::awaitable<ReadEnd> read_some_until(tcp::socket& client, std::vector<std::uint8_t>& buffer,
+                                         std::size_t max, asio::steady_timer::time_point deadline,
+                                         std::string& why) {
+  struct Read {
+    tcp::socket* socket;
+    bool running = true;
+    bool timed_out = false;
+  };
+  auto read = std::make_shared<Read>(Read{&client});
+  asio::steady_timer timer(client.get_executor());
+  timer.expires_at(deadline);
+  timer.async_wait([read](boost::system::error_code ec) {
+    if (ec || !read->running) return;
+    read->timed_out = true;
+    boost::system::error_code ignored;
+    read->socket->cancel(ignored);
+  });
+  std::size_t old = buffer.size();
+  buffer.resize(old + std::min<std::size_t>(4096, max - old));
+  boost::system::error_code ec;
+  std::size_t n = co_await client.async_read_some(
+      asio::buffer(buffer.data() + old, buffer.size() - old),
+      asio::redirect_error(asio::use_awaitable, ec));
+  read->running = false;
+  timer.cancel();
+  buffer.resize(old + n);
+  if (read->timed_out) {
+    why = "no complete request head within the preread timeout";
+    co_return ReadEnd::Timeout;
+  }
+  if (!ec && n > 0) co_return ReadEnd::Data;
+  why = ec == asio::error::eof || !ec ? "client closed before the end of the request head"
+                                      : "reading the request head: " + ec.message();
+  co_return ReadEnd::Closed;
+}
+
+}  // namespace
+
+std::string connect_reply(const ForwardResult& result, const ProxyAuth& auth) {
+  int status = http_status(result.verdict);
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
+  if (result.ok()) return out + "\r\n";
+  std::string text = "snigate: " + body(result) + "\n";
+  if (result.verdict == Verdict::AuthRequired)
+    out += "Proxy-Authenticate: " + auth.challenge() + "\r\n";
+  out += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(text.size()) +
+         "\r\nConnection: close\r\n\r\n" + text;
+  return out;
+}
+
+asio::awaitable<ForwardResult> serve_connect_request(tcp::socket& client,
+                                                     std::vector<std::uint8_t>& buffer,
+                                                     const ConnectRules& rules,
+                                                     Forwarder& forwarder) {
+  ForwardResult result;
+  const auto deadline = asio::steady_timer::clock_type::now() + rules.head_timeout;
+  parser::HttpPreread head;
+  for (;;) {
+    head = parser::parse_http_preread(buffer, rules.max_head);
+    if (head.status != parser::Status::NeedMore) break;
+    if (buffer.size() >= rules.max_head) {
+      head.status = parser::Status::Error;
+      head.error = "request head larger than " + std::to_string(rules.max_head) + " bytes";
+      break;
+    }
+    std::string why;
+    auto end = co_await read_some_until(client, buffer, rules.max_head, deadline, why);
+    if (end == ReadEnd::Data) continue;
+    result.detail = why;
+    if (end == ReadEnd::Closed) co_return result;  // nobody left to answer
+    break;                                          // a slow client still gets its 400
+  }
+
+  if (head.status == parser::Status::Error) {
+    result.detail = head.error;
+  } else if (head.status == parser::Status::Done) {
+    const auto& h = head.head;
+    buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(head.head_bytes));
+    if (h.method != "CONNECT") {
+      result.detail = "method " + h.method + " is not served here; use CONNECT host:port";
+    } else if (h.host.empty() || !h.port || *h.port == 0) {
+      result.detail = "target '" + h.target + "' is not host:port";
+    } else if (!rules.auth.accepts(h.header("Proxy-Authorization"))) {
+      result.verdict = Verdict::AuthRequired;
+      result.name = h.host;
+      result.port = *h.port;
+      result.detail = h.header("Proxy-Authorization") ? "wrong credentials" : "no credentials";
+    } else {
+      result = co_await forwarder.open(h.host, *h.port, rules.rules);
+    }
+  }
+
+  std::string reply = connect_reply(result, rules.auth);
+  boost::system::error_code ec;
+  co_await asio::async_write(client, asio::buffer(reply),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    // The destination stays in the verdict; without a client there is nothing to relay.
+    result.detail += (result.detail.empty() ? "" : "; ") + std::string("writing the reply: ") +
+                     ec.message();
+    result.upstream.reset();
+  } else if (!result.ok()) {
+    // The reply is all the client gets; FIN after it so the client reads it before the close.
+    client.shutdown(tcp::socket::shutdown_send, ec);
+  }
+  co_return result;
+}
+
+std::optional<std::string> explain_not_tls(std::span<const std::uint8_t> first_bytes) {
+  std::string_view text(reinterpret_cast<const char*>(first_bytes.data()),
+                        std::min<std::size_t>(first_bytes.size(), 8));
+  if (text.starts_with("CONNECT "))
+    return "client sent an HTTP CONNECT to a TLS listener: use a protocol=connect listener";
+  for (std::string_view method : {"GET ", "POST ", "HEAD ", "PUT ", "OPTIONS "})
+    if (text.starts_with(method))
+      return "client sent plain HTTP to a TLS listener: use https, or a protocol=http listener";
+  return std::nullopt;
+}
+
+}  // namespace snigate::forward
