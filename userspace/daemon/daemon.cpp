@@ -58,7 +58,8 @@ void Daemon::accept(asio::ip::tcp::socket socket, const std::string& name) {
 void Daemon::bind_listeners(const Generation& g) {
   std::map<std::string, std::vector<std::shared_ptr<Listener>>> next;
   for (const auto& ls : g.listeners) {
-    if (auto it = listeners_.find(ls.name()); it != listeners_.end()) {
+    auto it = listeners_.find(ls.name());
+    if (it != listeners_.end() && it->second.front()->configured() == ls.config->listen) {
       next[ls.name()] = std::move(it->second);
       listeners_.erase(it);
       continue;
@@ -72,7 +73,11 @@ void Daemon::bind_listeners(const Generation& g) {
       per_worker.push_back(std::make_shared<Listener>(w->io, ls.name(), ep, on_accept));
       ep = per_worker.back()->local_endpoint();  // port 0: the others share the chosen port
     }
-    spdlog::info("listening on {} ({}{}), {} worker(s)", ls.name(), ls.http() ? "http" : "tls",
+    const auto bound = per_worker.front()->local_endpoint();
+    const std::string host = bound.address().to_string();
+    spdlog::info("listener {} bound to {}:{} ({}{}), {} worker(s)", ls.name(),
+                 bound.address().is_v6() ? "[" + host + "]" : host, bound.port(),
+                 ls.http() ? "http" : "tls",
                  ls.config->proxy_protocol_in ? ", PROXY in" : "", per_worker.size());
     next[ls.name()] = std::move(per_worker);
   }

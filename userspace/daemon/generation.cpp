@@ -26,6 +26,7 @@ std::shared_ptr<Generation> build_generation(std::shared_ptr<const config::Confi
   for (const auto& [name, backend] : c.backends)
     g->backends[name] = {&backend, std::make_shared<upstream::UpstreamPool>(backend)};
   for (const auto& l : c.listeners) {
+    // HOOK(forward, H7): connect listeners join once Session serves them (see session.cpp).
     if (l.protocol == config::Protocol::Connect) {
       spdlog::warn("listener {}: protocol connect is not served by this build; skipped", l.name);
       continue;

@@ -19,7 +19,7 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 
 Listener::Listener(asio::io_context& io, std::string name, const tcp::endpoint& endpoint,
                    OnAccept on_accept)
-    : acceptor_(io), name_(std::move(name)), on_accept_(std::move(on_accept)) {
+    : acceptor_(io), configured_(endpoint), name_(std::move(name)), on_accept_(std::move(on_accept)) {
   try {
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(tcp::acceptor::reuse_address(true));

@@ -25,12 +25,15 @@ class Listener : public std::enable_shared_from_this<Listener> {
   // Thread-safe: closes the socket on its own loop; live connections are not affected.
   void stop();
   tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  // As configured (port 0 stays 0): a reload keeps this listener when it is unchanged.
+  const tcp::endpoint& configured() const { return configured_; }
   const std::string& name() const { return name_; }
 
  private:
   boost::asio::awaitable<void> loop();
 
   tcp::acceptor acceptor_;
+  tcp::endpoint configured_;
   std::string name_;
   OnAccept on_accept_;
 };

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "daemon/daemon.h"
+#include "daemon/subsystems.h"
 #include "relay/relay.h"
 
 namespace {
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   try {
     daemon::Daemon d(cfg, config_path, relay_override);
     d.start();
+    auto subsystems = daemon::start_subsystems(d, *cfg);
     d.run();
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

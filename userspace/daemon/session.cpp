@@ -149,6 +149,13 @@ asio::awaitable<EndReason> Session::steps() {
   if (banned(peer_.address())) co_return EndReason::Banned;
 
   arm_deadline(listener_.config->preread_timeout);
+  // HOOK(forward, H7): `protocol = "connect"` listeners read a CONNECT request here instead of
+  // a ClientHello (head, auth, allow-list, DNS, reply), then replay_and_relay() the bytes the
+  // client sent after its head. build_generation() leaves such listeners out until then.
+  if (listener_.config->protocol == config::Protocol::Connect) {
+    record_.detail = "connect listeners are not served by this build";
+    co_return EndReason::NoRoute;
+  }
   if (listener_.config->proxy_protocol_in) {
     EndReason e = co_await read_proxy_header();
     if (e != EndReason::Clean) co_return e;
@@ -245,6 +252,13 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
     record_.detail = "backend '" + backend_name + "' is not defined";
     co_return EndReason::NoRoute;
   }
+  // HOOK(forward, H7): a backend with `forward = PORT` connects to the SNI/Host name itself
+  // (allow-list, DNS, address policy) instead of its server list, then goes on to
+  // replay_and_relay() like any other backend.
+  if (backend->config->forward_port) {
+    record_.detail = "forward backends are not served by this build";
+    co_return EndReason::NoRoute;
+  }
   const auto connect_start = std::chrono::steady_clock::now();
   upstream::ConnectResult r = co_await upstream::connect_upstream(*backend->pool, *backend->config);
   if (killed_) co_return EndReason::Aborted;
@@ -254,9 +268,16 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
     if (r.attempts.empty()) record_.detail = "no server available";
     co_return EndReason::Refused;
   }
-  upstream_ = std::move(r.socket);
   record_.connect_ms = ms_since(connect_start);
-  record_.upstream = str(r.remote);
+  co_return co_await replay_and_relay(std::move(*r.socket), r.remote,
+                                      backend->config->proxy_protocol);
+}
+
+asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
+                                                     const tcp::endpoint& remote,
+                                                     config::ProxyProtocol proxy_protocol) {
+  upstream_ = std::move(upstream);
+  record_.upstream = str(remote);
   error_code ec;
   upstream_->set_option(tcp::no_delay(true), ec);
   context_.registry.update(id_, [this](conns::ConnInfo& i) {
@@ -269,7 +290,7 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   // one segment where it fits (some servers read the header with a single recv).
   std::vector<std::uint8_t> out;
   const std::string first_alpn = record_.alpn.substr(0, record_.alpn.find(','));
-  switch (backend->config->proxy_protocol) {
+  switch (proxy_protocol) {
     case config::ProxyProtocol::Off:
       break;
     case config::ProxyProtocol::V1: {

@@ -47,6 +47,10 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<EndReason> read_proxy_header();
   boost::asio::awaitable<EndReason> preread();
   boost::asio::awaitable<EndReason> connect_and_relay(const std::string& backend);
+  // Sends the PROXY header (if any) and the preread bytes, then relays until the end.
+  boost::asio::awaitable<EndReason> replay_and_relay(tcp::socket upstream,
+                                                     const tcp::endpoint& remote,
+                                                     config::ProxyProtocol proxy_protocol);
   // Appends what the client sent next to buffer_; false on error, EOF or deadline.
   boost::asio::awaitable<bool> read_more(std::size_t max_total);
   bool banned(const boost::asio::ip::address& address) const;

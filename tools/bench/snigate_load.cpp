@@ -1,0 +1,288 @@
+// snigate-load: loopback load for bench.sh. One sink (the backend) and four client
+// measurements that talk to either the sink directly or snigated in front of it. Every
+// connection starts with a request head, so the same run works through an http listener and
+// straight to the sink; its path tells the sink what to do:
+//   /discard  read and drop everything          (throughput)
+//   /echo     answer every byte with one byte   (request/response latency, connections/s)
+//   /idle     hold the connection               (memory per idle connection)
+// Each measurement prints one line of key=value pairs.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without including it
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+std::string head(const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: bench.test\r\n\r\n";
+}
+
+// ---- sink ------------------------------------------------------------------------------
+
+asio::awaitable<void> serve(tcp::socket s) {
+  boost::system::error_code ec;
+  asio::streambuf buf;
+  std::size_t n = co_await asio::async_read_until(s, buf, "\r\n\r\n",
+                                                  asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  std::string h(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + n);
+  buf.consume(n);
+  const bool echo = h.find(" /echo ") != std::string::npos;
+  std::vector<char> data(256 * 1024);
+  std::size_t pending = buf.size();  // bytes that came with the head
+  for (;;) {
+    if (echo && pending) {
+      std::vector<char> reply(pending, 'r');
+      co_await asio::async_write(s, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+    }
+    pending = co_await s.async_read_some(asio::buffer(data),
+                                         asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+  }
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+  for (;;) {
+    tcp::socket s = co_await acceptor.async_accept(asio::use_awaitable);
+    s.set_option(tcp::no_delay(true));
+    asio::co_spawn(acceptor.get_executor(), serve(std::move(s)), asio::detached);
+  }
+}
+
+int run_sink(const std::string& ip) {
+  asio::io_context io(1);
+  tcp::acceptor acceptor(io, {asio::ip::make_address(ip), 0});
+  std::printf("sink port=%u\n", acceptor.local_endpoint().port());
+  std::fflush(stdout);
+  asio::co_spawn(io, accept_loop(acceptor), asio::detached);
+  io.run();
+  return 0;
+}
+
+// ---- clients ---------------------------------------------------------------------------
+
+struct Target {
+  std::string ip;
+  std::uint16_t port = 0;
+};
+
+int dial(const Target& t, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(t.port);
+  inet_pton(AF_INET, t.ip.c_str(), &sa.sin_addr);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    close(fd);
+    return -1;
+  }
+  std::string h = head(path);
+  if (send(fd, h.data(), h.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(h.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whole-machine busy CPU time, in seconds, from /proc/stat (kernel work included).
+double busy_cpu_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  unsigned long long user, nice, sys, idle, iowait, irq, softirq, steal;
+  in >> cpu >> user >> nice >> sys >> idle >> iowait >> irq >> softirq >> steal;
+  return static_cast<double>(user + nice + sys + irq + softirq + steal) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+int run_throughput(const Target& t, unsigned conns, double seconds) {
+  std::atomic<std::uint64_t> total{0};
+  std::atomic<unsigned> failed{0};
+  const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+  const double cpu0 = busy_cpu_seconds();
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < conns; ++i)
+    threads.emplace_back([&] {
+      int fd = dial(t, "/discard");
+      if (fd < 0) return void(++failed);
+      std::vector<char> buf(256 * 1024, 'x');
+      std::uint64_t sent = 0;
+      while (Clock::now() < deadline) {
+        ssize_t n = send(fd, buf.data(), buf.size(), MSG_NOSIGNAL);
+        if (n <= 0) {
+          ++failed;
+          break;
+        }
+        sent += static_cast<std::uint64_t>(n);
+      }
+      close(fd);
+      total += sent;
+    });
+  for (auto& th : threads) th.join();
+  const double took = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = busy_cpu_seconds() - cpu0;
+  const double gib = static_cast<double>(total) / (1ull << 30);
+  std::printf("throughput conns=%u gbit_s=%.3f cpu_s_per_gib=%.3f failed=%u\n", conns,
+              static_cast<double>(total) * 8 / took / 1e9, gib > 0 ? cpu / gib : 0.0,
+              failed.load());
+  return failed ? 1 : 0;
+}
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::size_t k = std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+int run_latency(const Target& t, unsigned count, std::size_t size) {
+  int fd = dial(t, "/echo");
+  if (fd < 0) return std::printf("latency failed=connect\n"), 1;
+  std::vector<char> req(size, 'q'), resp(size);
+  std::vector<double> us;
+  us.reserve(count);
+  for (unsigned i = 0; i < count; ++i) {
+    auto t0 = Clock::now();
+    if (send(fd, req.data(), size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) break;
+    std::size_t got = 0;
+    while (got < size) {
+      ssize_t n = recv(fd, resp.data() + got, size - got, 0);
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    if (got < size) break;
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  close(fd);
+  const std::size_t done = us.size();
+  std::printf("latency requests=%zu size=%zu p50_us=%.1f p99_us=%.1f\n", done, size,
+              percentile(us, 0.50), percentile(us, 0.99));
+  return done == count ? 0 : 1;
+}
+
+int run_cps(const Target& t, unsigned parallel, double seconds) {
+  std::atomic<std::uint64_t> done{0}, failed{0};
+  const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < parallel; ++i)
+    threads.emplace_back([&] {
+      while (Clock::now() < deadline) {
+        // One full exchange per connection: connect, request, answer, close.
+        int fd = dial(t, "/echo");
+        char c = 'c';
+        bool ok = fd >= 0 && send(fd, &c, 1, MSG_NOSIGNAL) == 1 && recv(fd, &c, 1, 0) == 1;
+        if (fd >= 0) close(fd);
+        ++(ok ? done : failed);
+        if (failed > 100) return;
+      }
+    });
+  for (auto& th : threads) th.join();
+  const double took = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("cps parallel=%u conns_s=%.0f failed=%llu\n", parallel,
+              static_cast<double>(done) / took, static_cast<unsigned long long>(failed.load()));
+  return 0;
+}
+
+long rss_kib(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+int run_idle(const Target& t, unsigned conns, int pid) {
+  const long before = rss_kib(pid);
+  std::vector<int> fds;
+  for (unsigned i = 0; i < conns; ++i) {
+    int fd = dial(t, "/idle");
+    if (fd < 0) break;
+    fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(1s);  // let the target finish each preread and upstream connect
+  const long after = rss_kib(pid);
+  for (int fd : fds) close(fd);
+  std::printf("idle conns=%zu rss_before_kib=%ld rss_after_kib=%ld bytes_per_conn=%.0f\n",
+              fds.size(), before, after,
+              fds.empty() ? 0.0 : static_cast<double>(after - before) * 1024 / static_cast<double>(fds.size()));
+  return fds.size() == conns ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"snigate-load: loopback load generator and sink for tools/bench/bench.sh"};
+  app.require_subcommand(1);
+  std::string ip = "127.0.3.1";
+  std::uint16_t port = 0;
+  unsigned conns = 1, count = 5000, parallel = 4;
+  double seconds = 3;
+  std::size_t size = 64;
+  int pid = 0;
+
+  auto* sink = app.add_subcommand("sink", "Run the backend; prints its port");
+  sink->add_option("--ip", ip, "Address to listen on");
+  auto add_target = [&](CLI::App* sub) {
+    sub->add_option("--ip", ip, "Target address");
+    sub->add_option("--port", port, "Target port")->required();
+  };
+  auto* tput = app.add_subcommand("throughput", "Bulk upload with N connections");
+  add_target(tput);
+  tput->add_option("--conns", conns)->check(CLI::Range(1u, 256u));
+  tput->add_option("--seconds", seconds)->check(CLI::Range(0.1, 60.0));
+  auto* lat = app.add_subcommand("latency", "Request/response round trips on one connection");
+  add_target(lat);
+  lat->add_option("--count", count)->check(CLI::Range(1u, 1000000u));
+  lat->add_option("--size", size)->check(CLI::Range(1, 65536));
+  auto* cps = app.add_subcommand("cps", "New connections per second, one exchange each");
+  add_target(cps);
+  cps->add_option("--parallel", parallel)->check(CLI::Range(1u, 64u));
+  cps->add_option("--seconds", seconds)->check(CLI::Range(0.1, 60.0));
+  auto* idle = app.add_subcommand("idle", "RSS growth of PID per idle connection");
+  add_target(idle);
+  idle->add_option("--conns", conns)->check(CLI::Range(1u, 20000u));
+  idle->add_option("--pid", pid, "Process whose memory is measured")->required();
+  CLI11_PARSE(app, argc, argv);
+
+  Target t{ip, port};
+  if (sink->parsed()) return run_sink(ip);
+  if (tput->parsed()) return run_throughput(t, conns, seconds);
+  if (lat->parsed()) return run_latency(t, count, size);
+  if (cps->parsed()) return run_cps(t, parallel, seconds);
+  return run_idle(t, conns, pid);
+}

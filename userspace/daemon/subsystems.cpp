@@ -1,0 +1,162 @@
+#include "daemon/subsystems.h"
+
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+#include "bans/ban_manager.h"
+#include "bans/ban_store.h"
+#include "bans/fake_ban_map.h"
+#include "control/control_server.h"
+#include "control/remote_config.h"
+#include "control/remote_server.h"
+#include "watch/watcher.h"
+
+namespace snigate::daemon {
+
+using nlohmann::json;
+
+namespace {
+
+// The BPF maps need CAP_BPF and a bpffs; without them bans still hold at accept time, in an
+// in-memory trie with the same longest-match and expiry rules, and still persist in the store.
+std::unique_ptr<bans::BanManager> open_bans(const bans::BansConfig& cfg, Daemon& daemon) {
+  std::string error;
+  auto manager = bans::BanManager::open(cfg, &daemon.registry(), error);
+  if (manager) return manager;
+  std::string bpf_error = error;
+  error.clear();
+  auto store = bans::BanStore::open(cfg.store, error);
+  if (!store) throw std::runtime_error("[bans] " + error);
+  manager = bans::BanManager::create(cfg, std::make_unique<bans::FakeBanMap>(), std::move(store),
+                                     std::make_shared<bans::SystemBanClock>(), &daemon.registry(),
+                                     error);
+  if (!manager) throw std::runtime_error("[bans] " + error);
+  spdlog::warn("bans: BPF ban maps unavailable ({}); bans are enforced at accept time only, "
+               "not by XDP/TC", bpf_error);
+  return manager;
+}
+
+json stats_json(Daemon& daemon, const bans::BanManager* manager) {
+  auto s = daemon.stats();
+  json backends = json::object();
+  for (const auto& [name, b] : s.backends)
+    backends[name] = {{"connections", b.connections},
+                      {"failures", b.failures},
+                      {"bytes_to_backend", b.bytes_to_backend},
+                      {"bytes_from_backend", b.bytes_from_backend}};
+  json out{{"connections", {{"accepted", s.accepted}, {"active", s.active}}},
+           {"bytes", {{"client_to_upstream", s.bytes_client_to_upstream},
+                      {"upstream_to_client", s.bytes_upstream_to_client}}},
+           {"ended", s.ended},
+           {"backends", std::move(backends)}};
+  if (manager) {
+    auto t = manager->totals();
+    json enforcement = json::array();
+    for (const auto& e : manager->enforcement()) enforcement.push_back(e);
+    out["bans"] = {{"active", t.active},
+                   {"refused_at_accept", t.refused_at_accept},
+                   {"packets_inspected", t.packets},
+                   {"packets_dropped", t.dropped},
+                   {"unsaved", t.unsaved},
+                   {"enforcement", std::move(enforcement)}};
+  }
+  return out;
+}
+
+std::unique_ptr<watch::Watcher> start_jails(const toml::table& raw, bans::BanManager* manager) {
+  auto sink = [manager](const bans::BanRequest& request) {
+    auto outcome = manager->ban(request);
+    if (!outcome.ok) spdlog::warn("jail {}: ban of {} refused: {}", request.jail,
+                                  request.prefix.str(), outcome.error);
+  };
+  auto history = [manager](const net::Prefix& prefix) { return manager->history_count(prefix); };
+  return watch::start_from_config(raw, sink, history);
+}
+
+control::ControlHandlers handlers(Subsystems& s) {
+  control::ControlHandlers h;
+  h.stats = [&s] { return stats_json(s.daemon, s.bans.get()); };
+  h.conns = [&s] { return s.daemon.registry().snapshot(); };
+  h.reload = [&s]() -> std::string {
+    std::string error;
+    if (!s.daemon.reload(&error)) return error + " (the running configuration is kept)";
+    if (!s.bans) return {};
+    // Jails follow the new file. Their filters are checked before the running jails stop
+    // (which saves their positions, so the new ones go on from there): a rejected [[jail]]
+    // leaves the running jails as they were.
+    const auto& raw = s.daemon.current()->config->raw;
+    try {
+      for (const auto& jail : watch::parse_jails(raw))
+        if (jail.enabled) watch::jail_filter(jail);
+      s.jails.reset();
+      s.jails = start_jails(raw, s.bans.get());
+    } catch (const std::exception& e) {
+      spdlog::error("reload: [[jail]] rejected, the running jails are kept: {}", e.what());
+      return std::string("listeners and routes reloaded, but [[jail]] was rejected (the running "
+                         "jails are kept): ") + e.what();
+    }
+    return {};
+  };
+  if (!s.bans) {
+    auto off = [](const char* what) {
+      return std::string(what) + ": bans are off in this daemon ([bans] enabled = false)";
+    };
+    h.ban = [off](const bans::BanRequest&) {
+      bans::BanOutcome o;
+      o.error = off("ban");
+      return o;
+    };
+    h.unban = [off](const net::Prefix&) -> bool { throw std::runtime_error(off("unban")); };
+    h.list_bans = [] { return std::vector<bans::BanEntry>{}; };
+    return h;
+  }
+  h.ban = [&s](const bans::BanRequest& r) { return s.bans->ban(r); };
+  h.unban = [&s](const net::Prefix& p) { return s.bans->unban(p); };
+  h.list_bans = [&s] { return s.bans->list(); };
+  return h;
+}
+
+}  // namespace
+
+Subsystems::~Subsystems() {
+  jails.reset();
+  remote.reset();
+  control.reset();
+  daemon.set_ban_check(nullptr);
+  bans.reset();
+}
+
+std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Config& config) {
+  auto s = std::make_unique<Subsystems>(daemon);
+  auto bans_cfg = bans::parse_bans_config(config.raw);
+  auto remote_cfg = control::parse_remote_ban_config(config.raw);
+  if (bans_cfg.enabled) {
+    s->bans = open_bans(bans_cfg, daemon);
+    daemon.set_ban_check(s->bans.get());
+  } else {
+    spdlog::info("bans: off ([bans] enabled = false)");
+  }
+
+  std::string error;
+  s->control = control::ControlServer::start(daemon.control_context(),
+                                             config.daemon.control_socket, handlers(*s), error);
+  if (!s->control) throw std::runtime_error(error);
+
+  if (remote_cfg.enabled) {
+    if (!s->bans) throw std::runtime_error("[remote_ban] needs bans on ([bans] enabled = false)");
+    s->remote = control::RemoteBanServer::start(daemon.control_context(), remote_cfg,
+                                                handlers(*s), error);
+    if (!s->remote) throw std::runtime_error(error);
+  }
+
+  if (s->bans) {
+    s->jails = start_jails(config.raw, s->bans.get());
+    if (s->jails) spdlog::info("jails: {} running", s->jails->jails().size());
+  } else if (!watch::parse_jails(config.raw).empty()) {
+    spdlog::warn("jails: not started, they ban and bans are off ([bans] enabled = false)");
+  }
+  return s;
+}
+
+}  // namespace snigate::daemon

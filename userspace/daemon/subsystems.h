@@ -1,0 +1,40 @@
+#pragma once
+// What snigated runs besides the data path: the ban subsystem (pinned BPF maps + SQLite
+// store, checked at accept time), the control socket for snigatectl, the remote ban channel
+// for snigate-watch, and the in-daemon jails. main.cpp starts them after Daemon::start() and
+// drops them (before the Daemon) when run() returns.
+#include <memory>
+
+#include "config/config.h"
+#include "daemon/daemon.h"
+
+namespace snigate::bans { class BanManager; }
+namespace snigate::control {
+class ControlServer;
+class RemoteBanServer;
+}  // namespace snigate::control
+namespace snigate::watch { class Watcher; }
+
+namespace snigate::daemon {
+
+struct Subsystems {
+  explicit Subsystems(Daemon& d) : daemon(d) {}
+  // Jails and the remote channel stop first, then the ban check is taken off the data path
+  // before the BanManager goes.
+  ~Subsystems();
+  Subsystems(const Subsystems&) = delete;
+  Subsystems& operator=(const Subsystems&) = delete;
+
+  Daemon& daemon;
+  std::unique_ptr<bans::BanManager> bans;  // null when [bans] enabled = false
+  std::unique_ptr<control::ControlServer> control;
+  std::unique_ptr<control::RemoteBanServer> remote;  // null unless [remote_ban] listen is set
+  std::unique_ptr<watch::Watcher> jails;             // null without an enabled [[jail]]
+};
+
+// Throws std::runtime_error (with advice) when the control socket or the remote channel
+// cannot listen, or a section (bans, remote_ban, jail) is wrong. Missing BPF rights or pins
+// are not an error: bans are then enforced at accept time only, which is logged once.
+std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Config& config);
+
+}  // namespace snigate::daemon
