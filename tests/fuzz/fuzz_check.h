@@ -11,3 +11,11 @@
       std::abort();                                                                         \
     }                                                                                       \
   } while (0)
+
+#include <algorithm>
+#include <string>
+
+// Error texts go to the access log: printable ASCII only, whatever the input held.
+inline bool printable(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}

@@ -128,6 +128,15 @@ TEST(HttpPreread, BadRequestsAreErrorsWithAReason) {
   }
 }
 
+TEST(HttpPreread, ErrorsQuoteInputAsPrintableText) {
+  auto r = parse("GET / HTTP/1.1\r\nHost: a\x1b[31m\xff.example\r\n\r\n");
+  ASSERT_EQ(r.status, Status::Error);
+  EXPECT_NE(r.error.find("a\\x1b[31m\\xff.example"), std::string::npos) << r.error;
+  r = parse("GET / HTTP/1.1\r\nHost: " + std::string(500, '!') + "\r\n\r\n");
+  ASSERT_EQ(r.status, Status::Error);
+  EXPECT_LT(r.error.size(), 200u);
+}
+
 TEST(HttpPreread, BinaryJunkIsRejectedBeforeALineEnds) {
   const std::uint8_t tls[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
   auto r = parse_http_preread(tls);

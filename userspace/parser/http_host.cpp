@@ -35,6 +35,25 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
+// Request bytes quoted in an error end up in the access log: printable ASCII only, escapes
+// for the rest, and cut short.
+std::string quote(std::string_view text, std::size_t max = 80) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : text.substr(0, max)) {
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f && c != '\\') {
+      out.push_back(c);
+    } else {
+      out += "\\x";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xf]);
+    }
+  }
+  if (text.size() > max) out += "...";
+  return out;
+}
+
 HttpPreread fail(std::string error) {
   HttpPreread r;
   r.status = Status::Error;
@@ -55,13 +74,13 @@ std::optional<Authority> parse_authority(std::string_view text, std::string& err
   if (!text.empty() && text.front() == '[') {
     auto close = text.find(']');
     if (close == std::string_view::npos) {
-      error = "unterminated IPv6 literal in '" + std::string(text) + "'";
+      error = "unterminated IPv6 literal in '" + quote(text) + "'";
       return std::nullopt;
     }
     host = text.substr(1, close - 1);
     std::string_view rest = text.substr(close + 1);
     if (!rest.empty() && rest.front() != ':') {
-      error = "unexpected text after IPv6 literal in '" + std::string(text) + "'";
+      error = "unexpected text after IPv6 literal in '" + quote(text) + "'";
       return std::nullopt;
     }
     if (!rest.empty()) port = rest.substr(1);
@@ -71,7 +90,7 @@ std::optional<Authority> parse_authority(std::string_view text, std::string& err
                   ? boost::asio::ip::make_address_v6(std::string(host), ec)
                   : boost::asio::ip::address_v6();
     if (ec || host.find('%') != std::string_view::npos || host.empty()) {
-      error = "'" + std::string(host) + "' is not an IPv6 address";
+      error = "'" + quote(host) + "' is not an IPv6 address";
       return std::nullopt;
     }
     a.host = v6.to_string();
@@ -84,7 +103,7 @@ std::optional<Authority> parse_authority(std::string_view text, std::string& err
     for (char c : host) {
       if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
             c == '.' || c == '_')) {
-        error = "invalid character in host '" + std::string(host) + "'";
+        error = "invalid character in host '" + quote(host) + "'";
         return std::nullopt;
       }
       a.host.push_back(lower(c));
@@ -93,7 +112,7 @@ std::optional<Authority> parse_authority(std::string_view text, std::string& err
     // Empty labels ("a..b", ".a", "a..", ".") would never match a route.
     if (!host.empty() && (a.host.empty() || a.host.front() == '.' || a.host.back() == '.' ||
                           a.host.find("..") != std::string::npos)) {
-      error = "'" + std::string(host) + "' is not a host name";
+      error = "'" + quote(host) + "' is not a host name";
       return std::nullopt;
     }
   }
@@ -103,7 +122,7 @@ std::optional<Authority> parse_authority(std::string_view text, std::string& err
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
     if (ec != std::errc() || end != port.data() + port.size() || port.size() > 5 || value > 65535 ||
         port.front() == '+') {
-      error = "invalid port '" + std::string(port) + "'";
+      error = "invalid port '" + quote(port) + "'";
       return std::nullopt;
     }
     a.port = static_cast<std::uint16_t>(value);
@@ -147,17 +166,17 @@ std::optional<std::string> parse_request_line(std::string_view line, HttpRequest
   auto sp1 = line.find(' ');
   auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos)
-    return "request line '" + std::string(line.substr(0, 80)) +
+    return "request line '" + quote(line) +
            "' is not 'METHOD target HTTP/1.x'";
   std::string_view method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
-  if (!is_token(method)) return "invalid method '" + std::string(method.substr(0, 40)) + "'";
+  if (!is_token(method)) return "invalid method '" + quote(method, 40) + "'";
   if (target.empty() || !std::all_of(target.begin(), target.end(), is_vchar))
     return "invalid request target";
   if (version == "HTTP/2.0") return "HTTP/2 with prior knowledge is not supported on an http listener";
   if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." || version[7] < '0' || version[7] > '9')
-    return "unsupported HTTP version '" + std::string(version.substr(0, 20)) + "'";
+    return "unsupported HTTP version '" + quote(version, 20) + "'";
   head.method = method;
   head.target = target;
   head.version_minor = version[7] - '0';
@@ -222,7 +241,7 @@ HttpPreread parse_http_preread(std::span<const std::uint8_t> bytes, std::size_t 
     std::string_view name = line->text.substr(0, colon);
     // RFC 9112 5.1: no whitespace between the field name and the colon.
     if (colon == std::string_view::npos || !is_token(name))
-      return fail("malformed header line '" + std::string(line->text.substr(0, 80)) + "'");
+      return fail("malformed header line '" + quote(line->text) + "'");
     std::string_view value = trim_ows(line->text.substr(colon + 1));
     if (std::any_of(value.begin(), value.end(), [](char c) { return c == '\0' || c == '\r'; }))
       return fail("header '" + std::string(name) + "' has a control character in its value");
@@ -245,13 +264,13 @@ HttpPreread parse_http_preread(std::span<const std::uint8_t> bytes, std::size_t 
     authority = parse_authority(head.target, error);
     if (!authority) return fail("CONNECT target: " + error);
     if (authority->host.empty() || !authority->port)
-      return fail("CONNECT target '" + head.target + "' must be host:port");
+      return fail("CONNECT target '" + quote(head.target) + "' must be host:port");
   } else if (auto uri = absolute_authority(head.target)) {
     // RFC 9112 3.2.2: the target's authority wins over the Host header.
     authority = parse_authority(*uri, error);
     if (!authority) return fail("request target: " + error);
     // RFC 9110 4.2.1: an http URI with an empty host is invalid.
-    if (authority->host.empty()) return fail("request target '" + head.target + "' has an empty host");
+    if (authority->host.empty()) return fail("request target '" + quote(head.target) + "' has an empty host");
     if (head.version_minor >= 1 && !host_header) return fail("HTTP/1.1 request without a Host header");
   } else if (host_header) {
     authority = parse_authority(*host_header, error);
