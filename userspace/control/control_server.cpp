@@ -76,7 +76,7 @@ json dispatch(const ControlHandlers& h, const std::string& cmd, const json& req)
   if (cmd == "reload") {
     if (!h.reload) return missing();
     auto error = h.reload();
-    return error.empty() ? ok_reply() : error_reply("reload failed, old configuration kept: " + error);
+    return error.empty() ? ok_reply() : error_reply("reload failed: " + error);
   }
   return error_reply("unknown command '" + cmd + "' (known: ban, unban, bans, stats, conns, reload)");
 }

@@ -27,6 +27,7 @@ struct ControlHandlers {
   std::function<nlohmann::json()> stats;
   std::function<std::vector<conns::ConnInfo>()> conns;
   std::function<std::string()> reload;  // "" on success, else the error (config file:line)
+                                        // and what still runs
 };
 
 // Answers one request line with one reply (no newline). Pure apart from the handlers it calls;

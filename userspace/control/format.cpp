@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "control/endpoint.h"
+#include "config/endpoint.h"
 
 namespace snigate::control {
 
@@ -105,7 +105,7 @@ std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePo
     auto down = c.counters ? c.counters->upstream_to_client.load() : 0;
     std::string state = c.state;
     if (!c.relay_mode.empty()) state += "/" + c.relay_mode;
-    rows.push_back({std::to_string(c.id), c.client.to_string(), to_string(c.peer), cell(c.listener),
+    rows.push_back({std::to_string(c.id), c.client.to_string(), config::format_endpoint(c.peer), cell(c.listener),
                     cell(c.server_name, 48), cell(c.backend), cell(c.upstream), cell(state),
                     format_bytes(up), format_bytes(down),
                     format_duration(std::chrono::duration_cast<std::chrono::seconds>(now - c.started))});

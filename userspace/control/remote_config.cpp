@@ -1,0 +1,70 @@
+#include "control/remote_config.h"
+
+#include "config/diag.h"
+#include "config/endpoint.h"
+#include "control/remote_client.h"
+#include "control/remote_protocol.h"
+
+namespace snigate::control {
+
+RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
+  RemoteBanConfig cfg;
+  const auto* node = root.get("remote_ban");
+  if (!node) return cfg;
+  const auto* t = node->as_table();
+  if (!t) config::fail(*node, "[remote_ban] must be a table");
+  config::check_keys(*t, {"enabled", "listen", "tokens", "token_files", "allow", "rate", "burst",
+                          "max_skew", "idle_timeout", "max_connections"},
+                     "remote_ban");
+  if (!t->contains("listen")) {
+    if (config::get_bool(*t, "enabled", false))
+      throw config::ConfigError(t->source(), "[remote_ban] needs 'listen', such as \"0.0.0.0:7443\"");
+    return cfg;
+  }
+  cfg.enabled = config::get_bool(*t, "enabled", true);
+  std::string error;
+  auto listen = config::parse_listen_address(config::get_string(*t, "listen", ""), &error);
+  if (!listen) config::fail(*t->get("listen"), "[remote_ban] listen: " + error);
+  cfg.listen = *listen;
+
+  auto inline_tokens = config::get_string_list(*t, "tokens");
+  for (std::size_t i = 0; i < inline_tokens.size(); ++i) {
+    std::string token = inline_tokens[i];
+    if (token.size() < kMinTokenLength)
+      config::fail(*t->get("tokens"), "[remote_ban] tokens[" + std::to_string(i) + "] is shorter than " +
+                                          std::to_string(kMinTokenLength) + " characters; use a long random "
+                                          "secret (openssl rand -hex 32)");
+    cfg.tokens.push_back(std::move(token));
+    cfg.token_names.push_back("tokens[" + std::to_string(i) + "]");
+  }
+  auto files = config::get_string_list(*t, "token_files");
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    auto token = read_token_file(files[i], error);
+    if (token.empty()) config::fail(*t->get("token_files"), "[remote_ban] token_files: " + error);
+    cfg.tokens.push_back(std::move(token));
+    cfg.token_names.push_back("token_files[" + std::to_string(i) + "] (" + files[i] + ")");
+  }
+  if (cfg.enabled && cfg.tokens.empty())
+    throw config::ConfigError(t->source(), "[remote_ban] needs 'token_files' or 'tokens': the "
+                                           "channel accepts signed requests only");
+
+  for (const auto& text : config::get_string_list(*t, "allow")) {
+    auto prefix = net::Prefix::parse(text, &error);
+    if (!prefix) config::fail(*t->get("allow"), "[remote_ban] allow: " + error);
+    cfg.allow.push_back(*prefix);
+  }
+  cfg.rate = static_cast<double>(config::get_int(*t, "rate", 5, 1, 100000));
+  cfg.burst = static_cast<double>(config::get_int(*t, "burst", 20, 1, 1000000));
+  auto skew = config::get_duration(*t, "max_skew", cfg.max_skew);
+  if (skew < std::chrono::seconds(1))
+    config::fail(*t->get("max_skew"), "'max_skew' must be at least \"1s\"");
+  cfg.max_skew = std::chrono::duration_cast<std::chrono::seconds>(skew);
+  auto idle = config::get_duration(*t, "idle_timeout", cfg.idle_timeout);
+  if (idle < std::chrono::seconds(1))
+    config::fail(*t->get("idle_timeout"), "'idle_timeout' must be at least \"1s\"");
+  cfg.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(idle);
+  cfg.max_connections = static_cast<std::size_t>(config::get_int(*t, "max_connections", 64, 1, 100000));
+  return cfg;
+}
+
+}  // namespace snigate::control

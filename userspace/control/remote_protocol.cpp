@@ -1,0 +1,163 @@
+#include "control/remote_protocol.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+namespace snigate::control {
+
+using nlohmann::json;
+
+namespace {
+
+std::string hex(const unsigned char* data, std::size_t size) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (std::size_t i = 0; i < size; ++i) {
+    out += digits[data[i] >> 4];
+    out += digits[data[i] & 0xf];
+  }
+  return out;
+}
+
+bool is_hex(std::string_view s, std::size_t size) {
+  return s.size() == size && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::int64_t unix_seconds(WallClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string hmac_sha256_hex(std::string_view token, std::string_view message) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (!HMAC(EVP_sha256(), token.data(), static_cast<int>(token.size()),
+            reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &size))
+    throw std::runtime_error("HMAC-SHA256 failed in libcrypto");
+  return hex(mac, size);
+}
+
+std::string remote_signed_text(std::int64_t ts, std::string_view nonce, std::string_view body) {
+  std::string text = "snigate-remote-ban v1\n" + std::to_string(ts) + "\n";
+  text.append(nonce);
+  text += "\n";
+  text.append(body);
+  return text;
+}
+
+std::string random_nonce() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
+  return hex(bytes, sizeof bytes);
+}
+
+std::string sign_remote_request(const json& body, std::string_view token,
+                                WallClock::time_point now, const std::string& nonce) {
+  std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::int64_t ts = unix_seconds(now);
+  json request{{"v", kRemoteVersion},
+               {"ts", ts},
+               {"nonce", nonce},
+               {"body", text},
+               {"mac", hmac_sha256_hex(token, remote_signed_text(ts, nonce, text))}};
+  return request.dump() + "\n";
+}
+
+RemoteAuth::RemoteAuth(std::vector<std::string> tokens, std::chrono::seconds max_skew,
+                       std::size_t max_nonces)
+    : tokens_(std::move(tokens)), max_skew_(max_skew), max_nonces_(max_nonces) {}
+
+RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point now) {
+  RemoteVerdict v;
+  auto refuse = [&](std::string reason) {
+    v.reason = std::move(reason);
+    return v;
+  };
+  json req = json::parse(line, nullptr, false);
+  if (req.is_discarded() || !req.is_object()) return refuse("not a JSON object");
+  if (req.value("v", 0) != kRemoteVersion)
+    return refuse("unsupported protocol version (this edge speaks v" +
+                  std::to_string(kRemoteVersion) + ")");
+  auto ts = req.find("ts"), nonce = req.find("nonce"), body = req.find("body"),
+       mac = req.find("mac");
+  if (ts == req.end() || !ts->is_number_integer() || nonce == req.end() || !nonce->is_string() ||
+      body == req.end() || !body->is_string() || mac == req.end() || !mac->is_string())
+    return refuse("malformed request: ts, nonce, body and mac are required");
+  const auto& nonce_text = nonce->get_ref<const std::string&>();
+  const auto& mac_text = mac->get_ref<const std::string&>();
+  const auto& body_text = body->get_ref<const std::string&>();
+  if (!is_hex(nonce_text, 32)) return refuse("malformed nonce (32 lower-case hex characters)");
+  if (!is_hex(mac_text, 64)) return refuse("malformed mac (64 lower-case hex characters)");
+
+  auto sent = WallClock::time_point(std::chrono::seconds(ts->get<std::int64_t>()));
+  auto skew = std::chrono::duration_cast<std::chrono::seconds>(now - sent);
+  if (skew > max_skew_ || -skew > max_skew_)
+    return refuse("timestamp " + std::to_string(skew.count()) +
+                  " s off this edge's clock (allowed: " + std::to_string(max_skew_.count()) +
+                  " s); check both clocks (NTP)");
+
+  std::string text = remote_signed_text(ts->get<std::int64_t>(), nonce_text, body_text);
+  bool matched = false;
+  for (std::size_t i = 0; i < tokens_.size(); ++i) {
+    auto expected = hmac_sha256_hex(tokens_[i], text);
+    if (CRYPTO_memcmp(expected.data(), mac_text.data(), expected.size()) == 0 && !matched) {
+      matched = true;
+      v.token = i;
+    }
+  }
+  if (!matched) return refuse("bad token (no configured token signs this request)");
+
+  {
+    std::lock_guard lock(mu_);
+    if (nonces_.size() >= max_nonces_)
+      std::erase_if(nonces_, [&](const auto& n) { return n.second < now; });
+    if (nonces_.count(nonce_text)) return refuse("replayed request (nonce already used)");
+    if (nonces_.size() >= max_nonces_) {
+      v.retry = true;
+      return refuse("too many requests in the replay window; try again later");
+    }
+    // Once the timestamp leaves the window the request is refused anyway: forget it then.
+    nonces_.emplace(nonce_text, sent + max_skew_);
+  }
+
+  v.body = json::parse(body_text, nullptr, false);
+  if (v.body.is_discarded() || !v.body.is_object()) return refuse("body is not a JSON object");
+  v.ok = true;
+  return v;
+}
+
+RateLimiter::RateLimiter(double rate, double burst, std::size_t max_peers)
+    : rate_(rate), burst_(std::max(1.0, burst)), max_peers_(max_peers) {}
+
+bool RateLimiter::allow(const boost::asio::ip::address& peer, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  auto it = buckets_.find(peer);
+  if (it == buckets_.end()) {
+    if (buckets_.size() >= max_peers_) {
+      std::erase_if(buckets_, [&](const auto& b) {
+        double refill = std::chrono::duration<double>(now - b.second.last).count() * rate_;
+        return b.second.tokens + refill >= burst_;
+      });
+      if (buckets_.size() >= max_peers_) return false;
+    }
+    it = buckets_.emplace(peer, Bucket{burst_, now}).first;
+  }
+  Bucket& b = it->second;
+  double elapsed = std::chrono::duration<double>(now - b.last).count();
+  b.tokens = std::min(burst_, b.tokens + elapsed * rate_);
+  b.last = now;
+  if (b.tokens < 1.0) return false;
+  b.tokens -= 1.0;
+  return true;
+}
+
+}  // namespace snigate::control

@@ -1,0 +1,88 @@
+#pragma once
+// The remote ban channel's wire format and its checks, shared by the edge's listener
+// (remote_server.h) and snigate-watch's client (remote_client.h).
+//
+// One JSON object per line each way over TCP. A request:
+//   {"v":1,"ts":1700000000,"nonce":"<32 hex>","body":"<JSON text>","mac":"<64 hex>"}
+// body is the command as JSON text (kept as a string so both sides MAC the same bytes):
+//   {"cmd":"ban", ...the ban request fields of control/protocol.h...}  {"cmd":"unban","prefix":P}
+// mac = hex(HMAC-SHA256(token, "snigate-remote-ban v1\n" + ts + "\n" + nonce + "\n" + body)).
+// The token itself never crosses the wire. The edge refuses a timestamp more than max_skew
+// away from its clock, and a nonce it has already seen within that window (replay).
+// A reply: {"ok":true,"message":".."} or {"ok":false,"error":"..","retry":true|false}.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/ip/address.hpp>
+#include <nlohmann/json.hpp>
+
+namespace snigate::control {
+
+inline constexpr int kRemoteVersion = 1;
+inline constexpr std::size_t kRemoteMaxLine = 64 * 1024;
+inline constexpr std::size_t kMinTokenLength = 16;
+
+using WallClock = std::chrono::system_clock;
+
+// Lower-case hex HMAC-SHA256 of `message` keyed by `token`.
+std::string hmac_sha256_hex(std::string_view token, std::string_view message);
+// The bytes the MAC covers.
+std::string remote_signed_text(std::int64_t ts, std::string_view nonce, std::string_view body);
+// 16 random bytes as 32 hex characters (OpenSSL's RAND_bytes).
+std::string random_nonce();
+// A complete request line (with the newline) carrying `body`, signed with `token`.
+std::string sign_remote_request(const nlohmann::json& body, std::string_view token,
+                                WallClock::time_point now, const std::string& nonce);
+
+struct RemoteVerdict {
+  bool ok = false;
+  bool retry = false;          // refused for now only (replay cache full)
+  std::string reason;          // when !ok: why, for the log and the reply
+  std::size_t token = 0;       // when ok: index of the token that matched (for the log)
+  nlohmann::json body;         // when ok: the decoded command object
+};
+
+// Checks request lines against the configured tokens: format, timestamp window, MAC (in
+// constant time, against every token), then the nonce, which is remembered only once the
+// MAC holds, so a forger cannot fill the replay cache. Thread-safe.
+class RemoteAuth {
+ public:
+  RemoteAuth(std::vector<std::string> tokens, std::chrono::seconds max_skew,
+             std::size_t max_nonces = 100000);
+  RemoteVerdict verify(std::string_view line, WallClock::time_point now);
+
+ private:
+  std::vector<std::string> tokens_;
+  std::chrono::seconds max_skew_;
+  std::size_t max_nonces_;
+  std::mutex mu_;
+  std::map<std::string, WallClock::time_point> nonces_;  // nonce -> when it can be forgotten
+};
+
+// Token bucket per peer address: `rate` requests per second, up to `burst` at once. The
+// table is bounded: full buckets are forgotten when it grows past max_peers.
+class RateLimiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+  RateLimiter(double rate, double burst, std::size_t max_peers = 10000);
+  bool allow(const boost::asio::ip::address& peer, Clock::time_point now);
+
+ private:
+  struct Bucket {
+    double tokens;
+    Clock::time_point last;
+  };
+  double rate_, burst_;
+  std::size_t max_peers_;
+  std::mutex mu_;
+  std::map<boost::asio::ip::address, Bucket> buckets_;
+};
+
+}  // namespace snigate::control
