@@ -4,6 +4,14 @@
 #include <mutex>
 
 namespace snigate::bans {
+namespace {
+
+boost::asio::ip::address address_of(const std::array<std::uint8_t, 16>& bytes, bool v4) {
+  if (v4) return boost::asio::ip::address_v4({bytes[0], bytes[1], bytes[2], bytes[3]});
+  return boost::asio::ip::address_v6(bytes);
+}
+
+}  // namespace
 
 std::size_t BanIndex::Hash::operator()(const Bytes& b) const noexcept {
   std::uint64_t hi, lo;
@@ -38,6 +46,20 @@ std::size_t BanIndex::size() const {
   for (const auto* fam : {&v4_, &v6_})
     for (const auto& [length, level] : *fam) n += level.size();
   return n;
+}
+
+std::vector<net::Prefix> BanIndex::expired(std::uint64_t now_ns) const {
+  std::vector<net::Prefix> out;
+  std::shared_lock lock(mu_);
+  for (const auto* fam : {&v4_, &v6_}) {
+    for (const auto& [length, level] : *fam) {
+      for (const auto& [bytes, expires] : level) {
+        if (expires == 0 || expires > now_ns) continue;
+        out.push_back(net::Prefix::covering(address_of(bytes, fam == &v4_), length));
+      }
+    }
+  }
+  return out;
 }
 
 std::optional<net::Prefix> BanIndex::match(const boost::asio::ip::address& client,

@@ -10,6 +10,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/ip/address.hpp>
 
@@ -27,6 +28,8 @@ class BanIndex {
   // SNIGATE_BAN_EXPIRED_RETRIES levels, enough until the sweeper removes the expired one).
   std::optional<net::Prefix> match(const boost::asio::ip::address& client, std::uint64_t now_ns) const;
   std::size_t size() const;
+  // Every ban whose expiry has passed at `now_ns`, for the sweeper.
+  std::vector<net::Prefix> expired(std::uint64_t now_ns) const;
 
  private:
   using Bytes = std::array<std::uint8_t, 16>;
