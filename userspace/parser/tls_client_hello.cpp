@@ -154,6 +154,24 @@ TlsPreread parse_body(std::span<const std::uint8_t> body) {
   return result;
 }
 
+// The handshake bytes carried by the (already validated) records in `data`, the last one
+// possibly cut short: in place when there is one record, the usual case, else joined.
+std::span<const std::uint8_t> handshake_bytes(std::span<const std::uint8_t> data, std::vector<std::uint8_t>& joined) {
+  std::span<const std::uint8_t> first;
+  for (std::size_t pos = 0; pos + kRecordHeader < data.size();) {
+    std::size_t length = static_cast<std::size_t>(data[pos + 3] << 8 | data[pos + 4]);
+    auto payload = data.subspan(pos + kRecordHeader, std::min(length, data.size() - pos - kRecordHeader));
+    if (pos == 0) {
+      first = payload;
+    } else {
+      if (joined.empty()) joined.assign(first.begin(), first.end());
+      joined.insert(joined.end(), payload.begin(), payload.end());
+    }
+    pos += kRecordHeader + length;
+  }
+  return joined.empty() ? first : std::span<const std::uint8_t>(joined);
+}
+
 }  // namespace
 
 const char* to_string(TlsError error) {
@@ -184,41 +202,37 @@ TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, std::size_t max
   if (data.size() >= 2 && data[1] != 3)
     return fail(TlsError::NotTls, "record version major " + hex(data[1], 2) + " is not 3");
 
-  // The handshake bytes so far: record payloads concatenated (RFC 8446 5.1 lets a handshake
-  // message span records), including the available part of an incomplete record. A hello in a
-  // single record, the usual case, is read in place rather than copied on every re-call.
-  std::span<const std::uint8_t> handshake;
-  std::vector<std::uint8_t> joined;
-  auto append = [&](std::span<const std::uint8_t> payload) {
-    if (payload.empty()) return;
-    if (handshake.empty()) {
-      handshake = payload;
-      return;
-    }
-    if (joined.empty()) joined.assign(handshake.begin(), handshake.end());
-    joined.insert(joined.end(), payload.begin(), payload.end());
-    handshake = joined;
+  // The handshake bytes so far are the record payloads concatenated (RFC 8446 5.1 lets a
+  // handshake message span records), including the available part of an incomplete record.
+  // The daemon re-calls with every segment, so until the hello is complete only the record
+  // headers are walked and the 4-byte handshake header kept: nothing is copied per call.
+  std::uint8_t hs_header[4] = {};
+  std::size_t collected = 0;
+  auto collect = [&](std::span<const std::uint8_t> payload) {
+    for (std::size_t i = 0; i < payload.size() && collected + i < 4; ++i) hs_header[collected + i] = payload[i];
+    collected += payload.size();
   };
   // Done or an error once the handshake bytes decide it; otherwise checks that the rest of the
   // hello can still fit: payload_end is where the collected payload ends in `data`, and
   // record_left how much more payload the current record will carry.
   auto decide = [&](std::size_t payload_end, std::size_t record_left) -> std::optional<TlsPreread> {
-    std::size_t missing = 4 - std::min<std::size_t>(handshake.size(), 4);
-    if (handshake.size() >= 4) {
-      if (handshake[0] != kHandshakeClientHello)
+    std::size_t missing = 4 - std::min<std::size_t>(collected, 4);
+    if (collected >= 4) {
+      if (hs_header[0] != kHandshakeClientHello)
         return fail(TlsError::BadHandshake, "first handshake message has type " +
-                                                std::to_string(handshake[0]) + ", expected ClientHello (1)");
-      std::size_t body = static_cast<std::size_t>(handshake[1] << 16 | handshake[2] << 8 | handshake[3]);
-      if (handshake.size() >= 4 + body) {
+                                                std::to_string(hs_header[0]) + ", expected ClientHello (1)");
+      std::size_t body = static_cast<std::size_t>(hs_header[1] << 16 | hs_header[2] << 8 | hs_header[3]);
+      if (collected >= 4 + body) {
         // Judged by where the hello ends, not by how much arrived, so the verdict is the same
         // however the bytes were segmented.
-        std::size_t hello_end = payload_end - (handshake.size() - 4 - body);
+        std::size_t hello_end = payload_end - (collected - 4 - body);
         if (hello_end > max_bytes)
           return fail(TlsError::TooLarge, "ClientHello ends at byte " + std::to_string(hello_end) +
                                               ", beyond the preread limit of " + std::to_string(max_bytes));
-        return parse_body(handshake.subspan(4, body));
+        std::vector<std::uint8_t> joined;
+        return parse_body(handshake_bytes(data.first(hello_end), joined).subspan(4, body));
       }
-      missing = 4 + body - handshake.size();
+      missing = 4 + body - collected;
     }
     // A lower bound: the rest of the payload, plus one more record header if it cannot all
     // come in the current record.
@@ -244,13 +258,19 @@ TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, std::size_t max
       return fail(TlsError::BadRecord, "record " + std::to_string(record) + " length " +
                                            std::to_string(length) + " not in 1..16384");
     std::size_t available = std::min(length, data.size() - pos - kRecordHeader);
-    append(data.subspan(pos + kRecordHeader, available));
+    collect(data.subspan(pos + kRecordHeader, available));
     if (available < length) {
       if (auto verdict = decide(data.size(), length - available)) return *verdict;
       return {};
     }
     pos += kRecordHeader + length;
-    if (auto verdict = decide(pos, 0)) return *verdict;
+    // Most records of a finely fragmented hello decide nothing: skip building a verdict for
+    // them (a hello dripped in tiny records is re-walked on every call).
+    std::size_t wanted = collected < 4 ? 4 : 4 + (hs_header[1] << 16 | hs_header[2] << 8 | hs_header[3]);
+    bool undecided = collected < wanted && (collected < 4 || hs_header[0] == kHandshakeClientHello) &&
+                     pos + (wanted - collected) + kRecordHeader <= max_bytes;
+    if (!undecided)
+      if (auto verdict = decide(pos, 0)) return *verdict;
   }
   return {};
 }
