@@ -1,6 +1,7 @@
 #include "parser/tls_client_hello.h"
 
 #include <algorithm>
+#include <bitset>
 #include <cstdio>
 #include <optional>
 
@@ -129,16 +130,18 @@ TlsPreread parse_body(std::span<const std::uint8_t> body) {
     if (!extensions || !r.empty())
       return fail(TlsError::BadHandshake, "ClientHello extensions length does not match the message");
     ByteReader ext(*extensions);
-    std::vector<std::uint16_t> seen;
+    // One bit per extension type: a 16 KB hello can carry 4000 extensions, too many to compare
+    // pairwise.
+    std::bitset<65536> seen;
     while (!ext.empty()) {
       auto type = ext.u16();
       auto data = ext.vec16();
       if (!type || !data)
         return fail(TlsError::BadExtension, "extension overruns the extensions block");
       // RFC 8446 4.2: no more than one extension of the same type.
-      if (std::find(seen.begin(), seen.end(), *type) != seen.end())
+      if (seen.test(*type))
         return fail(TlsError::BadExtension, "extension " + hex(*type, 4) + " appears twice");
-      seen.push_back(*type);
+      seen.set(*type);
       TlsPreread sub;
       switch (*type) {
         case kExtServerName: sub = parse_server_name(*data, hello); break;
