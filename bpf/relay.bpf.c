@@ -60,6 +60,12 @@ static __always_inline __s64 inflight(struct snigate_relay_dir *d, __u64 peer_ke
 SEC("sk_skb/stream_verdict")
 int sg_relay_verdict(struct __sk_buff *skb)
 {
+	/* A bare FIN carries no byte; TCP has already marked the socket shut for reading,
+	 * which is how userspace sees the EOF. Redirected, or passed while the psock queue is
+	 * busy, the psock would handle zero bytes, which it takes for a broken pipe
+	 * (sk_psock_backlog: EPIPE on a 0 return) and poisons the socket with. */
+	if (skb->len == 0)
+		return SK_DROP;
 	__u64 cookie = bpf_get_socket_cookie(skb);
 	struct snigate_relay_sock *s = bpf_map_lookup_elem(&sg_relay_index, &cookie);
 	if (!s)

@@ -101,6 +101,14 @@ class Handoff {
     co_return ec;
   }
 
+  // Sleeps on the connection's executor; false when the connection ended meanwhile.
+  asio::awaitable<bool> pause(int side, std::chrono::milliseconds d) {
+    asio::steady_timer timer(sock(side).get_executor(), d);
+    error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_return !ended_;
+  }
+
   // Waits until every byte sent from `side` (redirected by the program or written by us)
   // is in the peer's send queue: until then the psock still holds some, and a FIN, a
   // userspace write or a removal from the map would overtake or drop them. False when the
@@ -145,6 +153,12 @@ class Handoff {
       if (ec) co_return failed(side, ec);
       if (!buffer) buffer = std::make_unique<char[]>(size);
       ssize_t n = ::recv(src.native_handle(), buffer.get(), size, MSG_DONTWAIT);
+      if (n == 0 && load(d.passed) != load(d.user_bytes)) {
+        // EOF is already flagged, but bytes handed back before the FIN still wait in the
+        // psock's backlog queue behind the other direction's skbs: read them first.
+        if (!co_await pause(side, 1ms)) co_return;
+        continue;
+      }
       if (n == 0) break;
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) continue;
@@ -164,7 +178,6 @@ class Handoff {
     dst.shutdown(tcp::socket::shutdown_send, ignored);
     if (++directions_done_ == 2) co_return finish(End::Clean);
     // src now only reads EOF; keep watching it for a reset while the peer still sends.
-    asio::steady_timer pause(src.get_executor());
     for (;;) {
       error_code ec = co_await ready(side, tcp::socket::wait_error);
       if (ended_ || directions_done_ == 2) co_return;
@@ -172,8 +185,7 @@ class Handoff {
       if (int err = sockmap::pending_error(src.native_handle()); err != 0)
         co_return failed(side, errno_code(err));
       // Hang-up without an error: the other direction is finishing; do not spin on it.
-      pause.expires_after(10ms);
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (!co_await pause(side, 10ms)) co_return;
     }
   }
 
@@ -302,8 +314,19 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
     // Bytes that arrived before the insertion wait for the verdict until more come.
     sockmap::kick_verdict(fds[kUpstream]);
     sockmap::kick_verdict(fds[kClient]);
+    // Whoever closes these sockets while the kernel relays (a ban, a stop) resets both
+    // peers: the bytes held in the psocks are not TCP's unread data, so a plain close would
+    // send a FIN and leave a peer writing into a zero window until the orphan times out.
+    error_code ignored;
+    client.set_option(tcp::socket::linger(true, 0), ignored);
+    upstream.set_option(tcp::socket::linger(true, 0), ignored);
     Handoff handoff(*kernel_, *slot, client, upstream, options, counters);
     result = co_await handoff.run();
+    if (result.end == End::Clean) {
+      // Every byte is in the send queues: the caller's close must let TCP deliver them.
+      client.set_option(tcp::socket::linger(false, 0), ignored);
+      upstream.set_option(tcp::socket::linger(false, 0), ignored);
+    }
   } else {
     // A side that is not ESTABLISHED any more (half-closed early) cannot join a sockhash.
     spdlog::debug("relay: sockmap handoff refused ({}), connection runs in userspace", why);

@@ -1,0 +1,109 @@
+#include "netns.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <vector>
+
+namespace snigate::vmtest {
+
+namespace {
+
+bool pid_alive(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
+
+// Namespaces named PREFIX-PID-* whose process is gone: an earlier run that was killed.
+void remove_stale(const std::string& prefix) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/run/netns", ec)) {
+    std::string name = entry.path().filename();
+    if (name.rfind(prefix + "-", 0) != 0) continue;
+    long pid = std::strtol(name.c_str() + prefix.size() + 1, nullptr, 10);
+    if (pid > 0 && !pid_alive(pid))
+      std::system(("ip netns del " + name + " 2>/dev/null").c_str());
+  }
+}
+
+}  // namespace
+
+std::string netns_unavailable() {
+  if (::geteuid() != 0) return "needs root (network namespaces)";
+  if (std::system("ip -V >/dev/null 2>&1") != 0) return "needs iproute2 (`ip`)";
+  return {};
+}
+
+void run(const std::string& command) {
+  int rc = std::system(command.c_str());
+  if (rc != 0) throw std::runtime_error("command failed (" + std::to_string(rc) + "): " + command);
+}
+
+Topology::Topology(const std::string& prefix, int n) {
+  remove_stale(prefix);
+  const std::string base = prefix + "-" + std::to_string(::getpid());
+  client_ = base + "-client";
+  edge_ = base + "-edge";
+  backend_ = base + "-backend";
+  const std::string net = std::to_string(n);
+  v4_ = {"10." + net + ".1.1", "10." + net + ".1.2", "10." + net + ".2.1", "10." + net + ".2.2"};
+  v6_ = {"fd00:" + net + ":1::1", "fd00:" + net + ":1::2", "fd00:" + net + ":2::1",
+         "fd00:" + net + ":2::2"};
+  try {
+    for (const auto* ns : {&client_, &edge_, &backend_}) {
+      run("ip netns add " + *ns);
+      run("ip -n " + *ns + " link set lo up");
+    }
+    // veth pairs made inside the namespaces, so no interface name ever exists in the host's.
+    run("ip -n " + client_ + " link add veth0 type veth peer name veth0 netns " + edge_);
+    run("ip -n " + edge_ + " link add veth1 type veth peer name veth1 netns " + backend_);
+    auto addr = [](const std::string& ns, const std::string& dev, const std::string& a4,
+                   const std::string& a6) {
+      run("ip -n " + ns + " addr add " + a4 + "/24 dev " + dev);
+      run("ip -n " + ns + " addr add " + a6 + "/64 dev " + dev + " nodad");
+      run("ip -n " + ns + " link set " + dev + " up");
+    };
+    addr(client_, "veth0", v4_.client, v6_.client);
+    addr(edge_, "veth0", v4_.edge_front, v6_.edge_front);
+    addr(edge_, "veth1", v4_.edge_back, v6_.edge_back);
+    addr(backend_, "veth1", v4_.backend, v6_.backend);
+  } catch (...) {
+    remove();
+    throw;
+  }
+}
+
+Topology::~Topology() { remove(); }
+
+void Topology::remove() noexcept {
+  // Deleting a namespace deletes its veth ends, and with them the peers.
+  for (const auto* ns : {&client_, &edge_, &backend_})
+    if (!ns->empty()) std::system(("ip netns del " + *ns + " 2>/dev/null").c_str());
+}
+
+void in_netns(const std::string& name, const std::function<void()>& fn) {
+  int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  int target = ::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+  if (self < 0 || target < 0 || ::setns(target, CLONE_NEWNET) != 0) {
+    int err = errno;
+    if (self >= 0) ::close(self);
+    if (target >= 0) ::close(target);
+    throw std::runtime_error("setns " + name + ": " + std::strerror(err));
+  }
+  ::close(target);
+  struct Back {
+    int fd;
+    ~Back() {
+      ::setns(fd, CLONE_NEWNET);
+      ::close(fd);
+    }
+  } back{self};
+  fn();
+}
+
+}  // namespace snigate::vmtest

@@ -1,0 +1,479 @@
+#include "relay_harness.h"
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <future>
+#include <list>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace snigate::vmtest {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t kChunk = 64 * 1024;
+
+// xorshift64* bytes: cheap enough to generate and check gigabytes on both ends.
+class Stream {
+ public:
+  explicit Stream(std::uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  void fill(char* p, std::size_t n) {
+    while (n > 0) {
+      if (used_ == 8) {
+        s_ ^= s_ >> 12;
+        s_ ^= s_ << 25;
+        s_ ^= s_ >> 27;
+        word_ = s_ * 0x2545F4914F6CDD1Dull;
+        used_ = 0;
+      }
+      std::size_t k = std::min<std::size_t>(8 - used_, n);
+      std::memcpy(p, reinterpret_cast<const char*>(&word_) + used_, k);
+      used_ += k;
+      p += k;
+      n -= k;
+    }
+  }
+
+ private:
+  std::uint64_t s_;
+  std::uint64_t word_ = 0;
+  std::size_t used_ = 8;
+};
+
+std::uint64_t c2u_seed(std::uint64_t id) { return id * 2 + 1; }
+// A greeting is sent before the backend knows the connection: its stream cannot depend on it.
+std::uint64_t u2c_seed(std::uint64_t id, const Plan& p) {
+  return p.backend_greeting ? 2 : id * 2 + 2;
+}
+
+awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  error_code ec;
+  co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+}
+
+// Runs both coroutines concurrently and returns when both have finished.
+awaitable<void> both(awaitable<void> a, awaitable<void> b) {
+  auto ex = co_await asio::this_coro::executor;
+  auto left = std::make_shared<int>(2);
+  auto wake = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
+  auto done = [left, wake](std::exception_ptr) {
+    if (--*left == 0) wake->cancel();
+  };
+  asio::co_spawn(ex, std::move(a), done);
+  asio::co_spawn(ex, std::move(b), done);
+  error_code ec;
+  while (*left > 0) co_await wake->async_wait(asio::redirect_error(use_awaitable, ec));
+}
+
+awaitable<void> send(tcp::socket& s, std::uint64_t size, std::uint64_t seed, std::uint64_t* sent,
+                     std::uint64_t skip = 0, error_code* error = nullptr) {
+  Stream stream(seed);
+  std::vector<char> buf(kChunk);
+  for (std::uint64_t left = skip; left > 0;) {  // bytes already sent as a greeting
+    std::size_t n = std::min<std::uint64_t>(left, kChunk);
+    stream.fill(buf.data(), n);
+    left -= n;
+  }
+  for (std::uint64_t left = size - skip; left > 0;) {
+    std::size_t n = std::min<std::uint64_t>(left, kChunk);
+    stream.fill(buf.data(), n);
+    error_code ec;
+    std::size_t w = co_await asio::async_write(s, asio::buffer(buf.data(), n),
+                                               asio::redirect_error(use_awaitable, ec));
+    *sent += w;
+    if (ec) {
+      if (error) *error = ec;
+      co_return;
+    }
+    left -= n;
+  }
+}
+
+void finish_send(tcp::socket& s, Plan::End end) {
+  error_code ignored;
+  if (end == Plan::End::Reset) {
+    s.set_option(tcp::socket::linger(true, 0), ignored);
+    s.close(ignored);
+  } else {
+    s.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+}
+
+struct Received {
+  std::uint64_t bytes = 0;
+  bool intact = true;
+  bool eof = false;
+  error_code error;
+};
+
+// Reads until EOF, an error or `stop_after` bytes, checking every byte against the stream.
+awaitable<void> receive(tcp::socket& s, Stream& stream, std::uint64_t rate, Received* r,
+                        std::uint64_t stop_after = UINT64_MAX) {
+  std::vector<char> buf(kChunk), want(kChunk);
+  const auto start = std::chrono::steady_clock::now();
+  while (r->bytes < stop_after) {
+    std::size_t room = std::min<std::uint64_t>(kChunk, stop_after - r->bytes);
+    if (rate) room = std::min<std::size_t>(room, 16 * 1024);
+    error_code ec;
+    std::size_t n =
+        co_await s.async_read_some(asio::buffer(buf.data(), room), asio::redirect_error(use_awaitable, ec));
+    if (n > 0) {
+      stream.fill(want.data(), n);
+      if (std::memcmp(buf.data(), want.data(), n) != 0) r->intact = false;
+      r->bytes += n;
+    }
+    if (ec == asio::error::eof) {
+      r->eof = true;
+      co_return;
+    }
+    if (ec) {
+      r->error = ec;
+      co_return;
+    }
+    if (rate) {
+      auto due = start + std::chrono::microseconds(r->bytes * 1000000 / rate);
+      if (due > std::chrono::steady_clock::now()) co_await sleep_for(due - std::chrono::steady_clock::now());
+    }
+  }
+}
+
+}  // namespace
+
+struct Harness::State {
+  std::shared_ptr<relay::Relay> relay;
+  relay::Options options;
+  std::chrono::milliseconds handoff_delay{0};
+  std::string client_ns, edge_ns;
+  tcp::endpoint edge4, edge6, backend4, backend6;
+  std::unique_ptr<tcp::acceptor> edge_acc4, edge_acc6, backend_acc4, backend_acc6;
+
+  std::mutex mutex;
+  std::vector<EdgeRecord> records;
+  // The run in progress; coroutines hold their own references, so a run that timed out
+  // cannot leave them writing into freed memory.
+  std::shared_ptr<const std::vector<Plan>> plans;
+  std::shared_ptr<std::vector<Outcome>> outcomes;
+  std::atomic<std::size_t> clients_done{0};
+  struct Live {
+    tcp::socket client, upstream;
+    relay::Counters counters;
+    explicit Live(asio::io_context& io) : client(io), upstream(io) {}
+  };
+  std::list<Live*> live;  // edge thread only
+
+  std::atomic<std::size_t> peers_done{0};
+};
+
+namespace {
+
+tcp::acceptor listen_in(asio::io_context& io, const std::string& ns, const std::string& addr) {
+  tcp::acceptor acc(io);
+  in_netns(ns, [&] {
+    tcp::endpoint ep(asio::ip::make_address(addr), 0);
+    acc.open(ep.protocol());
+    acc.set_option(tcp::acceptor::reuse_address(true));
+    acc.bind(ep);
+    acc.listen(1024);
+  });
+  return acc;
+}
+
+awaitable<void> edge_connection(std::shared_ptr<Harness::State> st, tcp::socket client, bool v6,
+                                asio::io_context& io) {
+  auto* live = new Harness::State::Live(io);
+  live->client = std::move(client);
+  st->live.push_back(live);
+  EdgeRecord rec;
+  error_code ec;
+  in_netns(st->edge_ns, [&] { live->upstream.open(v6 ? tcp::v6() : tcp::v4(), ec); });
+  if (!ec)
+    co_await live->upstream.async_connect(v6 ? st->backend6 : st->backend4,
+                                          asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    rec.result = {relay::End::Error, "edge connect: " + ec.message()};
+  } else {
+    if (st->handoff_delay.count() > 0) co_await sleep_for(st->handoff_delay);
+    rec.result = co_await st->relay->run(live->client, live->upstream, st->options, live->counters);
+  }
+  rec.c2u = live->counters.client_to_upstream;
+  rec.u2c = live->counters.upstream_to_client;
+  live->client.close(ec);
+  live->upstream.close(ec);
+  st->live.remove(live);
+  delete live;
+  std::lock_guard lock(st->mutex);
+  st->records.push_back(rec);
+}
+
+awaitable<void> edge_accept(std::shared_ptr<Harness::State> st, tcp::acceptor& acc, bool v6,
+                            asio::io_context& io) {
+  for (;;) {
+    error_code ec;
+    tcp::socket s = co_await acc.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) continue;
+    asio::co_spawn(io, edge_connection(st, std::move(s), v6, io), asio::detached);
+  }
+}
+
+// (Free functions, not lambdas: GCC 12 crashes on coroutine lambdas here.)
+awaitable<void> backend_reader(tcp::socket& s, const Plan& p, Stream& stream, Received* r) {
+  if (p.backend_read_delay_ms) co_await sleep_for(std::chrono::milliseconds(p.backend_read_delay_ms));
+  if (p.backend_reads) {
+    co_await receive(s, stream, 0, r);
+  } else {
+    // Keep the socket open, unread, until the edge gives up on it: closing it with unread
+    // bytes would reset the connection, which is not what a stalled reader does.
+    error_code ec;
+    co_await s.async_wait(tcp::socket::wait_error, asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+awaitable<void> backend_writer(tcp::socket& s, const Plan& p, std::uint64_t id, Outcome* o,
+                               std::uint64_t greeted) {
+  co_await send(s, p.u2c, u2c_seed(id, p), &o->backend_sent, greeted, &o->backend_send_error);
+  finish_send(s, p.backend_end);
+}
+
+awaitable<void> client_reader(tcp::socket& s, const Plan& p, Stream& stream, Received* r) {
+  co_await receive(s, stream, p.client_read_rate, r);
+}
+
+awaitable<void> client_writer(tcp::socket& s, const Plan& p, std::uint64_t id, Outcome* o) {
+  co_await send(s, p.c2u, c2u_seed(id), &o->client_sent, 0, &o->client_send_error);
+  if (!p.client_fin_after_eof) finish_send(s, p.client_end);
+}
+
+awaitable<void> backend_connection(std::shared_ptr<Harness::State> st, tcp::socket s) {
+  std::shared_ptr<const std::vector<Plan>> plans;
+  std::shared_ptr<std::vector<Outcome>> outcomes;
+  {
+    std::lock_guard lock(st->mutex);
+    plans = st->plans;
+    outcomes = st->outcomes;
+  }
+  if (!plans) co_return;
+  std::uint64_t id = 0;
+  std::uint64_t greeted = 0;
+  error_code ec;
+  const Plan* greeting_plan = nullptr;
+  if (!plans->empty() && (*plans)[0].backend_greeting) {
+    greeting_plan = &(*plans)[0];
+    co_await send(s, greeting_plan->backend_greeting, u2c_seed(0, *greeting_plan), &greeted);
+  }
+  co_await asio::async_read(s, asio::buffer(&id, sizeof(id)), asio::redirect_error(use_awaitable, ec));
+  if (ec || id >= plans->size()) co_return;
+  const Plan& p = (*plans)[id];
+  Outcome& o = (*outcomes)[id];
+  o.backend_sent = greeted;
+  Received r;
+  Stream stream(c2u_seed(id));
+  if (p.backend_waits_for_eof) {
+    co_await backend_reader(s, p, stream, &r);
+    co_await backend_writer(s, p, id, &o, greeted);
+  } else {
+    co_await both(backend_reader(s, p, stream, &r), backend_writer(s, p, id, &o, greeted));
+  }
+  o.backend_received = r.bytes;
+  o.backend_intact = r.intact;
+  o.backend_eof = r.eof;
+  o.backend_error = r.error;
+  o.backend_done = true;
+  ++st->peers_done;
+}
+
+awaitable<void> backend_accept(std::shared_ptr<Harness::State> st, tcp::acceptor& acc) {
+  auto ex = co_await asio::this_coro::executor;
+  for (;;) {
+    error_code ec;
+    tcp::socket s = co_await acc.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) continue;
+    asio::co_spawn(ex, backend_connection(st, std::move(s)), asio::detached);
+  }
+}
+
+awaitable<void> client_connection(std::shared_ptr<Harness::State> st,
+                                  std::shared_ptr<const std::vector<Plan>> plans,
+                                  std::shared_ptr<std::vector<Outcome>> outcomes, std::uint64_t id,
+                                  asio::io_context& io) {
+  const Plan& p = (*plans)[id];
+  Outcome& o = (*outcomes)[id];
+  tcp::socket s(io);
+  error_code ec;
+  in_netns(st->client_ns, [&] { s.open(p.v6 ? tcp::v6() : tcp::v4(), ec); });
+  if (!ec)
+    co_await s.async_connect(p.v6 ? st->edge6 : st->edge4, asio::redirect_error(use_awaitable, ec));
+  Received r;
+  if (ec) {
+    r.error = ec;
+  } else {
+    Stream stream(u2c_seed(id, p));
+    // A greeting is the head of the backend's stream: read it before sending anything.
+    if (p.backend_greeting)
+      co_await receive(s, stream, p.client_read_rate, &r, p.backend_greeting);
+    // The id goes first in every plan: the backend learns its plan from it.
+    co_await asio::async_write(s, asio::buffer(&id, sizeof(id)), asio::redirect_error(use_awaitable, ec));
+    if (p.client_waits_for_eof) {
+      co_await client_reader(s, p, stream, &r);
+      co_await client_writer(s, p, id, &o);
+    } else {
+      co_await both(client_reader(s, p, stream, &r), client_writer(s, p, id, &o));
+    }
+    if (p.client_fin_after_eof) finish_send(s, p.client_end);
+  }
+  o.client_received = r.bytes;
+  o.client_intact = r.intact;
+  o.client_eof = r.eof;
+  o.client_error = r.error;
+  o.client_done = true;
+  ++st->clients_done;
+  ++st->peers_done;
+}
+
+}  // namespace
+
+Harness::Harness(std::shared_ptr<relay::Relay> relay, relay::Options options)
+    : topology_("sg-relay", 4), state_(std::make_shared<State>()) {
+  state_->relay = std::move(relay);
+  state_->options = options;
+  state_->client_ns = topology_.client();
+  state_->edge_ns = topology_.edge();
+  auto& t = topology_;
+  state_->edge_acc4 = std::make_unique<tcp::acceptor>(listen_in(edge_io_, t.edge(), t.v4().edge_front));
+  state_->edge_acc6 = std::make_unique<tcp::acceptor>(listen_in(edge_io_, t.edge(), t.v6().edge_front));
+  state_->backend_acc4 =
+      std::make_unique<tcp::acceptor>(listen_in(peers_io_, t.backend(), t.v4().backend));
+  state_->backend_acc6 =
+      std::make_unique<tcp::acceptor>(listen_in(peers_io_, t.backend(), t.v6().backend));
+  state_->edge4 = state_->edge_acc4->local_endpoint();
+  state_->edge6 = state_->edge_acc6->local_endpoint();
+  state_->backend4 = state_->backend_acc4->local_endpoint();
+  state_->backend6 = state_->backend_acc6->local_endpoint();
+  asio::co_spawn(edge_io_, edge_accept(state_, *state_->edge_acc4, false, edge_io_), asio::detached);
+  asio::co_spawn(edge_io_, edge_accept(state_, *state_->edge_acc6, true, edge_io_), asio::detached);
+  asio::co_spawn(peers_io_, backend_accept(state_, *state_->backend_acc4), asio::detached);
+  asio::co_spawn(peers_io_, backend_accept(state_, *state_->backend_acc6), asio::detached);
+  edge_thread_ = std::thread([this] {
+    auto guard = asio::make_work_guard(edge_io_);
+    edge_io_.run();
+  });
+  peers_thread_ = std::thread([this] {
+    auto guard = asio::make_work_guard(peers_io_);
+    peers_io_.run();
+  });
+}
+
+Harness::~Harness() {
+  abort_live();
+  edge_io_.stop();
+  peers_io_.stop();
+  edge_thread_.join();
+  peers_thread_.join();
+  // The acceptors belong to the io_contexts' services, which die with them, before state_.
+  state_->edge_acc4.reset();
+  state_->edge_acc6.reset();
+  state_->backend_acc4.reset();
+  state_->backend_acc6.reset();
+}
+
+void Harness::set_handoff_delay(std::chrono::milliseconds delay) {
+  asio::post(edge_io_, [st = state_, delay] { st->handoff_delay = delay; });
+}
+
+std::vector<Outcome> Harness::run(const std::vector<Plan>& plans_in, std::size_t concurrency,
+                                  std::chrono::seconds limit) {
+  auto plans = std::make_shared<const std::vector<Plan>>(plans_in);
+  auto outcomes = std::make_shared<std::vector<Outcome>>(plans->size());
+  const std::size_t records_before = edge_records().size();
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->plans = plans;
+    state_->outcomes = outcomes;
+  }
+  state_->peers_done = 0;
+  state_->clients_done = 0;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::size_t next = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    while (next < plans->size() && next - state_->clients_done < concurrency) {
+      asio::co_spawn(peers_io_, client_connection(state_, plans, outcomes, next, peers_io_),
+                     asio::detached);
+      ++next;
+    }
+    if (next == plans->size() && edge_records().size() - records_before >= plans->size() &&
+        state_->peers_done >= 2 * plans->size())
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  timed_out_ = std::chrono::steady_clock::now() >= deadline;
+  if (timed_out_) {
+    abort_live();
+    // A relay may take a timer tick to notice; give it a bounded moment.
+    for (int i = 0; i < 500 && live_connections() > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // Outcomes are written on the peers' thread: copy them there.
+  std::promise<std::vector<Outcome>> copy;
+  asio::post(peers_io_, [&] {
+    std::lock_guard lock(state_->mutex);
+    state_->plans.reset();
+    state_->outcomes.reset();
+    copy.set_value(*outcomes);
+  });
+  return copy.get_future().get();
+}
+
+std::vector<EdgeRecord> Harness::edge_records() {
+  std::lock_guard lock(state_->mutex);
+  return state_->records;
+}
+
+void Harness::abort_live() {
+  std::promise<void> done;
+  asio::post(edge_io_, [&] {
+    error_code ignored;
+    for (auto* l : state_->live) {
+      l->client.close(ignored);
+      l->upstream.close(ignored);
+    }
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+std::size_t Harness::live_connections() {
+  std::promise<std::size_t> n;
+  asio::post(edge_io_, [&] { n.set_value(state_->live.size()); });
+  return n.get_future().get();
+}
+
+std::size_t open_fds() {
+  std::size_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d)) ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+}  // namespace snigate::vmtest

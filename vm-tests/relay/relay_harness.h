@@ -1,0 +1,96 @@
+#pragma once
+// Relay-level vm-test harness: a client, an edge and a backend in their own network
+// namespaces. The edge accepts, connects to the backend and runs the Relay under test between
+// the two sockets, as the daemon's session does after its preread. Client and backend are
+// real TCP peers that send deterministic byte streams and check every byte they receive.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "netns.h"
+#include "relay/relay.h"
+
+namespace snigate::vmtest {
+
+using boost::asio::ip::tcp;
+
+// What one connection does. Every stream is a pure function of (id, direction), so each
+// receiver checks each byte and the exact length.
+struct Plan {
+  std::uint64_t c2u = 0;  // payload bytes client -> backend (after the 8-byte id)
+  std::uint64_t u2c = 0;  // payload bytes backend -> client
+  bool v6 = false;
+  enum class End { Fin, Reset } client_end = End::Fin, backend_end = End::Fin;
+  // Half-close order: this side sends only once it has read the other side's EOF.
+  bool client_waits_for_eof = false;
+  bool backend_waits_for_eof = false;
+  std::uint64_t client_read_rate = 0;  // bytes/s, 0 = as fast as it can
+  bool backend_reads = true;           // false: reads the id, then nothing
+  std::uint64_t backend_read_delay_ms = 0;  // reads nothing for this long after the id
+  bool client_fin_after_eof = false;   // client keeps its side open until the backend's EOF
+  // Backend writes this many bytes right after accept, before the relay has started.
+  std::uint64_t backend_greeting = 0;
+};
+
+struct Outcome {
+  bool client_done = false, backend_done = false;
+  std::uint64_t client_received = 0, backend_received = 0;
+  bool client_intact = true, backend_intact = true;  // every byte as sent, in order
+  bool client_eof = false, backend_eof = false;      // clean EOF after the bytes
+  boost::system::error_code client_error, backend_error;  // reading
+  boost::system::error_code client_send_error, backend_send_error;
+  std::uint64_t client_sent = 0, backend_sent = 0;  // bytes the socket accepted
+};
+
+struct EdgeRecord {
+  relay::Result result;
+  std::uint64_t c2u = 0, u2c = 0;
+};
+
+class Harness {
+ public:
+  // `relay` runs in the edge namespace. Throws when namespaces cannot be made.
+  Harness(std::shared_ptr<relay::Relay> relay, relay::Options options = {});
+  ~Harness();
+
+  // Runs the plans, at most `concurrency` at a time, until every client and backend is done
+  // and the edge has recorded a relay result per connection, or `limit` passes (then
+  // timed_out() is true). Outcomes are indexed like the plans.
+  std::vector<Outcome> run(const std::vector<Plan>& plans, std::size_t concurrency,
+                           std::chrono::seconds limit);
+  bool timed_out() const { return timed_out_; }
+  // The edge waits this long between connecting upstream and starting the relay, so bytes
+  // queue on both sockets before the handoff.
+  void set_handoff_delay(std::chrono::milliseconds delay);
+
+  // Relay results recorded by the edge so far, in completion order.
+  std::vector<EdgeRecord> edge_records();
+  // Closes every socket the edge is relaying, as a ban or a daemon stop does.
+  void abort_live();
+  std::size_t live_connections();
+
+  const Topology& topology() const { return topology_; }
+
+  struct State;  // shared with the peers' and the edge's coroutines
+
+ private:
+  Topology topology_;
+  std::shared_ptr<State> state_;
+  boost::asio::io_context edge_io_;
+  boost::asio::io_context peers_io_;
+  std::thread edge_thread_, peers_thread_;
+  bool timed_out_ = false;
+};
+
+// Open file descriptors of this process.
+std::size_t open_fds();
+
+}  // namespace snigate::vmtest

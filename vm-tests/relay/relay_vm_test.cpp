@@ -1,0 +1,265 @@
+// Relay behaviour between real TCP peers in network namespaces, for each relay mode: bytes
+// intact both ways, FIN and RST passed on per direction, slow and stalled readers, aborts,
+// and nothing left behind (map entries, file descriptors) afterwards.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <future>
+#include <random>
+
+#include <bpf/bpf.h>
+
+#include "relay/copy_relay.h"
+#include "relay/splice_relay.h"
+#include "relay_harness.h"
+#include "relay_sockmap/sockmap_relay.h"
+
+namespace snigate::vmtest {
+namespace {
+
+using relay::End;
+using relay::Mode;
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t MiB = 1 << 20;
+
+// Whether this kernel has sockhash maps at all: the one reason to skip sockmap cases.
+bool kernel_has_sockhash() {
+  int fd = bpf_map_create(BPF_MAP_TYPE_SOCKHASH, nullptr, 8, 4, 1, nullptr);
+  if (fd < 0) return errno != EINVAL && errno != EOPNOTSUPP;
+  ::close(fd);
+  return true;
+}
+
+class RelayVm : public ::testing::TestWithParam<Mode> {
+ protected:
+  void SetUp() override {
+    if (auto why = netns_unavailable(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
+    switch (GetParam()) {
+      case Mode::Sockmap: {
+        if (!kernel_has_sockhash()) GTEST_SKIP() << "SKIPPED: this kernel has no sockhash maps";
+        std::string why;
+        sockmap_ = relay::SockmapRelay::create(std::make_shared<relay::SpliceRelay>(), &why);
+        ASSERT_TRUE(sockmap_) << "sockmap relay did not load on this kernel: " << why;
+        relay_ = sockmap_;
+        break;
+      }
+      case Mode::Splice: relay_ = std::make_shared<relay::SpliceRelay>(); break;
+      default: relay_ = std::make_shared<relay::CopyRelay>(); break;
+    }
+  }
+
+  Harness& harness(relay::Options options = {}) {
+    if (!harness_) harness_ = std::make_unique<Harness>(relay_, options);
+    return *harness_;
+  }
+
+  // Every byte arrived, in order, followed by a clean EOF, on both ends; the edge saw a clean
+  // end for each connection and counted what the peers sent.
+  void expect_intact(const std::vector<Plan>& plans, const std::vector<Outcome>& out) {
+    ASSERT_FALSE(harness_->timed_out());
+    std::uint64_t c2u = 0, u2c = 0;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      SCOPED_TRACE("connection " + std::to_string(i));
+      const auto& p = plans[i];
+      const auto& o = out[i];
+      EXPECT_TRUE(o.client_done && o.backend_done);
+      EXPECT_EQ(o.backend_received, p.c2u);
+      EXPECT_EQ(o.client_received, p.u2c);
+      EXPECT_TRUE(o.backend_intact && o.client_intact);
+      EXPECT_TRUE(o.backend_eof && o.client_eof)
+          << o.backend_error.message() << " / " << o.client_error.message();
+      c2u += p.c2u + 8;  // the id header
+      u2c += p.u2c;
+    }
+    auto records = harness_->edge_records();
+    ASSERT_EQ(records.size(), plans.size());
+    std::uint64_t counted_c2u = 0, counted_u2c = 0;
+    for (const auto& r : records) {
+      EXPECT_EQ(r.result.end, End::Clean) << relay::to_string(r.result.end) << " " << r.result.detail;
+      counted_c2u += r.c2u;
+      counted_u2c += r.u2c;
+    }
+    EXPECT_EQ(counted_c2u, c2u);
+    EXPECT_EQ(counted_u2c, u2c);
+  }
+
+  void expect_no_leftovers() {
+    EXPECT_EQ(harness_->live_connections(), 0u);
+    if (sockmap_) {
+      EXPECT_EQ(sockmap_->sockhash_entries(), 0u);
+      EXPECT_EQ(sockmap_->index_entries(), 0u);
+    }
+  }
+
+  std::shared_ptr<relay::Relay> relay_;
+  std::shared_ptr<relay::SockmapRelay> sockmap_;
+  std::unique_ptr<Harness> harness_;
+};
+
+TEST_P(RelayVm, TwoHundredConcurrentRandomSizesBothWays) {
+  // Sizes log-uniform over 0 B .. 64 MiB (so small and large both occur, ~1.5 GiB in all),
+  // plus the extremes; odd connections over IPv6.
+  std::mt19937_64 rng(20261123);
+  std::uniform_real_distribution<double> exponent(0, std::log2(64.0 * MiB));
+  auto size = [&] { return static_cast<std::uint64_t>(std::exp2(exponent(rng))) - 1; };
+  std::vector<Plan> plans(200);
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    plans[i].c2u = size();
+    plans[i].u2c = size();
+    plans[i].v6 = i % 2;
+  }
+  plans[0].c2u = plans[1].u2c = 0;
+  plans[2].c2u = plans[3].u2c = 64 * MiB;
+  auto out = harness().run(plans, plans.size(), 300s);
+  expect_intact(plans, out);
+  expect_no_leftovers();
+}
+
+TEST_P(RelayVm, ClientHalfClosesBackendKeepsSending) {
+  std::vector<Plan> plans(4);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = 8 * MiB, .u2c = 24 * MiB, .v6 = i % 2 == 1, .backend_waits_for_eof = true};
+  auto out = harness().run(plans, plans.size(), 120s);
+  expect_intact(plans, out);
+  expect_no_leftovers();
+}
+
+TEST_P(RelayVm, BackendHalfClosesClientKeepsSending) {
+  std::vector<Plan> plans(4);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = 24 * MiB, .u2c = 8 * MiB, .v6 = i % 2 == 1, .client_waits_for_eof = true};
+  auto out = harness().run(plans, plans.size(), 120s);
+  expect_intact(plans, out);
+  expect_no_leftovers();
+}
+
+TEST_P(RelayVm, ClientResetReachesBackendAsReset) {
+  std::vector<Plan> plans(2);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = 4 * MiB, .u2c = 256 * MiB, .v6 = i % 2 == 1, .client_end = Plan::End::Reset};
+  auto out = harness().run(plans, plans.size(), 120s);
+  ASSERT_FALSE(harness_->timed_out());
+  for (const auto& o : out) {
+    EXPECT_TRUE(o.backend_intact);
+    EXPECT_LE(o.backend_received, 4 * MiB);
+    // The reset is reported once, to whichever of its reader and writer asks first.
+    EXPECT_TRUE(o.backend_error == boost::asio::error::connection_reset ||
+                o.backend_send_error == boost::asio::error::connection_reset)
+        << o.backend_error.message() << " / " << o.backend_send_error.message();
+  }
+  for (const auto& r : harness_->edge_records()) EXPECT_EQ(r.result.end, End::ClientReset);
+  expect_no_leftovers();
+}
+
+TEST_P(RelayVm, BackendResetReachesClientAsReset) {
+  std::vector<Plan> plans(2);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = 256 * MiB, .u2c = 4 * MiB, .v6 = i % 2 == 1, .backend_end = Plan::End::Reset};
+  auto out = harness().run(plans, plans.size(), 120s);
+  ASSERT_FALSE(harness_->timed_out());
+  for (const auto& o : out) {
+    EXPECT_TRUE(o.client_intact);
+    EXPECT_LE(o.client_received, 4 * MiB);
+    EXPECT_TRUE(o.client_error == boost::asio::error::connection_reset ||
+                o.client_send_error == boost::asio::error::connection_reset)
+        << o.client_error.message() << " / " << o.client_send_error.message();
+  }
+  for (const auto& r : harness_->edge_records()) EXPECT_EQ(r.result.end, End::UpstreamReset);
+  expect_no_leftovers();
+}
+
+TEST_P(RelayVm, ClientReadingAtOneMiBPerSecond) {
+  std::vector<Plan> plans{{.c2u = 2 * MiB, .u2c = 3 * MiB, .client_read_rate = MiB}};
+  const auto start = std::chrono::steady_clock::now();
+  auto out = harness().run(plans, 1, 60s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  expect_intact(plans, out);
+  EXPECT_GE(took, 2500ms);  // the reader's pace, not the relay's, set the duration
+  expect_no_leftovers();
+}
+
+// A backend that never reads while the client pushes 1 GiB: what the client gets rid of is
+// what the edge and the kernel hold for it. Bounded means the client stalls.
+TEST_P(RelayVm, BackendNeverReadsMemoryBounded) {
+  std::vector<Plan> plans{{.c2u = 1024 * MiB, .u2c = 0, .backend_reads = false}};
+  auto out = harness().run(plans, 1, 10s);
+  EXPECT_TRUE(harness_->timed_out());  // the client could not finish
+  RecordProperty("client_bytes_accepted", std::to_string(out[0].client_sent));
+  std::printf("backend never reads: client got rid of %.1f MiB of 1024 MiB in 10 s\n",
+              out[0].client_sent / double(MiB));
+  EXPECT_LT(out[0].client_sent, 64 * MiB);
+  expect_no_leftovers();
+}
+
+// The same stall, released: the direction went back to userspace flow control and returns
+// to the kernel; not a byte may be lost or reordered across those switches.
+TEST_P(RelayVm, BackendStallsThenReadsEverything) {
+  std::vector<Plan> plans{{.c2u = 256 * MiB, .u2c = 4 * MiB, .backend_read_delay_ms = 3000},
+                          {.c2u = 64 * MiB, .u2c = 64 * MiB, .v6 = true, .backend_read_delay_ms = 2000}};
+  auto out = harness().run(plans, plans.size(), 120s);
+  expect_intact(plans, out);
+  expect_no_leftovers();
+}
+
+TEST_P(RelayVm, BytesQueuedBeforeTheHandoffArrive) {
+  auto& h = harness();
+  h.set_handoff_delay(300ms);
+  // The backend speaks first; the client answers only after the whole greeting.
+  std::vector<Plan> greeting{{.c2u = MiB, .u2c = 2 * MiB, .backend_greeting = 256 * 1024}};
+  auto out = h.run(greeting, 1, 60s);
+  expect_intact(greeting, out);
+  // The client speaks first and waits; the backend answers only after reading its id.
+  std::vector<Plan> request{{.c2u = 64 * 1024, .u2c = MiB, .v6 = true, .client_fin_after_eof = true}};
+  out = h.run(request, 1, 60s);
+  ASSERT_FALSE(h.timed_out());
+  EXPECT_TRUE(out[0].client_intact && out[0].client_eof);
+  EXPECT_EQ(out[0].client_received, MiB);
+  expect_no_leftovers();
+}
+
+TEST_P(RelayVm, StopWithLiveConnectionsAborts) {
+  auto& h = harness();
+  std::vector<Plan> plans(20);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = 64 * MiB, .u2c = 64 * MiB, .v6 = i % 2 == 1, .client_read_rate = 4 * MiB};
+  auto running = std::async(std::launch::async, [&] { return h.run(plans, plans.size(), 60s); });
+  for (int i = 0; i < 100 && h.live_connections() < plans.size(); ++i) std::this_thread::sleep_for(50ms);
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(h.live_connections(), plans.size());
+  h.abort_live();
+  auto out = running.get();
+  EXPECT_FALSE(h.timed_out());  // every peer saw its connection end
+  auto records = h.edge_records();
+  ASSERT_EQ(records.size(), plans.size());
+  for (const auto& r : records) EXPECT_EQ(r.result.end, End::Aborted) << relay::to_string(r.result.end);
+  for (const auto& o : out) EXPECT_TRUE(o.client_intact && o.backend_intact);
+  expect_no_leftovers();
+}
+
+TEST_P(RelayVm, TenThousandConnectionsLeaveNothingBehind) {
+  auto& h = harness();
+  std::vector<Plan> warmup(10);
+  h.run(warmup, 10, 30s);
+  const std::size_t fds = open_fds();
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<std::uint64_t> size(0, 4096);
+  std::vector<Plan> plans(10000);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = size(rng), .u2c = size(rng), .v6 = i % 2 == 1};
+  auto out = h.run(plans, 64, 300s);
+  ASSERT_FALSE(h.timed_out());
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    bad += !(out[i].client_intact && out[i].backend_intact && out[i].client_eof && out[i].backend_eof &&
+             out[i].client_received == plans[i].u2c && out[i].backend_received == plans[i].c2u);
+  EXPECT_EQ(bad, 0u);
+  expect_no_leftovers();
+  EXPECT_EQ(open_fds(), fds);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, RelayVm, ::testing::Values(Mode::Sockmap, Mode::Splice, Mode::Copy),
+                         [](const auto& info) { return std::string(relay::to_string(info.param)); });
+
+}  // namespace
+}  // namespace snigate::vmtest
