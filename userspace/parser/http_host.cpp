@@ -1,6 +1,7 @@
 #include "parser/http_host.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 #include <boost/asio/ip/address_v6.hpp>
@@ -17,10 +18,16 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 // RFC 9110 5.6.2 tchar.
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
+// A table, since every header name byte goes through it on every re-call.
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+bool is_tchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
 
 bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar); }
 
@@ -227,6 +234,10 @@ HttpPreread parse_http_preread(std::span<const std::uint8_t> bytes, std::size_t 
   if (auto error = parse_request_line(request_line->text, head)) return fail(*error);
 
   pos = request_line->end;
+  // Header lines are checked on every call, to fail fast, but stored only once the blank line
+  // has arrived: a head dripped byte by byte would otherwise rebuild them all on every call.
+  const bool complete = data.find("\n\n", pos - 1) != std::string_view::npos ||
+                        data.find("\n\r\n", pos - 1) != std::string_view::npos;
   for (;;) {
     auto line = next_line(data, pos);
     if (!line) {
@@ -245,7 +256,7 @@ HttpPreread parse_http_preread(std::span<const std::uint8_t> bytes, std::size_t 
     std::string_view value = trim_ows(line->text.substr(colon + 1));
     if (std::any_of(value.begin(), value.end(), [](char c) { return c == '\0' || c == '\r'; }))
       return fail("header '" + std::string(name) + "' has a control character in its value");
-    head.headers.emplace_back(std::string(name), std::string(value));
+    if (complete) head.headers.emplace_back(std::string(name), std::string(value));
   }
   result.head_bytes = pos;
 
