@@ -1,19 +1,104 @@
 // snigate-watch: fail2ban-style log watcher for backend hosts. `snigate-watch -c watch.toml`
-// follows the configured jails and pushes their bans to the edge; `snigate-watch test FILTER
-// LOG` tries a filter on a log file.
+// follows the configured jails and pushes their bans to the edge's remote ban channel;
+// `snigate-watch test FILTER LOG` tries a filter on a log file.
+#include <signal.h>
+
+#include <filesystem>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <toml++/toml.h>
 
+#include "ban_queue.h"
+#include "config/diag.h"
+#include "control/remote_client.h"
 #include "test_command.h"
-#include "watch/filter.h"
-#include "watch/filter_file.h"
+#include "watch/watcher.h"
+
+namespace {
+
+using namespace snigate;
+
+// [edge]: where the bans go.
+struct EdgeConfig {
+  std::string endpoint;
+  std::string token_file;
+  std::chrono::milliseconds timeout{5000};
+};
+
+EdgeConfig parse_edge(const toml::table& root) {
+  const auto* node = root.get("edge");
+  if (!node || !node->as_table())
+    throw config::ConfigError(
+        "missing [edge] with endpoint = \"EDGE:PORT\" and token_file = \"/etc/snigate/remote.token\"");
+  const auto& t = *node->as_table();
+  config::check_keys(t, {"endpoint", "token_file", "timeout"}, "[edge]");
+  EdgeConfig e;
+  e.endpoint = config::require_string(t, "endpoint", "[edge]");
+  e.token_file = config::require_string(t, "token_file", "[edge]");
+  e.timeout = config::get_duration(t, "timeout", e.timeout);
+  return e;
+}
+
+int run(const std::string& path, bool check_only) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw config::ConfigError(e.source(), e.description().data());
+  }
+  auto edge = parse_edge(root);
+  auto jails = watch::parse_jails(root);
+  auto watch_cfg = watch::parse_watch_config(root);
+  if (jails.empty()) throw config::ConfigError(path + ": no [[jail]]: nothing to watch");
+  for (const auto& j : jails) watch::jail_filter(j);  // every filter loads, or we stop here
+  std::string token_error;
+  auto token = control::read_token_file(edge.token_file, token_error);
+  if (token.empty()) throw std::runtime_error(edge.token_file + ": " + token_error);
+  if (check_only) {
+    std::cout << path << ": " << jails.size() << " jail(s), edge " << edge.endpoint << ": OK\n";
+    return 0;
+  }
+
+  // Signals are taken synchronously below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::filesystem::create_directories(watch_cfg.state_dir);
+  control::RemoteBanClient client(edge.endpoint, token, edge.timeout);
+  watch_tool::BanQueue queue({watch_cfg.state_dir + "/queue.jsonl", std::chrono::seconds(1),
+                              std::chrono::seconds(60)},
+                             [&](const bans::BanRequest& r) { return client.send(r); });
+  auto watcher = watch::start(
+      jails, {watch_cfg.state_dir, [&](const bans::BanRequest& r) {
+                spdlog::info("jail {}: ban {} for {}s", r.jail, r.prefix.str(),
+                             r.duration ? r.duration->count() : 0);
+                queue.push(r);
+              }, {}});
+  if (!watcher) throw std::runtime_error(path + ": every jail is disabled");
+  spdlog::info("snigate-watch: {} jail(s), pushing bans to {}", jails.size(), edge.endpoint);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("snigate-watch: signal {}, stopping ({} ban(s) left in the queue file)", sig,
+               queue.pending());
+  watcher->stop();
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"snigate-watch: ban offenders found in backend logs at the snigate edge"};
-  app.require_subcommand(0, 1);
+  std::string config_path;
+  bool check = false;
+  app.add_option("-c,--config", config_path, "watch.toml: [edge], [watch] and [[jail]] sections");
+  app.add_flag("--check", check, "validate the configuration, load every filter, and exit");
 
-  snigate::watch_tool::TestOptions test;
+  watch_tool::TestOptions test;
   auto* test_cmd = app.add_subcommand("test", "run one filter over a log file, like fail2ban-regex");
   test_cmd->add_option("filter", test.filter, "filter file, name under --filter-dir, or a failregex")
       ->required();
@@ -27,11 +112,14 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
-    if (*test_cmd) return snigate::watch_tool::run_test(test);
+    if (*test_cmd) return watch_tool::run_test(test);
+    if (config_path.empty()) {
+      std::cerr << app.help();
+      return 2;
+    }
+    return run(config_path, check);
   } catch (const std::exception& e) {
     std::cerr << "snigate-watch: " << e.what() << "\n";
     return 2;
   }
-  std::cerr << app.help();
-  return 2;
 }

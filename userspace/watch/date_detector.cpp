@@ -242,7 +242,7 @@ std::optional<Clock::time_point> read_time(const Template& t, const Match& m,
   std::tm tm{};
   bool have_year = false, have_date = false;
   // Fields the line lacks come from today (local time); most lines carry them all.
-  if (t.fields[kY].empty() || t.fields[kd].empty()) {
+  if ((!g(kY) && !g(ky)) || !g(kd)) {
     std::time_t now_t = Clock::to_time_t(now);
     std::tm now_tm{};
     localtime_r(&now_t, &now_tm);

@@ -1,0 +1,113 @@
+// snigate-watch's outbox: bans survive an unreachable edge and a restart, in order, and a
+// ban the edge refuses for good is not retried forever.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+
+#include "ban_queue.h"
+
+namespace snigate::watch_tool {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Status = control::RemoteReply::Status;
+
+bans::BanRequest ban(const std::string& ip) {
+  bans::BanRequest r;
+  r.prefix = *net::Prefix::parse(ip);
+  r.duration = 600s;
+  r.reason = "jail web: 3 failures";
+  r.jail = "web";
+  r.matched_at = bans::Clock::time_point(1'763'895'845'123ms);
+  r.sample = "198.51.100.1 - - [] \"POST /login\" 401 \xff";  // invalid UTF-8 survives
+  return r;
+}
+
+struct FakeEdge {
+  std::mutex mu;
+  std::atomic<bool> up{false};
+  std::vector<std::string> received;
+  std::atomic<int> attempts{0};
+  control::RemoteReply operator()(const bans::BanRequest& r) {
+    ++attempts;
+    if (!up) return {Status::Retry, "connection refused"};
+    std::lock_guard lock(mu);
+    received.push_back(r.prefix.str());
+    if (r.prefix.str() == "203.0.113.66") return {Status::Refused, "in ignore"};
+    return {Status::Ok, "banned"};
+  }
+};
+
+class Queue : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    file = (fs::temp_directory_path() / ("snigate-watch-queue-" + std::to_string(::getpid()) + "-" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".jsonl"))
+               .string();
+    fs::remove(file);
+  }
+  void TearDown() override { fs::remove(file); }
+  BanQueueOptions options() const { return {file, 10ms, 40ms}; }
+  std::string file;
+};
+
+TEST(QueueJson, RoundTrip) {
+  auto r = ban("2001:db8::/64");
+  auto back = from_json_line(to_json_line(r));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->prefix.str(), "2001:db8::/64");
+  EXPECT_EQ(back->duration, r.duration);
+  EXPECT_EQ(back->jail, "web");
+  EXPECT_EQ(back->matched_at, r.matched_at);
+  EXPECT_FALSE(from_json_line("{not json"));
+}
+
+TEST_F(Queue, RetriesWithBackoffUntilTheEdgeAnswers) {
+  FakeEdge edge;
+  BanQueue q(options(), [&](const auto& r) { return edge(r); });
+  q.push(ban("198.51.100.1"));
+  q.push(ban("198.51.100.2"));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(q.pending(), 2u);
+  int tries = edge.attempts;
+  EXPECT_GE(tries, 3);   // retried...
+  EXPECT_LE(tries, 12);  // ...with backoff (10, 20, 40, 40 ms...), not in a busy loop
+  edge.up = true;
+  ASSERT_TRUE(q.drain(2s));
+  EXPECT_EQ(edge.received, (std::vector<std::string>{"198.51.100.1", "198.51.100.2"}));
+}
+
+TEST_F(Queue, SurvivesARestartWhileTheEdgeIsDown) {
+  FakeEdge edge;
+  {
+    BanQueue q(options(), [&](const auto& r) { return edge(r); });
+    q.push(ban("198.51.100.7"));
+    q.push(ban("2001:db8:7::/64"));
+  }  // snigate-watch stops with both unsent
+  edge.up = true;
+  BanQueue q(options(), [&](const auto& r) { return edge(r); });
+  ASSERT_TRUE(q.drain(2s));
+  EXPECT_EQ(edge.received, (std::vector<std::string>{"198.51.100.7", "2001:db8:7::/64"}));
+  // Sent bans leave the file: a third start sends nothing again.
+  BanQueue again(options(), [&](const auto& r) { return edge(r); });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(edge.received.size(), 2u);
+}
+
+TEST_F(Queue, RefusedBanIsDroppedAndTheNextOneSent) {
+  FakeEdge edge;
+  edge.up = true;
+  BanQueue q(options(), [&](const auto& r) { return edge(r); });
+  q.push(ban("203.0.113.66"));
+  q.push(ban("203.0.113.67"));
+  ASSERT_TRUE(q.drain(2s));
+  EXPECT_EQ(edge.received, (std::vector<std::string>{"203.0.113.66", "203.0.113.67"}));
+}
+
+}  // namespace
+}  // namespace snigate::watch_tool

@@ -1,0 +1,58 @@
+#pragma once
+// snigate-watch's outbox: every ban a jail makes is written to disk before anything else,
+// then sent to the edge in order; while the edge is unreachable the sender retries with
+// exponential backoff, and a restart resumes from the file, so no ban is lost.
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "bans/ban.h"
+#include "control/remote_client.h"
+
+namespace snigate::watch_tool {
+
+struct BanQueueOptions {
+  std::string file;  // JSON lines, one pending ban each; empty: memory only
+  std::chrono::milliseconds backoff_min{1000};
+  std::chrono::milliseconds backoff_max{60000};
+};
+
+class BanQueue {
+ public:
+  using Send = std::function<control::RemoteReply(const bans::BanRequest&)>;
+
+  // Loads what the file still holds and starts the sender thread.
+  BanQueue(BanQueueOptions options, Send send);
+  ~BanQueue();  // stops the sender; what is unsent stays in the file
+  BanQueue(const BanQueue&) = delete;
+  BanQueue& operator=(const BanQueue&) = delete;
+
+  // Queues and writes the file. Returns false when the disk refused (the ban stays queued in
+  // memory; the next write retries).
+  bool push(const bans::BanRequest& request);
+  std::size_t pending() const;
+  // Waits until the queue is empty or `limit` passes; true when empty.
+  bool drain(std::chrono::milliseconds limit);
+
+ private:
+  void run();
+  bool persist_locked();  // rewrites the file from queue_ (written aside, renamed)
+
+  BanQueueOptions options_;
+  Send send_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<bans::BanRequest> queue_;
+  bool stopping_ = false;
+  std::thread sender_;
+};
+
+// One ban as a JSON line, and back (nullopt for a line that is not one).
+std::string to_json_line(const bans::BanRequest& request);
+std::optional<bans::BanRequest> from_json_line(const std::string& line);
+
+}  // namespace snigate::watch_tool
