@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "config/config.h"
 #include "config/diag.h"
 #include "control/control_client.h"
 #include "control/format.h"
@@ -144,7 +145,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   const std::string socket_help =
       "control socket of snigated (default: $SNIGATE_CONTROL_SOCKET, else " +
-      std::string(control::kDefaultControlSocket) + ")";
+      config::DaemonConfig{}.control_socket + ")";
   app.add_option("--socket", args.socket, socket_help);
 
   auto sub = [&](const char* name, const char* help) {

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "config/config.h"
 #include "config/endpoint.h"
 
 namespace snigate::control {
@@ -66,7 +67,7 @@ struct Reader {
 
 std::string default_control_socket() {
   const char* env = std::getenv(kControlSocketEnv);
-  return env && *env ? std::string(env) : std::string(kDefaultControlSocket);
+  return env && *env ? std::string(env) : config::DaemonConfig{}.control_socket;
 }
 
 json to_json(const bans::BanEntry& e) {

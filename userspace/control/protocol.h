@@ -39,12 +39,11 @@
 
 namespace snigate::control {
 
-inline constexpr const char* kDefaultControlSocket = "/run/snigate/control.sock";
 inline constexpr const char* kControlSocketEnv = "SNIGATE_CONTROL_SOCKET";
 inline constexpr std::size_t kMaxLine = 64 * 1024;
 
 // The socket snigatectl talks to when no --socket is given: $SNIGATE_CONTROL_SOCKET, else
-// kDefaultControlSocket.
+// the config's default `[daemon] control_socket`.
 std::string default_control_socket();
 
 nlohmann::json to_json(const bans::BanEntry& entry);

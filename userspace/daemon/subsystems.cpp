@@ -119,6 +119,8 @@ control::ControlHandlers handlers(Subsystems& s) {
 
 }  // namespace
 
+Subsystems::Subsystems(Daemon& d) : daemon(d) {}
+
 Subsystems::~Subsystems() {
   jails.reset();
   remote.reset();

@@ -18,7 +18,7 @@ namespace snigate::watch { class Watcher; }
 namespace snigate::daemon {
 
 struct Subsystems {
-  explicit Subsystems(Daemon& d) : daemon(d) {}
+  explicit Subsystems(Daemon& d);  // out of line: the members are incomplete here
   // Jails and the remote channel stop first, then the ban check is taken off the data path
   // before the BanManager goes.
   ~Subsystems();
