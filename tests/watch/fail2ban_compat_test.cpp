@@ -144,3 +144,27 @@ INSTANTIATE_TEST_SUITE_P(Debian, StockFilter,
 
 }  // namespace
 }  // namespace snigate::watch
+
+namespace snigate::watch {
+namespace {
+
+// Every stock filter loads as it is and its regexes compile with PCRE2; the "-common"
+// files are only included by others and are not filters of their own.
+TEST(StockFilters, EveryDebianFilterLoadsAndCompiles) {
+  std::size_t loaded = 0;
+  for (const auto& entry : fs::directory_iterator(kFail2banFilterDir)) {
+    auto name = entry.path().stem().string();
+    if (entry.path().extension() != ".conf" || name.ends_with("common")) continue;
+    try {
+      Filter filter(load_filter(name));
+      filter.process("2026-11-23 11:04:05 probe line from 192.0.2.1");
+      ++loaded;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << name << ": " << e.what();
+    }
+  }
+  EXPECT_GT(loaded, 80u);
+}
+
+}  // namespace
+}  // namespace snigate::watch

@@ -52,8 +52,8 @@ const char* const kGroupNames[kGroups] = {"ip4", "ip6", "dns", "fid", "mlfid", "
 struct Compiled {
   Pcre regex;
   std::vector<int> groups[kGroups];
-  explicit Compiled(const std::string& source)
-      : regex(expand_fail2ban_tags(source)) {
+  Compiled(const std::string& source, bool multiline)
+      : regex(expand_fail2ban_tags(source), false, multiline) {
     for (int g = 0; g < kGroups; ++g) groups[g] = regex.groups(kGroupNames[g]);
     // <F-ALT_USER...>: fail2ban takes the first alt_user* group as `user` when F-USER is unset.
     for (const auto& name : regex.group_names())
@@ -129,7 +129,7 @@ std::string expand_fail2ban_tags(const std::string& regex, bool use_dns) {
 struct Filter::Impl {
   FilterDefinition def;
   DateDetector dates;
-  std::optional<Compiled> prefregex;
+  std::optional<Compiled> prefregex;  // compiled multi-line when maxlines > 1
   std::vector<Compiled> failregex;
   std::vector<Compiled> ignoreregex;
   // F-MLFID cache: fail2ban keeps 100 connections for 5 minutes; we keep the last 1000.
@@ -137,11 +137,13 @@ struct Filter::Impl {
   std::deque<std::string> mlfid_order;
   Match match;
   std::string buf;
+  // maxlines > 1: the last lines (date cut out), searched together; a match consumes them.
+  std::deque<std::string> lines;
 
   explicit Impl(const FilterDefinition& d) : def(d), dates(d.datepattern) {
     auto compile = [&](const std::string& source, const char* what) {
       try {
-        return Compiled(source);
+        return Compiled(source, def.maxlines > 1);
       } catch (const RegexError& e) {
         throw FilterError(def.source + ": " + what + " does not compile: " + e.what());
       }
@@ -224,6 +226,12 @@ struct Filter::Impl {
     } else {
       buf.append(line);
     }
+    if (def.maxlines > 1) {
+      lines.push_back(buf);
+      if (lines.size() > static_cast<std::size_t>(def.maxlines)) lines.pop_front();
+      buf.clear();
+      for (const auto& l : lines) buf += (buf.empty() ? "" : "\n") + l;
+    }
     buf += '\n';
 
     if (!ignoreregex.empty() && ignoreregex.size() + 2 < failregex.size() && ignored(buf)) {
@@ -271,6 +279,7 @@ struct Filter::Impl {
         return result;
       }
       result.kind = LineResult::Kind::Matched;
+      lines.clear();
       if (fail.v[kGUser]) result.user = *fail.v[kGUser];
       if (fail.v[kGIp4]) {
         result.host = *fail.v[kGIp4];

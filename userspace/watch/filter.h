@@ -2,7 +2,8 @@
 // A compiled fail2ban filter: PCRE2 (JIT) regexes with fail2ban's tags expanded exactly as
 // fail2ban expands them (<HOST>, <ADDR>, <IP4>, <IP6>, <DNS>, <CIDR>, <SUBNET>, <F-ID/>,
 // <F-NAME>...</F-NAME>, <SKIPLINES>), prefregex/<F-CONTENT>, ignoreregex, multi-line buffers
-// (maxlines) and the multi-line failure id (<F-MLFID>, <F-NOFAIL>, <F-MLFFORGET>,
+// (maxlines; simplified: a match consumes the whole buffer, where fail2ban keeps the lines it
+// did not match) and the multi-line failure id (<F-MLFID>, <F-NOFAIL>, <F-MLFFORGET>,
 // <F-MLFGAINED>) that sshd.conf relies on. Lines are matched the way fail2ban matches them:
 // the date found in the line is cut out and failregex sees "text before" + "text after".
 #include <chrono>

@@ -131,7 +131,7 @@ class Resolver {
         std::optional<std::string> repl;
         if (auto it = combined.find(tag); it != combined.end()) repl = it->second;
         else if (auto it2 = combined.find(lower(tag)); it2 != combined.end()) repl = it2->second;
-        else repl = qualified(lower(tag));
+        else repl = qualified(tag);
         if (!repl) {
           pos = end + 1;
           continue;
@@ -159,9 +159,10 @@ class Resolver {
 
   // "section/option" names another section (common.conf: <lt_file/__prefix_line>).
   std::optional<std::string> qualified(const std::string& name) const {
+    // Section names keep their case (guacamole.conf: <L_catalina/maxlines>); options do not.
     auto slash = name.find('/');
-    if (slash == std::string::npos) return get("Definition", name);
-    std::string section = name.substr(0, slash), key = name.substr(slash + 1);
+    if (slash == std::string::npos) return get("Definition", lower(name));
+    std::string section = name.substr(0, slash), key = lower(name.substr(slash + 1));
     if (section == "known") return std::nullopt;
     if (!ini_.count(section)) return std::nullopt;
     return get(section, key);

@@ -39,10 +39,12 @@ struct Match::Data {
   ~Data() { pcre2_match_data_free(data); }
 };
 
-Pcre::Pcre(const std::string& pattern, bool caseless) : pattern_(pattern), code_(new Code) {
+Pcre::Pcre(const std::string& pattern, bool caseless, bool multiline)
+    : pattern_(pattern), code_(new Code) {
   int error = 0;
   PCRE2_SIZE offset = 0;
-  std::uint32_t options = PCRE2_DUPNAMES | (caseless ? PCRE2_CASELESS : 0);
+  std::uint32_t options = PCRE2_DUPNAMES | (caseless ? PCRE2_CASELESS : 0) |
+                          (multiline ? PCRE2_MULTILINE : 0);
   code_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                               options, &error, &offset, nullptr);
   if (!code_->code) {

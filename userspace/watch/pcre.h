@@ -22,8 +22,8 @@ class Match;
 class Pcre {
  public:
   // Throws RegexError "PATTERN: what PCRE2 said at offset N". Duplicate group names are
-  // allowed (date templates reuse them).
-  explicit Pcre(const std::string& pattern, bool caseless = false);
+  // allowed (date templates reuse them). `multiline`: ^ and $ at every line (maxlines > 1).
+  explicit Pcre(const std::string& pattern, bool caseless = false, bool multiline = false);
   ~Pcre();
   Pcre(Pcre&&) noexcept;
   Pcre& operator=(Pcre&&) noexcept;
