@@ -85,7 +85,7 @@ std::string format_bans_table(const std::vector<bans::BanEntry>& bans, TimePoint
   for (const auto& b : bans) {
     std::string remaining = "permanent";
     if (b.expires) {
-      auto left = std::chrono::duration_cast<std::chrono::seconds>(*b.expires - now);
+      auto left = std::chrono::round<std::chrono::seconds>(*b.expires - now);
       remaining = left.count() > 0 ? format_duration(left) : "expired";
     }
     rows.push_back({b.prefix.str(), remaining, std::to_string(b.drops), std::to_string(b.offences),
@@ -121,7 +121,7 @@ std::string format_stats(const nlohmann::json& stats) {
 
 std::string format_ban_made(const bans::BanEntry& ban, TimePoint now) {
   if (!ban.expires) return "banned " + ban.prefix.str() + " permanently";
-  auto left = std::chrono::duration_cast<std::chrono::seconds>(*ban.expires - now);
+  auto left = std::chrono::round<std::chrono::seconds>(*ban.expires - now);
   return "banned " + ban.prefix.str() + " for " + format_duration(left) + " (until " +
          format_time(*ban.expires) + ")";
 }
