@@ -26,9 +26,9 @@ std::shared_ptr<Generation> build_generation(std::shared_ptr<const config::Confi
   for (const auto& [name, backend] : c.backends)
     g->backends[name] = {&backend, std::make_shared<upstream::UpstreamPool>(backend)};
   for (const auto& l : c.listeners) {
-    // HOOK(forward, H7): connect listeners join once Session serves them (see session.cpp).
+    // Connect listeners take their destinations from the request, not from a table.
     if (l.protocol == config::Protocol::Connect) {
-      spdlog::warn("listener {}: protocol connect is not served by this build; skipped", l.name);
+      g->listeners.push_back({&l, nullptr});
       continue;
     }
     auto it = tables.find(l.table);
@@ -37,6 +37,7 @@ std::shared_ptr<Generation> build_generation(std::shared_ptr<const config::Confi
                                 "' which is not defined; add a [table." + l.table + "] section");
     g->listeners.push_back({&l, it->second});
   }
+  g->forward = forward::load_forward_settings(c);
   return g;
 }
 

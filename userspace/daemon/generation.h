@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "forward/forward_settings.h"
 #include "relay/relay.h"
 #include "routing/route_table.h"
 #include "upstream/upstream_pool.h"
@@ -33,14 +34,16 @@ struct Generation {
   std::map<std::string, BackendSettings> backends;
   std::shared_ptr<relay::Relay> relay;
   relay::Options relay_options;
+  // Connect listeners and forward backends: allow-lists, credentials, [resolver].
+  std::shared_ptr<const forward::ForwardSettings> forward;
 
   const ListenerSettings* listener(const std::string& name) const;
   const BackendSettings* backend(const std::string& name) const;
 };
 
-// Builds route tables and upstream pools from a loaded config (throws config::ConfigError).
-// Listeners of protocols this daemon does not serve itself (connect) are left out. The relay
-// is chosen by the caller, once per change of `relay` mode.
+// Builds route tables, upstream pools and the forward settings from a loaded config (throws
+// config::ConfigError). Connect listeners have no table. The relay is chosen by the caller,
+// once per change of `relay` mode.
 std::shared_ptr<Generation> build_generation(std::shared_ptr<const config::Config> config);
 
 }  // namespace snigate::daemon

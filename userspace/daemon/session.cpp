@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "forward/forward_settings.h"
 #include "parser/http_host.h"
 #include "parser/proxy_protocol.h"
 #include "parser/tls_client_hello.h"
@@ -29,6 +30,23 @@ std::string str(const asio::ip::tcp::endpoint& ep) {
 
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// A forward destination refused or unreachable, in the access log's end reasons; the precise
+// verdict (forward::to_string) goes in the detail.
+EndReason forward_end(forward::Verdict verdict) {
+  switch (verdict) {
+    case forward::Verdict::Allowed: return EndReason::ClientReset;  // left before its 200
+    case forward::Verdict::BadRequest: return EndReason::ParseError;
+    case forward::Verdict::AuthRequired:
+    case forward::Verdict::DeniedName:
+    case forward::Verdict::DeniedAddress: return EndReason::NoRoute;
+    default: return EndReason::Refused;
+  }
+}
+
+std::string forward_detail(const forward::ForwardResult& f) {
+  return f.log_fields() + (f.detail.empty() ? "" : " (" + f.detail + ")");
 }
 
 // Longest PROXY v2 header: 16-byte preamble plus a 16-bit length.
@@ -149,12 +167,22 @@ asio::awaitable<EndReason> Session::steps() {
   if (banned(peer_.address())) co_return EndReason::Banned;
 
   arm_deadline(listener_.config->preread_timeout);
-  // HOOK(forward, H7): `protocol = "connect"` listeners read a CONNECT request here instead of
-  // a ClientHello (head, auth, allow-list, DNS, reply), then replay_and_relay() the bytes the
-  // client sent after its head. build_generation() leaves such listeners out until then.
+  // `protocol = "connect"` listeners read a CONNECT request instead of a ClientHello (head,
+  // auth, allow-list, DNS, reply), then relay the bytes the client sent after its head. The
+  // handshake bounds its head read itself; DNS and connect have their own timeouts.
   if (listener_.config->protocol == config::Protocol::Connect) {
-    record_.detail = "connect listeners are not served by this build";
-    co_return EndReason::NoRoute;
+    disarm_deadline();
+    const auto connect_start = std::chrono::steady_clock::now();
+    forward::ForwardResult f =
+        co_await forward::serve_connect(client_, buffer_, *generation_->forward, listener_.name());
+    if (killed_) co_return EndReason::Aborted;
+    record_.name = f.name;
+    record_.detail = forward_detail(f);
+    context_.registry.update(id_, [&f](conns::ConnInfo& i) { i.server_name = f.name; });
+    if (!f.ok()) co_return forward_end(f.verdict);
+    record_.connect_ms = ms_since(connect_start);
+    co_return co_await replay_and_relay(std::move(*f.upstream), f.connected,
+                                        config::ProxyProtocol::Off);
   }
   if (listener_.config->proxy_protocol_in) {
     EndReason e = co_await read_proxy_header();
@@ -230,6 +258,8 @@ asio::awaitable<EndReason> Session::preread() {
         if (p.status == parser::Status::Error) {
           record_.detail = std::string(parser::to_string(p.error)) +
                            (p.detail.empty() ? "" : ": " + p.detail);
+          // A client configured with this listener as its HTTP proxy: say so, not just "not TLS".
+          if (auto why = forward::explain_not_tls(buffer_)) record_.detail = *why;
           co_return EndReason::ParseError;
         }
       }
@@ -252,12 +282,18 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
     record_.detail = "backend '" + backend_name + "' is not defined";
     co_return EndReason::NoRoute;
   }
-  // HOOK(forward, H7): a backend with `forward = PORT` connects to the SNI/Host name itself
-  // (allow-list, DNS, address policy) instead of its server list, then goes on to
-  // replay_and_relay() like any other backend.
+  // A backend with `forward = PORT` connects to the SNI/Host name itself (allow-list, DNS,
+  // address policy) instead of its server list.
   if (backend->config->forward_port) {
-    record_.detail = "forward backends are not served by this build";
-    co_return EndReason::NoRoute;
+    const auto connect_start = std::chrono::steady_clock::now();
+    forward::ForwardResult f = co_await forward::open_forward(
+        client_.get_executor(), *generation_->forward, backend_name, record_.name);
+    if (killed_) co_return EndReason::Aborted;
+    record_.detail = forward_detail(f);
+    if (!f.ok()) co_return forward_end(f.verdict);
+    record_.connect_ms = ms_since(connect_start);
+    co_return co_await replay_and_relay(std::move(*f.upstream), f.connected,
+                                        backend->config->proxy_protocol);
   }
   const auto connect_start = std::chrono::steady_clock::now();
   upstream::ConnectResult r = co_await upstream::connect_upstream(*backend->pool, *backend->config);
