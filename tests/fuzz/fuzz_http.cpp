@@ -50,5 +50,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (limited.status == Status::Done)
     FUZZ_REQUIRE(full.status == Status::Done && limited.head.host == full.head.host &&
                  limited.head_bytes == full.head_bytes);
+  // Re-calls with a cursor, as the daemon makes them while bytes arrive, agree with fresh calls.
+  HttpCursor cursor;
+  for (std::size_t end = 0, step = 1; end < size; step = step * 3 % 61 + 1) {
+    end = std::min(size, end + step);
+    auto resumed = parse_http_preread(in.first(end), cursor);
+    auto fresh = parse_http_preread(in.first(end));
+    FUZZ_REQUIRE(resumed.status == fresh.status && resumed.error == fresh.error);
+    if (fresh.status == Status::Done)
+      FUZZ_REQUIRE(resumed.head_bytes == fresh.head_bytes && resumed.head.host == fresh.head.host &&
+                   resumed.head.port == fresh.head.port && resumed.head.headers == fresh.head.headers &&
+                   resumed.head.target == fresh.head.target);
+    if (fresh.status != Status::NeedMore) break;
+  }
   return 0;
 }

@@ -52,5 +52,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (limited.status == Status::Done) FUZZ_REQUIRE(full.status == Status::Done && same_hello(limited.hello, full.hello));
   if (full.status == Status::Done && limited.status != Status::Done)
     FUZZ_REQUIRE(limited.error == TlsError::TooLarge);
+  // Re-calls with a cursor, as the daemon makes them while bytes arrive, agree with fresh calls.
+  TlsCursor cursor;
+  for (std::size_t end = 0, step = 1; end < size; step = step * 3 % 61 + 1) {
+    end = std::min(size, end + step);
+    auto resumed = parse_tls_preread(in.first(end), cursor);
+    auto fresh = parse_tls_preread(in.first(end));
+    FUZZ_REQUIRE(resumed.status == fresh.status && resumed.error == fresh.error && resumed.detail == fresh.detail);
+    if (fresh.status == Status::Done) FUZZ_REQUIRE(same_hello(resumed.hello, fresh.hello));
+    if (fresh.status != Status::NeedMore) break;
+  }
   return 0;
 }

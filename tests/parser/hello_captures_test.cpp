@@ -94,6 +94,18 @@ TEST_P(HelloCapture, ByteByByte) {
     expect_hello(c, parse_tls_preread(std::span(wire).first(n)), "after " + std::to_string(n) + " bytes");
 }
 
+TEST_P(HelloCapture, DrippedInOneByteRecordsWithACursor) {
+  const auto& c = GetParam();
+  Bytes wire = load(c.file);
+  Bytes tiny = records(unframe(std::span(wire).first(hello_end(wire))), 1, 0x03);
+  TlsCursor cursor;
+  for (std::size_t n = 1; n < tiny.size(); ++n)
+    ASSERT_EQ(parse_tls_preread(std::span(tiny).first(n), cursor).status, Status::NeedMore) << n;
+  // The cursor stopped at the last complete record, not at the start.
+  EXPECT_EQ(cursor.pos, tiny.size() - 6);
+  expect_hello(c, parse_tls_preread(tiny, cursor), "dripped with a cursor");
+}
+
 TEST_P(HelloCapture, ReframedIntoManyRecords) {
   const auto& c = GetParam();
   Bytes wire = load(c.file);

@@ -79,6 +79,41 @@ TEST(HttpPreread, ByteByByteThenHeadBytesExcludeTheBody) {
   EXPECT_EQ(r.head.host, "a.example");
 }
 
+TEST(HttpPreread, CursorDripAgreesWithFreshCalls) {
+  std::string head = "\r\nGET /a HTTP/1.1\r\nHost: Drip.Example:81\r\nX-A: 1\nX-B: 2\r\n\r\nbody";
+  HttpCursor cursor;
+  HttpPreread resumed;
+  std::size_t n = 0;
+  while (resumed.status == Status::NeedMore && n < head.size())
+    resumed = parse_http_preread(bytes_of(std::string_view(head).substr(0, ++n)), cursor);
+  auto fresh = parse(head);
+  ASSERT_EQ(resumed.status, Status::Done) << resumed.error;
+  EXPECT_EQ(n, head.size() - 4);
+  EXPECT_EQ(resumed.head.host, "drip.example");
+  EXPECT_EQ(resumed.head.port, 81);
+  EXPECT_EQ(resumed.head.headers, fresh.head.headers);
+  EXPECT_EQ(resumed.head_bytes, fresh.head_bytes);
+}
+
+TEST(HttpPreread, CursorStillFailsFastAndBounds) {
+  std::string bad = "GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n";
+  HttpCursor cursor;
+  HttpPreread r;
+  for (std::size_t n = 1; n <= bad.size() && r.status == Status::NeedMore; ++n)
+    r = parse_http_preread(bytes_of(std::string_view(bad).substr(0, n)), cursor);
+  EXPECT_EQ(r.status, Status::Error);
+  EXPECT_EQ(r.error, parse(bad).error);
+
+  std::string endless = "GET / HTTP/1.1\r\n";
+  while (endless.size() < 300) endless += "X-Pad: y\r\n";
+  HttpCursor bounded;
+  r = {};
+  for (std::size_t n = 1; n <= endless.size() && r.status == Status::NeedMore; ++n)
+    r = parse_http_preread(bytes_of(std::string_view(endless).substr(0, n)), bounded, 100);
+  EXPECT_EQ(r.status, Status::Error);
+  EXPECT_NE(r.error.find("preread limit"), std::string::npos) << r.error;
+}
+
 TEST(HttpPreread, BareLfAndLeadingEmptyLineAccepted) {
   auto r = parse("\r\nGET / HTTP/1.1\nHost: a.example\n\n");
   ASSERT_EQ(r.status, Status::Done) << r.error;

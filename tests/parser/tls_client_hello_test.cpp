@@ -219,6 +219,28 @@ TEST(TlsPreread, MalformedFieldsAreRejectedWithTheirReason) {
   }
 }
 
+TEST(TlsPreread, CursorGivesTheSameErrorsAsAFreshCall) {
+  Bytes hs = hello_with(typical_extensions());
+  Bytes wire = records(std::span(hs).first(30), 3);
+  append(wire, Bytes{0x17, 0x03, 0x03, 0x00, 0x01, 0x00});
+  TlsCursor cursor;
+  TlsPreread resumed;
+  for (std::size_t n = 1; n <= wire.size() && resumed.status == Status::NeedMore; ++n)
+    resumed = parse_tls_preread(std::span(wire).first(n), cursor);
+  auto fresh = parse_tls_preread(wire);
+  EXPECT_EQ(resumed.error, TlsError::BadRecord);
+  EXPECT_EQ(resumed.detail, fresh.detail);
+  EXPECT_NE(fresh.detail.find("record 11 "), std::string::npos) << fresh.detail;
+
+  // The size limit holds the same way.
+  Bytes big = records(hello_with(typical_extensions()), 4);
+  TlsCursor limited;
+  TlsError first = TlsError::None;
+  for (std::size_t n = 1; n <= big.size() && first == TlsError::None; ++n)
+    first = parse_tls_preread(std::span(big).first(n), limited, 60).error;
+  EXPECT_EQ(first, TlsError::TooLarge);
+}
+
 TEST(TlsPreread, HostOf255BytesIsAccepted) {
   std::string host(251, 'a');
   host += ".org";

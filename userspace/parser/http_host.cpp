@@ -209,35 +209,49 @@ const std::string* HttpRequestHead::header(std::string_view name) const {
 }
 
 HttpPreread parse_http_preread(std::span<const std::uint8_t> bytes, std::size_t max_bytes) {
+  HttpCursor fresh;
+  return parse_http_preread(bytes, fresh, max_bytes);
+}
+
+HttpPreread parse_http_preread(std::span<const std::uint8_t> bytes, HttpCursor& cursor, std::size_t max_bytes) {
   std::string_view data(reinterpret_cast<const char*>(bytes.data()), std::min(bytes.size(), max_bytes));
   auto too_large = [&] {
     return fail("request head exceeds the preread limit of " + std::to_string(max_bytes) + " bytes");
   };
   HttpPreread result;
   HttpRequestHead& head = result.head;
+  // The blank line ending the head, searched from the LF ending a line.
+  auto head_ends = [&](std::size_t lf) {
+    return data.find("\n\n", lf) != std::string_view::npos || data.find("\n\r\n", lf) != std::string_view::npos;
+  };
 
-  // RFC 9112 2.2: a server SHOULD ignore at least one empty line before the request line.
-  std::size_t pos = 0;
-  for (int skipped = 0; skipped < 4 && pos < data.size(); ++skipped) {
-    if (data.substr(pos, 2) == "\r\n") pos += 2;
-    else if (data[pos] == '\n') pos += 1;
-    else break;
+  // Lines before cursor.checked were found valid by an earlier call: while the head is
+  // incomplete, carry on from there.
+  const bool resumed = cursor.checked > 0 && !head_ends(cursor.checked - 1);
+  std::size_t pos = cursor.checked;
+  if (!resumed) {
+    // RFC 9112 2.2: a server SHOULD ignore at least one empty line before the request line.
+    pos = 0;
+    for (int skipped = 0; skipped < 4 && pos < data.size(); ++skipped) {
+      if (data.substr(pos, 2) == "\r\n") pos += 2;
+      else if (data[pos] == '\n') pos += 1;
+      else break;
+    }
+    // A CR whose LF has not arrived yet may still be an empty line to skip.
+    if (data.substr(pos) == "\r") return bytes.size() >= max_bytes ? too_large() : result;
+    auto request_line = next_line(data, pos);
+    if (!request_line) {
+      if (!plausible_prefix(data.substr(pos))) return fail("not an HTTP/1.x request line");
+      if (bytes.size() >= max_bytes) return too_large();
+      return result;
+    }
+    if (auto error = parse_request_line(request_line->text, head)) return fail(*error);
+    pos = request_line->end;
   }
-  // A CR whose LF has not arrived yet may still be an empty line to skip.
-  if (data.substr(pos) == "\r") return bytes.size() >= max_bytes ? too_large() : result;
-  auto request_line = next_line(data, pos);
-  if (!request_line) {
-    if (!plausible_prefix(data.substr(pos))) return fail("not an HTTP/1.x request line");
-    if (bytes.size() >= max_bytes) return too_large();
-    return result;
-  }
-  if (auto error = parse_request_line(request_line->text, head)) return fail(*error);
-
-  pos = request_line->end;
-  // Header lines are checked on every call, to fail fast, but stored only once the blank line
+  // Header lines are checked as they arrive, to fail fast, but stored only once the blank line
   // has arrived: a head dripped byte by byte would otherwise rebuild them all on every call.
-  const bool complete = data.find("\n\n", pos - 1) != std::string_view::npos ||
-                        data.find("\n\r\n", pos - 1) != std::string_view::npos;
+  const bool complete = !resumed && head_ends(pos - 1);
+  if (!complete) cursor.checked = pos;
   for (;;) {
     auto line = next_line(data, pos);
     if (!line) {
@@ -257,6 +271,7 @@ HttpPreread parse_http_preread(std::span<const std::uint8_t> bytes, std::size_t 
     if (std::any_of(value.begin(), value.end(), [](char c) { return c == '\0' || c == '\r'; }))
       return fail("header '" + std::string(name) + "' has a control character in its value");
     if (complete) head.headers.emplace_back(std::string(name), std::string(value));
+    else cursor.checked = pos;
   }
   result.head_bytes = pos;
 

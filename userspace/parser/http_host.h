@@ -39,4 +39,15 @@ struct HttpPreread {
 // a head longer than max_bytes is an Error.
 HttpPreread parse_http_preread(std::span<const std::uint8_t> data, std::size_t max_bytes = 8192);
 
+// Where earlier calls stopped in one connection's growing buffer. With it, while the head is
+// incomplete, a re-call checks only the lines that arrived since, so a head dripped byte by
+// byte costs linear rather than quadratic time. One per connection, default-constructed; pass
+// the same buffer (grown at its end only) and the same max_bytes every time. Until Done, only
+// status and error are meaningful.
+struct HttpCursor {
+  std::size_t checked = 0;  // end of the request and header lines found valid (0: none yet)
+};
+HttpPreread parse_http_preread(std::span<const std::uint8_t> data, HttpCursor& cursor,
+                               std::size_t max_bytes = 8192);
+
 }  // namespace snigate::parser

@@ -191,6 +191,11 @@ const char* to_string(TlsError error) {
 }
 
 TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, std::size_t max_bytes) {
+  TlsCursor fresh;
+  return parse_tls_preread(data, fresh, max_bytes);
+}
+
+TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, TlsCursor& cursor, std::size_t max_bytes) {
   if (data.empty()) return {};
   // SSLv2 CLIENT-HELLO with a 2-byte header: high bit set, then msg type 1 (RFC 6101 E.2).
   if (data[0] & 0x80) {
@@ -209,8 +214,9 @@ TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, std::size_t max
   // handshake message span records), including the available part of an incomplete record.
   // The daemon re-calls with every segment, so until the hello is complete only the record
   // headers are walked and the 4-byte handshake header kept: nothing is copied per call.
-  std::uint8_t hs_header[4] = {};
-  std::size_t collected = 0;
+  std::uint8_t hs_header[4];
+  std::copy(std::begin(cursor.header), std::end(cursor.header), hs_header);
+  std::size_t collected = cursor.collected;
   auto collect = [&](std::span<const std::uint8_t> payload) {
     for (std::size_t i = 0; i < payload.size() && collected + i < 4; ++i) hs_header[collected + i] = payload[i];
     collected += payload.size();
@@ -247,8 +253,8 @@ TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, std::size_t max
     return std::nullopt;
   };
 
-  std::size_t pos = 0;
-  for (int record = 1; data.size() - pos >= kRecordHeader; ++record) {
+  std::size_t pos = cursor.pos;
+  for (int record = cursor.record; data.size() - pos >= kRecordHeader; ++record) {
     const std::uint8_t* h = data.data() + pos;
     if (h[0] != kContentHandshake)
       return fail(TlsError::BadRecord, "record " + std::to_string(record) + " has content type " +
@@ -272,8 +278,13 @@ TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, std::size_t max
     std::size_t wanted = collected < 4 ? 4 : 4 + (hs_header[1] << 16 | hs_header[2] << 8 | hs_header[3]);
     bool undecided = collected < wanted && (collected < 4 || hs_header[0] == kHandshakeClientHello) &&
                      pos + (wanted - collected) + kRecordHeader <= max_bytes;
-    if (!undecided)
+    if (!undecided) {
       if (auto verdict = decide(pos, 0)) return *verdict;
+    }
+    cursor.pos = pos;
+    cursor.collected = collected;
+    std::copy(std::begin(hs_header), std::end(hs_header), cursor.header);
+    cursor.record = record + 1;
   }
   return {};
 }

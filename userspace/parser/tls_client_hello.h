@@ -34,6 +34,19 @@ struct TlsPreread {
 // max_bytes -> Error TooLarge. Non-TLS first byte -> NotTls; SSLv2-style hello -> SslV2.
 TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, std::size_t max_bytes = 16384);
 
+// Where earlier calls stopped in one connection's growing buffer. With it a re-call resumes
+// after the records already walked instead of at the first byte, so a hello dripped in tiny
+// records costs linear rather than quadratic time. One per connection, default-constructed;
+// pass the same buffer (grown at its end only) and the same max_bytes every time.
+struct TlsCursor {
+  std::size_t pos = 0;          // end of the complete records walked
+  std::size_t collected = 0;    // handshake bytes they carried
+  std::uint8_t header[4] = {};  // the first of those: handshake type and length
+  int record = 1;               // number of the next record, for error texts
+};
+TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, TlsCursor& cursor,
+                             std::size_t max_bytes = 16384);
+
 // RFC 8701: 0x?a?a with both bytes equal.
 constexpr bool is_grease(std::uint16_t value) {
   return (value & 0x0f0f) == 0x0a0a && (value >> 8) == (value & 0xff);
