@@ -1,0 +1,166 @@
+// A backend sees exactly the PROXY header the spec describes (haproxy proxy-protocol.txt),
+// followed by the client's own bytes, for v1, v2 with AUTHORITY and ALPN TLVs, and when the
+// client itself came through a trusted proxy.
+#include <sys/socket.h>
+
+#include <future>
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "integration/harness.h"
+
+namespace snigate::itest {
+namespace {
+
+// A backend that records everything one connection sends until EOF.
+struct RecordingBackend {
+  std::promise<std::string> got;
+  RawServer server{"127.0.3.1", [this](int fd) { got.set_value(recv_until_eof(fd)); }};
+  std::string wait(std::chrono::milliseconds timeout = 15s) {
+    auto f = got.get_future();
+    if (f.wait_for(timeout) != std::future_status::ready) return "<nothing>";
+    return f.get();
+  }
+};
+
+// Sends `bytes` from source_ip, half-closes, and waits for the daemon to close.
+// False when the daemon closed before taking it all.
+bool send_from(const std::string& source_ip, std::uint16_t port, const std::string& bytes,
+               std::uint16_t* source_port = nullptr) {
+  int fd = connect_to("127.0.3.1", port, source_ip);
+  if (source_port) *source_port = local_port(fd);
+  bool sent = send_all(fd, bytes);
+  shutdown(fd, SHUT_WR);
+  recv_until_eof(fd);
+  close(fd);
+  return sent;
+}
+
+std::string config(std::uint16_t v1, std::uint16_t v2) {
+  return fmt::format(R"(
+[daemon]
+access_log = "@ACCESS_LOG@"
+[[listener]]
+name = "tls"
+listen = "127.0.3.1:0"
+table = "edge"
+[[listener]]
+name = "behind-lb"
+listen = "127.0.3.1:0"
+table = "edge"
+proxy_protocol_in = true
+trusted_proxies = ["127.0.3.8", "127.0.3.16/30"]
+preread_timeout = "3s"
+[table.edge]
+"v1.test" = "v1"
+"v2.test" = "v2"
+[backend.v1]
+servers = ["127.0.3.1:{}"]
+proxy_protocol = "v1"
+[backend.v2]
+servers = ["127.0.3.1:{}"]
+proxy_protocol = "v2"
+)",
+                     v1, v2);
+}
+
+std::string be16(unsigned v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
+
+TEST(ProxyProtocol, V1HeaderThenTheClientHello) {
+  TempDir dir;
+  RecordingBackend v1, v2;
+  Snigated d(dir, config(v1.server.port(), v2.server.port()));
+  const std::string hello = capture_client_hello("v1.test", "h2");
+  ASSERT_GT(hello.size(), 100u);
+  std::uint16_t sport = 0;
+  ASSERT_TRUE(send_from("127.0.3.7", d.port("tls"), hello, &sport));
+  EXPECT_EQ(v1.wait(), fmt::format("PROXY TCP4 127.0.3.7 127.0.3.1 {} {}\r\n", sport,
+                                   d.port("tls")) + hello);
+}
+
+TEST(ProxyProtocol, V2HeaderWithAuthorityAndAlpnTlvs) {
+  TempDir dir;
+  RecordingBackend v1, v2;
+  Snigated d(dir, config(v1.server.port(), v2.server.port()));
+  const std::string hello = capture_client_hello("v2.test", "h2,http/1.1");
+  std::uint16_t sport = 0;
+  ASSERT_TRUE(send_from("127.0.3.7", d.port("tls"), hello, &sport));
+  const std::string got = v2.wait();
+
+  const std::string signature("\r\n\r\n\0\r\nQUIT\n", 12);
+  ASSERT_GE(got.size(), 28u) << got;
+  EXPECT_EQ(got.substr(0, 12), signature);
+  EXPECT_EQ(got[12], '\x21');  // version 2, PROXY
+  EXPECT_EQ(got[13], '\x11');  // TCP over IPv4
+  const unsigned len = (static_cast<unsigned char>(got[14]) << 8) | static_cast<unsigned char>(got[15]);
+  ASSERT_GE(got.size(), 16 + len);
+  EXPECT_EQ(got.substr(16, 12), std::string("\x7f\x00\x03\x07\x7f\x00\x03\x01", 8) +
+                                    be16(sport) + be16(d.port("tls")));
+  // TLVs after the addresses: type, 16-bit length, value. Their order is free in the spec.
+  std::map<int, std::string> tlvs;
+  for (std::size_t at = 28; at + 3 <= 16 + len;) {
+    int type = static_cast<unsigned char>(got[at]);
+    unsigned l = (static_cast<unsigned char>(got[at + 1]) << 8) | static_cast<unsigned char>(got[at + 2]);
+    ASSERT_LE(at + 3 + l, 16 + len) << "TLV overruns the header";
+    tlvs[type] = got.substr(at + 3, l);
+    at += 3 + l;
+  }
+  EXPECT_EQ(tlvs[0x02], "v2.test");  // PP2_TYPE_AUTHORITY: the SNI
+  EXPECT_EQ(tlvs[0x01], "h2");       // PP2_TYPE_ALPN: the client's first choice
+  EXPECT_EQ(got.substr(16 + len), hello);
+}
+
+TEST(ProxyProtocol, TrustedProxyAddressIsPassedOn) {
+  TempDir dir;
+  RecordingBackend v1, v2;
+  Snigated d(dir, config(v1.server.port(), v2.server.port()));
+  const std::string hello = capture_client_hello("v1.test", "");
+  ASSERT_TRUE(send_from("127.0.3.8", d.port("behind-lb"),
+                        "PROXY TCP4 203.0.113.9 198.51.100.1 5555 443\r\n" + hello));
+  EXPECT_EQ(v1.wait(), "PROXY TCP4 203.0.113.9 198.51.100.1 5555 443\r\n" + hello);
+  EXPECT_NE(d.wait_access(std::regex(
+                R"(client=203\.0\.113\.9:5555 peer=127\.0\.3\.8:\d+ listener=behind-lb name=v1\.test)")),
+            "")
+      << d.access_log();
+}
+
+TEST(ProxyProtocol, V2InFromTrustedCidrBecomesV2OutWithTheRealClient) {
+  TempDir dir;
+  RecordingBackend v1, v2;
+  Snigated d(dir, config(v1.server.port(), v2.server.port()));
+  const std::string hello = capture_client_hello("v2.test", "http/1.1");
+  // v2 in: PROXY TCP6 from 2001:db8::9 port 4000 to 2001:db8::1 port 443, no TLVs.
+  std::string in("\r\n\r\n\0\r\nQUIT\n\x21\x21", 14);
+  in += be16(36);
+  std::string src(16, '\0'), dst(16, '\0');
+  src[0] = dst[0] = '\x20'; src[1] = dst[1] = '\x01'; src[2] = dst[2] = '\x0d'; src[3] = dst[3] = '\xb8';
+  src[15] = '\x09';
+  dst[15] = '\x01';
+  in += src + dst + be16(4000) + be16(443);
+  ASSERT_TRUE(send_from("127.0.3.17", d.port("behind-lb"), in + hello));
+  const std::string got = v2.wait();
+  ASSERT_GE(got.size(), 52u);
+  EXPECT_EQ(got[13], '\x21');  // TCP over IPv6
+  EXPECT_EQ(got.substr(16, 36), src + dst + be16(4000) + be16(443));
+  EXPECT_NE(d.wait_access(std::regex(R"(client=\[2001:db8::9\]:4000 peer=127\.0\.3\.17:)")), "")
+      << d.access_log();
+}
+
+TEST(ProxyProtocol, HeaderFromAnUntrustedPeerIsRefused) {
+  TempDir dir;
+  RecordingBackend v1, v2;
+  Snigated d(dir, config(v1.server.port(), v2.server.port()));
+  const std::string hello = capture_client_hello("v1.test", "");
+  send_from("127.0.3.9", d.port("behind-lb"),
+            "PROXY TCP4 203.0.113.9 198.51.100.1 5555 443\r\n" + hello);
+  EXPECT_NE(d.wait_access(std::regex(R"(peer=127\.0\.3\.9:\d+ listener=behind-lb .*end=untrusted_proxy)")),
+            "")
+      << d.access_log();
+  EXPECT_EQ(v1.wait(500ms), "<nothing>");  // the backend never saw the forged address
+}
+
+}  // namespace
+}  // namespace snigate::itest
