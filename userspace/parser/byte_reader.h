@@ -26,12 +26,6 @@ class ByteReader {
     pos_ += 2;
     return v;
   }
-  std::optional<std::uint32_t> u24() {
-    if (remaining() < 3) return std::nullopt;
-    auto v = static_cast<std::uint32_t>(data_[pos_] << 16 | data_[pos_ + 1] << 8 | data_[pos_ + 2]);
-    pos_ += 3;
-    return v;
-  }
   std::optional<std::span<const std::uint8_t>> bytes(std::size_t n) {
     if (remaining() < n) return std::nullopt;
     auto s = data_.subspan(pos_, n);
