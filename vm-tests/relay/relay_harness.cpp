@@ -1,6 +1,7 @@
 #include "relay_harness.h"
 
 #include <dirent.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <atomic>
@@ -110,6 +111,7 @@ awaitable<void> send(tcp::socket& s, std::uint64_t size, std::uint64_t seed, std
 
 void finish_send(tcp::socket& s, Plan::End end) {
   error_code ignored;
+  if (end == Plan::End::Hold) return;
   if (end == Plan::End::Reset) {
     s.set_option(tcp::socket::linger(true, 0), ignored);
     s.close(ignored);
@@ -241,10 +243,13 @@ awaitable<void> backend_reader(tcp::socket& s, const Plan& p, Stream& stream, Re
   if (p.backend_reads) {
     co_await receive(s, stream, 0, r);
   } else {
-    // Keep the socket open, unread, until the edge gives up on it: closing it with unread
-    // bytes would reset the connection, which is not what a stalled reader does.
-    error_code ec;
-    co_await s.async_wait(tcp::socket::wait_error, asio::redirect_error(use_awaitable, ec));
+    // Keep the socket open, unread, until the edge gives up on it (FIN or RST): closing it
+    // with unread bytes would reset the connection, which is not what a stalled reader does.
+    for (;;) {
+      pollfd pfd{s.native_handle(), POLLRDHUP, 0};
+      if (::poll(&pfd, 1, 0) != 0) break;
+      co_await sleep_for(std::chrono::milliseconds(20));
+    }
   }
 }
 

@@ -28,7 +28,8 @@ struct Plan {
   std::uint64_t c2u = 0;  // payload bytes client -> backend (after the 8-byte id)
   std::uint64_t u2c = 0;  // payload bytes backend -> client
   bool v6 = false;
-  enum class End { Fin, Reset } client_end = End::Fin, backend_end = End::Fin;
+  // Hold: neither FIN nor RST; the side stays silent until the edge closes.
+  enum class End { Fin, Reset, Hold } client_end = End::Fin, backend_end = End::Fin;
   // Half-close order: this side sends only once it has read the other side's EOF.
   bool client_waits_for_eof = false;
   bool backend_waits_for_eof = false;

@@ -138,7 +138,14 @@ TEST_P(RelayVm, ClientResetReachesBackendAsReset) {
   std::vector<Plan> plans(2);
   for (std::size_t i = 0; i < plans.size(); ++i)
     plans[i] = {.c2u = 4 * MiB, .u2c = 256 * MiB, .v6 = i % 2 == 1, .client_end = Plan::End::Reset};
-  auto out = harness().run(plans, plans.size(), 120s);
+  auto out = harness().run(plans, plans.size(), 60s);
+  for (const auto& o : out)
+    std::printf("client done=%d recv=%llu err=%s send_err=%s | backend done=%d recv=%llu err=%s send_err=%s\n",
+                o.client_done, (unsigned long long)o.client_received, o.client_error.message().c_str(),
+                o.client_send_error.message().c_str(), o.backend_done,
+                (unsigned long long)o.backend_received, o.backend_error.message().c_str(),
+                o.backend_send_error.message().c_str());
+  for (const auto& r : harness_->edge_records()) std::printf("edge %s\n", relay::to_string(r.result.end));
   ASSERT_FALSE(harness_->timed_out());
   for (const auto& o : out) {
     EXPECT_TRUE(o.backend_intact);
@@ -199,6 +206,28 @@ TEST_P(RelayVm, BackendStallsThenReadsEverything) {
                           {.c2u = 64 * MiB, .u2c = 64 * MiB, .v6 = true, .backend_read_delay_ms = 2000}};
   auto out = harness().run(plans, plans.size(), 120s);
   expect_intact(plans, out);
+  expect_no_leftovers();
+}
+
+// Both peers fall silent without closing: the relay ends the connection after the idle
+// timeout, judged from the byte counts alone.
+TEST_P(RelayVm, SilentConnectionEndsAtIdleTimeout) {
+  relay::Options options;
+  options.idle_timeout = 1s;
+  auto& h = harness(options);
+  std::vector<Plan> plans(2);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = 4096, .u2c = 0, .v6 = i % 2 == 1, .backend_end = Plan::End::Hold,
+                .backend_reads = false, .client_fin_after_eof = true};
+  const auto start = std::chrono::steady_clock::now();
+  h.run(plans, plans.size(), 30s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(h.timed_out());
+  auto records = h.edge_records();
+  ASSERT_EQ(records.size(), plans.size());
+  for (const auto& r : records) EXPECT_EQ(r.result.end, End::IdleTimeout) << relay::to_string(r.result.end);
+  EXPECT_GE(took, 1s);
+  EXPECT_LT(took, 10s);
   expect_no_leftovers();
 }
 
