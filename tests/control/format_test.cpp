@@ -1,0 +1,108 @@
+// What snigatectl prints: readable durations and sizes, and tables whose cells stay on one
+// line however hostile the log sample or reason is.
+#include <gtest/gtest.h>
+
+#include "control/format.h"
+
+namespace snigate::control {
+namespace {
+
+using namespace std::chrono_literals;
+
+const TimePoint kNow = TimePoint(std::chrono::seconds(1800000000));  // 2027-01-15 08:00:00 UTC
+
+TEST(ControlFormat, Durations) {
+  EXPECT_EQ(format_duration(45s), "45s");
+  EXPECT_EQ(format_duration(125s), "2m05s");
+  EXPECT_EQ(format_duration(3720s), "1h02m");
+  EXPECT_EQ(format_duration(3 * 86400s + 4h), "3d04h");
+  EXPECT_EQ(format_duration(-5s), "0s");
+}
+
+TEST(ControlFormat, Bytes) {
+  EXPECT_EQ(format_bytes(512), "512 B");
+  EXPECT_EQ(format_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(format_bytes(20 * 1024 * 1024), "20.0 MiB");
+}
+
+TEST(ControlFormat, Time) { EXPECT_EQ(format_time(kNow), "2027-01-15 08:00:00 UTC"); }
+
+TEST(ControlFormat, BansTableShowsExpiryDropsJailMatchAndSample) {
+  bans::BanEntry timed;
+  timed.prefix = *net::Prefix::parse("192.0.2.7");
+  timed.expires = kNow + 1h;
+  timed.drops = 17;
+  timed.source = "jail:sshd";
+  timed.jail = "sshd";
+  timed.matched_at = kNow - 5min;
+  timed.sample = std::string("Failed password for root from 192.0.2.7\r\n") + std::string(100, 'x');
+  bans::BanEntry permanent;
+  permanent.prefix = *net::Prefix::parse("2001:db8::/64");
+  permanent.source = "ctl";
+  permanent.reason = "scanner";
+  bans::BanEntry old = permanent;
+  old.prefix = *net::Prefix::parse("198.51.100.0/24");
+  old.expires = kNow - 1s;
+
+  auto text = format_bans_table({timed, permanent, old}, kNow);
+  std::vector<std::string> lines;
+  for (std::size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1)
+    lines.push_back(text.substr(at, nl - at));
+  ASSERT_EQ(lines.size(), 4u) << text;  // header + one line per ban, the CR LF flattened
+  EXPECT_EQ(lines[0].rfind("PREFIX", 0), 0u);
+  for (const char* col : {"REMAINING", "DROPS", "JAIL", "MATCHED", "SAMPLE"})
+    EXPECT_NE(lines[0].find(col), std::string::npos) << col;
+  EXPECT_NE(lines[1].find("192.0.2.7"), std::string::npos);
+  EXPECT_NE(lines[1].find("1h00m"), std::string::npos);
+  EXPECT_NE(lines[1].find(" 17 "), std::string::npos);
+  EXPECT_NE(lines[1].find("sshd"), std::string::npos);
+  EXPECT_NE(lines[1].find("2027-01-15 07:55:00 UTC"), std::string::npos);
+  EXPECT_NE(lines[1].find("Failed password for root"), std::string::npos);
+  EXPECT_NE(lines[1].find("..."), std::string::npos);  // the long sample is shortened
+  EXPECT_NE(lines[2].find("permanent"), std::string::npos);
+  EXPECT_NE(lines[2].find("scanner"), std::string::npos);
+  EXPECT_NE(lines[3].find("expired"), std::string::npos);
+  // Columns line up: every row has PREFIX's width before the next column.
+  EXPECT_EQ(lines[1].find("1h00m"), lines[0].find("REMAINING"));
+}
+
+TEST(ControlFormat, EmptyLists) {
+  EXPECT_EQ(format_bans_table({}, kNow), "no bans\n");
+  EXPECT_EQ(format_conns_table({}, kNow), "no connections\n");
+}
+
+TEST(ControlFormat, ConnsTable) {
+  conns::ConnInfo c;
+  c.id = 3;
+  c.peer = {boost::asio::ip::make_address("127.0.0.1"), 40000};
+  c.client = boost::asio::ip::make_address("192.0.2.9");
+  c.listener = "https";
+  c.server_name = "a.example";
+  c.backend = "backend_a";
+  c.state = "relaying";
+  c.relay_mode = "splice";
+  c.started = kNow - 65s;
+  auto counters = std::make_shared<relay::Counters>();
+  counters->upstream_to_client = 2048;
+  c.counters = counters;
+  auto text = format_conns_table({c}, kNow);
+  for (const char* want : {"192.0.2.9", "127.0.0.1:40000", "a.example", "backend_a",
+                           "relaying/splice", "2.0 KiB", "1m05s"})
+    EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+}
+
+TEST(ControlFormat, StatsFlattenToDottedKeys) {
+  nlohmann::json stats{{"connections", {{"accepted", 5}, {"active", 1}}}, {"mode", "splice"}};
+  EXPECT_EQ(format_stats(stats), "connections.accepted  5\nconnections.active    1\nmode                  splice\n");
+}
+
+TEST(ControlFormat, BanMade) {
+  bans::BanEntry e;
+  e.prefix = *net::Prefix::parse("192.0.2.7");
+  EXPECT_EQ(format_ban_made(e, kNow), "banned 192.0.2.7 permanently");
+  e.expires = kNow + 1h;
+  EXPECT_EQ(format_ban_made(e, kNow), "banned 192.0.2.7 for 1h00m (until 2027-01-15 09:00:00 UTC)");
+}
+
+}  // namespace
+}  // namespace snigate::control

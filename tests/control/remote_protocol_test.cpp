@@ -1,0 +1,198 @@
+// The remote ban channel's authentication: HMAC-SHA256 as RFC 4231 defines it, and the edge
+// refusing forged, tampered, replayed and stale requests; the per-peer rate limit; token
+// files and the [remote_ban] section.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
+
+#include "config/diag.h"
+#include "control/remote_client.h"
+#include "control/remote_config.h"
+#include "control/remote_protocol.h"
+
+namespace snigate::control {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+const std::string kToken = "0123456789abcdef0123456789abcdef";
+const std::string kOther = "fedcba9876543210fedcba9876543210";
+const WallClock::time_point kNow = WallClock::time_point(std::chrono::seconds(1800000000));
+
+std::string line(const std::string& token = kToken, WallClock::time_point at = kNow,
+                 std::string nonce = random_nonce()) {
+  json body{{"cmd", "ban"}, {"prefix", "192.0.2.7"}};
+  auto text = sign_remote_request(body, token, at, nonce);
+  return text.substr(0, text.size() - 1);
+}
+
+TEST(RemoteProtocol, HmacMatchesRfc4231) {
+  // RFC 4231 test case 2.
+  EXPECT_EQ(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(RemoteProtocol, NoncesAreRandomHex) {
+  auto a = random_nonce(), b = random_nonce();
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_NE(a, b);
+}
+
+TEST(RemoteProtocol, ValidRequestIsAcceptedWithItsBody) {
+  RemoteAuth auth({kOther, kToken}, 30s);
+  auto v = auth.verify(line(), kNow + 2s);
+  ASSERT_TRUE(v.ok) << v.reason;
+  EXPECT_EQ(v.token, 1u);
+  EXPECT_EQ(v.body["prefix"], "192.0.2.7");
+}
+
+TEST(RemoteProtocol, BadTokenIsRefused) {
+  RemoteAuth auth({kToken}, 30s);
+  auto v = auth.verify(line(kOther), kNow);
+  EXPECT_FALSE(v.ok);
+  EXPECT_FALSE(v.retry);
+  EXPECT_NE(v.reason.find("bad token"), std::string::npos) << v.reason;
+}
+
+TEST(RemoteProtocol, TamperedBodyIsRefused) {
+  RemoteAuth auth({kToken}, 30s);
+  auto text = line();
+  auto at = text.find("192.0.2.7");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 9, "192.0.2.8");
+  auto v = auth.verify(text, kNow);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.reason.find("bad token"), std::string::npos) << v.reason;
+}
+
+TEST(RemoteProtocol, ReplayIsRefused) {
+  RemoteAuth auth({kToken}, 30s);
+  auto text = line();
+  EXPECT_TRUE(auth.verify(text, kNow).ok);
+  auto again = auth.verify(text, kNow + 1s);
+  EXPECT_FALSE(again.ok);
+  EXPECT_NE(again.reason.find("replayed"), std::string::npos) << again.reason;
+}
+
+TEST(RemoteProtocol, ExpiredAndFutureTimestampsAreRefused) {
+  RemoteAuth auth({kToken}, 30s);
+  auto old = auth.verify(line(kToken, kNow - 31s), kNow);
+  EXPECT_FALSE(old.ok);
+  EXPECT_NE(old.reason.find("31 s off"), std::string::npos) << old.reason;
+  auto future = auth.verify(line(kToken, kNow + 45s), kNow);
+  EXPECT_FALSE(future.ok);
+  EXPECT_NE(future.reason.find("-45 s off"), std::string::npos) << future.reason;
+  EXPECT_TRUE(auth.verify(line(kToken, kNow - 30s), kNow).ok);
+}
+
+TEST(RemoteProtocol, ForgedRequestsDoNotFillTheReplayCache) {
+  RemoteAuth auth({kToken}, 30s, /*max_nonces=*/2);
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(auth.verify(line(kOther), kNow).ok);
+  EXPECT_TRUE(auth.verify(line(), kNow).ok);
+  EXPECT_TRUE(auth.verify(line(), kNow).ok);
+  auto full = auth.verify(line(), kNow);
+  EXPECT_FALSE(full.ok);
+  EXPECT_TRUE(full.retry);
+  // Once the remembered requests are out of the window, room is made again.
+  EXPECT_TRUE(auth.verify(line(kToken, kNow + 31s), kNow + 31s).ok);
+}
+
+TEST(RemoteProtocol, MalformedRequestsAreRefused) {
+  RemoteAuth auth({kToken}, 30s);
+  for (std::string bad : {std::string("junk"), std::string(R"({"v":1})"),
+                          std::string(R"({"v":2,"ts":1,"nonce":"","body":"","mac":""})")}) {
+    auto v = auth.verify(bad, kNow);
+    EXPECT_FALSE(v.ok) << bad;
+    EXPECT_FALSE(v.reason.empty());
+  }
+}
+
+TEST(RateLimiter, BurstThenRatePerPeer) {
+  RateLimiter limiter(/*rate=*/1, /*burst=*/3);
+  auto a = boost::asio::ip::make_address("192.0.2.1"), b = boost::asio::ip::make_address("192.0.2.2");
+  RateLimiter::Clock::time_point t{};
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.allow(a, t));
+  EXPECT_FALSE(limiter.allow(a, t));
+  EXPECT_TRUE(limiter.allow(b, t));
+  EXPECT_FALSE(limiter.allow(a, t + 500ms));
+  EXPECT_TRUE(limiter.allow(a, t + 1s));
+  EXPECT_FALSE(limiter.allow(a, t + 1s));
+}
+
+class TempDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sg-ctl-test-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text, mode_t mode) {
+    auto path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    ::chmod(path.c_str(), mode);
+    return path;
+  }
+  std::string dir_;
+};
+
+using TokenFile = TempDir;
+
+TEST_F(TokenFile, ReadTrimmedWhenPrivate) {
+  std::string error;
+  EXPECT_EQ(read_token_file(write("t", "  " + kToken + "\n", 0600), error), kToken) << error;
+}
+
+TEST_F(TokenFile, RefusedWhenOthersCanReadOrTooShort) {
+  std::string error;
+  EXPECT_EQ(read_token_file(write("t", kToken, 0644), error), "");
+  EXPECT_NE(error.find("chmod 600"), std::string::npos) << error;
+  EXPECT_EQ(read_token_file(write("s", "short\n", 0600), error), "");
+  EXPECT_NE(error.find("shorter than 16"), std::string::npos) << error;
+  EXPECT_EQ(read_token_file(dir_ + "/missing", error), "");
+  EXPECT_NE(error.find("No such file"), std::string::npos) << error;
+}
+
+toml::table parse(const std::string& text) { return toml::parse(std::string_view(text), std::string_view("test.toml")); }
+
+TEST_F(TokenFile, RemoteBanConfig) {
+  EXPECT_FALSE(parse_remote_ban_config(parse("")).enabled);
+  auto file = write("t", kToken, 0600);
+  auto cfg = parse_remote_ban_config(parse("[remote_ban]\nlisten = \"127.0.8.1:7443\"\n"
+                                           "token_files = [\"" + file + "\"]\nrate = 2\n"
+                                           "allow = [\"127.0.8.0/24\"]\nmax_skew = \"10s\"\n"));
+  EXPECT_TRUE(cfg.enabled);
+  EXPECT_EQ(cfg.listen.port(), 7443);
+  ASSERT_EQ(cfg.tokens.size(), 1u);
+  EXPECT_EQ(cfg.tokens[0], kToken);
+  EXPECT_EQ(cfg.rate, 2);
+  EXPECT_EQ(cfg.max_skew, 10s);
+  ASSERT_EQ(cfg.allow.size(), 1u);
+
+  auto error_of = [](const std::string& text) -> std::string {
+    try {
+      parse_remote_ban_config(parse(text));
+    } catch (const config::ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(error_of("[remote_ban]\nlisten = \"127.0.8.1:7443\"\n").find("needs 'token_files' or 'tokens'"),
+            std::string::npos);
+  EXPECT_NE(error_of("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntokens = [\"short\"]\n")
+                .find("test.toml:3"),
+            std::string::npos);
+  EXPECT_NE(error_of("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntoken = \"" + kToken + "\"\n")
+                .find("did you mean"),
+            std::string::npos);
+  EXPECT_NE(error_of("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntoken_files = [\"" +
+                     write("w", kToken, 0644) + "\"]\n")
+                .find("chmod 600"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace snigate::control

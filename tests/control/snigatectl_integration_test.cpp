@@ -1,0 +1,408 @@
+// snigated and snigatectl as a user runs them, on 127.0.8.x: a temp config with an http
+// listener in front of an echo backend, bans made and lifted with snigatectl (checking its
+// output and exit codes), a banned client's live connection ended and its new ones refused
+// at accept time, stats, conns, reload, and the remote ban channel with good and bad tokens.
+// Without CAP_BPF the daemon runs with bans at accept time only; as root it pins its maps
+// under a per-test directory in /sys/fs/bpf and removes them afterwards.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <cstdio>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sstream>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "control/remote_client.h"
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using snigate::control::RemoteBanClient;
+using Status = snigate::control::RemoteReply::Status;
+
+const std::string kToken = "integration-token-0123456789abcdef";
+
+sockaddr_in addr(const std::string& ip, unsigned short port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  return a;
+}
+
+// A port nobody uses on 127.0.8.1 right now (bound, read back, released).
+unsigned short free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  auto a = addr("127.0.8.1", 0);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Echoes every connection's bytes back; counts the connections that reached it.
+class EchoBackend {
+ public:
+  EchoBackend() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    auto a = addr("127.0.8.1", 0);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 64);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~EchoBackend() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+    std::lock_guard lock(mu_);
+    for (int c : conns_) ::shutdown(c, SHUT_RDWR);
+    for (auto& t : echoes_) t.join();
+    for (int c : conns_) ::close(c);
+  }
+  unsigned short port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      ++accepted_;
+      std::lock_guard lock(mu_);
+      conns_.push_back(c);
+      echoes_.emplace_back([c] {
+        char buf[4096];
+        for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;)
+          if (::send(c, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n) break;
+        ::shutdown(c, SHUT_WR);
+      });
+    }
+  }
+  int fd_;
+  unsigned short port_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<int> conns_;
+  std::vector<std::thread> echoes_;
+};
+
+// A client connection from `source` (127.0.8.x) to snigated's http listener.
+class Client {
+ public:
+  Client(const std::string& source, unsigned short port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    auto from = addr(source, 0);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from);
+    auto to = addr("127.0.8.1", port);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
+  }
+  ~Client() { ::close(fd_); }
+  // Sends a request and reads until it comes back (the backend echoes) or `timeout` passes.
+  bool round_trip(std::chrono::milliseconds timeout = 3s) {
+    const std::string req = "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    if (!connected_ || ::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+      return false;
+    std::string got;
+    while (got.size() < req.size()) {
+      if (!readable(timeout)) return false;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return false;
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got == req;
+  }
+  // True when the daemon ends the connection (EOF or reset) within `timeout`.
+  bool ended_within(std::chrono::milliseconds timeout) {
+    if (!readable(timeout)) return false;
+    char buf[64];
+    return ::recv(fd_, buf, sizeof buf, 0) <= 0;
+  }
+
+ private:
+  bool readable(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
+  }
+  int fd_;
+  bool connected_ = false;
+};
+
+struct CtlRun {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+
+CtlRun run(const std::string& args) {
+  CtlRun r;
+  std::string cmd = std::string(SNIGATECTL_PATH) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.output.append(buf, n);
+  int status = ::pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class SnigatectlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sg-ctl-it-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    socket_ = dir_ + "/run/control.sock";
+    pin_dir_ = "/sys/fs/bpf/sg-ctl-test-" + std::to_string(::getpid());
+    port_ = free_port();
+    remote_port_ = free_port();
+    write_config("");
+    start_daemon();
+  }
+  void TearDown() override {
+    stop_daemon();
+    std::error_code ec;
+    std::filesystem::remove_all(pin_dir_, ec);
+    if (HasFailure()) {
+      std::ifstream log(dir_ + "/snigated.log");
+      std::cerr << "--- snigated log ---\n" << log.rdbuf() << "\n";
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  void write_config(const std::string& extra) {
+    std::ofstream(dir_ + "/snigate.toml")
+        << "[daemon]\nworkers = 1\nrelay = \"copy\"\ncontrol_socket = \"" << socket_
+        << "\"\naccess_log = \"" << dir_ << "/access.log\"\n"
+        << "[[listener]]\nlisten = \"127.0.8.1:" << port_ << "\"\nprotocol = \"http\"\ntable = \"t\"\n"
+        << extra << "[table.t]\ndefault = \"echo\"\n"
+        << "[backend.echo]\nservers = [\"127.0.8.1:" << backend_.port() << "\"]\n"
+        << "[bans]\nstore = \"" << dir_ << "/bans.db\"\npin_dir = \"" << pin_dir_
+        << "\"\nignore = [\"127.0.8.128/25\"]\n"
+        << "[remote_ban]\nlisten = \"127.0.8.1:" << remote_port_ << "\"\ntokens = [\"" << kToken
+        << "\"]\n";
+  }
+
+  void start_daemon() {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    auto log = dir_ + "/snigated.log";
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    auto config = dir_ + "/snigate.toml";
+    std::vector<char*> argv{const_cast<char*>(SNIGATED_PATH), const_cast<char*>("-c"),
+                            config.data(), nullptr};
+    ASSERT_EQ(::posix_spawn(&pid_, SNIGATED_PATH, &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    for (auto deadline = std::chrono::steady_clock::now() + 10s;
+         std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(50ms)) {
+      if (run("stats --socket " + socket_).status == 0) return;
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        FAIL() << "snigated exited at start";
+      }
+    }
+    FAIL() << "snigated did not answer on " << socket_ << " within 10 s";
+  }
+
+  void stop_daemon() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return void(pid_ = -1);
+      std::this_thread::sleep_for(50ms);
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  CtlRun ctl(const std::string& args) { return run(args + " --socket " + socket_); }
+
+  std::string log() const {
+    std::ifstream in(dir_ + "/snigated.log");
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  EchoBackend backend_;
+  std::string dir_, socket_, pin_dir_;
+  unsigned short port_ = 0, remote_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+TEST_F(SnigatectlTest, ControlSocketIsPrivate) {
+  struct stat st {};
+  ASSERT_EQ(::stat(socket_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(SnigatectlTest, BanEndsLiveConnectionRefusesNewOnesAndUnbanRestores) {
+  Client banned("127.0.8.2", port_), other("127.0.8.3", port_);
+  ASSERT_TRUE(banned.round_trip());
+  ASSERT_TRUE(other.round_trip());
+
+  auto ban = ctl("ban 127.0.8.2 --for 1h --reason 'integration test'");
+  EXPECT_EQ(ban.status, 0) << ban.output;
+  EXPECT_NE(ban.output.find("banned 127.0.8.2 for 1h00m"), std::string::npos) << ban.output;
+  EXPECT_NE(ban.output.find("ended 1 live connection"), std::string::npos) << ban.output;
+  EXPECT_TRUE(banned.ended_within(2s));
+  EXPECT_TRUE(other.round_trip());  // the other client is untouched
+
+  int reached = backend_.accepted();
+  Client again("127.0.8.2", port_);
+  EXPECT_FALSE(again.round_trip(2s));
+  EXPECT_EQ(backend_.accepted(), reached);  // refused at accept, never reached the backend
+  Client third("127.0.8.3", port_);
+  EXPECT_TRUE(third.round_trip());
+
+  auto list = ctl("bans");
+  EXPECT_EQ(list.status, 0);
+  EXPECT_NE(list.output.find("PREFIX"), std::string::npos) << list.output;
+  EXPECT_NE(list.output.find("127.0.8.2"), std::string::npos) << list.output;
+  EXPECT_NE(list.output.find("integration test"), std::string::npos) << list.output;
+  auto listed = ctl("bans --json");
+  ASSERT_EQ(listed.status, 0);
+  auto bans = json::parse(listed.output);
+  ASSERT_EQ(bans.size(), 1u) << listed.output;
+  EXPECT_EQ(bans[0]["prefix"], "127.0.8.2");
+  EXPECT_EQ(bans[0]["source"], "ctl");
+  EXPECT_FALSE(bans[0]["expires"].is_null());
+  EXPECT_GE(bans[0]["drops"].get<int>(), 1);  // the refused accept counts as a drop
+
+  auto unban = ctl("unban 127.0.8.2");
+  EXPECT_EQ(unban.status, 0) << unban.output;
+  EXPECT_EQ(unban.output, "unbanned 127.0.8.2\n");
+  Client back("127.0.8.2", port_);
+  EXPECT_TRUE(back.round_trip());
+  auto twice = ctl("unban 127.0.8.2");
+  EXPECT_EQ(twice.status, 1);
+  EXPECT_NE(twice.output.find("no ban on 127.0.8.2"), std::string::npos) << twice.output;
+  EXPECT_EQ(ctl("bans").output, "no bans\n");
+}
+
+TEST_F(SnigatectlTest, CidrBanCoversItsPrefix) {
+  auto ban = ctl("ban 127.0.8.0/30");
+  EXPECT_EQ(ban.status, 0) << ban.output;
+  EXPECT_NE(ban.output.find("banned 127.0.8.0/30 permanently"), std::string::npos) << ban.output;
+  Client inside("127.0.8.3", port_), outside("127.0.8.4", port_);
+  EXPECT_FALSE(inside.round_trip(2s));
+  EXPECT_TRUE(outside.round_trip());
+}
+
+TEST_F(SnigatectlTest, BadInputAndIgnoredNetworksGetClearErrors) {
+  auto typo = ctl("ban 127.0.8.2/24");
+  EXPECT_EQ(typo.status, 2);
+  EXPECT_NE(typo.output.find("did you mean 127.0.8.0/24"), std::string::npos) << typo.output;
+  auto junk = ctl("ban 127.0.8.300");
+  EXPECT_EQ(junk.status, 2);
+  EXPECT_NE(junk.output.find("not an IPv4 or IPv6 address"), std::string::npos) << junk.output;
+  auto duration = ctl("ban 127.0.8.2 --for 10x");
+  EXPECT_EQ(duration.status, 2);
+  EXPECT_NE(duration.output.find("--for"), std::string::npos) << duration.output;
+
+  auto ignored = ctl("ban 127.0.8.200");
+  EXPECT_EQ(ignored.status, 1);
+  EXPECT_NE(ignored.output.find("--force"), std::string::npos) << ignored.output;
+  EXPECT_EQ(ctl("bans").output, "no bans\n");
+  auto forced = ctl("ban 127.0.8.200 --force");
+  EXPECT_EQ(forced.status, 0) << forced.output;
+
+  auto nowhere = run("stats --socket " + dir_ + "/nope.sock");
+  EXPECT_EQ(nowhere.status, 1);
+  EXPECT_NE(nowhere.output.find("cannot reach snigated"), std::string::npos) << nowhere.output;
+}
+
+TEST_F(SnigatectlTest, StatsAndConnsShowLiveTraffic) {
+  Client live("127.0.8.4", port_);
+  ASSERT_TRUE(live.round_trip());
+
+  auto conns = ctl("conns");
+  EXPECT_EQ(conns.status, 0);
+  EXPECT_NE(conns.output.find("CLIENT"), std::string::npos) << conns.output;
+  EXPECT_NE(conns.output.find("127.0.8.4"), std::string::npos) << conns.output;
+  auto conns_json = json::parse(ctl("conns --json").output);
+  ASSERT_EQ(conns_json.size(), 1u);
+  EXPECT_EQ(conns_json[0]["client"], "127.0.8.4");
+  EXPECT_EQ(conns_json[0]["backend"], "echo");
+
+  auto stats = ctl("stats");
+  EXPECT_EQ(stats.status, 0);
+  EXPECT_NE(stats.output.find("connections.accepted"), std::string::npos) << stats.output;
+  auto stats_json = json::parse(ctl("stats --json").output);
+  EXPECT_GE(stats_json["connections"]["accepted"].get<int>(), 1);
+  EXPECT_EQ(stats_json["connections"]["active"].get<int>(), 1);
+  EXPECT_EQ(stats_json["bans"]["active"].get<int>(), 0);
+}
+
+TEST_F(SnigatectlTest, ReloadReportsFileLineAndAppliesAGoodConfig) {
+  std::ofstream(dir_ + "/snigate.toml", std::ios::app) << "[daemon2]\n";
+  auto bad = ctl("reload");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("snigate.toml:"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("daemon2"), std::string::npos) << bad.output;
+
+  unsigned short second = free_port();
+  write_config("[[listener]]\nlisten = \"127.0.8.1:" + std::to_string(second) +
+               "\"\nprotocol = \"http\"\ntable = \"t\"\n");
+  auto good = ctl("reload");
+  EXPECT_EQ(good.status, 0) << good.output;
+  EXPECT_EQ(good.output, "configuration reloaded\n");
+  Client via_new("127.0.8.5", second);
+  EXPECT_TRUE(via_new.round_trip());
+}
+
+TEST_F(SnigatectlTest, RemoteChannelAcceptsValidTokenAndRefusesBadOne) {
+  std::string edge = "127.0.8.1:" + std::to_string(remote_port_);
+  snigate::bans::BanRequest request;
+  request.prefix = *snigate::net::Prefix::parse("127.0.8.6");
+  request.duration = 10min;
+  request.jail = "nginx-http-auth";
+  request.sample = "127.0.8.6 - - [23/Nov/2026:10:00:00 +0000] \"GET /admin HTTP/1.1\" 401";
+
+  auto forged = RemoteBanClient(edge, "wrong-token-0123456789abcdef").send(request);
+  EXPECT_EQ(forged.status, Status::Refused);
+  EXPECT_NE(forged.message.find("bad token"), std::string::npos) << forged.message;
+  EXPECT_EQ(ctl("bans").output, "no bans\n");
+
+  auto accepted = RemoteBanClient(edge, kToken).send(request);
+  ASSERT_EQ(accepted.status, Status::Ok) << accepted.message;
+  auto bans = json::parse(ctl("bans --json").output);
+  ASSERT_EQ(bans.size(), 1u);
+  EXPECT_EQ(bans[0]["prefix"], "127.0.8.6");
+  EXPECT_EQ(bans[0]["jail"], "nginx-http-auth");
+  EXPECT_EQ(bans[0]["sample"], request.sample);
+  EXPECT_EQ(bans[0]["source"].get<std::string>().rfind("remote:127.", 0), 0u) << bans[0];
+  Client refused("127.0.8.6", port_);
+  EXPECT_FALSE(refused.round_trip(2s));
+
+  auto text = log();
+  EXPECT_NE(text.find("refused: bad token"), std::string::npos) << text;
+  EXPECT_NE(text.find("accepted ban 127.0.8.6"), std::string::npos) << text;
+}
+
+}  // namespace
