@@ -2,7 +2,11 @@
 # One run on loopback (127.0.3.1): a sink backend, then the same measurements straight to the
 # sink ("direct") and through snigated in each relay mode, printed side by side with the ratio
 # to direct. Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES, REPEAT, SECONDS_EACH,
-# IDLE_CONNS). Throughput and connections/s are the median of REPEAT runs.
+# IDLE_CONNS). Throughput, CPU per GiB and connections/s are the median of REPEAT runs.
+# CPU per GiB is the whole machine's busy time from /proc/stat (kernel work included, which is
+# where sockmap and splice spend it) during the 1-connection upload, per GiB moved; the
+# "relay cost" row subtracts the direct run's, leaving what the relay adds. Other load on the
+# machine shows up there too: run it on a quiet machine, or compare medians of several runs.
 set -euo pipefail
 build=${1:-build}
 load=$build/tools/bench/snigate-load
@@ -16,6 +20,7 @@ for bin in "$load" "$snigated"; do
 done
 ulimit -n "$(ulimit -Hn)"  # idle connections need 4 descriptors each across the processes
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 work=$(mktemp -d /tmp/snigate-bench.XXXXXX)
 pids=()
 cleanup() {
@@ -42,22 +47,28 @@ sink_port=$(wait_for "$work/sink.log" 'sink port=([0-9]+)')
 median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 field() { sed -nE "s/.* $1=([0-9.]+).*/\\1/p"; }
 
-# measure NAME PORT PID: one column of results in $work/NAME.
+# Every snigate-load run is bounded in time too (its own loops are bounded by --seconds or
+# --count; this catches a stuck peer).
+load_run() { timeout 120 "$load" "$@" | tee -a "$work/raw"; }
+
+# measure NAME PORT PID: one column of results in $work/NAME.*
 measure() {
   local name=$1 port=$2 pid=$3 out=$work/$1
   for conns in 1 8; do
+    : >"$out.tput$conns.runs"
     for _ in $(seq "$repeat"); do
-      "$load" throughput --port "$port" --conns "$conns" --seconds "$secs" | tee -a "$work/raw" |
-        field gbit_s
-    done | median >"$out.tput$conns"
+      load_run throughput --port "$port" --conns "$conns" --seconds "$secs" >>"$out.tput$conns.runs"
+    done
+    field gbit_s <"$out.tput$conns.runs" | median >"$out.tput$conns"
+    field cpu_s_per_gib <"$out.tput$conns.runs" | median >"$out.cpu$conns"
   done
-  "$load" latency --port "$port" --count 5000 | tee -a "$work/raw" >"$out.lat"
+  load_run latency --port "$port" --count 5000 >"$out.lat"
   field p50_us <"$out.lat" >"$out.p50"
   field p99_us <"$out.lat" >"$out.p99"
   for _ in $(seq "$repeat"); do
-    "$load" cps --port "$port" --seconds "$secs" | tee -a "$work/raw" | field conns_s
+    load_run cps --port "$port" --seconds "$secs" | field conns_s
   done | median >"$out.cps"
-  "$load" idle --port "$port" --conns "$idle_conns" --pid "$pid" | tee -a "$work/raw" |
+  load_run idle --port "$port" --conns "$idle_conns" --pid "$pid" |
     field bytes_per_conn >"$out.idle"
 }
 
@@ -95,24 +106,42 @@ TOML
 done
 
 row() {  # row LABEL FILE-SUFFIX
-  printf '%-34s' "$1"
+  printf '%-36s' "$1"
   local base; base=$(cat "$work/direct.$2")
   for c in "${columns[@]}"; do
     local v; v=$(cat "$work/$c.$2")
     if [[ $c == direct ]]; then
-      printf '%16s' "$v"
+      printf '%18s' "$v"
     else
-      printf '%16s' "$v ($(awk -v a="$v" -v b="$base" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'))"
+      printf '%18s' "$v ($(awk -v a="$v" -v b="$base" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'))"
+    fi
+  done
+  echo
+}
+# What each relay adds to the direct run's CPU per GiB (the relay's own cost).
+cost_row() {  # cost_row LABEL FILE-SUFFIX
+  printf '%-36s' "$1"
+  local base; base=$(cat "$work/direct.$2")
+  for c in "${columns[@]}"; do
+    if [[ $c == direct ]]; then
+      printf '%18s' "-"
+    else
+      printf '%18s' "$(awk -v a="$(cat "$work/$c.$2")" -v b="$base" 'BEGIN { printf "%+.3f", a - b }')"
     fi
   done
   echo
 }
 echo
-echo "snigate bench, $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r); ratio = value / direct"
-printf '%-34s' metric; for c in "${columns[@]}"; do printf '%16s' "$c"; done; echo
+echo "snigate bench, $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), load before: $load_before"
+echo "median of $repeat runs of ${secs}s; (ratio) = value / direct"
+printf '%-36s' metric; for c in "${columns[@]}"; do printf '%18s' "$c"; done; echo
 row "throughput 1 conn (Gbit/s)" tput1
 row "throughput 8 conns (Gbit/s)" tput8
 row "latency p50 (us, 64 B echo)" p50
 row "latency p99 (us, 64 B echo)" p99
 row "connections/s (4 parallel)" cps
 row "memory per idle conn (B RSS)" idle
+row "machine CPU s per GiB (1 conn)" cpu1
+cost_row "relay cost CPU s/GiB (1 conn)" cpu1
+row "machine CPU s per GiB (8 conns)" cpu8
+cost_row "relay cost CPU s/GiB (8 conns)" cpu8
