@@ -11,7 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
+#include <utility>
 
+#include "watch/follower.h"
 #include "watch/watcher.h"
 
 namespace snigate::watch {
@@ -203,6 +206,85 @@ TEST_F(Follow, BadFilterNamesTheJail) {
     EXPECT_NE(std::string(e.what()).find("jail 'nginx-auth' (watch.toml:7)"), std::string::npos)
         << e.what();
   }
+}
+
+}  // namespace
+}  // namespace snigate::watch
+
+namespace snigate::watch {
+namespace {
+
+// The Follower alone, scanned by hand, for the orders of events the jail thread rarely meets:
+// no sleeps, so the outcome is the same on any machine.
+class FollowerAlone : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("snigate-watch-follower-" + std::to_string(::getpid()) + "-" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    log = dir / "access.log";
+    state = (dir / "positions").string();
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  std::unique_ptr<Follower> follow() {
+    return std::make_unique<Follower>(std::vector<std::string>{log.string()},
+                                      FollowerOptions{state, false, 10s},
+                                      [this](const std::string&, std::string_view line) {
+                                        lines.emplace_back(line);
+                                      });
+  }
+  std::vector<std::string> take() { return std::exchange(lines, {}); }
+
+  fs::path dir, log;
+  std::string state;
+  std::vector<std::string> lines;
+};
+
+using Lines = std::vector<std::string>;
+
+TEST_F(FollowerAlone, CopyTruncateThatRegrewPastTheOffsetIsReadFromItsStart) {
+  append(log, "2026-11-23 12:00:00 old line before we started\n");
+  auto f = follow();
+  append(log, "2026-11-23 12:00:01 a\n");
+  f->scan();
+  EXPECT_EQ(take(), Lines{"2026-11-23 12:00:01 a"});
+  // logrotate copies and truncates, and the writer's next lines make the file longer than
+  // it was before the follower looks again: only the first bytes show it is not the same.
+  fs::resize_file(log, 0);
+  append(log, "2026-11-23 12:05:00 b, after the truncation, longer than everything before\n"
+              "2026-11-23 12:05:01 c\n");
+  f->scan();
+  EXPECT_EQ(take(), (Lines{"2026-11-23 12:05:00 b, after the truncation, longer than everything before",
+                           "2026-11-23 12:05:01 c"}));
+  append(log, "2026-11-23 12:05:02 d\n");
+  f->scan();
+  EXPECT_EQ(take(), Lines{"2026-11-23 12:05:02 d"});
+}
+
+TEST_F(FollowerAlone, FileReplacedWhileStoppedIsReadFromItsStart) {
+  append(log, "2026-11-23 12:00:00 before\n");
+  auto f = follow();
+  append(log, "2026-11-23 12:00:01 a\n");
+  f->scan();
+  EXPECT_EQ(take(), Lines{"2026-11-23 12:00:01 a"});
+  f.reset();  // stopped: position saved
+  fs::rename(log, dir / "access.log.1");
+  append(log, "2026-11-23 12:10:00 e\n2026-11-23 12:10:01 f\n");
+  f = follow();
+  f->scan();
+  EXPECT_EQ(take(), (Lines{"2026-11-23 12:10:00 e", "2026-11-23 12:10:01 f"}));
+}
+
+TEST_F(FollowerAlone, FileTruncatedWhileStoppedIsReadFromItsStart) {
+  append(log, "2026-11-23 12:00:00 before\n2026-11-23 12:00:01 more before\n");
+  auto f = follow();
+  f.reset();
+  fs::resize_file(log, 0);
+  append(log, "2026-11-23 12:20:00 g\n");
+  f = follow();
+  f->scan();
+  EXPECT_EQ(take(), Lines{"2026-11-23 12:20:00 g"});
 }
 
 }  // namespace

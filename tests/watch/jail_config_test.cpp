@@ -77,3 +77,19 @@ TEST(JailConfig, ErrorsPointAtFileAndLine) {
 
 }  // namespace
 }  // namespace snigate::watch
+
+namespace snigate::watch {
+namespace {
+
+// snigated's config has no [watch] (its top level is checked): positions go beside the ban
+// store; snigate-watch's [watch] state_dir is taken as written.
+TEST(WatchConfig, StateDirDefaultsBesideTheBanStore) {
+  EXPECT_EQ(parse_watch_config(toml::table{}).state_dir, "/var/lib/snigate/watch");
+  EXPECT_EQ(parse_watch_config(toml::parse("[bans]\nstore = \"/srv/edge/bans.db\"\n")).state_dir,
+            "/srv/edge/watch");
+  EXPECT_EQ(parse_watch_config(toml::parse("[watch]\nstate_dir = \"/var/lib/w\"\n")).state_dir,
+            "/var/lib/w");
+}
+
+}  // namespace
+}  // namespace snigate::watch

@@ -19,6 +19,9 @@ namespace {
 
 constexpr std::size_t kChunk = 64 * 1024;
 constexpr std::size_t kMaxLine = 1024 * 1024;  // a longer "line" is cut, so memory stays bounded
+// The file's first bytes, kept to tell a copytruncate that regrew past our offset before we
+// looked (the size alone cannot) from plain growth: log lines start with their timestamp.
+constexpr std::size_t kHead = 128;
 
 std::string parent_dir(const std::string& pattern) {
   auto dir = std::filesystem::path(pattern).parent_path().string();
@@ -33,6 +36,7 @@ struct Follower::File {
   std::uint64_t dev = 0, ino = 0;
   std::uint64_t offset = 0;  // just after the last complete line handed out
   std::string partial;       // bytes after `offset` read so far (no newline yet)
+  std::string head;          // the first kHead bytes as last seen
   std::chrono::steady_clock::time_point last_growth = std::chrono::steady_clock::now();
   ~File() {
     if (fd >= 0) ::close(fd);
@@ -96,6 +100,8 @@ void Follower::open_file(const std::string& path, bool initial) {
   } else {
     f->offset = 0;  // appeared while we ran, or replaced while we were down: all of it is new
   }
+  char head[kHead];
+  if (auto n = ::pread(fd, head, sizeof head, 0); n > 0) f->head.assign(head, static_cast<std::size_t>(n));
   dirty_ = true;
   files_[path] = std::move(f);
 }
@@ -104,13 +110,18 @@ bool Follower::read_new(File& f, bool final) {
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) return false;
   auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size < f.offset + f.partial.size()) {  // truncated in place (copytruncate)
+  char buf[kChunk];
+  auto head_n = ::pread(f.fd, buf, kHead, 0);
+  std::string_view head(buf, head_n > 0 ? static_cast<std::size_t>(head_n) : 0);
+  bool truncated = size < f.offset + f.partial.size() || head.size() < f.head.size() ||
+                   head.substr(0, f.head.size()) != f.head;
+  if (truncated && f.offset + f.partial.size() > 0) {  // copytruncate: all of it is new
     f.offset = 0;
     f.partial.clear();
     dirty_ = true;
   }
+  f.head = head;
   bool delivered = false;
-  char buf[kChunk];
   for (;;) {
     auto pos = f.offset + f.partial.size();
     ssize_t n = ::pread(f.fd, buf, sizeof buf, static_cast<off_t>(pos));

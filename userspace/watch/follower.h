@@ -2,7 +2,8 @@
 // Follows log files like `tail -F`, with inotify on their directories: starts at the end (or
 // at the position saved for that file), holds a partial last line until it is complete,
 // follows rotation by rename (drains the old file, and keeps draining it a while for writers
-// that have not reopened yet) and by truncation (copytruncate), picks up files that appear
+// that have not reopened yet) and by truncation (copytruncate: seen by the size, or by the
+// first bytes changing when the file regrew past our offset before we looked), picks up files that appear
 // later (globs in the file name too) and survives files that vanish. Positions (device,
 // inode, offset after the last complete line handed out) are saved to a state file, so a
 // restart neither reads a line twice nor skips one.

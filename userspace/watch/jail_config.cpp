@@ -1,6 +1,7 @@
 #include "watch/jail_config.h"
 
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include "config/diag.h"
@@ -97,6 +98,11 @@ std::vector<JailConfig> parse_jails(const toml::table& root) {
 
 WatchConfig parse_watch_config(const toml::table& root) {
   WatchConfig w;
+  // snigated keeps its state in one place: positions go beside the ban store
+  // ([bans] store = "/var/lib/snigate/bans.db" -> /var/lib/snigate/watch).
+  if (const auto* bans = root["bans"].as_table())
+    if (const auto* store = bans->get_as<std::string>("store"))
+      w.state_dir = (std::filesystem::path(store->get()).parent_path() / "watch").string();
   const auto* node = root.get("watch");
   if (!node) return w;
   const auto* t = node->as_table();

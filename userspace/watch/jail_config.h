@@ -37,7 +37,8 @@ struct JailConfig {
   std::string where;                           // "FILE:LINE" of the [[jail]], for messages
 };
 
-// `[watch]`: where followed files' positions are kept.
+// `[watch]`: where followed files' positions are kept. snigated's config has no [watch]
+// (its top level is checked by config::parse): there they go to "watch" beside [bans] store.
 struct WatchConfig {
   std::string state_dir = "/var/lib/snigate/watch";
 };
