@@ -91,6 +91,37 @@ TEST(ControlFormat, ConnsTable) {
     EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
 }
 
+// A forward connection shows what was asked, what DNS gave and the verdict; a plain edge's
+// table keeps its narrow columns.
+TEST(ControlFormat, ConnsTableShowsForwardFieldsWhenPresent) {
+  conns::ConnInfo plain;
+  plain.id = 1;
+  plain.client = boost::asio::ip::make_address("192.0.2.9");
+  plain.server_name = "a.example";
+  plain.started = kNow;
+  EXPECT_EQ(format_conns_table({plain}, kNow).find("VERDICT"), std::string::npos);
+
+  conns::ConnInfo fwd = plain;
+  fwd.id = 2;
+  fwd.listener = "gateway";
+  fwd.server_name = "b.example";
+  fwd.requested = "b.example:443";
+  fwd.resolved = "198.51.100.10,2001:db8::10";
+  fwd.verdict = "allowed";
+  fwd.upstream = "198.51.100.10:443";
+  auto text = format_conns_table({plain, fwd}, kNow);
+  std::vector<std::string> lines;
+  for (std::size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1)
+    lines.push_back(text.substr(at, nl - at));
+  ASSERT_EQ(lines.size(), 3u) << text;
+  for (const char* col : {"REQUESTED", "RESOLVED", "VERDICT", "UPSTREAM"})
+    EXPECT_NE(lines[0].find(col), std::string::npos) << col << "\n" << text;
+  EXPECT_EQ(lines[2].find("b.example:443"), lines[0].find("REQUESTED")) << text;
+  EXPECT_EQ(lines[2].find("198.51.100.10,2001:db8::10"), lines[0].find("RESOLVED")) << text;
+  EXPECT_EQ(lines[2].find("allowed"), lines[0].find("VERDICT")) << text;
+  EXPECT_EQ(lines[1].find("-", lines[0].find("REQUESTED")), lines[0].find("REQUESTED")) << text;
+}
+
 TEST(ControlFormat, StatsFlattenToDottedKeys) {
   nlohmann::json stats{{"connections", {{"accepted", 5}, {"active", 1}}}, {"mode", "splice"}};
   EXPECT_EQ(format_stats(stats), "connections.accepted  5\nconnections.active    1\nmode                  splice\n");

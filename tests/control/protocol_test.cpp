@@ -104,6 +104,30 @@ TEST(ControlProtocol, ConnRoundTripsWithCounters) {
   EXPECT_EQ(back->counters->upstream_to_client.load(), 2000u);
 }
 
+TEST(ControlProtocol, ForwardConnKeepsRequestedResolvedAndVerdict) {
+  conns::ConnInfo c;
+  c.requested = "a.example:443";
+  c.resolved = "192.0.2.10,2001:db8::10";
+  c.verdict = "allowed";
+  json j = to_json(c);
+  EXPECT_EQ(j["requested"], "a.example:443");
+  EXPECT_EQ(j["resolved"], "192.0.2.10,2001:db8::10");
+  EXPECT_EQ(j["verdict"], "allowed");
+  std::string error;
+  auto back = conn_from_json(j, error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->requested, c.requested);
+  EXPECT_EQ(back->resolved, c.resolved);
+  EXPECT_EQ(back->verdict, c.verdict);
+  // An older daemon's reply, without the keys, decodes to empty fields.
+  j.erase("requested");
+  j.erase("verdict");
+  back = conn_from_json(j, error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->requested, "");
+  EXPECT_EQ(back->verdict, "");
+}
+
 ControlHandlers fake_handlers(std::vector<bans::BanRequest>& seen) {
   ControlHandlers h;
   h.ban = [&seen](const bans::BanRequest& r) {

@@ -1,5 +1,7 @@
 #include "conns/conn_registry.h"
 
+#include <algorithm>
+
 namespace snigate::conns {
 
 void ConnRegistry::add(const ConnInfo& info, Kill kill) {
@@ -22,6 +24,7 @@ std::vector<ConnInfo> ConnRegistry::snapshot() const {
   std::vector<ConnInfo> out;
   out.reserve(entries_.size());
   for (const auto& [id, e] : entries_) out.push_back(e.info);
+  std::sort(out.begin(), out.end(), [](const ConnInfo& a, const ConnInfo& b) { return a.id < b.id; });
   return out;
 }
 

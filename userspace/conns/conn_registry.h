@@ -29,6 +29,12 @@ struct ConnInfo {
   std::string upstream;                   // address actually connected
   std::string state;                      // preread | connecting | relaying
   std::string relay_mode;
+  // Forward connections only (SNI forwarding, CONNECT), empty otherwise: what the client asked
+  // for ("NAME:PORT"), what DNS answered ("A,B") and what the allow-list and address policy
+  // decided ("allowed", or why not), as the access log's requested=/resolved=/verdict= show.
+  std::string requested;
+  std::string resolved;
+  std::string verdict;
   std::chrono::system_clock::time_point started;
   std::shared_ptr<const relay::Counters> counters;
 };
@@ -42,6 +48,7 @@ class ConnRegistry {
   void update(std::uint64_t id, const std::function<void(ConnInfo&)>& change);
   void remove(std::uint64_t id);
 
+  // Oldest first (by id), so listings are stable between calls.
   std::vector<ConnInfo> snapshot() const;
   std::size_t size() const;
   // Ends every connection whose real client matches; returns how many were asked to end.

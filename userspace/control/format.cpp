@@ -98,17 +98,28 @@ std::string format_bans_table(const std::vector<bans::BanEntry>& bans, TimePoint
 
 std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePoint now) {
   if (conns.empty()) return "no connections\n";
-  std::vector<std::vector<std::string>> rows{{"ID", "CLIENT", "PEER", "LISTENER", "SNI", "BACKEND",
-                                              "UPSTREAM", "STATE", "UP", "DOWN", "AGE"}};
+  // Forward columns only when a forward connection is listed, so a plain edge's table stays
+  // narrow.
+  const bool forward = std::any_of(conns.begin(), conns.end(), [](const conns::ConnInfo& c) {
+    return !c.requested.empty() || !c.resolved.empty() || !c.verdict.empty();
+  });
+  std::vector<std::string> header{"ID", "CLIENT", "PEER", "LISTENER", "SNI", "BACKEND"};
+  if (forward) header.insert(header.end(), {"REQUESTED", "RESOLVED", "VERDICT"});
+  header.insert(header.end(), {"UPSTREAM", "STATE", "UP", "DOWN", "AGE"});
+  std::vector<std::vector<std::string>> rows{header};
   for (const auto& c : conns) {
     auto up = c.counters ? c.counters->client_to_upstream.load() : 0;
     auto down = c.counters ? c.counters->upstream_to_client.load() : 0;
     std::string state = c.state;
     if (!c.relay_mode.empty()) state += "/" + c.relay_mode;
-    rows.push_back({std::to_string(c.id), c.client.to_string(), config::format_endpoint(c.peer), cell(c.listener),
-                    cell(c.server_name, 48), cell(c.backend), cell(c.upstream), cell(state),
-                    format_bytes(up), format_bytes(down),
-                    format_duration(std::chrono::duration_cast<std::chrono::seconds>(now - c.started))});
+    std::vector<std::string> row{std::to_string(c.id), c.client.to_string(),
+                                 config::format_endpoint(c.peer), cell(c.listener),
+                                 cell(c.server_name, 48), cell(c.backend)};
+    if (forward)
+      row.insert(row.end(), {cell(c.requested, 54), cell(c.resolved, 48), cell(c.verdict, 24)});
+    row.insert(row.end(), {cell(c.upstream), cell(state), format_bytes(up), format_bytes(down),
+                           format_duration(std::chrono::duration_cast<std::chrono::seconds>(now - c.started))});
+    rows.push_back(std::move(row));
   }
   return table(rows);
 }

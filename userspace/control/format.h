@@ -25,7 +25,8 @@ std::string format_time(TimePoint t);
 // Columns: PREFIX, REMAINING (or "permanent" / "expired"), DROPS, OFFENCES, SOURCE, JAIL,
 // MATCHED (the log line's time), REASON, SAMPLE (shortened). "no bans\n" when empty.
 std::string format_bans_table(const std::vector<bans::BanEntry>& bans, TimePoint now);
-// Columns: ID, CLIENT, PEER, LISTENER, SNI, BACKEND, UPSTREAM, STATE, UP, DOWN, AGE.
+// Columns: ID, CLIENT, PEER, LISTENER, SNI, BACKEND, [REQUESTED, RESOLVED, VERDICT,]
+// UPSTREAM, STATE, UP, DOWN, AGE; the bracketed ones only when a forward connection is listed.
 std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePoint now);
 // One "dotted.key  value" line per leaf of the daemon's counters.
 std::string format_stats(const nlohmann::json& stats);

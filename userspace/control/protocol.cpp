@@ -89,6 +89,9 @@ json to_json(const conns::ConnInfo& c) {
          {"upstream", c.upstream},
          {"state", c.state},
          {"relay_mode", c.relay_mode},
+         {"requested", c.requested},
+         {"resolved", c.resolved},
+         {"verdict", c.verdict},
          {"started", unix_seconds(c.started)},
          {"bytes_up", c.counters ? c.counters->client_to_upstream.load() : 0},
          {"bytes_down", c.counters ? c.counters->upstream_to_client.load() : 0}};
@@ -144,6 +147,9 @@ std::optional<conns::ConnInfo> conn_from_json(const json& j, std::string& error)
   c.upstream = r.str("upstream");
   c.state = r.str("state");
   c.relay_mode = r.str("relay_mode");
+  c.requested = r.str("requested");
+  c.resolved = r.str("resolved");
+  c.verdict = r.str("verdict");
   c.started = r.time("started").value_or(Clock::time_point{});
   auto counters = std::make_shared<relay::Counters>();
   counters->client_to_upstream = static_cast<std::uint64_t>(r.integer("bytes_up").value_or(0));
