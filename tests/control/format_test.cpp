@@ -133,6 +133,9 @@ TEST(ControlFormat, BanMade) {
   EXPECT_EQ(format_ban_made(e, kNow), "banned 192.0.2.7 permanently");
   e.expires = kNow + 1h;
   EXPECT_EQ(format_ban_made(e, kNow), "banned 192.0.2.7 for 1h00m (until 2027-01-15 09:00:00 UTC)");
+  // The daemon's reply reached us 1.4 s after it made the ban: still the length asked for.
+  e.created = kNow;
+  EXPECT_EQ(format_ban_made(e, kNow + 1400ms), "banned 192.0.2.7 for 1h00m (until 2027-01-15 09:00:00 UTC)");
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // snigated and snigatectl as a user runs them, on 127.0.8.x: a temp config with an http
 // listener in front of an echo backend, bans made and lifted with snigatectl (checking its
 // output and exit codes), a banned client's live connection ended and its new ones refused
-// at accept time, stats, conns, reload, and the remote ban channel with good and bad tokens.
+// at accept time, stats, conns, reload, and the remote ban channel over real TCP (good, bad,
+// replayed and stale requests, a flooding peer, every request logged, off by default).
+// Every port is ephemeral: snigated binds port 0 and the test reads the port from its log.
 // Without CAP_BPF the daemon runs with bans at accept time only; as root it pins its maps
 // under a per-test directory in /sys/fs/bpf and removes them afterwards.
 #include <gtest/gtest.h>
@@ -13,8 +15,10 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <netinet/in.h>
 #include <poll.h>
+#include <regex>
 #include <signal.h>
 #include <spawn.h>
 #include <sstream>
@@ -27,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/remote_client.h"
+#include "control/remote_protocol.h"
 
 extern char** environ;
 
@@ -47,22 +52,11 @@ sockaddr_in addr(const std::string& ip, unsigned short port) {
   return a;
 }
 
-// A port nobody uses on 127.0.8.1 right now (bound, read back, released).
-unsigned short free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  auto a = addr("127.0.8.1", 0);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // Echoes every connection's bytes back; counts the connections that reached it.
 class EchoBackend {
  public:
   EchoBackend() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     auto a = addr("127.0.8.1", 0);
@@ -116,7 +110,7 @@ class EchoBackend {
 class Client {
  public:
   Client(const std::string& source, unsigned short port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     auto from = addr(source, 0);
     ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from);
     auto to = addr("127.0.8.1", port);
@@ -154,6 +148,71 @@ class Client {
   bool connected_ = false;
 };
 
+// Sends `lines` (each a signed request with its newline) on one TCP connection from
+// `source` to the remote ban channel and returns the reply to each ("" when none came).
+std::vector<json> remote_exchange(const std::string& source, unsigned short port,
+                                  const std::vector<std::string>& lines) {
+  std::vector<json> replies;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  auto from = addr(source, 0);
+  auto to = addr("127.0.8.1", port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    ::close(fd);
+    return replies;
+  }
+  std::string buffer;
+  for (const auto& line : lines) {
+    if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) break;
+    std::size_t nl;
+    while ((nl = buffer.find('\n')) == std::string::npos) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5000) <= 0) break;
+      char buf[4096];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      buffer.append(buf, static_cast<std::size_t>(n));
+    }
+    if (nl == std::string::npos) break;
+    replies.push_back(json::parse(buffer.substr(0, nl), nullptr, false));
+    buffer.erase(0, nl + 1);
+  }
+  ::close(fd);
+  return replies;
+}
+
+std::string signed_ban(const std::string& prefix, std::chrono::system_clock::time_point when,
+                       const std::string& nonce = snigate::control::random_nonce()) {
+  json body{{"cmd", "ban"}, {"prefix", prefix}, {"duration", 600}, {"jail", "remote-test"}};
+  return snigate::control::sign_remote_request(body, kToken, when, nonce);
+}
+
+// TCP sockets in LISTEN state that process `pid` holds (its fds matched against
+// /proc/net/tcp{,6} by inode).
+int listening_tcp_sockets(pid_t pid) {
+  std::set<std::string> listening;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::vector<std::string> f;
+      for (std::string x; fields >> x;) f.push_back(x);
+      if (f.size() > 9 && f[3] == "0A") listening.insert(f[9]);
+    }
+  }
+  int count = 0;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(fd.path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0 &&
+        listening.count(target.substr(8, target.size() - 9)))
+      ++count;
+  }
+  return count;
+}
+
 struct CtlRun {
   int status = -1;
   std::string output;  // stdout and stderr
@@ -177,8 +236,6 @@ class SnigatectlTest : public ::testing::Test {
     dir_ = ::mkdtemp(tmpl);
     socket_ = dir_ + "/run/control.sock";
     pin_dir_ = "/sys/fs/bpf/sg-ctl-test-" + std::to_string(::getpid());
-    port_ = free_port();
-    remote_port_ = free_port();
     write_config("");
     start_daemon();
   }
@@ -193,24 +250,43 @@ class SnigatectlTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void write_config(const std::string& extra) {
-    std::ofstream(dir_ + "/snigate.toml")
-        << "[daemon]\nworkers = 1\nrelay = \"copy\"\ncontrol_socket = \"" << socket_
+  // `extra`: more [[listener]]s; `remote`: with the [remote_ban] section (1 request/s per
+  // peer, burst 8), else without it, as an operator's config that never mentions it.
+  void write_config(const std::string& extra, bool remote = true) {
+    std::ofstream out(dir_ + "/snigate.toml");
+    out << "[daemon]\nworkers = 1\nrelay = \"copy\"\ncontrol_socket = \"" << socket_
         << "\"\naccess_log = \"" << dir_ << "/access.log\"\n"
-        << "[[listener]]\nlisten = \"127.0.8.1:" << port_ << "\"\nprotocol = \"http\"\ntable = \"t\"\n"
+        << "[[listener]]\nname = \"edge\"\nlisten = \"127.0.8.1:0\"\nprotocol = \"http\"\ntable = \"t\"\n"
         << extra << "[table.t]\ndefault = \"echo\"\n"
         << "[backend.echo]\nservers = [\"127.0.8.1:" << backend_.port() << "\"]\n"
         << "[bans]\nstore = \"" << dir_ << "/bans.db\"\npin_dir = \"" << pin_dir_
-        << "\"\nignore = [\"127.0.8.128/25\"]\n"
-        << "[remote_ban]\nlisten = \"127.0.8.1:" << remote_port_ << "\"\ntokens = [\"" << kToken
-        << "\"]\n";
+        << "\"\nignore = [\"127.0.8.128/25\"]\n";
+    if (remote)
+      out << "[remote_ban]\nlisten = \"127.0.8.1:0\"\ntokens = [\"" << kToken
+          << "\"]\nrate = 1\nburst = 8\n";
+  }
+
+  // The port in the last log line matching `pattern` (one capture group), waiting up to 10 s.
+  unsigned short logged_port(const std::string& pattern) {
+    const std::regex re(pattern);
+    for (auto deadline = std::chrono::steady_clock::now() + 10s;
+         std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(50ms)) {
+      const std::string text = log();
+      unsigned short port = 0;
+      for (std::sregex_iterator it(text.begin(), text.end(), re), end; it != end; ++it)
+        port = static_cast<unsigned short>(std::stoi((*it)[1].str()));
+      if (port) return port;
+    }
+    ADD_FAILURE() << "no log line matching " << pattern << "\n" << log();
+    return 0;
   }
 
   void start_daemon() {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    auto log = dir_ + "/snigated.log";
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    auto log_path = dir_ + "/snigated.log";
+    // A fresh log per start, so the ports read from it are this run's.
+    posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
     auto config = dir_ + "/snigate.toml";
     std::vector<char*> argv{const_cast<char*>(SNIGATED_PATH), const_cast<char*>("-c"),
@@ -219,7 +295,13 @@ class SnigatectlTest : public ::testing::Test {
     posix_spawn_file_actions_destroy(&actions);
     for (auto deadline = std::chrono::steady_clock::now() + 10s;
          std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(50ms)) {
-      if (run("stats --socket " + socket_).status == 0) return;
+      if (run("stats --socket " + socket_).status == 0) {
+        port_ = logged_port(R"(listener edge bound to 127\.0\.8\.1:(\d+))");
+        remote_port_ = 0;
+        if (log().find("remote ban: listening") != std::string::npos)
+          remote_port_ = logged_port(R"(remote ban: listening on 127\.0\.8\.1:(\d+))");
+        return;
+      }
       if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
         pid_ = -1;
         FAIL() << "snigated exited at start";
@@ -366,43 +448,144 @@ TEST_F(SnigatectlTest, ReloadReportsFileLineAndAppliesAGoodConfig) {
   EXPECT_NE(bad.output.find("snigate.toml:"), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("daemon2"), std::string::npos) << bad.output;
 
-  unsigned short second = free_port();
-  write_config("[[listener]]\nlisten = \"127.0.8.1:" + std::to_string(second) +
-               "\"\nprotocol = \"http\"\ntable = \"t\"\n");
+  write_config("[[listener]]\nname = \"second\"\nlisten = \"127.0.8.1:0\"\nprotocol = \"http\"\n"
+               "table = \"t\"\n");
   auto good = ctl("reload");
   EXPECT_EQ(good.status, 0) << good.output;
   EXPECT_EQ(good.output, "configuration reloaded\n");
-  Client via_new("127.0.8.5", second);
+  Client via_new("127.0.8.5", logged_port(R"(listener second bound to 127\.0\.8\.1:(\d+))"));
   EXPECT_TRUE(via_new.round_trip());
+  Client via_old("127.0.8.5", port_);  // the kept listener still serves
+  EXPECT_TRUE(via_old.round_trip());
 }
 
 TEST_F(SnigatectlTest, RemoteChannelAcceptsValidTokenAndRefusesBadOne) {
+  ASSERT_NE(remote_port_, 0);
   std::string edge = "127.0.8.1:" + std::to_string(remote_port_);
   snigate::bans::BanRequest request;
   request.prefix = *snigate::net::Prefix::parse("127.0.8.6");
   request.duration = 10min;
   request.jail = "nginx-http-auth";
+  request.matched_at = std::chrono::system_clock::time_point(std::chrono::seconds(1795428000));
   request.sample = "127.0.8.6 - - [23/Nov/2026:10:00:00 +0000] \"GET /admin HTTP/1.1\" 401";
+  Client live("127.0.8.6", port_);
+  ASSERT_TRUE(live.round_trip());
 
   auto forged = RemoteBanClient(edge, "wrong-token-0123456789abcdef").send(request);
   EXPECT_EQ(forged.status, Status::Refused);
   EXPECT_NE(forged.message.find("bad token"), std::string::npos) << forged.message;
   EXPECT_EQ(ctl("bans").output, "no bans\n");
+  EXPECT_TRUE(live.round_trip());
 
   auto accepted = RemoteBanClient(edge, kToken).send(request);
   ASSERT_EQ(accepted.status, Status::Ok) << accepted.message;
+  EXPECT_TRUE(live.ended_within(2s));  // a remote ban ends the live connection too
   auto bans = json::parse(ctl("bans --json").output);
   ASSERT_EQ(bans.size(), 1u);
   EXPECT_EQ(bans[0]["prefix"], "127.0.8.6");
   EXPECT_EQ(bans[0]["jail"], "nginx-http-auth");
+  EXPECT_EQ(bans[0]["matched_at"], 1795428000);
   EXPECT_EQ(bans[0]["sample"], request.sample);
   EXPECT_EQ(bans[0]["source"].get<std::string>().rfind("remote:127.", 0), 0u) << bans[0];
+  // The table an operator reads names the jail, when the line matched and the line itself.
+  auto table = ctl("bans").output;
+  for (const char* want : {"nginx-http-auth", "2026-11-23 10:00:00 UTC", "[23/Nov/2026:10:00:00 +0000] \"GET /admin", "remote:127."})
+    EXPECT_NE(table.find(want), std::string::npos) << want << "\n" << table;
   Client refused("127.0.8.6", port_);
   EXPECT_FALSE(refused.round_trip(2s));
+
+  auto lifted = RemoteBanClient(edge, kToken).unban(request.prefix);
+  ASSERT_EQ(lifted.status, Status::Ok) << lifted.message;
+  EXPECT_EQ(ctl("bans").output, "no bans\n");
+  Client back("127.0.8.6", port_);
+  EXPECT_TRUE(back.round_trip());
 
   auto text = log();
   EXPECT_NE(text.find("refused: bad token"), std::string::npos) << text;
   EXPECT_NE(text.find("accepted ban 127.0.8.6"), std::string::npos) << text;
+  EXPECT_NE(text.find("accepted unban 127.0.8.6"), std::string::npos) << text;
+}
+
+TEST_F(SnigatectlTest, RemoteChannelRefusesReplayedAndStaleRequests) {
+  ASSERT_NE(remote_port_, 0);
+  const auto now = std::chrono::system_clock::now();
+  const std::string first = signed_ban("127.0.8.7", now);
+  auto replies = remote_exchange("127.0.8.21", remote_port_, {first, first});
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_TRUE(replies[0].value("ok", false)) << replies[0];
+  EXPECT_FALSE(replies[1].value("ok", true)) << replies[1];
+  EXPECT_NE(replies[1].value("error", "").find("replayed"), std::string::npos) << replies[1];
+  // The same bytes on a new connection are still a replay.
+  replies = remote_exchange("127.0.8.21", remote_port_, {first});
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_NE(replies[0].value("error", "").find("replayed"), std::string::npos) << replies[0];
+
+  // Validly signed, but from ten minutes ago (or ahead): refused, nothing banned.
+  replies = remote_exchange("127.0.8.21", remote_port_,
+                            {signed_ban("127.0.8.8", now - 10min), signed_ban("127.0.8.9", now + 10min)});
+  ASSERT_EQ(replies.size(), 2u);
+  for (const auto& r : replies) {
+    EXPECT_FALSE(r.value("ok", true)) << r;
+    EXPECT_NE(r.value("error", "").find("timestamp"), std::string::npos) << r;
+  }
+  auto bans = json::parse(ctl("bans --json").output);
+  ASSERT_EQ(bans.size(), 1u) << bans;
+  EXPECT_EQ(bans[0]["prefix"], "127.0.8.7");
+
+  // Every request is in the log with its peer: 1 accepted, 2 replays, 2 stale.
+  auto text = log();
+  std::size_t lines = 0;
+  for (std::size_t at = 0; (at = text.find("remote ban: 127.0.8.21:", at)) != std::string::npos; ++at) ++lines;
+  EXPECT_EQ(lines, 5u) << text;
+  EXPECT_NE(text.find("refused: replayed request"), std::string::npos) << text;
+  EXPECT_NE(text.find("refused: timestamp"), std::string::npos) << text;
+}
+
+TEST_F(SnigatectlTest, RemoteChannelRateLimitsAFloodingPeerOnly) {
+  ASSERT_NE(remote_port_, 0);
+  // [remote_ban] rate = 1, burst = 8: of 20 requests sent back to back, at most the burst plus
+  // what refilled while they were sent get through; the rest are refused and the peer is cut.
+  const int sent = 20;
+  int ok = 0, limited = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < sent; ++i) {
+    auto replies = remote_exchange("127.0.8.22", remote_port_,
+                                   {signed_ban("127.0.8." + std::to_string(30 + i), std::chrono::system_clock::now())});
+    ASSERT_EQ(replies.size(), 1u) << "request " << i;
+    if (replies[0].value("ok", false)) ++ok;
+    else if (replies[0].value("error", "").find("rate limited") != std::string::npos) ++limited;
+  }
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(ok, 8);
+  EXPECT_LE(ok, 8 + static_cast<int>(elapsed) + 1) << "elapsed " << elapsed << " s";
+  EXPECT_EQ(ok + limited, sent);
+  EXPECT_GE(limited, 1);
+  EXPECT_EQ(json::parse(ctl("bans --json").output).size(), static_cast<std::size_t>(ok));
+
+  // Another peer has its own bucket.
+  auto other = remote_exchange("127.0.8.23", remote_port_, {signed_ban("127.0.8.50", std::chrono::system_clock::now())});
+  ASSERT_EQ(other.size(), 1u);
+  EXPECT_TRUE(other[0].value("ok", false)) << other[0];
+
+  auto text = log();
+  std::size_t lines = 0;
+  for (std::size_t at = 0; (at = text.find("remote ban: 127.0.8.22:", at)) != std::string::npos; ++at) ++lines;
+  EXPECT_EQ(lines, static_cast<std::size_t>(sent)) << text;
+  EXPECT_NE(text.find("refused: rate limited (1/s, burst 8)"), std::string::npos) << text;
+}
+
+// Without a [remote_ban] section snigated opens no TCP port but its listener's; with one
+// (the fixture's config) it holds both.
+TEST_F(SnigatectlTest, RemoteChannelIsOffByDefault) {
+  EXPECT_EQ(listening_tcp_sockets(pid_), 2);
+  stop_daemon();
+  write_config("", /*remote=*/false);
+  start_daemon();
+  EXPECT_EQ(remote_port_, 0);
+  EXPECT_EQ(listening_tcp_sockets(pid_), 1);
+  EXPECT_NE(log().find("remote ban: off"), std::string::npos) << log();
+  Client still("127.0.8.2", port_);
+  EXPECT_TRUE(still.round_trip());
 }
 
 }  // namespace

@@ -132,7 +132,10 @@ std::string format_stats(const nlohmann::json& stats) {
 
 std::string format_ban_made(const bans::BanEntry& ban, TimePoint now) {
   if (!ban.expires) return "banned " + ban.prefix.str() + " permanently";
-  auto left = std::chrono::round<std::chrono::seconds>(*ban.expires - now);
+  // The length as made (expiry minus creation, both whole seconds on the wire), so `--for 1h`
+  // reads 1h00m however long the reply took; from `now` when the creation time is unknown.
+  auto from = ban.created.time_since_epoch().count() ? ban.created : now;
+  auto left = std::chrono::round<std::chrono::seconds>(*ban.expires - from);
   return "banned " + ban.prefix.str() + " for " + format_duration(left) + " (until " +
          format_time(*ban.expires) + ")";
 }

@@ -30,7 +30,8 @@ std::string format_bans_table(const std::vector<bans::BanEntry>& bans, TimePoint
 std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePoint now);
 // One "dotted.key  value" line per leaf of the daemon's counters.
 std::string format_stats(const nlohmann::json& stats);
-// "banned 192.0.2.7 for 1h00m (until 2026-11-23 10:15:00 UTC)" or "banned 192.0.2.7 permanently".
+// "banned 192.0.2.7 for 1h00m (until 2026-11-23 10:15:00 UTC)" or "banned 192.0.2.7 permanently";
+// the length is expires - created (expires - now when created is unset).
 std::string format_ban_made(const bans::BanEntry& ban, TimePoint now);
 
 }  // namespace snigate::control

@@ -150,6 +150,8 @@ std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Confi
     s->remote = control::RemoteBanServer::start(daemon.control_context(), remote_cfg,
                                                 handlers(*s), error);
     if (!s->remote) throw std::runtime_error(error);
+  } else {
+    spdlog::info("remote ban: off (no [remote_ban] listen), so no TCP port takes bans");
   }
 
   if (s->bans) {
