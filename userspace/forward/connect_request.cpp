@@ -110,7 +110,8 @@ std::string connect_reply(const ForwardResult& result, const ProxyAuth& auth) {
 asio::awaitable<ForwardResult> serve_connect_request(tcp::socket& client,
                                                      std::vector<std::uint8_t>& buffer,
                                                      const ConnectRules& rules,
-                                                     Forwarder& forwarder) {
+                                                     Forwarder& forwarder,
+                                                     OnDestination on_destination) {
   ForwardResult result;
   const auto deadline = asio::steady_timer::clock_type::now() + rules.head_timeout;
   parser::HttpPreread head;
@@ -145,6 +146,7 @@ asio::awaitable<ForwardResult> serve_connect_request(tcp::socket& client,
       result.port = *h.port;
       result.detail = h.header("Proxy-Authorization") ? "wrong credentials" : "no credentials";
     } else {
+      if (on_destination) on_destination(h.host, *h.port);
       result = co_await forwarder.open(h.host, *h.port, rules.rules);
     }
   }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,13 +29,19 @@ struct ConnectRules {
   std::chrono::milliseconds head_timeout{5000};     // the listener's preread_timeout
 };
 
+// Called with the requested host and port once the head is parsed and the client
+// authenticated, before the allow-list, DNS and connect: so a live connection can show what
+// it asked for while its verdict is pending.
+using OnDestination = std::function<void(const std::string& host, std::uint16_t port)>;
+
 // `buffer` holds what the client already sent (possibly nothing); on return it holds the bytes
 // the client sent after the request head, which belong upstream. The verdict is BadRequest
 // also when the head did not arrive in time or the client left; `detail` says which.
 boost::asio::awaitable<ForwardResult> serve_connect_request(boost::asio::ip::tcp::socket& client,
                                                             std::vector<std::uint8_t>& buffer,
                                                             const ConnectRules& rules,
-                                                            Forwarder& forwarder);
+                                                            Forwarder& forwarder,
+                                                            OnDestination on_destination = {});
 
 // The whole response for a verdict: status line, headers, body naming the destination.
 std::string connect_reply(const ForwardResult& result, const ProxyAuth& auth);

@@ -117,12 +117,14 @@ std::shared_ptr<Forwarder> thread_forwarder(asio::any_io_executor executor,
 asio::awaitable<ForwardResult> serve_connect(ip::tcp::socket& client,
                                              std::vector<std::uint8_t>& buffer,
                                              const ForwardSettings& settings,
-                                             const std::string& listener) {
+                                             const std::string& listener,
+                                             OnDestination on_destination) {
   auto it = settings.listeners.find(listener);
   if (it == settings.listeners.end())
     throw std::logic_error("listener " + listener + " is not a connect listener");
   auto forwarder = thread_forwarder(client.get_executor(), settings);
-  co_return co_await serve_connect_request(client, buffer, it->second, *forwarder);
+  co_return co_await serve_connect_request(client, buffer, it->second, *forwarder,
+                                         std::move(on_destination));
 }
 
 asio::awaitable<ForwardResult> open_forward(asio::any_io_executor executor,

@@ -41,7 +41,8 @@ std::shared_ptr<Forwarder> thread_forwarder(boost::asio::any_io_executor executo
 boost::asio::awaitable<ForwardResult> serve_connect(boost::asio::ip::tcp::socket& client,
                                                     std::vector<std::uint8_t>& buffer,
                                                     const ForwardSettings& settings,
-                                                    const std::string& listener);
+                                                    const std::string& listener,
+                                                    OnDestination on_destination = {});
 
 // The daemon's call for a `forward = PORT` backend: the SNI name in, a connected socket or the
 // reason for a refusal out.

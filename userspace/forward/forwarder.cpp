@@ -42,16 +42,22 @@ int http_status(Verdict verdict) {
   return 500;
 }
 
-std::string ForwardResult::log_fields() const {
-  std::string out = "requested=" + (name.empty() ? std::string("-") : name);
-  if (port) out += ":" + std::to_string(port);
-  out += " resolved=";
-  if (resolved.empty()) out += "-";
+std::string ForwardResult::requested() const {
+  if (name.empty()) return {};
+  return port ? name + ":" + std::to_string(port) : name;
+}
+
+std::string ForwardResult::resolved_list() const {
+  std::string out;
   for (std::size_t i = 0; i < resolved.size(); ++i)
     out += (i ? "," : "") + resolved[i].to_string();
-  out += " verdict=";
-  out += to_string(verdict);
   return out;
+}
+
+std::string ForwardResult::log_fields() const {
+  auto dash = [](std::string s) { return s.empty() ? std::string("-") : s; };
+  return "requested=" + dash(requested()) + " resolved=" + dash(resolved_list()) +
+         " verdict=" + to_string(verdict);
 }
 
 Forwarder::Forwarder(asio::any_io_executor executor, ResolverConfig resolver,

@@ -66,7 +66,11 @@ struct ForwardResult {
 
   // Relay from here; otherwise close.
   bool ok() const { return verdict == Verdict::Allowed && upstream.has_value(); }
-  // For the access log: `requested=NAME:PORT resolved=A,B verdict=VERDICT`.
+  // "NAME:PORT" ("NAME" without a port, "" without a name), for the access log and conns.
+  std::string requested() const;
+  // "A,B", "" before any answer.
+  std::string resolved_list() const;
+  // For logs: `requested=NAME:PORT resolved=A,B verdict=VERDICT`, "-" for what is empty.
   std::string log_fields() const;
 };
 
