@@ -3,6 +3,8 @@
 //   2026-01-01T10:00:00.123Z client=203.0.113.9:51000 peer=10.0.0.2:40000 listener=0.0.0.0:443
 //   name=example.org alpn=h2 backend=backend_a upstream=192.168.99.11:443 in=517 out=4096
 //   connect_ms=1.2 duration_ms=80.5 relay=splice end=clean
+// Forward connections (SNI forwarding, CONNECT) add, before any detail:
+//   requested=api.example.com:443 resolved=203.0.113.7,2001:db8::7 verdict=allowed
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -28,6 +30,11 @@ struct AccessRecord {
   double duration_ms = 0;
   std::string relay;
   EndReason end = EndReason::Clean;
+  // Forward connections only: "NAME:PORT", "A,B", forward::to_string(verdict). An empty
+  // verdict leaves the three fields out of the line.
+  std::string requested;
+  std::string resolved;
+  std::string verdict;
   std::string detail;           // why, for errors
 };
 
