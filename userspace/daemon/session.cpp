@@ -45,8 +45,18 @@ EndReason forward_end(forward::Verdict verdict) {
   }
 }
 
-std::string forward_detail(const forward::ForwardResult& f) {
-  return f.log_fields() + (f.detail.empty() ? "" : " (" + f.detail + ")");
+// The verdict of a forward connection, in its access-log line and its `snigatectl conns` row.
+void record_forward(const forward::ForwardResult& f, AccessRecord& record) {
+  record.requested = f.requested();
+  record.resolved = f.resolved_list();
+  record.verdict = forward::to_string(f.verdict);
+  record.detail = f.detail;
+}
+
+void show_forward(const AccessRecord& record, conns::ConnInfo& info) {
+  info.requested = record.requested;
+  info.resolved = record.resolved;
+  info.verdict = record.verdict;
 }
 
 // Longest PROXY v2 header: 16-byte preamble plus a 16-bit length.
@@ -173,12 +183,24 @@ asio::awaitable<EndReason> Session::steps() {
   if (listener_.config->protocol == config::Protocol::Connect) {
     disarm_deadline();
     const auto connect_start = std::chrono::steady_clock::now();
-    forward::ForwardResult f =
-        co_await forward::serve_connect(client_, buffer_, *generation_->forward, listener_.name());
+    // Listed from the moment the destination is known, while DNS and connect decide.
+    auto on_destination = [this](const std::string& host, std::uint16_t port) {
+      context_.registry.update(id_, [&](conns::ConnInfo& i) {
+        i.server_name = host;
+        i.requested = host + ":" + std::to_string(port);
+        i.verdict = "pending";
+        i.state = "connecting";
+      });
+    };
+    forward::ForwardResult f = co_await forward::serve_connect(
+        client_, buffer_, *generation_->forward, listener_.name(), on_destination);
     if (killed_) co_return EndReason::Aborted;
     record_.name = f.name;
-    record_.detail = forward_detail(f);
-    context_.registry.update(id_, [&f](conns::ConnInfo& i) { i.server_name = f.name; });
+    record_forward(f, record_);
+    context_.registry.update(id_, [&](conns::ConnInfo& i) {
+      i.server_name = f.name;
+      show_forward(record_, i);
+    });
     if (!f.ok()) co_return forward_end(f.verdict);
     record_.connect_ms = ms_since(connect_start);
     co_return co_await replay_and_relay(std::move(*f.upstream), f.connected,
@@ -286,10 +308,15 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   // address policy) instead of its server list.
   if (backend->config->forward_port) {
     const auto connect_start = std::chrono::steady_clock::now();
+    context_.registry.update(id_, [&](conns::ConnInfo& i) {
+      i.requested = record_.name + ":" + std::to_string(*backend->config->forward_port);
+      i.verdict = "pending";
+    });
     forward::ForwardResult f = co_await forward::open_forward(
         client_.get_executor(), *generation_->forward, backend_name, record_.name);
     if (killed_) co_return EndReason::Aborted;
-    record_.detail = forward_detail(f);
+    record_forward(f, record_);
+    context_.registry.update(id_, [this](conns::ConnInfo& i) { show_forward(record_, i); });
     if (!f.ok()) co_return forward_end(f.verdict);
     record_.connect_ms = ms_since(connect_start);
     co_return co_await replay_and_relay(std::move(*f.upstream), f.connected,
