@@ -301,8 +301,12 @@ bantime = "4s"
   bool served(const std::string& source) {
     return get_from(source, port, "/").find("backend") != std::string::npos;
   }
-  void fail(const std::string& client, const std::string& path = "/admin") {
+  // One failed request, answered by the backend. The one that reaches maxretry may see its
+  // connection ended by the ban it causes (a ban ends live connections), so its reply is
+  // not required.
+  void fail(const std::string& client, const std::string& path = "/admin", bool last = false) {
     auto reply = get_from(client, port, path);
+    if (last) return;
     ASSERT_NE(reply.find(path == "/admin" ? "denied" : "nothing"), std::string::npos)
         << client << " " << path << ": " << reply << "\n" << slurp(daemon_log);
   }
@@ -336,7 +340,7 @@ TEST_F(SnigatedJail, ErrorLogBansTheProxiedClientThroughRenameAndCopytruncateUnt
   std::this_thread::sleep_for(300ms);
   ASSERT_TRUE(served("127.0.6.2"));
   std::time_t third_at = std::time(nullptr);
-  fail("127.0.6.2");
+  fail("127.0.6.2", "/admin", true);
   ban_latency("127.0.6.2");
   EXPECT_TRUE(served("127.0.6.3"));  // only the offender
   // The backend saw the edge, never the client: the log named it from the PROXY header.
@@ -364,7 +368,7 @@ TEST_F(SnigatedJail, ErrorLogBansTheProxiedClientThroughRenameAndCopytruncateUnt
   fail("127.0.6.3");
   backend->error_log.reopen();
   fail("127.0.6.3");
-  fail("127.0.6.3");
+  fail("127.0.6.3", "/admin", true);
   ban_latency("127.0.6.3");
 
   // C: copytruncate. logrotate copies the file and truncates it under the writer.
@@ -372,7 +376,7 @@ TEST_F(SnigatedJail, ErrorLogBansTheProxiedClientThroughRenameAndCopytruncateUnt
   fs::resize_file(backend->error_log.path(), 0);
   fail("127.0.6.4");
   fail("127.0.6.4");
-  fail("127.0.6.4");
+  fail("127.0.6.4", "/admin", true);
   ban_latency("127.0.6.4");
 
   // The 1 s bound, loosely for a loaded 2-core machine: every ban within 2 s, and at least
@@ -394,7 +398,7 @@ TEST_F(SnigatedJail, AccessLogBotProbesBanTheProxiedClient) {
   fail("127.0.6.5", "/phpmyadmin/index.php");
   std::this_thread::sleep_for(300ms);
   ASSERT_TRUE(served("127.0.6.5"));
-  fail("127.0.6.5", "/phpmyadmin/setup.php");
+  fail("127.0.6.5", "/phpmyadmin/setup.php", true);
   EXPECT_LT(ban_latency("127.0.6.5"), 2s);
   EXPECT_TRUE(served("127.0.6.6"));
   auto list = nlohmann::json::parse(run_capture({SNIGATECTL_BIN, "--socket", socket, "bans", "--json"}),
