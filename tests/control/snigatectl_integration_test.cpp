@@ -387,6 +387,28 @@ TEST_F(SnigatectlTest, BanEndsLiveConnectionRefusesNewOnesAndUnbanRestores) {
   EXPECT_EQ(ctl("bans").output, "no bans\n");
 }
 
+// With snigated's own config file snigatectl needs no --socket; a broken file is named with
+// its line; --socket still wins.
+TEST_F(SnigatectlTest, SocketPathIsTakenFromTheConfigFile) {
+  const std::string config = dir_ + "/snigate.toml";
+  auto stats = run("stats --json -c " + config);
+  EXPECT_EQ(stats.status, 0) << stats.output;
+  EXPECT_NO_THROW(json::parse(stats.output)) << stats.output;
+  auto ban = run("-c " + config + " ban 127.0.8.12");
+  EXPECT_EQ(ban.status, 0) << ban.output;
+  EXPECT_NE(ctl("bans").output.find("127.0.8.12"), std::string::npos);
+
+  auto elsewhere = run("stats -c " + config + " --socket " + dir_ + "/nope.sock");
+  EXPECT_EQ(elsewhere.status, 1);
+  EXPECT_NE(elsewhere.output.find("nope.sock"), std::string::npos) << elsewhere.output;
+
+  std::ofstream(dir_ + "/broken.toml") << "[daemon]\nworkers = \"many\"\n";
+  auto broken = run("stats -c " + dir_ + "/broken.toml");
+  EXPECT_EQ(broken.status, 2);
+  EXPECT_NE(broken.output.find("broken.toml:2"), std::string::npos) << broken.output;
+  EXPECT_NE(broken.output.find("--socket"), std::string::npos) << broken.output;
+}
+
 TEST_F(SnigatectlTest, CidrBanCoversItsPrefix) {
   auto ban = ctl("ban 127.0.8.0/30");
   EXPECT_EQ(ban.status, 0) << ban.output;

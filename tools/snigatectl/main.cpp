@@ -1,9 +1,11 @@
 // snigatectl: ban, unban, list bans, stats, connections and reload of a running snigated,
 // through its control socket (protocol: control/protocol.h).
 // Exit status: 0 done, 1 refused by the daemon or daemon unreachable, 2 usage error.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -23,6 +25,7 @@ constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 
 struct Args {
   std::string socket = control::default_control_socket();
+  std::string config;  // snigated's config file: its [daemon] control_socket, unless --socket
   std::string target;
   std::string duration;
   std::string reason;
@@ -146,11 +149,15 @@ int main(int argc, char** argv) {
   const std::string socket_help =
       "control socket of snigated (default: $SNIGATE_CONTROL_SOCKET, else " +
       config::DaemonConfig{}.control_socket + ")";
-  app.add_option("--socket", args.socket, socket_help);
+  const std::string config_help =
+      "snigated's configuration file: talk to the control_socket it names (--socket wins)";
+  std::vector<CLI::Option*> socket_options{app.add_option("--socket", args.socket, socket_help)};
+  app.add_option("-c,--config", args.config, config_help);
 
   auto sub = [&](const char* name, const char* help) {
     auto* s = app.add_subcommand(name, help);
-    s->add_option("--socket", args.socket, socket_help);
+    socket_options.push_back(s->add_option("--socket", args.socket, socket_help));
+    s->add_option("-c,--config", args.config, config_help);
     return s;
   };
   auto* ban_cmd = sub("ban", "ban an address or CIDR prefix");
@@ -174,6 +181,16 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kOk : kUsage;
+  }
+  const bool socket_given = std::any_of(socket_options.begin(), socket_options.end(),
+                                        [](const CLI::Option* o) { return o->count() > 0; });
+  if (!args.config.empty() && !socket_given) {
+    try {
+      args.socket = config::load_file(args.config).daemon.control_socket;
+    } catch (const std::exception& e) {
+      return usage_error(std::string("cannot take the control socket from ") + args.config +
+                         ": " + e.what() + " (or pass --socket PATH)");
+    }
   }
   if (args.socket.empty()) return usage_error("--socket needs a path");
   if (ban_cmd->parsed()) return ban(args);
