@@ -23,7 +23,9 @@ TEST_F(BanVmTest, IncompatiblePinIsAClearError) {
   ASSERT_EQ(bpf_obj_pin(fd, (cfg_.pin_dir + "/" SNIGATE_BAN_MAP_V4).c_str()), 0);
   ::close(fd);
   std::string error;
-  EXPECT_FALSE(bans::BanManager::open(cfg_, &registry_, error));
+  std::unique_ptr<bans::BanManager> opened;
+  in_netns(net_->edge(), [&] { opened = bans::BanManager::open(cfg_, &registry_, error); });
+  EXPECT_FALSE(opened);
   EXPECT_NE(error.find("another snigate version"), std::string::npos) << error;
   EXPECT_NE(error.find(cfg_.pin_dir), std::string::npos) << error;
 }
@@ -38,57 +40,67 @@ int foreign_xdp_program() {
 }
 
 TEST_F(BanVmTest, SomeoneElsesXdpProgramIsLeftAloneAndTcEnforces) {
-  const int ifindex = static_cast<int>(if_nametoindex(net_->edge_if().c_str()));
+  int ifindex = 0;
   int other = foreign_xdp_program();
   ASSERT_GE(other, 0);
-  ASSERT_EQ(bpf_xdp_attach(ifindex, other, XDP_FLAGS_DRV_MODE, nullptr), 0);
+  int attached = -1;
+  in_netns(net_->edge(), [&] {
+    ifindex = static_cast<int>(if_nametoindex(kEdgeIf));
+    attached = bpf_xdp_attach(ifindex, other, XDP_FLAGS_DRV_MODE, nullptr);
+  });
+  ASSERT_EQ(attached, 0);
   open_manager();
   ASSERT_EQ(manager_->enforcement().size(), 1u);
-  EXPECT_EQ(manager_->enforcement()[0], net_->edge_if() + ": tc ingress");
-  ASSERT_TRUE(ban("fd00:5::a").ok);
-  EXPECT_FALSE(reaches("fd00:5::a"));
-  EXPECT_TRUE(reaches("fd00:5::b"));
-  EXPECT_GE(drops_of("fd00:5::a"), 1u);
-  __u32 id = 0;
+  EXPECT_EQ(manager_->enforcement()[0], std::string(kEdgeIf) + ": tc ingress");
+  ASSERT_TRUE(ban(kA6).ok);
+  EXPECT_FALSE(reaches(kA6));
+  EXPECT_TRUE(reaches(kB6));
+  EXPECT_GE(drops_of(kA6), 1u);
   bpf_prog_info info{};
   __u32 len = sizeof info;
   ASSERT_EQ(bpf_obj_get_info_by_fd(other, &info, &len), 0);
-  ASSERT_EQ(bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id), 0);
-  EXPECT_EQ(id, info.id);  // still theirs
+  auto xdp_id = [&] {
+    __u32 id = 0;
+    in_netns(net_->edge(), [&] { bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id); });
+    return id;
+  };
+  EXPECT_EQ(xdp_id(), info.id);  // still theirs
 
-  manager_.reset();  // our tc filter goes, theirs stays
-  EXPECT_TRUE(reaches("fd00:5::a"));
-  ASSERT_EQ(bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id), 0);
-  EXPECT_EQ(id, info.id);
+  close_manager();  // our tc filter goes, theirs stays
+  EXPECT_TRUE(reaches(kA6));
+  EXPECT_EQ(xdp_id(), info.id);
   ::close(other);
 }
 
 // A daemon that dies leaves its program attached, so bans hold while it is down; the next
 // start takes the interface over instead of falling back to TC.
 TEST_F(BanVmTest, ProgramOfADeadDaemonKeepsEnforcingAndIsTakenOver) {
-  pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  pid_t child = -1;
+  in_netns(net_->edge(), [&] {
+    child = ::fork();
+    if (child != 0) return;
+    // The child stays in the edge: it never returns from here.
     std::string error;
     auto m = bans::BanManager::open(cfg_, nullptr, error);
     bans::BanRequest r;
-    r.prefix = *net::Prefix::parse("10.5.1.1");
+    r.prefix = *net::Prefix::parse(kA);
     r.source = "ctl";
     ::_exit(m && m->ban(r).ok ? 0 : 1);  // no destructors: as if killed
-  }
+  });
+  ASSERT_GE(child, 0);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  EXPECT_FALSE(reaches("10.5.1.1"));
-  EXPECT_TRUE(reaches("10.5.1.2"));
+  EXPECT_FALSE(reaches(kA));
+  EXPECT_TRUE(reaches(kB));
 
   open_manager();
   EXPECT_EQ(manager_->reconciled().in_sync, 1u);
-  EXPECT_EQ(manager_->enforcement()[0].rfind(net_->edge_if() + ": xdp", 0), 0u)
+  EXPECT_EQ(manager_->enforcement()[0].rfind(std::string(kEdgeIf) + ": xdp", 0), 0u)
       << manager_->enforcement()[0];
-  EXPECT_FALSE(reaches("10.5.1.1"));
-  manager_.reset();  // a clean exit detaches
-  EXPECT_TRUE(reaches("10.5.1.1"));
+  EXPECT_FALSE(reaches(kA));
+  close_manager();  // a clean exit detaches
+  EXPECT_TRUE(reaches(kA));
 }
 
 }  // namespace

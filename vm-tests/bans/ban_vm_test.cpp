@@ -1,5 +1,6 @@
-// Bans enforced by the real XDP program on a veth between two namespaces: a banned source's
-// SYNs are dropped (the ban's drop counter rises), every other source still connects.
+// Bans enforced by the real XDP program on the edge's veth, BanManager in this process: a
+// banned source's SYNs are dropped (the ban's drop counter rises), every other source still
+// connects.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,48 +12,49 @@ namespace snigate::vmtest {
 namespace {
 
 using namespace std::chrono_literals;
+using boost::asio::ip::make_address;
 
 TEST_F(BanVmTest, XdpDropsTheBannedAddressOnlyV4AndV6) {
   open_manager();
   ASSERT_EQ(manager_->enforcement().size(), 1u);
-  EXPECT_EQ(manager_->enforcement()[0].rfind(net_->edge_if() + ": xdp", 0), 0u)
+  EXPECT_EQ(manager_->enforcement()[0].rfind(std::string(kEdgeIf) + ": xdp", 0), 0u)
       << manager_->enforcement()[0];
-  for (const char* a : {"10.5.1.1", "10.5.1.2", "fd00:5::a", "fd00:5::b"}) EXPECT_TRUE(reaches(a)) << a;
+  for (const char* a : {kA, kB, kA6, kB6}) EXPECT_TRUE(reaches(a)) << a;
 
-  ASSERT_TRUE(ban("10.5.1.1").ok);
-  ASSERT_TRUE(ban("fd00:5::a").ok);
-  EXPECT_FALSE(reaches("10.5.1.1"));
-  EXPECT_FALSE(reaches("fd00:5::a"));
-  EXPECT_TRUE(reaches("10.5.1.2"));
-  EXPECT_TRUE(reaches("fd00:5::b"));
-  EXPECT_GE(drops_of("10.5.1.1"), 1u);
-  EXPECT_GE(drops_of("fd00:5::a"), 1u);
-  EXPECT_EQ(drops_of("10.5.1.2"), 0u);
+  ASSERT_TRUE(ban(kA).ok);
+  ASSERT_TRUE(ban(kA6).ok);
+  EXPECT_FALSE(reaches(kA));
+  EXPECT_FALSE(reaches(kA6));
+  EXPECT_TRUE(reaches(kB));
+  EXPECT_TRUE(reaches(kB6));
+  EXPECT_GE(drops_of(kA), 1u);
+  EXPECT_GE(drops_of(kA6), 1u);
+  EXPECT_EQ(drops_of(kB), 0u);
   EXPECT_GE(manager_->totals().dropped, 2u);
   EXPECT_EQ(manager_->totals().refused_at_accept, 0u);  // all of it was the XDP program
 
-  EXPECT_TRUE(manager_->unban(*net::Prefix::parse("10.5.1.1")));
-  EXPECT_TRUE(reaches("10.5.1.1"));
+  EXPECT_TRUE(manager_->unban(*net::Prefix::parse(kA)));
+  EXPECT_TRUE(reaches(kA));
 }
 
 TEST_F(BanVmTest, CidrBanCoversItsPrefix) {
   open_manager();
-  ASSERT_TRUE(ban("10.5.2.0/24").ok);
-  EXPECT_FALSE(reaches("10.5.2.1"));
-  EXPECT_FALSE(reaches("10.5.2.2"));
-  EXPECT_TRUE(reaches("10.5.1.1"));
-  EXPECT_GE(drops_of("10.5.2.0/24"), 2u);
+  ASSERT_TRUE(ban(kNet).ok);
+  EXPECT_FALSE(reaches(kN1));
+  EXPECT_FALSE(reaches(kN2));
+  EXPECT_TRUE(reaches(kA));
+  EXPECT_GE(drops_of(kNet), 2u);
 }
 
 TEST_F(BanVmTest, TwoSecondBanLiftsOnTimeAndIsSwept) {
   open_manager();
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(ban("10.5.1.2", 2s).ok);
-  EXPECT_TRUE(manager_->banned(boost::asio::ip::make_address("10.5.1.2")));
-  EXPECT_FALSE(reaches("10.5.1.2"));  // takes up to 1.5 s
+  ASSERT_TRUE(ban(kB, 2s).ok);
+  EXPECT_TRUE(manager_->banned(make_address(kB)));
+  EXPECT_FALSE(reaches(kB));  // takes up to 1.5 s
   std::this_thread::sleep_until(start + 2100ms);
-  EXPECT_FALSE(manager_->banned(boost::asio::ip::make_address("10.5.1.2")));
-  EXPECT_TRUE(reaches("10.5.1.2"));
+  EXPECT_FALSE(manager_->banned(make_address(kB)));
+  EXPECT_TRUE(reaches(kB));
   // The sweeper (every second) removes it from the map and the list.
   std::this_thread::sleep_until(start + 3500ms);
   EXPECT_TRUE(manager_->list().empty());
@@ -61,42 +63,42 @@ TEST_F(BanVmTest, TwoSecondBanLiftsOnTimeAndIsSwept) {
 
 TEST_F(BanVmTest, BanSurvivesARestartAndThePinsBeingRemoved) {
   open_manager();
-  ASSERT_TRUE(ban("10.5.1.1", 1h).ok);
-  ASSERT_TRUE(ban("fd00:5::b").ok);
-  EXPECT_FALSE(reaches("10.5.1.1"));
-  const auto drops = drops_of("10.5.1.1");
+  ASSERT_TRUE(ban(kA, 1h).ok);
+  ASSERT_TRUE(ban(kB6).ok);
+  EXPECT_FALSE(reaches(kA));
+  const auto drops = drops_of(kA);
 
-  manager_.reset();  // clean exit: XDP detached, pins kept
+  close_manager();  // clean exit: XDP detached, pins kept
   open_manager();
   EXPECT_EQ(manager_->reconciled().in_sync, 2u);
   EXPECT_EQ(manager_->reconciled().restored_to_map, 0u);
-  EXPECT_EQ(drops_of("10.5.1.1"), drops);  // the very same map entries
-  EXPECT_FALSE(reaches("10.5.1.1"));
-  EXPECT_FALSE(reaches("fd00:5::b"));
-  EXPECT_TRUE(reaches("10.5.1.2"));
+  EXPECT_EQ(drops_of(kA), drops);  // the very same map entries
+  EXPECT_FALSE(reaches(kA));
+  EXPECT_FALSE(reaches(kB6));
+  EXPECT_TRUE(reaches(kB));
 
-  manager_.reset();
+  close_manager();
   std::filesystem::remove_all(cfg_.pin_dir);  // as after a reboot
   open_manager();
   EXPECT_EQ(manager_->reconciled().restored_to_map, 2u);
-  EXPECT_FALSE(reaches("10.5.1.1"));
-  EXPECT_FALSE(reaches("fd00:5::b"));
-  EXPECT_TRUE(reaches("fd00:5::a"));
+  EXPECT_FALSE(reaches(kA));
+  EXPECT_FALSE(reaches(kB6));
+  EXPECT_TRUE(reaches(kA6));
 }
 
 TEST_F(BanVmTest, NewBanClosesTheClientsLiveConnection) {
   open_manager();
-  int client = connect_from(net_->client_fd(), boost::asio::ip::make_address("10.5.1.1"),
-                            boost::asio::ip::make_address(kEdge4), listener_->port(), 1500ms);
+  int client = connect_from(net_->client(), make_address(kN1), make_address(edge_for(kN1)),
+                            listener_->port(), 1500ms);
   ASSERT_GE(client, 0);
   int served = listener_->accept_one(1500ms);
   ASSERT_GE(served, 0);
   conns::ConnInfo info;
   info.id = registry_.next_id();
-  info.client = boost::asio::ip::make_address("::ffff:10.5.1.1");  // as the dual-stack socket saw it
+  info.client = make_address(std::string("::ffff:") + kN1);  // as the dual-stack socket saw it
   registry_.add(info, [served] { ::shutdown(served, SHUT_RDWR); });
 
-  auto out = ban("10.5.1.0/24");
+  auto out = ban(kNet);
   ASSERT_TRUE(out.ok);
   EXPECT_EQ(out.connections_closed, 1u);
   char byte;
@@ -110,14 +112,13 @@ TEST_F(BanVmTest, NewBanClosesTheClientsLiveConnection) {
 
 TEST_F(BanVmTest, AcceptTimeCheckAgreesWithTheProgram) {
   open_manager();
-  ASSERT_TRUE(ban("10.5.2.0/24").ok);
-  ASSERT_TRUE(ban("fd00:5::a").ok);
-  using boost::asio::ip::make_address;
-  EXPECT_TRUE(manager_->banned(make_address("10.5.2.200")));
-  EXPECT_TRUE(manager_->banned(make_address("::ffff:10.5.2.1")));
-  EXPECT_TRUE(manager_->banned(make_address("fd00:5::a")));
-  EXPECT_FALSE(manager_->banned(make_address("fd00:5::b")));
-  EXPECT_FALSE(manager_->banned(make_address("10.5.3.1")));
+  ASSERT_TRUE(ban(kNet).ok);
+  ASSERT_TRUE(ban(kA6).ok);
+  EXPECT_TRUE(manager_->banned(make_address("10.5.1.31")));
+  EXPECT_TRUE(manager_->banned(make_address(std::string("::ffff:") + kN2)));
+  EXPECT_TRUE(manager_->banned(make_address(kA6)));
+  EXPECT_FALSE(manager_->banned(make_address(kB6)));
+  EXPECT_FALSE(manager_->banned(make_address("10.5.1.32")));
   EXPECT_EQ(manager_->totals().refused_at_accept, 3u);
 }
 

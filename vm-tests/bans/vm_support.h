@@ -1,7 +1,10 @@
 #pragma once
-// The ban vm-tests' fixture: an edge and a client namespace, a listener in the edge, a scratch
-// pin directory on bpffs and a scratch store, and BanManager::open run inside the edge.
+// The ban vm-tests' fixture: vm-tests/lib's client/edge/backend namespaces (sg-ban-PID-*,
+// 10.5.x.x and fd00:5:: only inside them) with more source addresses on the client, a
+// listener in the edge, a scratch pin directory on bpffs and a scratch store. BanManager is
+// opened and closed inside the edge, where its XDP/TC attachments live.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -12,6 +15,7 @@
 
 #include "bans/ban_manager.h"
 #include "netns.h"
+#include "peers.h"
 
 namespace snigate::vmtest {
 
@@ -20,32 +24,55 @@ inline bool on_bpffs(const char* path) {
   return ::statfs(path, &fs) == 0 && fs.f_type == 0xcafe4a11;  // BPF_FS_MAGIC
 }
 
+// Pin directories named sg-ban-test-PID whose process is gone: a run that was killed.
+inline void remove_stale_pins() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/sys/fs/bpf", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.rfind("sg-ban-test-", 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + 12, nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      std::filesystem::remove_all(entry.path(), ec);
+  }
+}
+
 class BanVmTest : public ::testing::Test {
  protected:
-  static constexpr const char* kEdge4 = "10.5.0.1";
-  static constexpr const char* kEdge6 = "fd00:5::1";
+  // Client sources beside the topology's own 10.5.1.1 and fd00:5:1::1 (the edge is .2/::2).
+  static constexpr const char* kA = "10.5.1.10";  // banned by the tests
+  static constexpr const char* kB = "10.5.1.11";  // never banned
+  static constexpr const char* kNet = "10.5.1.16/28";
+  static constexpr const char* kN1 = "10.5.1.17";  // inside kNet
+  static constexpr const char* kN2 = "10.5.1.18";  // inside kNet
+  static constexpr const char* kProxy = "10.5.1.30";
+  static constexpr const char* kA6 = "fd00:5:1::a";
+  static constexpr const char* kB6 = "fd00:5:1::b";
+  static constexpr const char* kEdgeIf = "veth0";  // the edge's side of the client link
 
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "SKIPPED LOUDLY: ban vm-tests need root (CAP_BPF, CAP_NET_ADMIN)";
+    if (auto why = netns_unavailable(); !why.empty())
+      GTEST_SKIP() << "SKIPPED LOUDLY: ban vm-tests " << why;
     if (!on_bpffs("/sys/fs/bpf"))
       GTEST_SKIP() << "SKIPPED LOUDLY: no bpffs at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)";
-    net_.emplace(std::vector<std::string>{"10.5.1.1", "10.5.1.2", "10.5.2.1", "10.5.2.2",
-                                          "fd00:5::a", "fd00:5::b"});
-    edge_.emplace(net_->edge_fd());  // the XDP attach and the sweeper happen in the edge
-    listener_.emplace(net_->edge_fd());
+    remove_stale_pins();
+    net_.emplace("sg-ban", 5);
+    for (const char* a : {kA, kB, kN1, kN2, kProxy})
+      run("ip -n " + net_->client() + " addr add " + a + "/24 dev veth0");
+    for (const char* a : {kA6, kB6})
+      run("ip -n " + net_->client() + " addr add " + a + "/64 dev veth0 nodad");
+    listener_.emplace(net_->edge());
     pin_root_ = "/sys/fs/bpf/sg-ban-test-" + std::to_string(::getpid());
     cfg_.pin_dir = pin_root_ + "/v1";
     std::string tmpl = (std::filesystem::temp_directory_path() / "sg-ban-vm-XXXXXX").string();
     store_dir_ = ::mkdtemp(tmpl.data());
     cfg_.store = store_dir_ + "/bans.db";
-    cfg_.interfaces = {net_->edge_if()};
+    cfg_.interfaces = {kEdgeIf};
     cfg_.sweep_interval = std::chrono::seconds(1);
   }
 
   void TearDown() override {
-    manager_.reset();
+    close_manager();
     listener_.reset();
-    edge_.reset();
     net_.reset();
     std::error_code ec;
     if (!pin_root_.empty()) std::filesystem::remove_all(pin_root_, ec);
@@ -54,8 +81,12 @@ class BanVmTest : public ::testing::Test {
 
   void open_manager() {
     std::string error;
-    manager_ = bans::BanManager::open(cfg_, &registry_, error);
+    in_netns(net_->edge(), [&] { manager_ = bans::BanManager::open(cfg_, &registry_, error); });
     ASSERT_TRUE(manager_) << error;
+  }
+  // A clean exit: detaches from the edge's interface (by index, so from inside the edge).
+  void close_manager() {
+    if (manager_) in_netns(net_->edge(), [&] { manager_.reset(); });
   }
 
   bans::BanOutcome ban(const char* text, std::optional<std::chrono::seconds> duration = {}) {
@@ -67,9 +98,13 @@ class BanVmTest : public ::testing::Test {
     return manager_->ban(r);
   }
 
+  static bool is_v6(const std::string& a) { return a.find(':') != std::string::npos; }
+  std::string edge_for(const std::string& source) const {
+    return is_v6(source) ? net_->v6().edge_front : net_->v4().edge_front;
+  }
+  // A connection from `source` to the edge's listener gets through.
   bool reaches(const char* source) {
-    const bool v6 = std::string_view(source).find(':') != std::string_view::npos;
-    return can_connect(net_->client_fd(), source, v6 ? kEdge6 : kEdge4, listener_->port());
+    return can_connect(net_->client(), source, edge_for(source), listener_->port());
   }
 
   std::uint64_t drops_of(const char* prefix) {
@@ -78,8 +113,7 @@ class BanVmTest : public ::testing::Test {
     return 0;
   }
 
-  std::optional<BanNetns> net_;
-  std::optional<EnterNetns> edge_;
+  std::optional<Topology> net_;
   std::optional<Listener> listener_;
   std::string pin_root_, store_dir_;
   bans::BansConfig cfg_;

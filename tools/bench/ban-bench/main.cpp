@@ -51,7 +51,7 @@ double median(std::vector<double> v) {
 }
 
 // 60% IPv4 hosts from 10.5.16.0 up, the rest IPv6 hosts in fd00:5::/64 from fd00:5::1:0 up;
-// the flood sources 10.5.1.x and fd00:5::a/b stay outside both runs unless banned on purpose.
+// the topology's 10.5.1.x and fd00:5:1:: stay outside unless banned on purpose.
 std::vector<net::Prefix> ban_set(std::size_t n) {
   std::vector<net::Prefix> out;
   const std::size_t v4 = std::min<std::size_t>(n * 6 / 10, 60'000);
@@ -74,22 +74,24 @@ std::uint16_t checksum(const void* data, std::size_t len, std::uint32_t sum = 0)
   return static_cast<std::uint16_t>(~sum);
 }
 
-std::array<std::uint8_t, 6> mac_of(int ns_fd, const std::string& ifname) {
-  vmtest::EnterNetns in(ns_fd);
+std::array<std::uint8_t, 6> mac_of(const std::string& ns, const std::string& ifname) {
   ifreq req{};
   std::strncpy(req.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
-  int s = ::socket(AF_INET, SOCK_DGRAM, 0);
-  ::ioctl(s, SIOCGIFHWADDR, &req);
-  ::close(s);
+  vmtest::in_netns(ns, [&] {
+    int s = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ::ioctl(s, SIOCGIFHWADDR, &req);
+    ::close(s);
+  });
   std::array<std::uint8_t, 6> mac{};
   std::memcpy(mac.data(), req.ifr_hwaddr.sa_data, 6);
   return mac;
 }
 
-// Ethernet + IPv4 + TCP SYN from `src` to 10.5.0.1:443, checksums valid so the stack treats
+// Ethernet + IPv4 + TCP SYN from `src` to `dst`:443, checksums valid so the stack treats
 // the unbanned flood as real SYNs.
 std::vector<std::uint8_t> syn_frame(const std::array<std::uint8_t, 6>& dst_mac,
-                                    const std::array<std::uint8_t, 6>& src_mac, const char* src) {
+                                    const std::array<std::uint8_t, 6>& src_mac, const char* src,
+                                    const char* dst) {
   std::vector<std::uint8_t> f(sizeof(ether_header) + sizeof(iphdr) + sizeof(tcphdr));
   auto* eth = reinterpret_cast<ether_header*>(f.data());
   std::memcpy(eth->ether_dhost, dst_mac.data(), 6);
@@ -102,7 +104,7 @@ std::vector<std::uint8_t> syn_frame(const std::array<std::uint8_t, 6>& dst_mac,
   iph->ttl = 64;
   iph->protocol = IPPROTO_TCP;
   inet_pton(AF_INET, src, &iph->saddr);
-  inet_pton(AF_INET, "10.5.0.1", &iph->daddr);
+  inet_pton(AF_INET, dst, &iph->daddr);
   iph->check = htons(checksum(iph, sizeof *iph));
   auto* tcp = reinterpret_cast<tcphdr*>(iph + 1);
   tcp->source = htons(40000);
@@ -130,15 +132,14 @@ struct FloodResult {
 };
 
 // Sends `frame` out of the client's veth with sendmmsg, until `count` or `seconds`.
-FloodResult flood(int ns_fd, const std::string& ifname, std::vector<std::uint8_t> frame,
+FloodResult flood(const std::string& ns, const std::string& ifname, std::vector<std::uint8_t> frame,
                   const Options& o) {
-  int s;
-  int ifindex;
-  {
-    vmtest::EnterNetns in(ns_fd);
+  int s = -1;
+  int ifindex = 0;
+  vmtest::in_netns(ns, [&] {
     s = ::socket(AF_PACKET, SOCK_RAW, 0);
     ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
-  }
+  });
   sockaddr_ll to{};
   to.sll_family = AF_PACKET;
   to.sll_ifindex = ifindex;
@@ -166,10 +167,16 @@ FloodResult flood(int ns_fd, const std::string& ifname, std::vector<std::uint8_t
   return r;
 }
 
+// The client's second source: the flood that is not banned.
+constexpr const char* kUnbanned = "10.5.1.3";
+constexpr const char* kEdgeIf = "veth0";  // the edge's side of the client link
+
 int run(const Options& o) {
   spdlog::set_level(spdlog::level::warn);
-  vmtest::BanNetns net({"10.5.1.1", "10.5.1.2"});
-  vmtest::EnterNetns edge(net.edge_fd());
+  vmtest::Topology net("sg-ban", 5);
+  vmtest::run("ip -n " + net.client() + " addr add " + kUnbanned + "/24 dev veth0");
+  const char* banned_src = net.v4().client.c_str();
+  const char* edge_addr = net.v4().edge_front.c_str();
   const std::string pin_root = "/sys/fs/bpf/sg-ban-bench-" + std::to_string(::getpid());
   std::string tmpl = (std::filesystem::temp_directory_path() / "sg-ban-bench-XXXXXX").string();
   const std::string store_dir = ::mkdtemp(tmpl.data());
@@ -185,10 +192,19 @@ int run(const Options& o) {
   bans::BansConfig cfg;
   cfg.pin_dir = pin_root + "/v1";
   cfg.store = store_dir + "/bans.db";
-  cfg.interfaces = {net.edge_if()};
+  cfg.interfaces = {kEdgeIf};
   cfg.sweep_interval = std::chrono::seconds(0);
   std::string error;
-  auto manager = bans::BanManager::open(cfg, nullptr, error);
+  std::unique_ptr<bans::BanManager> manager;
+  vmtest::in_netns(net.edge(), [&] { manager = bans::BanManager::open(cfg, nullptr, error); });
+  // Closed inside the edge, where its XDP attachment is (detached by interface index).
+  struct Close {
+    std::unique_ptr<bans::BanManager>& m;
+    const std::string& edge;
+    ~Close() {
+      if (m) vmtest::in_netns(edge, [&] { m.reset(); });
+    }
+  } close_manager{manager, net.edge()};
   if (!manager) {
     std::fprintf(stderr, "ban-bench: %s\n", error.c_str());
     return 1;
@@ -203,7 +219,7 @@ int run(const Options& o) {
     req.prefix = p;
     if (!manager->ban(req).ok) return 1;
   }
-  req.prefix = *net::Prefix::parse("10.5.1.1");  // the flood source
+  req.prefix = *net::Prefix::parse(banned_src);  // the flood source
   manager->ban(req);
   const double load_s = std::chrono::duration<double>(Steady::now() - t0).count();
   std::printf("bans loaded: %zu via BanManager::ban (map + SQLite) in %.2f s = %.0f bans/s\n",
@@ -223,9 +239,9 @@ int run(const Options& o) {
   // 1. Accept time.
   const std::vector<std::pair<const char*, ip::address>> probes = {
       {"hit  v4 host ", ip::make_address("10.5.16.77")},
-      {"miss v4      ", ip::make_address("10.5.1.2")},
+      {"miss v4      ", ip::make_address(kUnbanned)},
       {"hit  v6 host ", ip::make_address("fd00:5::1:77")},
-      {"miss v6      ", ip::make_address("fd00:5::b")}};
+      {"miss v6      ", ip::make_address(net.v6().client)}};
   constexpr int kCalls = 200'000;
   for (const auto& [label, address] : probes) {
     std::vector<double> ns;
@@ -240,16 +256,17 @@ int run(const Options& o) {
   }
 
   // 2. The program alone.
-  const auto edge_mac = mac_of(net.edge_fd(), net.edge_if());
-  const std::string client_if = "sgbc" + std::to_string(::getpid());
-  const auto client_mac = mac_of(net.client_fd(), client_if);
-  auto banned_frame = syn_frame(edge_mac, client_mac, "10.5.1.1");
-  auto passed_frame = syn_frame(edge_mac, client_mac, "10.5.1.2");
+  const auto edge_mac = mac_of(net.edge(), kEdgeIf);
+  const auto client_mac = mac_of(net.client(), "veth0");
+  auto banned_frame = syn_frame(edge_mac, client_mac, banned_src, edge_addr);
+  auto passed_frame = syn_frame(edge_mac, client_mac, kUnbanned, edge_addr);
   // The program the manager attached, found the way an operator would (ip link / bpftool).
   __u32 prog_id = 0;
-  if (bpf_xdp_query_id(static_cast<int>(if_nametoindex(net.edge_if().c_str())), 0, &prog_id) != 0 ||
-      prog_id == 0) {
-    std::fprintf(stderr, "ban-bench: no XDP program on %s\n", net.edge_if().c_str());
+  vmtest::in_netns(net.edge(), [&] {
+    bpf_xdp_query_id(static_cast<int>(if_nametoindex(kEdgeIf)), 0, &prog_id);
+  });
+  if (prog_id == 0) {
+    std::fprintf(stderr, "ban-bench: no XDP program on %s\n", kEdgeIf);
     return 1;
   }
   const int prog = bpf_prog_get_fd_by_id(prog_id);
@@ -270,17 +287,17 @@ int run(const Options& o) {
   ::close(prog);
 
   // 3. The flood, banned source then the same flood from a source that is not banned.
-  for (auto [label, frame] : {std::pair{"banned src 10.5.1.1", &banned_frame},
-                              std::pair{"unbanned src 10.5.1.2", &passed_frame}}) {
+  for (auto [label, frame] : {std::pair{"banned", &banned_frame},
+                              std::pair{"unbanned", &passed_frame}}) {
     const auto before = manager->totals();
-    const auto result = flood(net.client_fd(), client_if, *frame, o);
+    const auto result = flood(net.client(), "veth0", *frame, o);
     ::usleep(200'000);  // let the receiving side drain its queue
     const auto after = manager->totals();
     const auto seen = after.packets - before.packets;
     const auto dropped = after.dropped - before.dropped;
-    std::printf("flood %s: sent %zu in %.2f s (%.0f pps); program saw %llu, dropped %llu = %.0f "
+    std::printf("flood %s src %s: sent %zu in %.2f s (%.0f pps); program saw %llu, dropped %llu = %.0f "
                 "drops/s\n",
-                label, result.sent, result.seconds, result.sent / result.seconds,
+                label, frame == &banned_frame ? banned_src : kUnbanned, result.sent, result.seconds, result.sent / result.seconds,
                 static_cast<unsigned long long>(seen), static_cast<unsigned long long>(dropped),
                 dropped / result.seconds);
   }
