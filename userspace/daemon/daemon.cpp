@@ -91,6 +91,7 @@ void Daemon::bind_listeners(const Generation& g) {
 }
 
 void Daemon::start() {
+  signals_.emplace(control_, SIGINT, SIGTERM, SIGHUP);
   {
     std::lock_guard lock(mu_);
     bind_listeners(*generation_);
@@ -138,7 +139,8 @@ bool Daemon::reload(std::string* error) {
 }
 
 void Daemon::run() {
-  asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
+  if (!signals_) signals_.emplace(control_, SIGINT, SIGTERM, SIGHUP);
+  asio::signal_set& signals = *signals_;
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {

@@ -14,6 +14,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <spdlog/logger.h>
 
 #include "bans/ban_check.h"
@@ -36,7 +37,8 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Binds every listener and starts the workers; throws with advice on failure.
+  // Takes SIGTERM/SIGINT/SIGHUP (queued until run()), binds every listener and starts the
+  // workers; throws with advice on failure.
   void start();
   // Blocks until stopped: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.
   void run();
@@ -90,6 +92,9 @@ class Daemon {
   std::unique_ptr<SessionContext> context_;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
+  // Registered in start(), before the first listener is bound: a signal sent as soon as the
+  // daemon serves (while the subsystems still start) is handled, not fatal by default action.
+  std::optional<boost::asio::signal_set> signals_;
 };
 
 }  // namespace snigate::daemon

@@ -6,10 +6,13 @@
 #include <optional>
 #include <string>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "daemon/check.h"
 #include "daemon/daemon.h"
 #include "daemon/subsystems.h"
 #include "relay/relay.h"
@@ -50,7 +53,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check) {
-    std::fputs(config::check_summary(*cfg).c_str(), stdout);
+    try {
+      std::fputs(daemon::check_config(cfg).c_str(), stdout);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? cfg->daemon.log_level
@@ -59,6 +67,7 @@ int main(int argc, char** argv) {
     daemon::Daemon d(cfg, config_path, relay_override);
     d.start();
     auto subsystems = daemon::start_subsystems(d, *cfg);
+    spdlog::info("snigated ready (pid {})", ::getpid());
     d.run();
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

@@ -1,0 +1,151 @@
+// `snigated --check -c FILE` reads every section the daemon would run, not only listeners and
+// routes: a bad [bans], [remote_ban], [resolver] or [[jail]] (even a jail whose filter regex
+// does not compile) fails the check with the file and line, before any daemon is started.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "integration/harness.h"
+
+namespace snigate::itest {
+namespace {
+
+const std::string kCore = R"([daemon]
+control_socket = "/tmp/never-bound.sock"
+[[listener]]
+name = "tls"
+listen = "127.0.3.1:0"
+table = "edge"
+[table.edge]
+default = "b"
+[backend.b]
+servers = ["127.0.3.1:9"]
+)";  // 10 lines; a section below written after a blank line starts on line 12
+
+RunResult check(const TempDir& dir, const std::string& extra) {
+  write_file(dir / "c.toml", kCore + extra);
+  return run({SNIGATED_PATH, "--check", "-c", (dir / "c.toml").string()});
+}
+
+// The error names c.toml and `line`, and says `what`.
+void expect_error_at(const RunResult& r, int line, const std::string& what) {
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(fmt::format("c.toml:{}:", line)), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(what), std::string::npos) << r.output;
+}
+
+TEST(Check, EverySectionIsSummarised) {
+  TempDir dir;
+  write_file(dir / "token", std::string(40, 'k'));
+  fs::permissions(dir / "token", fs::perms::owner_read | fs::perms::owner_write);
+  RunResult r = check(dir, fmt::format(R"(
+[bans]
+store = "{0}/bans.db"
+ignore = ["127.0.3.0/24"]
+[remote_ban]
+listen = "127.0.3.1:0"
+token_files = ["{0}/token"]
+[[jail]]
+name = "sshd"
+filter = "sshd"
+logpath = "{0}/auth.log"
+maxretry = 3
+)",
+                                       dir.path().string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("listener tls: tls on 127.0.3.1:0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bans: store " + (dir / "bans.db").string()), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("remote_ban: listening on 127.0.3.1:0, 1 token(s)"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("jail sshd: sshd on"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "bans.db")) << "--check must not open the ban store";
+}
+
+TEST(Check, BadJailKeyNamesItsLine) {
+  TempDir dir;
+  expect_error_at(check(dir, R"(
+[[jail]]
+name = "web"
+logpath = "/var/log/nginx/access.log"
+failregex = "^<HOST> "
+maxretry = "five"
+)"),
+                  16, "maxretry");
+  expect_error_at(check(dir, R"(
+[[jail]]
+name = "web"
+logpath = "/var/log/nginx/access.log"
+failregex = "^<HOST> "
+bantme = "1h"
+)"),
+                  16, "bantme");
+}
+
+TEST(Check, JailRegexThatDoesNotCompileNamesTheJail) {
+  TempDir dir;
+  RunResult r = check(dir, R"(
+[[jail]]
+name = "web"
+logpath = "/var/log/nginx/access.log"
+failregex = "^<HOST> (unclosed"
+)");
+  expect_error_at(r, 12, "jail 'web'");
+  RunResult missing = check(dir, R"(
+[[jail]]
+name = "nofilter"
+logpath = "/var/log/x.log"
+filter = "no-such-filter-anywhere"
+)");
+  expect_error_at(missing, 12, "jail 'nofilter'");
+}
+
+TEST(Check, BadBanSettingNamesItsLine) {
+  TempDir dir;
+  expect_error_at(check(dir, R"(
+[bans]
+ignore = ["10.0.0.300/8"]
+)"),
+                  13, "ignore");
+  expect_error_at(check(dir, R"(
+[bans]
+repeat_factor = 0.5
+)"),
+                  13, "repeat_factor");
+  expect_error_at(check(dir, R"(
+[bans]
+pin_dir = "relative/path"
+)"),
+                  13, "pin_dir");
+}
+
+TEST(Check, BadRemoteChannelAndResolverNameTheirLines) {
+  TempDir dir;
+  expect_error_at(check(dir, R"(
+[remote_ban]
+listen = "127.0.3.1:7443"
+tokens = ["short"]
+)"),
+                  14, "tokens");
+  expect_error_at(check(dir, R"(
+[resolver]
+servers = ["127.0.3.53"]
+timeout = "soon"
+)"),
+                  14, "soon");
+}
+
+TEST(Check, RemoteChannelWithBansOffIsRefused) {
+  TempDir dir;
+  RunResult r = check(dir, R"(
+[bans]
+enabled = false
+[remote_ban]
+listen = "127.0.3.1:7443"
+tokens = ["0123456789abcdef0123456789abcdef"]
+)");
+  expect_error_at(r, 14, "needs bans on");
+}
+
+}  // namespace
+}  // namespace snigate::itest

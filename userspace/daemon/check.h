@@ -1,0 +1,18 @@
+#pragma once
+// What `snigated --check -c FILE` runs: every section the daemon acts on ([daemon], listeners,
+// tables, backends, [resolver] and the forward allow-lists, [bans], [remote_ban], [[jail]]
+// with its filter), read by the same parsers the daemon starts with, without binding a
+// socket, opening the ban store or touching a BPF map.
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+
+namespace snigate::daemon {
+
+// The summary `--check` prints: config::check_summary plus a line per other section.
+// Throws config::ConfigError ("FILE:LINE:COL: ...") or std::runtime_error naming the
+// [[jail]] "FILE:LINE" for what the daemon would refuse at start.
+std::string check_config(std::shared_ptr<const config::Config> config);
+
+}  // namespace snigate::daemon
