@@ -61,9 +61,23 @@ connect_timeout = "2s"
                                                                  start);
   }
 
+  // Descriptors the daemon holds when idle: every bad connection must give its own back.
+  const std::size_t idle_fds = open_fds(d.process().pid());
+
   void still_serves() {
     EXPECT_EQ(s_client_subject(d.port("tls"), "good.test"), "good.test");
     EXPECT_TRUE(d.process().alive());
+  }
+
+  // Nothing is left of the bad connections once they are logged: no socket, no session.
+  void nothing_left() {
+    std::size_t fds = 0;
+    for (int i = 0; i < 250; ++i) {
+      fds = open_fds(d.process().pid());
+      if (fds <= idle_fds) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_LE(fds, idle_fds) << "descriptors still open after the bad connections ended";
   }
 };
 
@@ -75,6 +89,7 @@ TEST_F(BadInput, JunkIsAParseError) {
             5s);  // SSLv2-style hello
   EXPECT_NE(d.wait_access(std::regex(R"(peer=127\.0\.3\.21:.*end=parse_error)")), "");
   still_serves();
+  nothing_left();
 }
 
 TEST_F(BadInput, OversizedHelloIsRefusedAtTheBound) {
@@ -85,6 +100,7 @@ TEST_F(BadInput, OversizedHelloIsRefusedAtTheBound) {
   EXPECT_NE(d.wait_access(std::regex(R"(peer=127\.0\.3\.22:.*end=parse_error)")), "")
       << d.access_log();
   still_serves();
+  nothing_left();
 }
 
 TEST_F(BadInput, SlowlorisPrereadsTimeOutWhileOthersAreServed) {
@@ -104,6 +120,7 @@ TEST_F(BadInput, SlowlorisPrereadsTimeOutWhileOthersAreServed) {
   EXPECT_NE(d.wait_access(std::regex(R"(peer=127\.0\.3\.23:.*end=preread_timeout)")), "")
       << d.access_log();
   still_serves();
+  nothing_left();
 }
 
 TEST_F(BadInput, RefusingBackendAndUnknownNameAreLogged) {
@@ -118,6 +135,7 @@ TEST_F(BadInput, RefusingBackendAndUnknownNameAreLogged) {
   EXPECT_NE(d.wait_access(std::regex(R"(name=nobody\.test .*end=no_route)")), "")
       << d.access_log();
   still_serves();
+  nothing_left();
 }
 
 }  // namespace

@@ -167,6 +167,15 @@ std::optional<std::smatch> Process::wait_for(const std::regex& pattern,
   }
 }
 
+std::size_t open_fds(pid_t pid) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
+}
+
 Cert make_cert(const TempDir& dir, const std::string& cn) {
   Cert c{dir / (cn + ".crt"), dir / (cn + ".key")};
   RunResult r = run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -300,6 +309,17 @@ Snigated::Snigated(const TempDir& dir, const std::string& toml,
   for (auto at = text.find("@ACCESS_LOG@"); at != std::string::npos;
        at = text.find("@ACCESS_LOG@"))
     text.replace(at, 12, access_log_.string());
+  // Each daemon gets its own control socket and no ban subsystem unless the test sets them: the
+  // defaults (/run/snigate/control.sock, /var/lib/snigate/bans.db, maps pinned under
+  // /sys/fs/bpf) are the machine's own, and tests running side by side would share them.
+  if (text.find("control_socket") == std::string::npos) {
+    const std::string line = "control_socket = \"" + (dir / "control.sock").string() + "\"\n";
+    if (auto at = text.find("[daemon]\n"); at != std::string::npos)
+      text.insert(at + 9, line);
+    else
+      text = "[daemon]\n" + line + text;
+  }
+  if (text.find("[bans]") == std::string::npos) text += "\n[bans]\nenabled = false\n";
   write_file(config_, text);
   std::vector<std::string> argv{SNIGATED_PATH, "-c", config_.string()};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
@@ -313,6 +333,10 @@ Snigated::Snigated(const TempDir& dir, const std::string& toml,
     if (!m) throw std::runtime_error("snigated did not bind " + name + ":\n" + process_->log());
     ports_[name] = static_cast<std::uint16_t>(std::stoi((*m)[1]));
   }
+  // Listeners serve before the subsystems (control socket, bans, jails) are up; a test that
+  // signals or uses snigatectl right away needs all of it.
+  if (!process_->wait_for(std::regex("snigated ready")))
+    throw std::runtime_error("snigated did not get ready:\n" + process_->log());
 }
 
 std::string Snigated::wait_access(const std::regex& pattern,

@@ -68,6 +68,9 @@ class Process {
   std::string last_log_;
 };
 
+// Open file descriptors of process `pid` (sockets included), from /proc/PID/fd.
+std::size_t open_fds(pid_t pid);
+
 // A self-signed certificate whose subject CN says which backend answered.
 struct Cert {
   fs::path cert, key;
@@ -116,7 +119,9 @@ std::uint16_t local_port(int fd);
 std::string capture_client_hello(const std::string& name, const std::string& alpn);
 
 // snigated with a config written from `toml`, where the test has put real backend ports. The
-// access log goes to access.log in `dir`; listener ports are read from the daemon's log.
+// access log goes to access.log in `dir`; listener ports are read from the daemon's log. Unless
+// the toml sets them, the daemon gets a control socket in `dir` and [bans] enabled = false.
+// Returns once the daemon logs "snigated ready".
 class Snigated {
  public:
   Snigated(const TempDir& dir, const std::string& toml, const std::vector<std::string>& extra_args = {});

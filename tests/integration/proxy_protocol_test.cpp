@@ -1,7 +1,10 @@
 // A backend sees exactly the PROXY header the spec describes (haproxy proxy-protocol.txt),
 // followed by the client's own bytes, for v1, v2 with AUTHORITY and ALPN TLVs, and when the
 // client itself came through a trusted proxy.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <future>
 #include <map>
@@ -69,6 +72,29 @@ proxy_protocol = "v2"
 
 std::string be16(unsigned v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
 
+// The TLVs of a v2 header with IPv4 (addr_len 12) or IPv6 (36) addresses: type -> value.
+// Their order is free in the spec. Empty map with a failure when one overruns the header.
+std::map<int, std::string> tlvs_of(const std::string& got, std::size_t addr_len) {
+  std::map<int, std::string> tlvs;
+  const std::size_t end = 16 + ((static_cast<unsigned char>(got[14]) << 8) |
+                                static_cast<unsigned char>(got[15]));
+  if (got.size() < end) {
+    ADD_FAILURE() << "the header announces " << end << " bytes, got " << got.size();
+    return {};
+  }
+  for (std::size_t at = 16 + addr_len; at + 3 <= end;) {
+    int type = static_cast<unsigned char>(got[at]);
+    unsigned l = (static_cast<unsigned char>(got[at + 1]) << 8) | static_cast<unsigned char>(got[at + 2]);
+    if (at + 3 + l > end) {
+      ADD_FAILURE() << "TLV " << type << " overruns the header";
+      return {};
+    }
+    tlvs[type] = got.substr(at + 3, l);
+    at += 3 + l;
+  }
+  return tlvs;
+}
+
 TEST(ProxyProtocol, V1HeaderThenTheClientHello) {
   TempDir dir;
   RecordingBackend v1, v2;
@@ -99,15 +125,7 @@ TEST(ProxyProtocol, V2HeaderWithAuthorityAndAlpnTlvs) {
   ASSERT_GE(got.size(), 16 + len);
   EXPECT_EQ(got.substr(16, 12), std::string("\x7f\x00\x03\x07\x7f\x00\x03\x01", 8) +
                                     be16(sport) + be16(d.port("tls")));
-  // TLVs after the addresses: type, 16-bit length, value. Their order is free in the spec.
-  std::map<int, std::string> tlvs;
-  for (std::size_t at = 28; at + 3 <= 16 + len;) {
-    int type = static_cast<unsigned char>(got[at]);
-    unsigned l = (static_cast<unsigned char>(got[at + 1]) << 8) | static_cast<unsigned char>(got[at + 2]);
-    ASSERT_LE(at + 3 + l, 16 + len) << "TLV overruns the header";
-    tlvs[type] = got.substr(at + 3, l);
-    at += 3 + l;
-  }
+  auto tlvs = tlvs_of(got, 12);
   EXPECT_EQ(tlvs[0x02], "v2.test");  // PP2_TYPE_AUTHORITY: the SNI
   EXPECT_EQ(tlvs[0x01], "h2");       // PP2_TYPE_ALPN: the client's first choice
   EXPECT_EQ(got.substr(16 + len), hello);
@@ -145,7 +163,37 @@ TEST(ProxyProtocol, V2InFromTrustedCidrBecomesV2OutWithTheRealClient) {
   ASSERT_GE(got.size(), 52u);
   EXPECT_EQ(got[13], '\x21');  // TCP over IPv6
   EXPECT_EQ(got.substr(16, 36), src + dst + be16(4000) + be16(443));
+  auto tlvs = tlvs_of(got, 36);
+  EXPECT_EQ(tlvs[0x02], "v2.test");
+  EXPECT_EQ(tlvs[0x01], "http/1.1");
+  const unsigned len = (static_cast<unsigned char>(got[14]) << 8) | static_cast<unsigned char>(got[15]);
+  EXPECT_EQ(got.substr(16 + len), hello);
   EXPECT_NE(d.wait_access(std::regex(R"(client=\[2001:db8::9\]:4000 peer=127\.0\.3\.17:)")), "")
+      << d.access_log();
+}
+
+TEST(ProxyProtocol, HelloDrippedByteByByteArrivesWhole) {
+  TempDir dir;
+  RecordingBackend v1, v2;
+  Snigated d(dir, config(v1.server.port(), v2.server.port()));
+  const std::string hello = capture_client_hello("v1.test", "h2");
+  ASSERT_GT(hello.size(), 100u);
+  int fd = connect_to("127.0.3.1", d.port("tls"), "127.0.3.7");
+  const std::uint16_t sport = local_port(fd);
+  // One segment per byte (TCP_NODELAY, a pause now and then so they do not coalesce): the
+  // daemon parses each arrival from where it stopped and still sees the whole hello.
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  for (std::size_t i = 0; i < hello.size(); ++i) {
+    ASSERT_TRUE(send_all(fd, &hello[i], 1));
+    if (i % 16 == 0) std::this_thread::sleep_for(1ms);
+  }
+  shutdown(fd, SHUT_WR);
+  recv_until_eof(fd);
+  close(fd);
+  EXPECT_EQ(v1.wait(), fmt::format("PROXY TCP4 127.0.3.7 127.0.3.1 {} {}\r\n", sport,
+                                   d.port("tls")) + hello);
+  EXPECT_NE(d.wait_access(std::regex(R"(name=v1\.test alpn=h2 backend=v1 )")), "")
       << d.access_log();
 }
 

@@ -57,7 +57,12 @@ TEST_F(Routing, SClientServernameReachesItsBackend) {
   EXPECT_EQ(s_client_subject(port, "b.test"), "default.test");  // apex is not in *.b.test
   EXPECT_EQ(s_client_subject(port, "unknown.example"), "default.test");
   EXPECT_EQ(s_client_subject(port, ""), "nosni.test");
-  EXPECT_NE(d.wait_access(std::regex(R"(name=a\.test alpn=\S+ backend=a upstream=127\.0\.3\.1:\d+ in=\d+ out=\d+ connect_ms=[0-9.]+ duration_ms=[0-9.]+ relay=\w+ end=clean)")),
+  // One line per connection with every field: UTC time, real client and peer, listener, SNI,
+  // ALPN, backend, upstream, bytes each way, connect time, duration, relay, how it ended.
+  EXPECT_NE(d.wait_access(std::regex(
+                R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z client=(127\.[0-9.]+:\d+) peer=\1 )"
+                R"(listener=tls name=a\.test alpn=\S+ backend=a upstream=127\.0\.3\.1:\d+ in=[1-9]\d* )"
+                R"(out=[1-9]\d* connect_ms=[0-9.]+ duration_ms=[0-9.]+ relay=\w+ end=clean$)")),
             "") << d.access_log();
   EXPECT_NE(d.wait_access(std::regex(R"(name=- .*backend=nosni)")), "") << d.access_log();
 }
