@@ -257,10 +257,14 @@ asio::awaitable<EndReason> Session::read_proxy_header() {
 
 asio::awaitable<EndReason> Session::preread() {
   const std::size_t max = listener_.config->preread_max;
+  // Each re-call resumes where the last one stopped (buffer_ only grows at its end from here
+  // on), so a hello or head dripped a byte at a time is not re-parsed from its first byte.
+  parser::TlsCursor tls_cursor;
+  parser::HttpCursor http_cursor;
   for (;;) {
     if (!buffer_.empty()) {
       if (listener_.http()) {
-        parser::HttpPreread p = parser::parse_http_preread(buffer_, max);
+        parser::HttpPreread p = parser::parse_http_preread(buffer_, http_cursor, max);
         if (p.status == parser::Status::Done) {
           record_.name = p.head.host;
           break;
