@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -48,6 +49,7 @@ class Handoff {
         socks_{&client, &upstream},
         options_(options),
         counters_(counters),
+        base_{counters.client_to_upstream.load(), counters.upstream_to_client.load()},
         ticker_(client.get_executor()),
         wake_(client.get_executor()) {}
 
@@ -78,11 +80,13 @@ class Handoff {
     co_return result_;
   }
 
+  // Counters are the session's running totals (it counts the replayed preread itself):
+  // add the kernel's counts to what they held at the handoff, never replace them.
   void sync_counters() {
     auto& c = kernel_.conn(slot_);
-    counters_.client_to_upstream = load(c.dir[kClient].redirected) +
+    counters_.client_to_upstream = base_[kClient] + load(c.dir[kClient].redirected) +
                                    load(c.dir[kClient].user_bytes);
-    counters_.upstream_to_client = load(c.dir[kUpstream].redirected) +
+    counters_.upstream_to_client = base_[kUpstream] + load(c.dir[kUpstream].redirected) +
                                    load(c.dir[kUpstream].user_bytes);
   }
 
@@ -262,6 +266,7 @@ class Handoff {
   tcp::socket* socks_[2];
   const Options& options_;
   Counters& counters_;
+  const std::uint64_t base_[2];  // counters_ at the handoff
   asio::steady_timer ticker_;
   asio::steady_timer wake_;
   int running_ = 0;
@@ -269,6 +274,30 @@ class Handoff {
   bool ended_ = false;
   Result result_;
 };
+
+// Moves what `from` holds unread right now to `to`, in userspace. The verdict reads whole skbs
+// off the receive queue (tcp_read_skb) and ignores how much of the first one was read
+// already, so an skb the session read part of (the preread stops where the hello ends) would
+// be relayed again from its first byte. Reading exactly what SIOCINQ counted empties the
+// queue up to an skb boundary; whatever arrives later comes in whole skbs.
+asio::awaitable<error_code> move_unread(tcp::socket& from, tcp::socket& to,
+                                        std::atomic<std::uint64_t>& counter) {
+  const std::size_t unread = sockmap::unread_bytes(from.native_handle());
+  if (unread == 0) co_return error_code{};
+  std::vector<char> buffer(unread);
+  std::size_t got = 0;
+  while (got < unread) {
+    ssize_t n = ::recv(from.native_handle(), buffer.data() + got, unread - got, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // those bytes were counted: only a reset takes them away
+    got += static_cast<std::size_t>(n);
+  }
+  error_code ec;
+  co_await asio::async_write(to, asio::buffer(buffer.data(), got),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) counter += got;
+  co_return ec;
+}
 
 }  // namespace
 
@@ -294,6 +323,17 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
     spdlog::debug("relay: sockmap slots exhausted, connection runs on {}",
                   to_string(fallback_->mode()));
     co_return co_await fallback_->run(client, upstream, options, counters);
+  }
+  for (int side : {kClient, kUpstream}) {
+    error_code ec = co_await move_unread(side == kClient ? client : upstream,
+                                         side == kClient ? upstream : client,
+                                         side == kClient ? counters.client_to_upstream
+                                                         : counters.upstream_to_client);
+    if (ec) {
+      // A peer that resets or fails now: the userspace relay reports it the usual way.
+      kernel_->release(*slot);
+      co_return co_await fallback_->run(client, upstream, options, counters);
+    }
   }
   // Bytes the session wrote to each side before the handoff: the base of the flow control.
   auto& conn = kernel_->conn(*slot);

@@ -17,6 +17,12 @@ std::optional<std::uint64_t> bytes_written(int fd) {
   return info.tcpi_bytes_acked + static_cast<std::uint64_t>(outq);
 }
 
+std::size_t unread_bytes(int fd) {
+  int n = 0;
+  if (::ioctl(fd, SIOCINQ, &n) != 0 || n < 0) return 0;
+  return static_cast<std::size_t>(n);
+}
+
 int pending_error(int fd) {
   int err = 0;
   socklen_t len = sizeof(err);

@@ -1,6 +1,7 @@
 #pragma once
 // The kernel's own byte accounting of a TCP socket, which the sockmap relay's close path and
 // flow control are built on (kept apart from asio: <linux/tcp.h> and <netinet/tcp.h> clash).
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
@@ -10,6 +11,9 @@ namespace snigate::relay::sockmap {
 // in the send queue (SIOCOUTQ). Read in that order, so a concurrent ACK can only make the sum
 // smaller than the truth, never larger. nullopt when the socket is gone.
 std::optional<std::uint64_t> bytes_written(int fd);
+
+// Bytes in the receive queue not read yet (SIOCINQ); 0 when none or on error.
+std::size_t unread_bytes(int fd);
 
 // The pending socket error (SO_ERROR), 0 when none.
 int pending_error(int fd);

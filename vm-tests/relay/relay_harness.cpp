@@ -123,6 +123,7 @@ void finish_send(tcp::socket& s, Plan::End end) {
 struct Received {
   std::uint64_t bytes = 0;
   bool intact = true;
+  std::uint64_t first_bad = UINT64_MAX;
   bool eof = false;
   error_code error;
 };
@@ -140,7 +141,11 @@ awaitable<void> receive(tcp::socket& s, Stream& stream, std::uint64_t rate, Rece
         co_await s.async_read_some(asio::buffer(buf.data(), room), asio::redirect_error(use_awaitable, ec));
     if (n > 0) {
       stream.fill(want.data(), n);
-      if (std::memcmp(buf.data(), want.data(), n) != 0) r->intact = false;
+      if (r->intact && std::memcmp(buf.data(), want.data(), n) != 0) {
+        r->intact = false;
+        r->first_bad = r->bytes + static_cast<std::uint64_t>(
+            std::mismatch(buf.data(), buf.data() + n, want.data()).first - buf.data());
+      }
       r->bytes += n;
     }
     if (ec == asio::error::eof) {
@@ -164,6 +169,8 @@ struct Harness::State {
   std::shared_ptr<relay::Relay> relay;
   relay::Options options;
   std::chrono::milliseconds handoff_delay{0};
+  bool external_edge = false;  // set before any run, read-only afterwards
+  std::string preamble;
   std::string client_ns, edge_ns;
   tcp::endpoint edge4, edge6, backend4, backend6;
   std::unique_ptr<tcp::acceptor> edge_acc4, edge_acc6, backend_acc4, backend_acc6;
@@ -285,6 +292,10 @@ awaitable<void> backend_connection(std::shared_ptr<Harness::State> st, tcp::sock
     greeting_plan = &(*plans)[0];
     co_await send(s, greeting_plan->backend_greeting, u2c_seed(0, *greeting_plan), &greeted);
   }
+  std::string preamble(st->preamble.size(), '\0');
+  if (!preamble.empty())
+    co_await asio::async_read(s, asio::buffer(preamble), asio::redirect_error(use_awaitable, ec));
+  if (ec || preamble != st->preamble) co_return;
   co_await asio::async_read(s, asio::buffer(&id, sizeof(id)), asio::redirect_error(use_awaitable, ec));
   if (ec || id >= plans->size()) co_return;
   const Plan& p = (*plans)[id];
@@ -300,6 +311,7 @@ awaitable<void> backend_connection(std::shared_ptr<Harness::State> st, tcp::sock
   }
   o.backend_received = r.bytes;
   o.backend_intact = r.intact;
+  o.backend_first_bad = r.first_bad;
   o.backend_eof = r.eof;
   o.backend_error = r.error;
   o.backend_done = true;
@@ -336,8 +348,11 @@ awaitable<void> client_connection(std::shared_ptr<Harness::State> st,
     // A greeting is the head of the backend's stream: read it before sending anything.
     if (p.backend_greeting)
       co_await receive(s, stream, p.client_read_rate, &r, p.backend_greeting);
-    // The id goes first in every plan: the backend learns its plan from it.
-    co_await asio::async_write(s, asio::buffer(&id, sizeof(id)), asio::redirect_error(use_awaitable, ec));
+    // The id goes first in every plan (after the preamble): the backend learns its plan from it.
+    if (!st->preamble.empty())
+      co_await asio::async_write(s, asio::buffer(st->preamble), asio::redirect_error(use_awaitable, ec));
+    if (!ec)
+      co_await asio::async_write(s, asio::buffer(&id, sizeof(id)), asio::redirect_error(use_awaitable, ec));
     if (p.client_waits_for_eof) {
       co_await client_reader(s, p, stream, &r);
       co_await client_writer(s, p, id, &o);
@@ -348,6 +363,7 @@ awaitable<void> client_connection(std::shared_ptr<Harness::State> st,
   }
   o.client_received = r.bytes;
   o.client_intact = r.intact;
+  o.client_first_bad = r.first_bad;
   o.client_eof = r.eof;
   o.client_error = r.error;
   o.client_done = true;
@@ -364,18 +380,21 @@ Harness::Harness(std::shared_ptr<relay::Relay> relay, relay::Options options)
   state_->client_ns = topology_.client();
   state_->edge_ns = topology_.edge();
   auto& t = topology_;
-  state_->edge_acc4 = std::make_unique<tcp::acceptor>(listen_in(edge_io_, t.edge(), t.v4().edge_front));
-  state_->edge_acc6 = std::make_unique<tcp::acceptor>(listen_in(edge_io_, t.edge(), t.v6().edge_front));
+  state_->external_edge = !state_->relay;
+  if (state_->relay) {
+    state_->edge_acc4 = std::make_unique<tcp::acceptor>(listen_in(edge_io_, t.edge(), t.v4().edge_front));
+    state_->edge_acc6 = std::make_unique<tcp::acceptor>(listen_in(edge_io_, t.edge(), t.v6().edge_front));
+    state_->edge4 = state_->edge_acc4->local_endpoint();
+    state_->edge6 = state_->edge_acc6->local_endpoint();
+    asio::co_spawn(edge_io_, edge_accept(state_, *state_->edge_acc4, false, edge_io_), asio::detached);
+    asio::co_spawn(edge_io_, edge_accept(state_, *state_->edge_acc6, true, edge_io_), asio::detached);
+  }
   state_->backend_acc4 =
       std::make_unique<tcp::acceptor>(listen_in(peers_io_, t.backend(), t.v4().backend));
   state_->backend_acc6 =
       std::make_unique<tcp::acceptor>(listen_in(peers_io_, t.backend(), t.v6().backend));
-  state_->edge4 = state_->edge_acc4->local_endpoint();
-  state_->edge6 = state_->edge_acc6->local_endpoint();
   state_->backend4 = state_->backend_acc4->local_endpoint();
   state_->backend6 = state_->backend_acc6->local_endpoint();
-  asio::co_spawn(edge_io_, edge_accept(state_, *state_->edge_acc4, false, edge_io_), asio::detached);
-  asio::co_spawn(edge_io_, edge_accept(state_, *state_->edge_acc6, true, edge_io_), asio::detached);
   asio::co_spawn(peers_io_, backend_accept(state_, *state_->backend_acc4), asio::detached);
   asio::co_spawn(peers_io_, backend_accept(state_, *state_->backend_acc6), asio::detached);
   edge_thread_ = std::thread([this] {
@@ -425,7 +444,8 @@ std::vector<Outcome> Harness::run(const std::vector<Plan>& plans_in, std::size_t
                      asio::detached);
       ++next;
     }
-    if (next == plans->size() && edge_records().size() - records_before >= plans->size() &&
+    if (next == plans->size() &&
+        (state_->external_edge || edge_records().size() - records_before >= plans->size()) &&
         state_->peers_done >= 2 * plans->size())
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -447,6 +467,15 @@ std::vector<Outcome> Harness::run(const std::vector<Plan>& plans_in, std::size_t
   });
   return copy.get_future().get();
 }
+
+void Harness::set_external_edge(const tcp::endpoint& v4, const tcp::endpoint& v6,
+                                std::string preamble) {
+  state_->edge4 = v4;
+  state_->edge6 = v6;
+  state_->preamble = std::move(preamble);
+}
+
+tcp::endpoint Harness::backend(bool v6) const { return v6 ? state_->backend6 : state_->backend4; }
 
 std::vector<EdgeRecord> Harness::edge_records() {
   std::lock_guard lock(state_->mutex);

@@ -45,6 +45,7 @@ struct Outcome {
   bool client_done = false, backend_done = false;
   std::uint64_t client_received = 0, backend_received = 0;
   bool client_intact = true, backend_intact = true;  // every byte as sent, in order
+  std::uint64_t client_first_bad = UINT64_MAX, backend_first_bad = UINT64_MAX;  // offsets
   bool client_eof = false, backend_eof = false;      // clean EOF after the bytes
   boost::system::error_code client_error, backend_error;  // reading
   boost::system::error_code client_send_error, backend_send_error;
@@ -58,7 +59,8 @@ struct EdgeRecord {
 
 class Harness {
  public:
-  // `relay` runs in the edge namespace. Throws when namespaces cannot be made.
+  // `relay` runs in the edge namespace. Without one the edge is an outside process (snigated):
+  // point the clients at it with set_external_edge. Throws when namespaces cannot be made.
   Harness(std::shared_ptr<relay::Relay> relay, relay::Options options = {});
   ~Harness();
 
@@ -71,6 +73,11 @@ class Harness {
   // The edge waits this long between connecting upstream and starting the relay, so bytes
   // queue on both sockets before the handoff.
   void set_handoff_delay(std::chrono::milliseconds delay);
+  // Where the clients connect when the edge is an outside process, and what every client
+  // sends before its id (a request head for the daemon to route by; the backend checks it).
+  void set_external_edge(const tcp::endpoint& v4, const tcp::endpoint& v6,
+                         std::string preamble);
+  tcp::endpoint backend(bool v6) const;
 
   // Relay results recorded by the edge so far, in completion order.
   std::vector<EdgeRecord> edge_records();

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <future>
 #include <random>
+#include <thread>
 
 #include <bpf/bpf.h>
 
@@ -139,13 +141,6 @@ TEST_P(RelayVm, ClientResetReachesBackendAsReset) {
   for (std::size_t i = 0; i < plans.size(); ++i)
     plans[i] = {.c2u = 4 * MiB, .u2c = 256 * MiB, .v6 = i % 2 == 1, .client_end = Plan::End::Reset};
   auto out = harness().run(plans, plans.size(), 60s);
-  for (const auto& o : out)
-    std::printf("client done=%d recv=%llu err=%s send_err=%s | backend done=%d recv=%llu err=%s send_err=%s\n",
-                o.client_done, (unsigned long long)o.client_received, o.client_error.message().c_str(),
-                o.client_send_error.message().c_str(), o.backend_done,
-                (unsigned long long)o.backend_received, o.backend_error.message().c_str(),
-                o.backend_send_error.message().c_str());
-  for (const auto& r : harness_->edge_records()) std::printf("edge %s\n", relay::to_string(r.result.end));
   ASSERT_FALSE(harness_->timed_out());
   for (const auto& o : out) {
     EXPECT_TRUE(o.backend_intact);
@@ -186,17 +181,82 @@ TEST_P(RelayVm, ClientReadingAtOneMiBPerSecond) {
   expect_no_leftovers();
 }
 
-// A backend that never reads while the client pushes 1 GiB: what the client gets rid of is
-// what the edge and the kernel hold for it. Bounded means the client stalls.
-TEST_P(RelayVm, BackendNeverReadsMemoryBounded) {
+// The kernel's memory as a whole: TCP's charged pages (/proc/net/sockstat, "mem", the same
+// for every namespace) and the slab (where skbs queued outside any socket's accounting sit).
+struct KernelMemory {
+  double tcp_mib = 0, slab_mib = 0;
+};
+
+KernelMemory kernel_memory() {
+  KernelMemory m;
+  std::ifstream sockstat("/proc/net/sockstat");
+  for (std::string word; sockstat >> word;)
+    if (word == "mem") {
+      long pages = 0;
+      sockstat >> pages;
+      m.tcp_mib = pages * double(::sysconf(_SC_PAGESIZE)) / MiB;
+      break;
+    }
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string word; meminfo >> word;)
+    if (word == "Slab:") {
+      long kib = 0;
+      meminfo >> kib;
+      m.slab_mib = kib / 1024.0;
+      break;
+    }
+  return m;
+}
+
+// A backend that never reads while the client pushes 1 GiB for 10 s: what the client got rid
+// of is what the edge and the kernel hold for it (socket queues, the psock's redirect queue).
+// Bounded means the client stalls.
+struct StallCost {
+  double client_mib = 0;  // what the client's socket accepted
+  KernelMemory grew;      // kernel memory taken, sampled while the stall lasts
+};
+
+StallCost stalled_reader(Harness& h) {
   std::vector<Plan> plans{{.c2u = 1024 * MiB, .u2c = 0, .backend_reads = false}};
-  auto out = harness().run(plans, 1, 10s);
+  const KernelMemory before = kernel_memory();
+  auto running = std::async(std::launch::async, [&] { return h.run(plans, 1, 10s); });
+  std::this_thread::sleep_for(9s);
+  const KernelMemory during = kernel_memory();
+  auto out = running.get();
+  StallCost cost{out[0].client_sent / double(MiB),
+                 {during.tcp_mib - before.tcp_mib, during.slab_mib - before.slab_mib}};
+  std::printf("backend never reads, 1 GiB pushed for 10 s: client got rid of %.1f MiB; "
+              "kernel TCP memory %+.1f MiB, slab %+.1f MiB\n",
+              cost.client_mib, cost.grew.tcp_mib, cost.grew.slab_mib);
+  return cost;
+}
+
+TEST_P(RelayVm, BackendNeverReadsMemoryBounded) {
+  auto cost = stalled_reader(harness());
   EXPECT_TRUE(harness_->timed_out());  // the client could not finish
-  RecordProperty("client_bytes_accepted", std::to_string(out[0].client_sent));
-  std::printf("backend never reads: client got rid of %.1f MiB of 1024 MiB in 10 s\n",
-              out[0].client_sent / double(MiB));
-  EXPECT_LT(out[0].client_sent, 64 * MiB);
+  RecordProperty("client_mib_accepted", std::to_string(cost.client_mib));
+  RecordProperty("kernel_tcp_mib", std::to_string(cost.grew.tcp_mib));
+  RecordProperty("kernel_slab_mib", std::to_string(cost.grew.slab_mib));
+  EXPECT_LT(cost.client_mib, 64);
+  // Machine-wide figures, so other work shows up too: a loose bound, 1/4 of the push.
+  EXPECT_LT(cost.grew.tcp_mib + cost.grew.slab_mib, 256);
   expect_no_leftovers();
+}
+
+// The same stall with the sockmap relay's cap lifted: what the kernel alone queues for a
+// stalled reader (the reason for the cap). Not run by default (it may take ~1 GiB of kernel
+// memory); run it with --gtest_also_run_disabled_tests to reproduce issue 3's figure.
+TEST(RelayVmUncapped, DISABLED_BackendNeverReadsWithoutTheCap) {
+  if (auto why = netns_unavailable(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
+  if (!kernel_has_sockhash()) GTEST_SKIP() << "SKIPPED: this kernel has no sockhash maps";
+  std::string why;
+  auto relay = relay::SockmapRelay::create(std::make_shared<relay::SpliceRelay>(), &why,
+                                           {.inflight_cap = ~0ull >> 2});
+  ASSERT_TRUE(relay) << why;
+  Harness h(relay);
+  auto cost = stalled_reader(h);
+  RecordProperty("client_mib_accepted", std::to_string(cost.client_mib));
+  h.abort_live();
 }
 
 // The same stall, released: the direction went back to userspace flow control and returns

@@ -1,0 +1,382 @@
+// The real snigated in the edge namespace, between clients and backends in their own
+// namespaces (IPv4 and IPv6 on both legs): bytes intact through the daemon's preread, replay
+// and relay in each mode, the access log's byte counts, a stop with live connections, map
+// entries and descriptors back to their start, and relay = "auto" choosing (and saying why)
+// with and without the rights to load BPF.
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <random>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <bpf/bpf.h>
+
+#include "relay_harness.h"
+
+namespace snigate::vmtest {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t MiB = 1 << 20;
+const std::string kHead = "GET / HTTP/1.1\r\nHost: relay.test\r\n\r\n";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// snigated run through `ip netns exec` (which execs it: the pid is the daemon's), with its
+// output in a log file. Killed in the destructor if a test left it running.
+class Daemon {
+ public:
+  Daemon(const std::vector<std::string>& argv, fs::path log) : log_(std::move(log)) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+  ~Daemon() {
+    if (!exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  std::string log() const { return slurp(log_); }
+
+  // First match of `re` in the log within `timeout`.
+  std::optional<std::smatch> wait_for(const std::regex& re, std::chrono::seconds timeout = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      text_ = log();
+      std::smatch m;
+      if (std::regex_search(text_, m, re)) return m;
+      if (!exited_ && ::waitpid(pid_, &status_, WNOHANG) == pid_) exited_ = true;
+      if (exited_) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    return std::nullopt;
+  }
+
+  // Sends `sig` and waits up to `timeout` for the exit status (-1: still running).
+  int stop(int sig, std::chrono::seconds timeout) {
+    if (!exited_) ::kill(pid_, sig);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!exited_ && std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, &status_, WNOHANG) == pid_) exited_ = true;
+      else std::this_thread::sleep_for(20ms);
+    }
+    if (!exited_) return -1;
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  fs::path log_;
+  std::string text_;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+std::size_t count_dir(const fs::path& dir) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); ++it) ++n;
+  return n;
+}
+
+// Entries in the BPF map named `name` that process `pid` holds (found through its fdinfo).
+std::optional<std::size_t> map_entries(pid_t pid, const std::string& name) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fdinfo", ec)) {
+    std::ifstream in(e.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("map_id:", 0) != 0) continue;
+      int fd = bpf_map_get_fd_by_id(static_cast<__u32>(std::stoul(line.substr(7))));
+      if (fd < 0) break;
+      bpf_map_info info{};
+      __u32 len = sizeof(info);
+      std::optional<std::size_t> n;
+      if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && name == info.name) {
+        std::vector<char> key(info.key_size), next(info.key_size);
+        n = 0;
+        const void* prev = nullptr;
+        while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+          ++*n;
+          key = next;
+          prev = key.data();
+        }
+      }
+      ::close(fd);
+      if (n) return n;
+      break;
+    }
+  }
+  return std::nullopt;
+}
+
+struct AccessTotals {
+  std::size_t lines = 0, clean = 0, aborted = 0;
+  std::uint64_t in = 0, out = 0;
+  std::set<std::string> relays;
+};
+
+AccessTotals read_access_log(const fs::path& p) {
+  AccessTotals t;
+  std::ifstream in(p);
+  std::string line;
+  static const std::regex re(R"( in=(\d+) out=(\d+) .* relay=(\S+) end=(\S+))");
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_search(line, m, re)) continue;
+    ++t.lines;
+    t.in += std::stoull(m[1]);
+    t.out += std::stoull(m[2]);
+    t.relays.insert(m[3]);
+    t.clean += m[4] == "clean";
+    t.aborted += m[4] == "aborted";
+  }
+  return t;
+}
+
+// A client/edge/backend topology with snigated in the edge namespace.
+class Edge {
+ public:
+  // `wrap` comes between `ip netns exec NS` and snigated (e.g. setpriv to drop rights).
+  Edge(const std::string& relay_mode, std::vector<std::string> wrap = {})
+      : harness_(nullptr), dir_(make_dir()) {
+    const auto& t = harness_.topology();
+    auto backend = [&](bool v6) {
+      auto ep = harness_.backend(v6);
+      std::string a = ep.address().to_string();
+      return (v6 ? "[" + a + "]" : a) + ":" + std::to_string(ep.port());
+    };
+    std::ofstream(dir_ / "snigated.toml") << "[daemon]\n"
+        << "workers = 1\n"
+        << "relay = \"" << relay_mode << "\"\n"
+        << "access_log = \"" << (dir_ / "access.log").string() << "\"\n"
+        << "control_socket = \"" << (dir_ / "control.sock").string() << "\"\n"
+        << "drain_timeout = \"1s\"\n"
+        << "[bans]\nenabled = false\n"
+        << "[[listener]]\nname = \"v4\"\nlisten = \"" << t.v4().edge_front << ":0\"\n"
+        << "protocol = \"http\"\ntable = \"t4\"\n"
+        << "[[listener]]\nname = \"v6\"\nlisten = \"[" << t.v6().edge_front << "]:0\"\n"
+        << "protocol = \"http\"\ntable = \"t6\"\n"
+        << "[table.t4]\ndefault = \"b4\"\n[table.t6]\ndefault = \"b6\"\n"
+        << "[backend.b4]\nservers = [\"" << backend(false) << "\"]\n"
+        << "[backend.b6]\nservers = [\"" << backend(true) << "\"]\n";
+    std::vector<std::string> argv{"ip", "netns", "exec", t.edge()};
+    argv.insert(argv.end(), wrap.begin(), wrap.end());
+    argv.insert(argv.end(), {SNIGATE_SNIGATED, "-c", (dir_ / "snigated.toml").string(), "--log-level", "info"});
+    daemon_ = std::make_unique<Daemon>(argv, dir_ / "snigated.log");
+    auto port = [&](const char* name) -> unsigned short {
+      auto m = daemon_->wait_for(std::regex(std::string("listener ") + name + R"( bound to \S+:(\d+))"));
+      return m ? static_cast<unsigned short>(std::stoi((*m)[1])) : 0;
+    };
+    const unsigned short p4 = port("v4"), p6 = port("v6");
+    if (!p4 || !p6) throw std::runtime_error("snigated did not start:\n" + daemon_->log());
+    harness_.set_external_edge({boost::asio::ip::make_address(t.v4().edge_front), p4},
+                               {boost::asio::ip::make_address(t.v6().edge_front), p6}, kHead);
+  }
+  ~Edge() {
+    daemon_.reset();
+    fs::remove_all(dir_);
+  }
+
+  Harness& harness() { return harness_; }
+  Daemon& daemon() { return *daemon_; }
+  AccessTotals access() const { return read_access_log(dir_ / "access.log"); }
+  std::size_t daemon_fds() const { return count_dir("/proc/" + std::to_string(daemon_->pid()) + "/fd"); }
+
+ private:
+  static fs::path make_dir() {
+    char tmpl[] = "/tmp/sg-relay-daemon-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    // World-writable: a daemon run as nobody writes its logs and control socket here.
+    ::chmod(tmpl, 0777);
+    return tmpl;
+  }
+  Harness harness_;
+  fs::path dir_;
+  std::unique_ptr<Daemon> daemon_;
+};
+
+// Every byte arrived in order, with a clean EOF, on both ends.
+void expect_intact(Harness& h, const std::vector<Plan>& plans, const std::vector<Outcome>& out) {
+  ASSERT_FALSE(h.timed_out());
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    SCOPED_TRACE("connection " + std::to_string(i));
+    EXPECT_TRUE(out[i].client_done && out[i].backend_done);
+    EXPECT_EQ(out[i].backend_received, plans[i].c2u);
+    EXPECT_EQ(out[i].client_received, plans[i].u2c);
+    EXPECT_TRUE(out[i].backend_intact && out[i].client_intact)
+        << "first wrong byte at " << out[i].backend_first_bad << " (backend) / "
+        << out[i].client_first_bad << " (client)";
+    EXPECT_TRUE(out[i].backend_eof && out[i].client_eof)
+        << out[i].backend_error.message() << " / " << out[i].client_error.message();
+  }
+}
+
+// Waits (bounded) until the access log has `n` lines: a session logs after its sockets close.
+AccessTotals wait_for_lines(Edge& e, std::size_t n) {
+  AccessTotals t;
+  for (int i = 0; i < 500 && (t = e.access()).lines < n; ++i) std::this_thread::sleep_for(20ms);
+  return t;
+}
+
+std::string skip_reason() {
+  if (auto why = netns_unavailable(); !why.empty()) return why;
+  int fd = bpf_map_create(BPF_MAP_TYPE_SOCKHASH, nullptr, 8, 4, 1, nullptr);
+  if (fd < 0 && (errno == EINVAL || errno == EOPNOTSUPP)) return "this kernel has no sockhash maps";
+  if (fd >= 0) ::close(fd);
+  return {};
+}
+
+class DaemonVm : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (auto why = skip_reason(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
+  }
+};
+
+// Random sizes both ways through the daemon (the relay-level suite does 200 connections up
+// to 64 MiB; here 60 up to 16 MiB keep the daemon cases short), then the access log adds up
+// to what the peers sent, and the daemon holds no map entry and no extra descriptor.
+TEST_P(DaemonVm, RandomSizesBothWaysThenNothingLeft) {
+  Edge edge(GetParam());
+  auto relay_line = edge.daemon().wait_for(std::regex(R"(relay: (\w+) \(requested)"));
+  ASSERT_TRUE(relay_line) << edge.daemon().log();
+  ASSERT_EQ((*relay_line)[1], GetParam()) << edge.daemon().log();
+  std::vector<Plan> warmup(4);
+  auto out = edge.harness().run(warmup, warmup.size(), 60s);
+  expect_intact(edge.harness(), warmup, out);
+  wait_for_lines(edge, warmup.size());
+  const std::size_t fds = edge.daemon_fds();
+
+  std::mt19937_64 rng(20261123);
+  std::uniform_real_distribution<double> exponent(0, std::log2(16.0 * MiB));
+  auto size = [&] { return static_cast<std::uint64_t>(std::exp2(exponent(rng))) - 1; };
+  std::vector<Plan> plans(60);
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    plans[i] = {.c2u = size(), .u2c = size(), .v6 = i % 2 == 1};
+    // Half-closes from either side mid-stream, the other direction still flowing.
+    plans[i].client_waits_for_eof = i % 7 == 3;
+    plans[i].backend_waits_for_eof = i % 7 == 5;
+  }
+  plans[0].c2u = 0;
+  plans[2].u2c = 16 * MiB;
+  std::uint64_t in = 0, out_bytes = 0;
+  for (const auto& p : plans) {
+    in += kHead.size() + 8 + p.c2u;
+    out_bytes += p.u2c;
+  }
+  out = edge.harness().run(plans, plans.size(), 240s);
+  expect_intact(edge.harness(), plans, out);
+
+  auto totals = wait_for_lines(edge, warmup.size() + plans.size());
+  EXPECT_EQ(totals.lines, warmup.size() + plans.size());
+  EXPECT_EQ(totals.clean, totals.lines);
+  EXPECT_EQ(totals.relays, std::set<std::string>{GetParam()});
+  const std::uint64_t warm_in = warmup.size() * (kHead.size() + 8);
+  EXPECT_EQ(totals.in, warm_in + in) << "access log in= must count the replayed head too";
+  EXPECT_EQ(totals.out, out_bytes);
+  EXPECT_EQ(edge.daemon_fds(), fds);
+  if (GetParam() == "sockmap") {
+    EXPECT_EQ(map_entries(edge.daemon().pid(), "sg_relay_socks"), 0u);
+    EXPECT_EQ(map_entries(edge.daemon().pid(), "sg_relay_index"), 0u);
+  }
+  EXPECT_EQ(edge.daemon().stop(SIGTERM, 30s), 0) << edge.daemon().log();
+}
+
+// SIGTERM while connections are relaying: after the drain timeout the daemon ends them, each
+// peer sees its connection end with no byte corrupted, and the daemon exits cleanly.
+TEST_P(DaemonVm, StopWithLiveConnections) {
+  Edge edge(GetParam());
+  std::vector<Plan> plans(20);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = 64 * MiB, .u2c = 64 * MiB, .v6 = i % 2 == 1, .client_read_rate = 4 * MiB};
+  auto& h = edge.harness();
+  auto running = std::async(std::launch::async, [&] { return h.run(plans, plans.size(), 90s); });
+  std::this_thread::sleep_for(1500ms);
+  const auto stopped = std::chrono::steady_clock::now();
+  EXPECT_EQ(edge.daemon().stop(SIGTERM, 30s), 0) << edge.daemon().log();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, 15s);
+  auto out = running.get();
+  EXPECT_FALSE(h.timed_out());  // every peer saw its connection end
+  for (const auto& o : out) EXPECT_TRUE(o.client_intact && o.backend_intact);
+  auto totals = edge.access();
+  EXPECT_EQ(totals.lines, plans.size());
+  EXPECT_EQ(totals.aborted, plans.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, DaemonVm, ::testing::Values("sockmap", "splice", "copy"),
+                         [](const auto& info) { return info.param; });
+
+// How often `re` matches in `text`.
+std::size_t count_matches(const std::string& text, const std::regex& re) {
+  return std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator());
+}
+
+void relays_intact(Edge& edge) {
+  std::vector<Plan> plans(10);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = (i + 1) * MiB, .u2c = (10 - i) * MiB, .v6 = i % 2 == 1};
+  auto out = edge.harness().run(plans, plans.size(), 120s);
+  expect_intact(edge.harness(), plans, out);
+}
+
+TEST(RelayChoice, AutoPicksSockmapWhenProgramsLoad) {
+  if (auto why = skip_reason(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
+  Edge edge("auto");
+  ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: sockmap")));
+  relays_intact(edge);
+  const std::string log = edge.daemon().log();
+  EXPECT_EQ(count_matches(log, std::regex(R"(relay: sockmap \(requested auto: sockmap programs loaded and attached\))")), 1u) << log;
+  EXPECT_EQ(count_matches(log, std::regex("relay: ")), 1u) << log;  // the choice is logged once
+  EXPECT_EQ(wait_for_lines(edge, 10).relays, std::set<std::string>{"sockmap"});
+}
+
+// Without the rights to load BPF programs (an unprivileged user, no capabilities at all), the
+// daemon still runs: it falls back to splice and says why, once.
+TEST(RelayChoice, AutoWithoutBpfRightsFallsBackToSplice) {
+  if (auto why = skip_reason(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
+  if (std::system("setpriv --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "SKIPPED: needs setpriv (util-linux)";
+  Edge edge("auto", {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                     "--inh-caps=-all", "--bounding-set=-all", "--"});
+  ASSERT_TRUE(edge.daemon().wait_for(std::regex(R"(relay: \w+ \(requested)"))) << edge.daemon().log();
+  relays_intact(edge);
+  const std::string log = edge.daemon().log();
+  EXPECT_EQ(count_matches(log, std::regex(R"(relay: splice \(requested auto: sockmap unavailable: .*(not permitted|denied).*; splice\(2\) available\))")), 1u) << log;
+  EXPECT_EQ(count_matches(log, std::regex("relay: ")), 1u) << log;
+  EXPECT_EQ(wait_for_lines(edge, 10).relays, std::set<std::string>{"splice"});
+}
+
+}  // namespace
+}  // namespace snigate::vmtest
