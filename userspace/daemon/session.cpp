@@ -274,7 +274,7 @@ asio::awaitable<EndReason> Session::preread() {
           co_return EndReason::ParseError;
         }
       } else {
-        parser::TlsPreread p = parser::parse_tls_preread(buffer_, max);
+        parser::TlsPreread p = parser::parse_tls_preread(buffer_, tls_cursor, max);
         if (p.status == parser::Status::Done) {
           record_.name = p.hello.sni;
           for (const auto& a : p.hello.alpn)
