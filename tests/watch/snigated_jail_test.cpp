@@ -4,7 +4,8 @@
 // nginx-http-auth and nginx-botsearch filters and ban that client at the edge within 1 s of
 // the line that reaches maxretry, also across rotation by rename and by copytruncate.
 // `snigatectl bans` shows the jail, the line's time and the line; others are still served;
-// once bantime passes the banned clients connect again.
+// once bantime passes the banned clients connect again. With ban_prefix_v6 = 64 the IPv6
+// client (::1, through a [::1] listener) is banned with its /64.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -146,7 +147,7 @@ class Backend {
       head.append(buf, static_cast<std::size_t>(n));
     }
     std::smatch m;
-    static const std::regex proxy(R"(^PROXY TCP4 (\S+) \S+ \d+ \d+\r\n(GET|POST) (\S+) )");
+    static const std::regex proxy(R"(^PROXY TCP[46] (\S+) \S+ \d+ \d+\r\n(GET|POST) (\S+) )");
     if (!std::regex_search(head, m, proxy)) return;  // no PROXY header: nothing to log by
     const std::string client = m[1], path = m[3];
     char peer_ip[INET_ADDRSTRLEN];
@@ -191,15 +192,22 @@ class Backend {
   std::thread thread_;
 };
 
-// One request from `source` through the edge; what came back (empty when refused).
+// One request from `source` through the edge (127.0.6.1, or ::1 for the source ::1); what
+// came back (empty when refused).
 std::string get_from(const std::string& source, std::uint16_t port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const bool v6 = source.find(':') != std::string::npos;
+  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   set_timeout(fd, 3s);
+  sockaddr_in6 dst6{};
+  dst6.sin6_family = AF_INET6;
+  dst6.sin6_port = htons(port);
+  dst6.sin6_addr = in6addr_loopback;
   auto src = sockaddr_of(source, 0);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src);
   auto dst = sockaddr_of("127.0.6.1", port);
+  if (!v6) ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src);
   std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0) {
+  if (v6 ? ::connect(fd, reinterpret_cast<sockaddr*>(&dst6), sizeof dst6) == 0
+         : ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0) {
     std::string req = "GET " + path + " HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n";
     ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
     char buf[4096];
@@ -250,6 +258,11 @@ name = "web"
 listen = "127.0.6.1:0"
 protocol = "http"
 table = "web"
+[[listener]]
+name = "web6"
+listen = "[::1]:0"
+protocol = "http"
+table = "web"
 [table.web]
 default = "app"
 [backend.app]
@@ -261,6 +274,7 @@ logpath = ")" << backend->error_log.path().string() << R"("
 filter = "nginx-http-auth"
 maxretry = 3
 bantime = "4s"
+ban_prefix_v6 = 64
 [[jail]]
 name = "app-bots"
 logpath = ")" << backend->access_log.path().string() << R"("
@@ -278,14 +292,16 @@ bantime = "4s"
     ASSERT_EQ(::posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
 
-    std::regex bound(R"(listener web bound to [0-9.]+:(\d+))");
+    std::regex bound(R"(listener web bound to [0-9.]+:(\d+))"), bound6(R"(listener web6 bound to \[::1\]:(\d+))");
     when(15000ms, [&] {
       std::smatch m;
       std::string text = slurp(daemon_log);
       if (std::regex_search(text, m, bound)) port = static_cast<std::uint16_t>(std::stoi(m[1]));
-      return port != 0 && text.find("jails: 2 running") != std::string::npos;
+      if (std::regex_search(text, m, bound6)) port6 = static_cast<std::uint16_t>(std::stoi(m[1]));
+      return port != 0 && port6 != 0 && text.find("jails: 2 running") != std::string::npos;
     });
     ASSERT_NE(port, 0) << slurp(daemon_log);
+    ASSERT_NE(port6, 0) << slurp(daemon_log);
     ASSERT_NE(slurp(daemon_log).find("jails: 2 running"), std::string::npos) << slurp(daemon_log);
   }
   void TearDown() override {
@@ -298,14 +314,17 @@ bantime = "4s"
     fs::remove_all(dir);
   }
 
+  std::uint16_t port_for(const std::string& source) const {
+    return source.find(':') != std::string::npos ? port6 : port;
+  }
   bool served(const std::string& source) {
-    return get_from(source, port, "/").find("backend") != std::string::npos;
+    return get_from(source, port_for(source), "/").find("backend") != std::string::npos;
   }
   // One failed request, answered by the backend. The one that reaches maxretry may see its
   // connection ended by the ban it causes (a ban ends live connections), so its reply is
   // not required.
   void fail(const std::string& client, const std::string& path = "/admin", bool last = false) {
-    auto reply = get_from(client, port, path);
+    auto reply = get_from(client, port_for(client), path);
     if (last) return;
     ASSERT_NE(reply.find(path == "/admin" ? "denied" : "nothing"), std::string::npos)
         << client << " " << path << ": " << reply << "\n" << slurp(daemon_log);
@@ -328,7 +347,7 @@ bantime = "4s"
   std::optional<Backend> backend;
   std::string socket;
   pid_t pid = -1;
-  std::uint16_t port = 0;
+  std::uint16_t port = 0, port6 = 0;
   std::vector<Steady::duration> latencies;
 };
 
@@ -407,6 +426,25 @@ TEST_F(SnigatedJail, AccessLogBotProbesBanTheProxiedClient) {
   EXPECT_EQ(list[0]["jail"], "app-bots");
   EXPECT_EQ(list[0]["sample"].get<std::string>().rfind("127.0.6.5 - - [", 0), 0u) << list;
   EXPECT_TRUE(when(10000ms, [&] { return served("127.0.6.5"); })) << slurp(daemon_log);
+}
+
+// ban_prefix_v6 = 64: an IPv6 client is banned with its whole /64, and the ban says so.
+TEST_F(SnigatedJail, IPv6ClientIsBannedByItsSlash64) {
+  ASSERT_TRUE(served("::1")) << slurp(daemon_log);
+  fail("::1");
+  fail("::1");
+  fail("::1", "/admin", true);
+  EXPECT_LT(ban_latency("::1"), 2s);
+  EXPECT_TRUE(served("127.0.6.7"));
+  auto list = nlohmann::json::parse(run_capture({SNIGATECTL_BIN, "--socket", socket, "bans", "--json"}),
+                                    nullptr, false);
+  ASSERT_TRUE(list.is_array() && list.size() == 1u) << list;
+  EXPECT_EQ(list[0]["prefix"], "::/64");
+  EXPECT_EQ(list[0]["jail"], "app-auth");
+  EXPECT_NE(list[0]["sample"].get<std::string>().find("client: ::1,"), std::string::npos) << list;
+  auto table = run_capture({SNIGATECTL_BIN, "--socket", socket, "bans"});
+  EXPECT_NE(table.find("::/64"), std::string::npos) << table;
+  EXPECT_TRUE(when(10000ms, [&] { return served("::1"); })) << slurp(daemon_log);
 }
 
 }  // namespace
