@@ -416,6 +416,19 @@ TEST_F(SnigatectlTest, CidrBanCoversItsPrefix) {
   Client inside("127.0.8.3", port_), outside("127.0.8.4", port_);
   EXPECT_FALSE(inside.round_trip(2s));
   EXPECT_TRUE(outside.round_trip());
+
+  // IPv6 prefixes the same way: host bits set is an error naming the prefix meant.
+  auto typo = ctl("ban 2001:db8:8::1/48");
+  EXPECT_EQ(typo.status, 2);
+  EXPECT_NE(typo.output.find("did you mean 2001:db8:8::/48"), std::string::npos) << typo.output;
+  auto v6 = ctl("ban 2001:db8:8::/48 --for 2h --reason scanner");
+  EXPECT_EQ(v6.status, 0) << v6.output;
+  EXPECT_NE(v6.output.find("banned 2001:db8:8::/48 for 2h00m"), std::string::npos) << v6.output;
+  auto bans = json::parse(ctl("bans --json").output);
+  ASSERT_EQ(bans.size(), 2u) << bans;
+  std::set<std::string> listed{bans[0]["prefix"], bans[1]["prefix"]};
+  EXPECT_EQ(listed, (std::set<std::string>{"127.0.8.0/30", "2001:db8:8::/48"}));
+  EXPECT_EQ(ctl("unban 2001:db8:8::/48").status, 0);
 }
 
 TEST_F(SnigatectlTest, BadInputAndIgnoredNetworksGetClearErrors) {
