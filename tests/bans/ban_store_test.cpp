@@ -1,6 +1,8 @@
 // The SQLite store on its own: what it keeps across reopenings and what the history says.
 #include <sqlite3.h>
 
+#include <fstream>
+
 #include "test_support.h"
 
 namespace snigate::bans::testing {
@@ -56,16 +58,35 @@ TEST(BanStore, KeepsBansAndHistoryAcrossReopening) {
   sqlite3_close(db);
 }
 
-TEST(BanStore, UnopenablePathIsAClearError) {
+// A store the disk will not let be written still opens, so the daemon keeps its bans in
+// force; every write says why it failed and tries the file again first.
+TEST(BanStore, UnwritablePathOpensEmptyAndEveryWriteSaysWhy) {
   ScratchDir dir;
   std::string error;
   {
     auto blocker = BanStore::open(dir.file("file"), error);  // a file where a directory must be
     ASSERT_TRUE(blocker);
   }
-  EXPECT_FALSE(BanStore::open(dir.file("file/bans.db"), error));
+  auto store = BanStore::open(dir.file("file/bans.db"), error);
+  ASSERT_TRUE(store) << error;
+  EXPECT_FALSE(store->writable());
+  EXPECT_NE(store->problem().find("[bans] store"), std::string::npos) << store->problem();
+  EXPECT_TRUE(store->active(error).empty());
+  EXPECT_TRUE(error.empty()) << error;
+  const auto now = Clock::time_point(std::chrono::seconds(1'800'000'000));
+  EXPECT_FALSE(store->add(entry("10.5.1.1", now), error));
+  EXPECT_NE(error.find(dir.file("file/bans.db")), std::string::npos) << error;
+  EXPECT_FALSE(store->writable());
+}
+
+TEST(BanStore, FileThatIsNotADatabaseIsAClearError) {
+  ScratchDir dir;
+  std::ofstream(dir.file("bans.db")) << "not a database, but long enough to have a header that "
+                                        "SQLite reads and rejects as such................";
+  std::string error;
+  EXPECT_FALSE(BanStore::open(dir.file("bans.db"), error));
   EXPECT_NE(error.find("ban store"), std::string::npos) << error;
-  EXPECT_NE(error.find("[bans] store"), std::string::npos) << error;
+  EXPECT_NE(error.find("not a database"), std::string::npos) << error;
 }
 
 }  // namespace

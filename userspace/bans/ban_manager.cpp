@@ -31,6 +31,10 @@ std::unique_ptr<BanManager> BanManager::open(const BansConfig& cfg, conns::ConnR
   if (!map) return nullptr;
   auto store = BanStore::open(cfg.store, error);
   if (!store) return nullptr;
+  if (!store->writable())
+    spdlog::error("bans: {}; bans already made stay in force, new ones too, and each is saved "
+                  "once the store takes writes again (retried every sweep)",
+                  store->problem());
   return create(cfg, std::move(map), std::move(store), std::make_shared<SystemBanClock>(),
                 registry, error);
 }

@@ -1,6 +1,7 @@
 #include "bans/ban_store.h"
 
 #include <sqlite3.h>
+#include <sys/statvfs.h>
 
 #include <filesystem>
 
@@ -74,33 +75,136 @@ std::string advice(sqlite3* db, const std::string& path, std::string_view doing)
   return msg;
 }
 
-}  // namespace
+// Errors that come from the disk refusing to write, not from the file itself.
+bool refused_by_disk(int code) {
+  switch (code & 0xff) {
+    case SQLITE_READONLY: case SQLITE_CANTOPEN: case SQLITE_PERM: case SQLITE_FULL:
+    case SQLITE_IOERR:
+      return true;
+    default:
+      return false;
+  }
+}
 
-std::unique_ptr<BanStore> BanStore::open(const std::string& path, std::string& error,
-                                         const StoreOptions& options) {
+bool exec_on(sqlite3* db, const char* sql) {
+  return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+
+// A connection ready for writing (WAL, schema, page cap), or null with advice and the
+// SQLite error code.
+sqlite3* open_writable(const std::string& path, const StoreOptions& options, std::string& error,
+                       int& code) {
   std::error_code ec;
   auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-  if (rc != SQLITE_OK) {
-    error = "ban store " + path + ": cannot open: " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)) +
+  code = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (code != SQLITE_OK) {
+    error = "ban store " + path + ": cannot open: " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(code)) +
             " (check that the directory exists and is writable, or set [bans] store)";
     sqlite3_close(db);
     return nullptr;
   }
-  std::unique_ptr<BanStore> store(new BanStore(db, path));
   sqlite3_busy_timeout(db, 2000);
   // WAL: readers never block the writer; synchronous=NORMAL is durable across a daemon crash
   // and loses at most the last commits on power loss, which reconciliation recovers from the
   // pinned map.
-  if (!store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error) ||
-      !store->exec(kSchema, error))
+  const std::string cap =
+      options.max_pages ? "PRAGMA max_page_count=" + std::to_string(options.max_pages) + ";" : "";
+  if (!exec_on(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;") ||
+      !exec_on(db, kSchema) || !exec_on(db, cap.c_str())) {
+    code = sqlite3_errcode(db);
+    error = advice(db, path, "opening for writing");
+    // SQLite says only "unable to open database file" when it cannot make the WAL's files.
+    struct statvfs fs {};
+    if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY))
+      error += "; " + dir.string() + " is on a read-only file system";
+    sqlite3_close(db);
     return nullptr;
-  if (options.max_pages &&
-      !store->exec(("PRAGMA max_page_count=" + std::to_string(options.max_pages)).c_str(), error))
+  }
+  // SQLite quietly opens a write-protected file read-only instead.
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    code = SQLITE_READONLY;
+    error = "ban store " + path + ": the file or its disk is read-only (make the file and its "
+            "directory writable by snigated, or set [bans] store)";
+    sqlite3_close(db);
     return nullptr;
-  return store;
+  }
+  return db;
+}
+
+// A path as a file: URI (RFC 3986 escapes for the characters URIs reserve).
+std::string file_uri(const std::string& path, const char* query) {
+  std::string uri = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      uri += '%';
+      uri += kHex[static_cast<unsigned char>(c) >> 4];
+      uri += kHex[c & 15];
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?" + query;
+}
+
+// What can be read while the disk refuses writing: the existing file read-only (with its
+// WAL when the -shm is there to share), else immutable (a WAL database has no -shm to make
+// on a read-only disk); when there is no file, an empty database in memory.
+sqlite3* open_readable(const std::string& path) {
+  sqlite3* db = nullptr;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK &&
+        exec_on(db, kSchema))
+      return db;
+    sqlite3_close(db);
+    return nullptr;
+  }
+  for (const char* query : {"mode=ro", "immutable=1"}) {
+    if (sqlite3_open_v2(file_uri(path, query).c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+                        nullptr) == SQLITE_OK &&
+        exec_on(db, "SELECT COUNT(*) FROM bans"))
+      return db;
+    sqlite3_close(db);
+    db = nullptr;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<BanStore> BanStore::open(const std::string& path, std::string& error,
+                                         const StoreOptions& options) {
+  int code = SQLITE_OK;
+  std::string problem;
+  if (sqlite3* db = open_writable(path, options, problem, code))
+    return std::unique_ptr<BanStore>(new BanStore(db, path, options, {}));
+  if (!refused_by_disk(code)) {
+    error = problem;
+    return nullptr;
+  }
+  sqlite3* db = open_readable(path);
+  if (!db) {
+    error = problem + "; and the existing file cannot be read either";
+    return nullptr;
+  }
+  return std::unique_ptr<BanStore>(new BanStore(db, path, options, problem));
+}
+
+bool BanStore::reopen_writable(std::string& error) {
+  int code = SQLITE_OK;
+  std::string problem;
+  sqlite3* db = open_writable(path_, options_, problem, code);
+  if (!db) {
+    error = problem_ = problem;
+    return false;
+  }
+  sqlite3_close(db_);
+  db_ = db;
+  problem_.clear();
+  return true;
 }
 
 BanStore::~BanStore() { sqlite3_close(db_); }
@@ -114,6 +218,7 @@ bool BanStore::exec(const char* sql, std::string& error) const {
 }
 
 bool BanStore::add(const BanEntry& e, std::string& error) {
+  if (!writable() && !reopen_writable(error)) return false;
   if (!exec("BEGIN IMMEDIATE", error)) return false;
   auto fail = [&](std::string_view doing) {
     error = advice(db_, path_, doing);
@@ -156,6 +261,7 @@ bool BanStore::add(const BanEntry& e, std::string& error) {
 
 bool BanStore::lift(const net::Prefix& prefix, Clock::time_point when, std::string_view why,
                     std::uint64_t drops, std::string& error) {
+  if (!writable() && !reopen_writable(error)) return false;
   if (!exec("BEGIN IMMEDIATE", error)) return false;
   auto fail = [&](std::string_view doing) {
     error = advice(db_, path_, doing);

@@ -23,7 +23,12 @@ struct StoreOptions {
 
 class BanStore {
  public:
-  // Creates the file and its directory when missing. Null with advice on failure.
+  // Creates the file and its directory when missing. When the disk refuses writing
+  // (read-only, full, no permission), opens what can still be read instead: the existing file
+  // read-only, or an empty database in memory; writable() is then false, problem() says why,
+  // and every write first tries to reopen the file for writing, so nothing is lost that the
+  // caller retries. Null with advice only when the file cannot be used at all (not a
+  // database, damaged).
   static std::unique_ptr<BanStore> open(const std::string& path, std::string& error,
                                         const StoreOptions& options = {});
   ~BanStore();
@@ -38,12 +43,18 @@ class BanStore {
   std::vector<BanEntry> active(std::string& error) const;
   std::uint32_t history_count(const net::Prefix& prefix) const;
   const std::string& path() const { return path_; }
+  bool writable() const { return problem_.empty(); }
+  const std::string& problem() const { return problem_; }
 
  private:
-  BanStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  BanStore(sqlite3* db, std::string path, StoreOptions options, std::string problem)
+      : db_(db), path_(std::move(path)), options_(options), problem_(std::move(problem)) {}
   bool exec(const char* sql, std::string& error) const;
+  bool reopen_writable(std::string& error);
   sqlite3* db_;
   std::string path_;
+  StoreOptions options_;
+  std::string problem_;  // empty while writable
 };
 
 }  // namespace snigate::bans
