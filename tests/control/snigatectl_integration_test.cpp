@@ -11,17 +11,18 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <set>
 #include <netinet/in.h>
 #include <poll.h>
 #include <regex>
+#include <set>
 #include <signal.h>
-#include <spawn.h>
 #include <sstream>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -282,17 +283,24 @@ class SnigatectlTest : public ::testing::Test {
   }
 
   void start_daemon() {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    auto log_path = dir_ + "/snigated.log";
     // A fresh log per start, so the ports read from it are this run's.
-    posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    const auto log_path = dir_ + "/snigated.log";
     auto config = dir_ + "/snigate.toml";
     std::vector<char*> argv{const_cast<char*>(SNIGATED_PATH), const_cast<char*>("-c"),
                             config.data(), nullptr};
-    ASSERT_EQ(::posix_spawn(&pid_, SNIGATED_PATH, &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0) << std::strerror(errno);
+    if (pid_ == 0) {
+      // The daemon goes with this test process, however it ends (a crash or a ctest timeout
+      // included), so no snigated is ever left running.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(127);
+      int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0 || ::dup2(fd, 1) < 0 || ::dup2(fd, 2) < 0) ::_exit(127);
+      ::execve(SNIGATED_PATH, argv.data(), environ);
+      ::_exit(127);
+    }
     for (auto deadline = std::chrono::steady_clock::now() + 10s;
          std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(50ms)) {
       if (run("stats --socket " + socket_).status == 0) {
