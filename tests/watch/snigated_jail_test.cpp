@@ -282,6 +282,16 @@ filter = "nginx-botsearch"
 maxretry = 2
 bantime = "4s"
 )";
+    ASSERT_NO_FATAL_FAILURE(start_daemon());
+  }
+  void TearDown() override {
+    stop_daemon();
+    backend.reset();
+    fs::remove_all(dir);
+  }
+
+  void start_daemon() {
+    port = port6 = 0;
     std::string bin = SNIGATED_BIN, c = "-c", cfg = (dir / "snigated.toml").string();
     char* argv[] = {bin.data(), c.data(), cfg.data(), nullptr};
     posix_spawn_file_actions_t fa;
@@ -304,14 +314,12 @@ bantime = "4s"
     ASSERT_NE(port6, 0) << slurp(daemon_log);
     ASSERT_NE(slurp(daemon_log).find("jails: 2 running"), std::string::npos) << slurp(daemon_log);
   }
-  void TearDown() override {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      int st = 0;
-      ::waitpid(pid, &st, 0);
-    }
-    backend.reset();
-    fs::remove_all(dir);
+  void stop_daemon() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGTERM);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    pid = -1;
   }
 
   std::uint16_t port_for(const std::string& source) const {
@@ -445,6 +453,29 @@ TEST_F(SnigatedJail, IPv6ClientIsBannedByItsSlash64) {
   auto table = run_capture({SNIGATECTL_BIN, "--socket", socket, "bans"});
   EXPECT_NE(table.find("::/64"), std::string::npos) << table;
   EXPECT_TRUE(when(10000ms, [&] { return served("::1"); })) << slurp(daemon_log);
+}
+
+// A restart of snigated neither reads a line twice nor skips one: positions are kept beside
+// the ban store ([bans] store's directory, "watch/").
+TEST_F(SnigatedJail, RestartNeitherRereadsNorSkips) {
+  fail("127.0.6.8");
+  fail("127.0.6.8");
+  std::this_thread::sleep_for(300ms);
+  stop_daemon();
+  EXPECT_TRUE(fs::exists(dir / "watch" / "app-auth.pos"));
+  // Written while the edge is down (a client the backend still served some other way).
+  backend->error_log.write(strtime("%Y/%m/%d %H:%M:%S", std::time(nullptr)) +
+                           " [error] 31#31: *90 user \"admin\": password mismatch, client: "
+                           "127.0.6.8, server: app.test, request: \"GET /admin HTTP/1.1\", host: "
+                           "\"app.test\"\n");
+  ASSERT_NO_FATAL_FAILURE(start_daemon());
+  // Re-reading the two lines from before the restart would make three failures: a ban.
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(served("127.0.6.8")) << slurp(daemon_log);
+  // The line written while down counts: two more failures make three.
+  fail("127.0.6.8");
+  fail("127.0.6.8", "/admin", true);
+  EXPECT_LT(ban_latency("127.0.6.8"), 2s);
 }
 
 }  // namespace
