@@ -5,68 +5,16 @@
 //   inside.test  -> 127.0.7.11 (listed by name, address not listed: loopback, refused)
 //   other.test   -> 127.0.7.10 (not listed: refused before any DNS query)
 //   missing.test -> NXDOMAIN (listed)
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include "forward/local_dns.h"
 #include "integration/harness.h"
 
 namespace snigate::itest {
 namespace {
-
-// dnsmasq cannot bind port 0, so it tries fixed high ports until one is free.
-class DnsServer {
- public:
-  explicit DnsServer(const TempDir& dir) {
-    for (int port = 25353; port < 25353 + 40 && !process_; ++port) {
-      auto p = std::make_unique<Process>(
-          std::vector<std::string>{
-              "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-              "--listen-address=127.0.7.53", "--bind-interfaces", "--port=" + std::to_string(port),
-              "--pid-file=", "--user=root", "--log-queries", "--log-facility=-", "--local=/test/",
-              "--local-ttl=60", "--host-record=allowed.test,127.0.7.10",
-              "--host-record=inside.test,127.0.7.11", "--host-record=other.test,127.0.7.10"},
-          dir / ("dnsmasq." + std::to_string(port) + ".log"));
-      auto m = p->wait_for(std::regex("started, version|failed to create listening socket"));
-      if (m && m->str() != "failed to create listening socket" && p->alive()) {
-        process_ = std::move(p);
-        port_ = port;
-      }
-    }
-    if (!process_) throw std::runtime_error("no free port for dnsmasq on 127.0.7.53");
-  }
-  std::uint16_t port() const { return port_; }
-  std::string log() const { return process_->log(); }
-
- private:
-  std::unique_ptr<Process> process_;
-  std::uint16_t port_ = 0;
-};
-
-// A DNS "server" that reads queries and never answers.
-class SilentDns {
- public:
-  SilentDns() {
-    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(0x7f000735);  // 127.0.7.53
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
-      throw std::runtime_error("silent dns: bind failed");
-    port_ = local_port(fd_);
-  }
-  ~SilentDns() { close(fd_); }
-  std::uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-};
 
 class TlsBackend7 {
  public:
@@ -87,14 +35,15 @@ class TlsBackend7 {
   std::uint16_t port_ = 0;
 };
 
-std::string config(std::uint16_t dns_port, std::uint16_t backend_port) {
+std::string config(std::uint16_t dns_port, std::uint16_t backend_port,
+                   const std::string& dns_timeout = "1s") {
   return fmt::format(R"(
 [daemon]
 workers = 1
 access_log = "@ACCESS_LOG@"
 [resolver]
 servers = ["127.0.7.53:{0}"]
-timeout = "1s"
+timeout = "{2}"
 [[listener]]
 name = "proxy"
 listen = "127.0.7.1:0"
@@ -116,7 +65,7 @@ default = "out"
 forward = {1}
 allow = ["allowed.test", "inside.test", "127.0.7.10/32"]
 )",
-                     dns_port, backend_port);
+                     dns_port, backend_port, dns_timeout);
 }
 
 // curl through the CONNECT listener; bounded so a hang fails the test instead of stalling it.
@@ -129,6 +78,42 @@ RunResult curl_via_proxy(std::uint16_t proxy, const std::string& host, std::uint
   argv.insert(argv.end(), extra.begin(), extra.end());
   return run(argv, {}, 20s);
 }
+
+// `snigatectl conns --json` against the daemon's control socket (the harness puts it in dir).
+nlohmann::json conns(const TempDir& dir) {
+  auto r = run({SNIGATECTL_PATH, "--socket", (dir / "control.sock").string(), "conns", "--json"},
+               {}, 10s);
+  auto j = nlohmann::json::parse(r.output, nullptr, false);
+  if (r.exit_code != 0 || !j.is_array()) throw std::runtime_error("snigatectl conns: " + r.output);
+  return j;
+}
+
+// The first listed connection for which `match` holds, polled for up to 10 s.
+std::optional<nlohmann::json> wait_conn(const TempDir& dir,
+                                        const std::function<bool(const nlohmann::json&)>& match) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    for (const auto& c : conns(dir))
+      if (match(c)) return c;
+    std::this_thread::sleep_for(50ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return std::nullopt;
+}
+
+// A raw client that sent `CONNECT target` and read the reply head.
+struct Tunnel {
+  int fd = -1;
+  std::string head;
+  Tunnel(std::uint16_t proxy, const std::string& target) {
+    fd = connect_to("127.0.7.1", proxy, "127.0.7.2");
+    send_all(fd, "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n");
+  }
+  ~Tunnel() { close(fd); }
+  std::string read_head() {
+    for (char c; head.find("\r\n\r\n") == std::string::npos && recv(fd, &c, 1, 0) == 1;) head += c;
+    return head;
+  }
+};
 
 class ForwardE2E : public ::testing::Test {
  protected:
@@ -143,7 +128,8 @@ TEST_F(ForwardE2E, ConnectToAnAllowedNameReachesTheBackend) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("s_server"), std::string::npos) << r.output;  // -www status page
   EXPECT_NE(d.wait_access(std::regex(fmt::format(
-                R"(listener=proxy name=allowed\.test .*upstream=127\.0\.7\.10:{} .*end=clean)",
+                R"(listener=proxy name=allowed\.test .*upstream=127\.0\.7\.10:{0} .*end=clean )"
+                R"(requested=allowed\.test:{0} resolved=127\.0\.7\.10 verdict=allowed)",
                 backend.port()))),
             "")
       << d.access_log();
@@ -163,7 +149,7 @@ TEST_F(ForwardE2E, ConnectToANameResolvingToAForbiddenAddressIs403) {
   auto r = curl_via_proxy(d.port("proxy"), "inside.test", backend.port());
   EXPECT_NE(r.output.find("CONNECT tunnel failed, response 403"), std::string::npos) << r.output;
   EXPECT_NE(d.wait_access(std::regex(
-                R"(name=inside\.test .*resolved=127\.0\.7\.11\\x20verdict=denied-address.*loopback)")),
+                R"(name=inside\.test .*requested=inside\.test:\d+ resolved=127\.0\.7\.11 verdict=denied-address detail=127\.0\.7\.11:\\x20loopback)")),
             "")
       << d.access_log();
 }
@@ -172,6 +158,19 @@ TEST_F(ForwardE2E, ConnectToANameThatDoesNotResolveIs502) {
   auto r = curl_via_proxy(d.port("proxy"), "missing.test", 443);
   EXPECT_NE(r.output.find("CONNECT tunnel failed, response 502"), std::string::npos) << r.output;
   EXPECT_NE(d.wait_access(std::regex(R"(name=missing\.test .*verdict=dns-not-found)")), "")
+      << d.access_log();
+}
+
+TEST_F(ForwardE2E, JunkAndPlainRequestsToAConnectListenerAre400) {
+  for (const std::string request : {"HELLO there\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"}) {
+    int fd = connect_to("127.0.7.1", d.port("proxy"), "127.0.7.2");
+    send_all(fd, request);
+    std::string reply = recv_until_eof(fd);
+    close(fd);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
+  }
+  EXPECT_NE(d.wait_access(std::regex(R"(listener=proxy .*end=parse_error .*verdict=bad-request detail=method\\x20GET)")),
+            "")
       << d.access_log();
 }
 
@@ -195,7 +194,8 @@ TEST_F(ForwardE2E, SniForwardingConnectsToTheNameItself) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("s_server"), std::string::npos) << r.output;
   EXPECT_NE(d.wait_access(std::regex(fmt::format(
-                R"(listener=sni name=allowed\.test .*backend=out upstream=127\.0\.7\.10:{} .*end=clean)",
+                R"(listener=sni name=allowed\.test .*backend=out upstream=127\.0\.7\.10:{0} .*end=clean )"
+                R"(requested=allowed\.test:{0} resolved=127\.0\.7\.10 verdict=allowed)",
                 backend.port()))),
             "")
       << d.access_log();
@@ -225,6 +225,50 @@ TEST_F(ForwardE2E, ConnectSpokenToATlsListenerIsExplainedAndClosed) {
                 R"(listener=sni .*end=parse_error detail=client\\x20sent\\x20an\\x20HTTP\\x20CONNECT\\x20to\\x20a\\x20TLS\\x20listener)")),
             "")
       << d.access_log();
+}
+
+TEST_F(ForwardE2E, ConnsShowsTheRequestedNameResolvedAddressAndVerdict) {
+  // An SNI-forwarded TLS session, held open by s_client (-ign_eof: stdin is /dev/null). First,
+  // since s_server serves one connection at a time and the tunnel below sends nothing.
+  Process s_client({"openssl", "s_client", "-connect", "127.0.7.1:" + std::to_string(d.port("sni")),
+                    "-servername", "allowed.test", "-ign_eof"},
+                   dir / "s_client.log");
+  ASSERT_TRUE(s_client.wait_for(std::regex("CN ?= ?allowed\\.test"))) << s_client.log();
+  const std::string target = "allowed.test:" + std::to_string(backend.port());
+  Tunnel tunnel(d.port("proxy"), target);
+  ASSERT_EQ(tunnel.read_head().rfind("HTTP/1.1 200", 0), 0u) << tunnel.head;
+
+  for (const std::string listener : {"proxy", "sni"}) {
+    SCOPED_TRACE(listener);
+    auto c = wait_conn(dir, [&](const nlohmann::json& j) {
+      return j.value("listener", "") == listener && j.value("state", "") == "relaying";
+    });
+    ASSERT_TRUE(c) << conns(dir).dump();
+    EXPECT_EQ(c->value("server_name", ""), "allowed.test");
+    EXPECT_EQ(c->value("requested", ""), target);
+    EXPECT_EQ(c->value("resolved", ""), "127.0.7.10");
+    EXPECT_EQ(c->value("verdict", ""), "allowed");
+    EXPECT_EQ(c->value("upstream", ""), "127.0.7.10:" + std::to_string(backend.port()));
+    EXPECT_EQ(c->value("backend", ""), listener == "sni" ? "out" : "");
+  }
+  auto table = run({SNIGATECTL_PATH, "--socket", (dir / "control.sock").string(), "conns"}, {}, 10s);
+  for (const std::string shown : {"REQUESTED", "RESOLVED", "VERDICT", "allowed", target.c_str()})
+    EXPECT_NE(table.output.find(shown), std::string::npos) << table.output;
+}
+
+TEST(ForwardE2EDnsTimeout, ConnsShowsAPendingVerdictWhileDnsWaits) {
+  TempDir dir;
+  SilentDns silent;
+  TlsBackend7 backend{dir, "allowed.test"};
+  Snigated d{dir, config(silent.port(), backend.port(), "4s")};
+  const std::string target = "allowed.test:" + std::to_string(backend.port());
+  Tunnel tunnel(d.port("proxy"), target);
+  auto c = wait_conn(dir, [&](const nlohmann::json& j) { return j.value("requested", "") == target; });
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->value("verdict", ""), "pending") << c->dump();
+  EXPECT_EQ(c->value("state", ""), "connecting") << c->dump();
+  EXPECT_EQ(c->value("resolved", "?"), "") << c->dump();
+  EXPECT_EQ(tunnel.read_head().rfind("HTTP/1.1 504", 0), 0u) << tunnel.head;
 }
 
 TEST(ForwardE2EDnsTimeout, SilentDnsGives504AndNothingHangs) {
