@@ -13,8 +13,9 @@ backend_pid=
 daemon_pid=
 cleanup() {
   trap - EXIT INT TERM
-  [[ -n $daemon_pid ]] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  [[ -n $backend_pid ]] && kill "$backend_pid" 2>/dev/null && wait "$backend_pid" 2>/dev/null
+  set +e  # a peer that already went (Ctrl-C reaches all of them) must not stop the clean-up
+  if [[ -n $daemon_pid ]]; then kill -TERM "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null; fi
+  if [[ -n $backend_pid ]]; then kill "$backend_pid" 2>/dev/null; wait "$backend_pid" 2>/dev/null; fi
   rm -rf "$work"
   echo "demo stopped"
 }
@@ -29,11 +30,15 @@ backend_pid=$!
 for _ in $(seq 50); do grep -q ACCEPT "$work/backend.log" && break; sleep 0.1; done
 grep -q ACCEPT "$work/backend.log" || { cat "$work/backend.log" >&2; exit 1; }
 
-"$snigated" &
+# Its log goes to this terminal and to a file, where the script sees when it is ready.
+"$snigated" > >(tee "$work/snigated.log") 2>&1 &
 daemon_pid=$!
-sleep 0.5
-kill -0 "$daemon_pid" 2>/dev/null || { echo "snigated did not start (see above)" >&2; exit 1; }
-
+for _ in $(seq 100); do
+  grep -q "snigated ready" "$work/snigated.log" && break
+  kill -0 "$daemon_pid" 2>/dev/null || break
+  sleep 0.1
+done
+grep -q "snigated ready" "$work/snigated.log" || { echo "snigated did not start (see above)" >&2; exit 1; }
 cat <<TXT
 
 snigated is running on its embedded default (\`$snigated --check\` prints it).

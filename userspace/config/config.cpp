@@ -35,6 +35,12 @@ default = "local"
 
 [backend.local]
 servers = ["127.0.0.1:8443"]
+
+# Bans work in the demo (snigatectl -c: ban, list, unban) but stay apart from a real
+# install's: without root they hold at accept time only, and their store is under /tmp.
+[bans]
+store = "/tmp/snigate-demo-bans.db"
+pin_dir = "/sys/fs/bpf/snigate-demo"
 )";
 
 // Sections parsed by other areas from Config::raw; here only their shape is checked.

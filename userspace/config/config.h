@@ -99,7 +99,7 @@ Config load_file(const std::string& path);
 Config load_string(std::string_view text, std::string_view source_name);
 
 // The demo configuration: tls on 127.0.0.1:9443 and http on 127.0.0.1:9080, everything to
-// 127.0.0.1:8443, no PROXY header, control socket under /tmp (runs without root).
+// 127.0.0.1:8443, no PROXY header, control socket and ban store under /tmp (runs without root).
 std::string_view embedded_default();
 
 // What `snigated --check -c FILE` prints after a successful load: listeners, tables with their
