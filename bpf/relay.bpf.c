@@ -12,7 +12,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Redirected bytes not yet acked by the peer's receiver above which a direction pauses; it
+/* Redirected bytes not yet in the peer's send queue above which a direction pauses; it
  * resumes below half. Set by userspace before load. */
 const volatile __u64 inflight_cap = 4 << 20;
 
@@ -38,22 +38,24 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 } sg_relay_conns SEC(".maps");
 
-/* Bytes the peer's TCP has accepted from us but its receiver has not acked yet, plus what
- * still waits in the peer's psock queue. Negative while userspace has written bytes it has
- * not counted yet; -1 when the peer is not in the map (it is being inserted or removed). */
+/* Bytes sent our way that are not in the peer's send queue yet: what waits in the peer's
+ * psock queue, the one place the kernel does not bound (socket buffers bound the rest).
+ * Written to the peer so far = acked (bytes_acked) + in its send queue (write_seq - snd_una),
+ * which is what userspace's peer_base counts too. Negative while userspace has written bytes
+ * it has not counted yet; -1 when the peer is not in the map (being inserted or removed). */
 static __always_inline __s64 inflight(struct snigate_relay_dir *d, __u64 peer_key)
 {
 	struct bpf_sock *peer = bpf_map_lookup_elem(&sg_relay_socks, &peer_key);
 	if (!peer)
 		return -1;
-	__s64 acked = -1;
+	__s64 written = -1;
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(peer);
 	if (tp)
-		acked = tp->bytes_acked;
+		written = tp->bytes_acked + (__u32)(tp->write_seq - tp->snd_una);
 	bpf_sk_release(peer);
-	if (acked < 0)
+	if (written < 0)
 		return -1;
-	__s64 n = (__s64)(d->peer_base + d->redirected + d->user_bytes) - acked;
+	__s64 n = (__s64)(d->peer_base + d->redirected + d->user_bytes) - written;
 	return n < 0 ? 0 : n;
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
@@ -150,13 +151,20 @@ class Handoff {
     auto& dst = sock(side ^ 1);
     auto& d = dir(side);
     std::unique_ptr<char[]> buffer;  // only a direction that gets paused needs one
-    const std::size_t size = std::max<std::size_t>(options_.buffer_bytes, 4096);
+    // Bigger than the userspace relays' buffer: see the peek below.
+    const std::size_t size = std::max<std::size_t>(options_.buffer_bytes, 256 * 1024);
     for (;;) {
       error_code ec = co_await ready(side, tcp::socket::wait_read);
       if (ended_) co_return;
       if (ec) co_return failed(side, ec);
       if (!buffer) buffer = std::make_unique<char[]>(size);
-      ssize_t n = ::recv(src.native_handle(), buffer.get(), size, MSG_DONTWAIT);
+      // Peeked, written, counted, and only then consumed: until then the bytes stay charged
+      // to src's receive buffer, so a sender faster than this loop runs out of window while
+      // we write, no skb arrives between the count and the consume, and the program can
+      // take the direction back (passed == user_bytes) on the next skb. Reading first would
+      // reopen the window at once and leave the direction paused for as long as the sender
+      // keeps up.
+      ssize_t n = ::recv(src.native_handle(), buffer.get(), size, MSG_DONTWAIT | MSG_PEEK);
       if (n == 0 && load(d.passed) != load(d.user_bytes)) {
         // EOF is already flagged, but bytes handed back before the FIN still wait in the
         // psock's backlog queue behind the other direction's skbs: read them first.
@@ -174,6 +182,14 @@ class Handoff {
       if (ended_) co_return;
       if (ec) co_return failed(side ^ 1, ec);
       store(d.user_bytes, load(d.user_bytes) + static_cast<std::uint64_t>(n));
+      // The same bytes, which nothing else reads: they are at the head of the queue.
+      for (ssize_t left = n; left > 0;) {
+        ssize_t m = ::recv(src.native_handle(), buffer.get(), static_cast<std::size_t>(left),
+                           MSG_DONTWAIT);
+        if (m < 0 && errno == EINTR) continue;
+        if (m <= 0) co_return failed(side, errno_code(m < 0 ? errno : EPROTO));
+        left -= m;
+      }
     }
     buffer.reset();
     // FIN from src: pass it on once the peer has every byte, keep the other way open.
@@ -275,28 +291,36 @@ class Handoff {
   Result result_;
 };
 
-// Moves what `from` holds unread right now to `to`, in userspace. The verdict reads whole skbs
-// off the receive queue (tcp_read_skb) and ignores how much of the first one was read
-// already, so an skb the session read part of (the preread stops where the hello ends) would
-// be relayed again from its first byte. Reading exactly what SIOCINQ counted empties the
-// queue up to an skb boundary; whatever arrives later comes in whole skbs.
-asio::awaitable<error_code> move_unread(tcp::socket& from, tcp::socket& to,
-                                        std::atomic<std::uint64_t>& counter) {
-  const std::size_t unread = sockmap::unread_bytes(from.native_handle());
-  if (unread == 0) co_return error_code{};
-  std::vector<char> buffer(unread);
-  std::size_t got = 0;
-  while (got < unread) {
-    ssize_t n = ::recv(from.native_handle(), buffer.data() + got, unread - got, MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // those bytes were counted: only a reset takes them away
-    got += static_cast<std::size_t>(n);
+// Moves what `from` holds unread to `to`, in userspace, until its receive queue is empty.
+// The verdict reads whole skbs off the receive queue (tcp_read_skb) and ignores how much of
+// the first one was read already, so an skb the session read part of (the preread stops
+// where the hello ends) would be relayed again from its first byte. Reading what SIOCINQ
+// counts is not enough on its own: TCP may append new bytes to the last skb meanwhile, which
+// then stays part-read; so read again until nothing is left (the skb is freed once read to
+// its end, and later bytes come in new skbs). Nullopt when the queue did not empty within a
+// bounded number of rounds (a sender faster than this loop): the caller relays in userspace.
+asio::awaitable<std::optional<error_code>> move_unread(tcp::socket& from, tcp::socket& to,
+                                                       std::atomic<std::uint64_t>& counter) {
+  std::vector<char> buffer;
+  for (int round = 0; round < 16; ++round) {
+    const std::size_t unread = sockmap::unread_bytes(from.native_handle());
+    if (unread == 0) co_return error_code{};
+    buffer.resize(unread);
+    std::size_t got = 0;
+    while (got < unread) {
+      ssize_t n = ::recv(from.native_handle(), buffer.data() + got, unread - got, MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // counted bytes go only with a reset, which the relay then sees
+      got += static_cast<std::size_t>(n);
+    }
+    error_code ec;
+    co_await asio::async_write(to, asio::buffer(buffer.data(), got),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ec;
+    counter += got;
+    if (got < unread) co_return error_code{};
   }
-  error_code ec;
-  co_await asio::async_write(to, asio::buffer(buffer.data(), got),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec) counter += got;
-  co_return ec;
+  co_return std::nullopt;
 }
 
 }  // namespace
@@ -325,12 +349,16 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
     co_return co_await fallback_->run(client, upstream, options, counters);
   }
   for (int side : {kClient, kUpstream}) {
-    error_code ec = co_await move_unread(side == kClient ? client : upstream,
-                                         side == kClient ? upstream : client,
-                                         side == kClient ? counters.client_to_upstream
-                                                         : counters.upstream_to_client);
-    if (ec) {
-      // A peer that resets or fails now: the userspace relay reports it the usual way.
+    auto moved = co_await move_unread(side == kClient ? client : upstream,
+                                      side == kClient ? upstream : client,
+                                      side == kClient ? counters.client_to_upstream
+                                                      : counters.upstream_to_client);
+    if (!moved || *moved) {
+      // A peer that resets or fails now, or one that never lets its queue empty: the
+      // userspace relay takes the connection (and reports a failure the usual way).
+      spdlog::debug("relay: sockmap handoff skipped ({}), connection runs on {}",
+                    moved ? moved->message() : "receive queue never emptied",
+                    to_string(fallback_->mode()));
       kernel_->release(*slot);
       co_return co_await fallback_->run(client, upstream, options, counters);
     }

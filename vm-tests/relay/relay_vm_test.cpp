@@ -349,9 +349,18 @@ TEST_P(RelayVm, TenThousandConnectionsLeaveNothingBehind) {
   auto out = h.run(plans, 64, 300s);
   ASSERT_FALSE(h.timed_out());
   std::size_t bad = 0;
-  for (std::size_t i = 0; i < plans.size(); ++i)
-    bad += !(out[i].client_intact && out[i].backend_intact && out[i].client_eof && out[i].backend_eof &&
-             out[i].client_received == plans[i].u2c && out[i].backend_received == plans[i].c2u);
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    const auto& o = out[i];
+    if (o.client_intact && o.backend_intact && o.client_eof && o.backend_eof &&
+        o.client_received == plans[i].u2c && o.backend_received == plans[i].c2u)
+      continue;
+    if (++bad <= 3)
+      ADD_FAILURE() << "connection " << i << ": backend got " << o.backend_received << " of "
+                    << plans[i].c2u << " (intact " << o.backend_intact << ", eof " << o.backend_eof
+                    << ", " << o.backend_error.message() << "), client got " << o.client_received
+                    << " of " << plans[i].u2c << " (intact " << o.client_intact << ", eof "
+                    << o.client_eof << ", " << o.client_error.message() << ")";
+  }
   EXPECT_EQ(bad, 0u);
   expect_no_leftovers();
   EXPECT_EQ(open_fds(), fds);

@@ -6,15 +6,17 @@
  * socket through its socket cookie (index map) and redirects the skb to the peer's egress.
  *
  * Flow control (the psock redirect queue is not bounded by socket buffers or memcg): each
- * direction counts what it redirected; bytes still on the way to the peer's TCP receiver are
- *   inflight = peer_base + redirected + user_bytes - peer.bytes_acked
- * (peer_base: bytes the session wrote to the peer before the handoff). Above the cap the
- * program returns SK_PASS instead: the skb stays charged to the source socket's receive
- * buffer, its window closes, and userspace reads and writes it with ordinary flow control
- * ("paused"). The kernel takes over again on a later skb once userspace has written every
- * passed byte (passed == user_bytes), so no byte overtakes another. Directions start paused:
- * bytes queued before the handoff are verdicted by a kick after insertion and go the same
- * way. */
+ * direction counts what it redirected; bytes still in the peer's psock queue are
+ *   inflight = peer_base + redirected + user_bytes - written(peer)
+ * with written = bytes_acked + (write_seq - snd_una), every byte the peer's TCP has taken
+ * (peer_base: written(peer) at the handoff). Socket buffers bound everything else, so only
+ * this is capped: a receiver slower than the sender first fills the peer's send queue, then
+ * this queue. Above the cap the program returns SK_PASS instead: the skb stays charged to the
+ * source socket's receive buffer, its window closes, and userspace reads and writes it with
+ * ordinary flow control ("paused"). The kernel takes over again on a later skb once
+ * userspace has written every passed byte (passed == user_bytes), so no byte overtakes
+ * another. Directions start paused: bytes queued before the handoff are verdicted by a kick
+ * after insertion and go the same way. */
 #ifndef SNIGATE_BPF_RELAY_ABI_H
 #define SNIGATE_BPF_RELAY_ABI_H
 
