@@ -229,6 +229,18 @@ std::string run_capture(const std::vector<std::string>& argv) {
   return out;
 }
 
+// Whether this machine has IPv6 loopback (a container may have IPv6 off).
+bool has_ipv6_loopback() {
+  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
 template <class Pred>
 std::optional<Steady::time_point> when(std::chrono::milliseconds limit, Pred pred) {
   auto start = Steady::now();
@@ -247,6 +259,7 @@ class SnigatedJail : public ::testing::Test {
     fs::create_directories(dir);
     backend.emplace(dir);
     socket = (dir / "control.sock").string();
+    ipv6 = has_ipv6_loopback();
     std::ofstream(dir / "snigated.toml") << R"([daemon]
 control_socket = ")" << socket << R"("
 access_log = ")" << (dir / "edge-access.log").string() << R"("
@@ -258,12 +271,12 @@ name = "web"
 listen = "127.0.6.1:0"
 protocol = "http"
 table = "web"
-[[listener]]
+)" << (ipv6 ? R"([[listener]]
 name = "web6"
 listen = "[::1]:0"
 protocol = "http"
 table = "web"
-[table.web]
+)" : "") << R"([table.web]
 default = "app"
 [backend.app]
 servers = ["127.0.6.1:)" << backend->port() << R"("]
@@ -308,10 +321,12 @@ bantime = "4s"
       std::string text = slurp(daemon_log);
       if (std::regex_search(text, m, bound)) port = static_cast<std::uint16_t>(std::stoi(m[1]));
       if (std::regex_search(text, m, bound6)) port6 = static_cast<std::uint16_t>(std::stoi(m[1]));
-      return port != 0 && port6 != 0 && text.find("jails: 2 running") != std::string::npos;
+      return port != 0 && (port6 != 0 || !ipv6) && text.find("jails: 2 running") != std::string::npos;
     });
     ASSERT_NE(port, 0) << slurp(daemon_log);
-    ASSERT_NE(port6, 0) << slurp(daemon_log);
+    if (ipv6) {
+      ASSERT_NE(port6, 0) << slurp(daemon_log);
+    }
     ASSERT_NE(slurp(daemon_log).find("jails: 2 running"), std::string::npos) << slurp(daemon_log);
   }
   void stop_daemon() {
@@ -355,6 +370,7 @@ bantime = "4s"
   std::optional<Backend> backend;
   std::string socket;
   pid_t pid = -1;
+  bool ipv6 = false;
   std::uint16_t port = 0, port6 = 0;
   std::vector<Steady::duration> latencies;
 };
@@ -438,6 +454,7 @@ TEST_F(SnigatedJail, AccessLogBotProbesBanTheProxiedClient) {
 
 // ban_prefix_v6 = 64: an IPv6 client is banned with its whole /64, and the ban says so.
 TEST_F(SnigatedJail, IPv6ClientIsBannedByItsSlash64) {
+  if (!ipv6) GTEST_SKIP() << "SKIPPED LOUDLY: this machine has no IPv6 loopback (::1), so no IPv6 client";
   ASSERT_TRUE(served("::1")) << slurp(daemon_log);
   fail("::1");
   fail("::1");
