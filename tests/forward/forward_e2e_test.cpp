@@ -21,7 +21,8 @@ class TlsBackend7 {
   TlsBackend7(const TempDir& dir, const std::string& cn) {
     Cert c = make_cert(dir, cn);
     process_ = std::make_unique<Process>(
-        std::vector<std::string>{"openssl", "s_server", "-accept", "127.0.7.10:0", "-cert",
+        std::vector<std::string>{"setpriv", "--pdeathsig", "KILL", "--",  // ends with the test
+                                 "openssl", "s_server", "-accept", "127.0.7.10:0", "-cert",
                                  c.cert.string(), "-key", c.key.string(), "-www"},
         dir / (cn + ".s_server.log"));
     auto m = process_->wait_for(std::regex(R"(ACCEPT 127\.0\.7\.10:(\d+))"));

@@ -25,7 +25,8 @@ class DnsServer {
     for (int port = 25353; port < 25353 + 40 && !process_; ++port) {
       auto p = std::make_unique<Process>(
           std::vector<std::string>{
-              "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+              // Ended with this test even when the test is killed.
+              "setpriv", "--pdeathsig", "KILL", "--", "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
               "--listen-address=127.0.7.53", "--bind-interfaces", "--port=" + std::to_string(port),
               "--pid-file=", "--user=root", "--log-queries", "--log-facility=-", "--local=/test/",
               "--local-ttl=60", "--host-record=allowed.test,127.0.7.10",
