@@ -1,11 +1,13 @@
 #include "relay/splice_relay.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -98,6 +100,10 @@ asio::awaitable<void> pump(Link& link, Direction d) {
 
 asio::awaitable<Result> SpliceRelay::run(tcp::socket& client, tcp::socket& upstream,
                                          const Options& options, Counters& counters) {
+  // splice(2) into a socket whose peer has reset raises SIGPIPE, and unlike send(2) it has no
+  // MSG_NOSIGNAL: the process would die of a peer's reset. EPIPE is handled as an error.
+  static std::once_flag sigpipe_ignored;
+  std::call_once(sigpipe_ignored, [] { ::signal(SIGPIPE, SIG_IGN); });
   error_code ignored;
   // splice(2) on a blocking socket would block the event loop; asio's own flag is not enough.
   client.native_non_blocking(true, ignored);
