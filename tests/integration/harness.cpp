@@ -31,8 +31,13 @@ std::vector<char*> c_argv(const std::vector<std::string>& argv) {
   return out;
 }
 
-// Spawns argv with stdin from `in_fd` and stdout+stderr to `out_fd`.
-pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd) {
+// Spawns argv with stdin from `in_fd` and stdout+stderr to `out_fd`. Under setpriv's
+// parent-death signal: if the test process dies (crash, ctest timeout), its snigated, s_server
+// and clients die with it instead of staying bound. Tests spawn from their main thread, whose
+// exit is what the signal follows.
+pid_t spawn(const std::vector<std::string>& command, int in_fd, int out_fd) {
+  std::vector<std::string> argv{"setpriv", "--pdeathsig", "KILL", "--"};
+  argv.insert(argv.end(), command.begin(), command.end());
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
@@ -42,7 +47,7 @@ pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd) {
   auto args = c_argv(argv);
   int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot run " + argv[0] + ": " + std::strerror(rc));
+  if (rc != 0) throw std::runtime_error("cannot run " + command[0] + ": " + std::strerror(rc));
   return pid;
 }
 
