@@ -54,6 +54,10 @@ load_run() { timeout 120 "$load" "$@" | tee -a "$work/raw"; }
 # measure NAME PORT PID: one column of results in $work/NAME.*
 measure() {
   local name=$1 port=$2 pid=$3 out=$work/$1
+  # Idle memory first, on a process that has served nothing yet: after the other runs its
+  # allocator reuses their freed memory and the RSS growth reads too low (0 was seen).
+  load_run idle --port "$port" --conns "$idle_conns" --pid "$pid" |
+    field bytes_per_conn >"$out.idle"
   for conns in 1 8; do
     : >"$out.tput$conns.runs"
     for _ in $(seq "$repeat"); do
@@ -68,8 +72,6 @@ measure() {
   for _ in $(seq "$repeat"); do
     load_run cps --port "$port" --seconds "$secs" | field conns_s
   done | median >"$out.cps"
-  load_run idle --port "$port" --conns "$idle_conns" --pid "$pid" |
-    field bytes_per_conn >"$out.idle"
 }
 
 columns=(direct)
