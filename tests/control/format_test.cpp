@@ -35,7 +35,13 @@ TEST(ControlFormat, BansTableShowsExpiryDropsJailMatchAndSample) {
   timed.source = "jail:sshd";
   timed.jail = "sshd";
   timed.matched_at = kNow - 5min;
-  timed.sample = std::string("Failed password for root from 192.0.2.7\r\n") + std::string(100, 'x');
+  timed.sample = std::string("Failed password for root from 192.0.2.7\r\n") + std::string(300, 'x');
+  bans::BanEntry nginx = timed;
+  nginx.prefix = *net::Prefix::parse("203.0.113.9");
+  nginx.sample =
+      "2027/01/15 07:55:00 [error] 1234#1234: *5678 user \"admin\": password mismatch, "
+      "client: 203.0.113.9, server: app.example.org, request: \"GET /admin HTTP/1.1\", "
+      "host: \"app.example.org\"";
   bans::BanEntry permanent;
   permanent.prefix = *net::Prefix::parse("2001:db8::/64");
   permanent.source = "ctl";
@@ -44,11 +50,11 @@ TEST(ControlFormat, BansTableShowsExpiryDropsJailMatchAndSample) {
   old.prefix = *net::Prefix::parse("198.51.100.0/24");
   old.expires = kNow - 1s;
 
-  auto text = format_bans_table({timed, permanent, old}, kNow);
+  auto text = format_bans_table({timed, permanent, old, nginx}, kNow);
   std::vector<std::string> lines;
   for (std::size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1)
     lines.push_back(text.substr(at, nl - at));
-  ASSERT_EQ(lines.size(), 4u) << text;  // header + one line per ban, the CR LF flattened
+  ASSERT_EQ(lines.size(), 5u) << text;  // header + one line per ban, the CR LF flattened
   EXPECT_EQ(lines[0].rfind("PREFIX", 0), 0u);
   for (const char* col : {"REMAINING", "DROPS", "JAIL", "MATCHED", "SAMPLE"})
     EXPECT_NE(lines[0].find(col), std::string::npos) << col;
@@ -62,6 +68,7 @@ TEST(ControlFormat, BansTableShowsExpiryDropsJailMatchAndSample) {
   EXPECT_NE(lines[2].find("permanent"), std::string::npos);
   EXPECT_NE(lines[2].find("scanner"), std::string::npos);
   EXPECT_NE(lines[3].find("expired"), std::string::npos);
+  EXPECT_NE(lines[4].find("client: 203.0.113.9, server: app.example.org"), std::string::npos);
   // Columns line up: every row has PREFIX's width before the next column.
   EXPECT_EQ(lines[1].find("1h00m"), lines[0].find("REMAINING"));
 }

@@ -91,7 +91,9 @@ std::string format_bans_table(const std::vector<bans::BanEntry>& bans, TimePoint
     rows.push_back({b.prefix.str(), remaining, std::to_string(b.drops), std::to_string(b.offences),
                     cell(b.source, 32), cell(b.jail, 24),
                     b.matched_at ? format_time(*b.matched_at) : "-", cell(b.reason, 40),
-                    cell(b.sample, 60)});
+                    // Last column, so a long sample widens no other; nginx error lines name the
+                    // client ~150 characters in, so 60 hid the very address that was banned.
+                    cell(b.sample, 300)});
   }
   return table(rows);
 }
