@@ -86,6 +86,9 @@ asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
     if (!pick) break;
     tried.push_back(pick->index);
     auto attempt = std::make_shared<Attempt>(ex);
+    // Started before the deadline is armed, so a timed-out attempt never reports less than
+    // connect_timeout.
+    auto started = std::chrono::steady_clock::now();
     attempt->deadline.expires_after(backend.connect_timeout);
     attempt->deadline.async_wait([attempt](error_code ec) {
       if (ec) return;  // cancelled: the attempt ended in time
@@ -96,7 +99,6 @@ asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
       // Closing (not just cancelling) stops async_connect from moving on to the next address.
       attempt->socket.close(ignored);
     });
-    auto started = std::chrono::steady_clock::now();
     tcp::endpoint remote;
     error_code ec = co_await connect_one(attempt, *pick->server, remote);
     attempt->deadline.cancel();
