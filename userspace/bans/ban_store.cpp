@@ -217,15 +217,20 @@ bool BanStore::exec(const char* sql, std::string& error) const {
   return false;
 }
 
-bool BanStore::add(const BanEntry& e, std::string& error) {
+bool BanStore::begin_write(std::string& error) {
   if (!writable() && !reopen_writable(error)) return false;
-  if (!exec("BEGIN IMMEDIATE", error)) return false;
-  auto fail = [&](std::string_view doing) {
-    error = advice(db_, path_, doing);
-    std::string ignored;
-    exec("ROLLBACK", ignored);
-    return false;
-  };
+  return exec("BEGIN IMMEDIATE", error);
+}
+
+bool BanStore::rollback(std::string_view doing, std::string& error) const {
+  error = advice(db_, path_, doing);
+  std::string ignored;
+  exec("ROLLBACK", ignored);
+  return false;
+}
+
+bool BanStore::add(const BanEntry& e, std::string& error) {
+  if (!begin_write(error)) return false;
   const auto prefix = e.prefix.str();
   {
     Stmt end(db_,
@@ -233,7 +238,7 @@ bool BanStore::add(const BanEntry& e, std::string& error) {
              "WHERE id=(SELECT history_id FROM bans WHERE prefix=?2)");
     end.integer(1, to_ms(e.created));
     end.text(2, prefix);
-    if (!end.ok() || end.step() != SQLITE_DONE) return fail("ending the previous ban");
+    if (!end.ok() || end.step() != SQLITE_DONE) return rollback("ending the previous ban", error);
   }
   {
     Stmt ins(db_,
@@ -248,27 +253,20 @@ bool BanStore::add(const BanEntry& e, std::string& error) {
     ins.text(7, e.sample);
     ins.maybe_time(8, e.matched_at);
     ins.integer(9, static_cast<std::int64_t>(e.drops));
-    if (!ins.ok() || ins.step() != SQLITE_DONE) return fail("recording the ban");
+    if (!ins.ok() || ins.step() != SQLITE_DONE) return rollback("recording the ban", error);
   }
   {
     Stmt cur(db_, "INSERT OR REPLACE INTO bans(prefix, history_id) VALUES(?1, last_insert_rowid())");
     cur.text(1, prefix);
-    if (!cur.ok() || cur.step() != SQLITE_DONE) return fail("recording the ban");
+    if (!cur.ok() || cur.step() != SQLITE_DONE) return rollback("recording the ban", error);
   }
-  if (!exec("COMMIT", error)) return fail("committing the ban");
+  if (!exec("COMMIT", error)) return rollback("committing the ban", error);
   return true;
 }
 
 bool BanStore::lift(const net::Prefix& prefix, Clock::time_point when, std::string_view why,
                     std::uint64_t drops, std::string& error) {
-  if (!writable() && !reopen_writable(error)) return false;
-  if (!exec("BEGIN IMMEDIATE", error)) return false;
-  auto fail = [&](std::string_view doing) {
-    error = advice(db_, path_, doing);
-    std::string ignored;
-    exec("ROLLBACK", ignored);
-    return false;
-  };
+  if (!begin_write(error)) return false;
   const auto text = prefix.str();
   {
     Stmt end(db_,
@@ -278,14 +276,14 @@ bool BanStore::lift(const net::Prefix& prefix, Clock::time_point when, std::stri
     end.text(2, why);
     end.integer(3, static_cast<std::int64_t>(drops));
     end.text(4, text);
-    if (!end.ok() || end.step() != SQLITE_DONE) return fail("ending the ban");
+    if (!end.ok() || end.step() != SQLITE_DONE) return rollback("ending the ban", error);
   }
   {
     Stmt del(db_, "DELETE FROM bans WHERE prefix=?1");
     del.text(1, text);
-    if (!del.ok() || del.step() != SQLITE_DONE) return fail("ending the ban");
+    if (!del.ok() || del.step() != SQLITE_DONE) return rollback("ending the ban", error);
   }
-  if (!exec("COMMIT", error)) return fail("committing the unban");
+  if (!exec("COMMIT", error)) return rollback("committing the unban", error);
   return true;
 }
 

@@ -51,6 +51,10 @@ class BanStore {
       : db_(db), path_(std::move(path)), options_(options), problem_(std::move(problem)) {}
   bool exec(const char* sql, std::string& error) const;
   bool reopen_writable(std::string& error);
+  // A write transaction: reopens a store that refused writes first.
+  bool begin_write(std::string& error);
+  // Reports what failed while `doing`, rolls the transaction back; always false.
+  bool rollback(std::string_view doing, std::string& error) const;
   sqlite3* db_;
   std::string path_;
   StoreOptions options_;
