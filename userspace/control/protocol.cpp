@@ -179,26 +179,30 @@ std::optional<bans::BanRequest> ban_request_from_json(const json& j, std::string
   return req;
 }
 
-std::vector<bans::BanEntry> ban_entries_from_json(const json& array, std::string& error) {
-  std::vector<bans::BanEntry> out;
-  if (!array.is_array()) return error = "'bans' must be a list", out;
+namespace {
+
+// A JSON list decoded item by item; the first bad item empties it and leaves its error.
+template <typename Item>
+std::vector<Item> list_from_json(const json& array, const char* what, std::string& error,
+                                 std::optional<Item> (*decode)(const json&, std::string&)) {
+  std::vector<Item> out;
+  if (!array.is_array()) return error = std::string("'") + what + "' must be a list", out;
   for (const auto& item : array) {
-    auto e = ban_entry_from_json(item, error);
+    auto e = decode(item, error);
     if (!e) return {};
     out.push_back(std::move(*e));
   }
   return out;
 }
 
+}  // namespace
+
+std::vector<bans::BanEntry> ban_entries_from_json(const json& array, std::string& error) {
+  return list_from_json(array, "bans", error, &ban_entry_from_json);
+}
+
 std::vector<conns::ConnInfo> conns_from_json(const json& array, std::string& error) {
-  std::vector<conns::ConnInfo> out;
-  if (!array.is_array()) return error = "'conns' must be a list", out;
-  for (const auto& item : array) {
-    auto c = conn_from_json(item, error);
-    if (!c) return {};
-    out.push_back(std::move(*c));
-  }
-  return out;
+  return list_from_json(array, "conns", error, &conn_from_json);
 }
 
 json error_reply(const std::string& message) { return json{{"ok", false}, {"error", message}}; }
