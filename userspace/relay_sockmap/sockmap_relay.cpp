@@ -150,20 +150,24 @@ class Handoff {
     auto& src = sock(side);
     auto& dst = sock(side ^ 1);
     auto& d = dir(side);
-    std::unique_ptr<char[]> buffer;  // only a direction that gets paused needs one
-    // Bigger than the userspace relays' buffer: see the peek below.
-    const std::size_t size = std::max<std::size_t>(options_.buffer_bytes, 256 * 1024);
+    std::unique_ptr<char[]> buffer;  // only while the direction is paused
+    std::size_t size = 0;
     for (;;) {
       error_code ec = co_await ready(side, tcp::socket::wait_read);
       if (ended_) co_return;
       if (ec) co_return failed(side, ec);
-      if (!buffer) buffer = std::make_unique<char[]>(size);
+      if (!buffer) {
+        size = peek_size(src);
+        buffer = std::make_unique<char[]>(size);
+      }
       // Peeked, written, counted, and only then consumed: until then the bytes stay charged
       // to src's receive buffer, so a sender faster than this loop runs out of window while
       // we write, no skb arrives between the count and the consume, and the program can
       // take the direction back (passed == user_bytes) on the next skb. Reading first would
       // reopen the window at once and leave the direction paused for as long as the sender
-      // keeps up.
+      // keeps up. The peek takes the whole queue: a sender faster than the psock worker
+      // keeps a direction paused for most of a bulk transfer, and one large write per round
+      // instead of 256 KiB ones took a 1-connection upload from 7.5 to 11 Gbit/s here.
       ssize_t n = ::recv(src.native_handle(), buffer.get(), size, MSG_DONTWAIT | MSG_PEEK);
       if (n == 0 && load(d.passed) != load(d.user_bytes)) {
         // EOF is already flagged, but bytes handed back before the FIN still wait in the
@@ -190,6 +194,9 @@ class Handoff {
         if (m <= 0) co_return failed(side, errno_code(m < 0 ? errno : EPROTO));
         left -= m;
       }
+      // Caught up: the program takes the direction back on the next skb, and the buffer,
+      // as big as a receive buffer, is not kept for a pause that may never come again.
+      if (load(d.passed) == load(d.user_bytes)) buffer.reset();
     }
     buffer.reset();
     // FIN from src: pass it on once the peer has every byte, keep the other way open.
@@ -275,6 +282,17 @@ class Handoff {
       sock(kUpstream).set_option(tcp::socket::linger(true, 0), ignored);
     sock(kClient).close(ignored);
     sock(kUpstream).close(ignored);
+  }
+
+  // Room for all a paused source can hold: its receive buffer (autotuned, so asked each
+  // time), within bounds that keep a pause from costing more than a few socket buffers.
+  std::size_t peek_size(tcp::socket& src) const {
+    int rcvbuf = 0;
+    socklen_t len = sizeof rcvbuf;
+    ::getsockopt(src.native_handle(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len);
+    return std::clamp<std::size_t>(static_cast<std::size_t>(std::max(rcvbuf, 0)),
+                                   std::max<std::size_t>(options_.buffer_bytes, 256 * 1024),
+                                   16u << 20);
   }
 
   sockmap::Kernel& kernel_;
