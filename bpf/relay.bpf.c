@@ -13,8 +13,9 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Redirected bytes not yet in the peer's send queue above which a direction pauses; it
- * resumes below half. Set by userspace before load. */
-const volatile __u64 inflight_cap = 4 << 20;
+ * resumes below half. Userspace sets it through the mmapped .data, at load and on reload
+ * ([daemon] sockmap_queue_limit). */
+__u64 inflight_cap = 4 << 20;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
@@ -81,14 +82,15 @@ int sg_relay_verdict(struct __sk_buff *skb)
 	__u64 peer_key = ((__u64)slot << 1) | (side ^ 1);
 	__u64 len = skb->len;
 	__s64 n = inflight(d, peer_key);
+	__u64 cap = *(volatile __u64 *)&inflight_cap;
 
 	if (d->paused) {
 		/* Only once userspace has written every byte handed to it may this skb go
 		 * ahead through the kernel; otherwise it would overtake them. */
-		if (n < 0 || d->passed != d->user_bytes || (__u64)n > inflight_cap / 2)
+		if (n < 0 || d->passed != d->user_bytes || (__u64)n > cap / 2)
 			goto pass;
 		d->paused = 0;
-	} else if (n < 0 || (__u64)n > inflight_cap) {
+	} else if (n < 0 || (__u64)n > cap) {
 		d->paused = 1;
 		goto pass;
 	}

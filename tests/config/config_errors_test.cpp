@@ -56,6 +56,14 @@ TEST(ConfigErrors, UnknownTopLevelSection) {
       << e;
 }
 
+// A queue limit below 64 KiB would hand every skb back to userspace; the error says the range.
+TEST(ConfigErrors, SockmapQueueLimitOutOfRange) {
+  std::string e = error_with("[daemon]\nsockmap_queue_limit = 4096\n");
+  EXPECT_TRUE(e.starts_with("bad.toml:11:23: ")) << e;
+  EXPECT_NE(e.find("sockmap_queue_limit"), std::string::npos) << e;
+  EXPECT_NE(e.find("65536"), std::string::npos) << e;
+}
+
 TEST(ConfigErrors, BadDuration) {
   std::string e = error_with("[daemon]\nidle_timeout = \"5 minutes\"\n");
   EXPECT_TRUE(e.starts_with("bad.toml:11:16: ")) << e;

@@ -50,6 +50,7 @@ log_level = "debug"
 max_connections = 1000
 drain_timeout = "10s"
 idle_timeout = "2m"
+sockmap_queue_limit = 1048576
 
 [[listener]]
 listen = "[::1]:9446"
@@ -114,6 +115,7 @@ TEST(Load, EveryKeyOfTheIssueShapeReachesItsStruct) {
   EXPECT_EQ(c.daemon.max_connections, 1000u);
   EXPECT_EQ(c.daemon.drain_timeout, 10s);
   EXPECT_EQ(c.daemon.idle_timeout, 2min);
+  EXPECT_EQ(c.daemon.sockmap_queue_limit, 1u << 20);
 
   ASSERT_EQ(c.listeners.size(), 2u);
   const ListenerConfig& tls = c.listeners[0];

@@ -88,8 +88,8 @@ DaemonConfig parse_daemon(const toml::table& root) {
   if (!node) return d;
   const toml::table* t = node->as_table();
   if (!t) fail(*node, "[daemon] must be a table");
-  check_keys(*t, {"workers", "relay", "control_socket", "access_log", "log_level",
-                  "max_connections", "drain_timeout", "idle_timeout"},
+  check_keys(*t, {"workers", "relay", "sockmap_queue_limit", "control_socket", "access_log",
+                  "log_level", "max_connections", "drain_timeout", "idle_timeout"},
              "daemon");
   d.workers = static_cast<unsigned>(get_int(*t, "workers", 0, 0, 1024));
   if (t->contains("relay")) {
@@ -97,6 +97,11 @@ DaemonConfig parse_daemon(const toml::table& root) {
     if (!mode) fail(child(*t, "relay"), "'relay' must be one of auto, sockmap, splice, copy");
     d.relay = *mode;
   }
+  // Nothing else bounds this queue (relay_abi.h): the limit is the kernel memory a stalled
+  // reader may cost per direction. Large values serve measurements of the kernel path alone.
+  d.sockmap_queue_limit = static_cast<std::uint64_t>(
+      get_int(*t, "sockmap_queue_limit", static_cast<std::int64_t>(d.sockmap_queue_limit),
+              64 * 1024, std::int64_t{1} << 40));
   d.control_socket = get_string(*t, "control_socket", d.control_socket);
   if (d.control_socket.empty() || d.control_socket.front() != '/')
     fail(child(*t, "control_socket"), "'control_socket' must be an absolute path");

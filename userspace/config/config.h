@@ -77,6 +77,7 @@ struct TableConfig {
 struct DaemonConfig {
   unsigned workers = 0;                        // 0: one per core
   relay::Mode relay = relay::Mode::Auto;
+  std::uint64_t sockmap_queue_limit = 4u << 20;  // bytes per direction in the psock queue
   std::string control_socket = "/run/snigate/control.sock";
   std::string access_log = "stdout";
   std::string log_level = "info";

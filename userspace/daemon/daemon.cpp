@@ -16,7 +16,8 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
                std::optional<relay::Mode> relay_override)
     : config_path_(std::move(config_path)), relay_override_(relay_override) {
   auto g = build_generation(std::move(config));
-  g->relay = relay::select_relay(relay_mode(*g->config)).relay;
+  g->relay =
+      relay::select_relay(relay_mode(*g->config), g->config->daemon.sockmap_queue_limit).relay;
   generation_ = g;
   access_log_ = make_access_logger(g->config->daemon.access_log);
   context_.reset(new SessionContext{registry_, stats_, access_log_, ban_check_});
@@ -122,9 +123,11 @@ bool Daemon::reload(std::string* error) {
                              : std::make_shared<const config::Config>(config::load_file(config_path_));
     auto g = build_generation(cfg);
     auto old = current();
-    g->relay = relay_mode(*cfg) == relay_mode(*old->config)
+    const auto& was = old->config->daemon;
+    g->relay = relay_mode(*cfg) == relay_mode(*old->config) &&
+                       cfg->daemon.sockmap_queue_limit == was.sockmap_queue_limit
                    ? old->relay
-                   : relay::select_relay(relay_mode(*cfg)).relay;
+                   : relay::select_relay(relay_mode(*cfg), cfg->daemon.sockmap_queue_limit).relay;
     std::lock_guard lock(mu_);
     bind_listeners(*g);
     generation_ = std::move(g);

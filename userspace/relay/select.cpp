@@ -22,7 +22,7 @@ RelaySelection userspace_relay(Mode requested) {
   return {std::make_shared<CopyRelay>(), why_not + "; falling back to copy"};
 }
 
-RelaySelection choose(Mode requested) {
+RelaySelection choose(Mode requested, [[maybe_unused]] std::uint64_t sockmap_queue_limit) {
   if (requested == Mode::Copy) return {std::make_shared<CopyRelay>(), "configured relay = copy"};
   if (requested == Mode::Splice) return userspace_relay(requested);
   // Sockmap or auto: the kernel relay when its programs load and attach here. Connections it
@@ -30,7 +30,8 @@ RelaySelection choose(Mode requested) {
   RelaySelection fallback = userspace_relay(requested);
 #ifdef SNIGATE_RELAY_SOCKMAP
   std::string why_not;
-  if (auto sockmap = SockmapRelay::create(fallback.relay, &why_not))
+  if (auto sockmap = SockmapRelay::create(fallback.relay, &why_not,
+                                          {.inflight_cap = sockmap_queue_limit}))
     return {sockmap, requested == Mode::Sockmap ? "configured relay = sockmap"
                                                 : "sockmap programs loaded and attached"};
 #else
@@ -42,8 +43,8 @@ RelaySelection choose(Mode requested) {
 
 }  // namespace
 
-RelaySelection select_relay(Mode requested) {
-  RelaySelection s = choose(requested);
+RelaySelection select_relay(Mode requested, std::uint64_t sockmap_queue_limit) {
+  RelaySelection s = choose(requested, sockmap_queue_limit);
   spdlog::info("relay: {} (requested {}: {})", to_string(s.relay->mode()), to_string(requested),
                s.reason);
   return s;

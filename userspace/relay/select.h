@@ -1,5 +1,6 @@
 #pragma once
 // Picks the relay for a configured mode once, at start-up and on reload, and says why.
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,8 @@ struct RelaySelection {
 
 // auto: sockmap when available, else splice, else copy. An explicit mode that this kernel
 // cannot do falls back the same way, and the reason says so. Logs the choice.
-RelaySelection select_relay(Mode requested);
+// `sockmap_queue_limit`: bytes one direction may queue in the kernel before it is handed
+// back to userspace flow control (relay_abi.h).
+RelaySelection select_relay(Mode requested, std::uint64_t sockmap_queue_limit);
 
 }  // namespace snigate::relay

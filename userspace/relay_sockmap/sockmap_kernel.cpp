@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -42,7 +43,7 @@ std::shared_ptr<Kernel> Kernel::open(const KernelOptions& options, std::string* 
     *reason = errno_text("opening the relay BPF object", errno);
     return nullptr;
   }
-  k->skel_->rodata->inflight_cap = options.inflight_cap;
+  k->skel_->data->inflight_cap = options.inflight_cap;
   if (int err = relay_bpf__load(k->skel_); err != 0) {
     *reason = errno_text("loading the relay BPF programs", -err);
     return nullptr;
@@ -70,6 +71,10 @@ std::shared_ptr<Kernel> Kernel::open(const KernelOptions& options, std::string* 
   // Hand out low slots first: a small daemon touches few pages of the array.
   for (std::uint32_t s = SNIGATE_RELAY_MAX_CONNS; s-- > 0;) k->free_.push_back(s);
   return k;
+}
+
+void Kernel::set_inflight_cap(std::uint64_t bytes) {
+  std::atomic_ref<__u64>(skel_->data->inflight_cap).store(bytes, std::memory_order_relaxed);
 }
 
 Kernel::~Kernel() {

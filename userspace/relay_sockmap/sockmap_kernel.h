@@ -32,6 +32,8 @@ class Kernel {
 
   // A zeroed connection slot, or nullopt when all SNIGATE_RELAY_MAX_CONNS are in use.
   std::optional<std::uint32_t> acquire();
+  // The program reads it on every skb: a change applies to live connections too.
+  void set_inflight_cap(std::uint64_t bytes);
   // Zeroes the slot for reuse; its sockets must be out of the maps already.
   void release(std::uint32_t slot);
   // Live view of a slot, shared with the program (read fields with atomic loads).

@@ -349,7 +349,10 @@ std::shared_ptr<SockmapRelay> SockmapRelay::create(std::shared_ptr<Relay> fallba
   static std::mutex mutex;
   static std::weak_ptr<SockmapRelay> instance;
   std::lock_guard lock(mutex);
-  if (auto live = instance.lock()) return live;
+  if (auto live = instance.lock()) {
+    live->kernel_->set_inflight_cap(options.inflight_cap);
+    return live;
+  }
   auto kernel = sockmap::Kernel::open(options, reason);
   if (!kernel) return nullptr;
   auto relay = std::make_shared<SockmapRelay>(std::move(kernel), std::move(fallback));

@@ -14,8 +14,9 @@ namespace snigate::relay {
 
 class SockmapRelay final : public Relay {
  public:
-  // The process-wide instance (programs load and attach once); nullptr and the reason when
-  // this process or kernel cannot run it. `fallback` relays what cannot be handed off.
+  // The process-wide instance (programs load and attach once; a later call applies its
+  // options to the live one); nullptr and the reason when this process or kernel cannot run
+  // it. `fallback` relays what cannot be handed off.
   static std::shared_ptr<SockmapRelay> create(std::shared_ptr<Relay> fallback,
                                               std::string* reason,
                                               const sockmap::KernelOptions& options = {});
