@@ -385,6 +385,7 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
   relay::Result result = co_await generation_->relay->run(client_, *upstream_,
                                                           generation_->relay_options, *counters_);
   if (!result.detail.empty()) record_.detail = result.detail;
+  if (result.ran_on) record_.relay = relay::to_string(*result.ran_on);
   co_return killed_ && result.end == relay::End::Aborted ? EndReason::Aborted
                                                          : from_relay(result.end);
 }

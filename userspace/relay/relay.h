@@ -40,6 +40,9 @@ struct Options {
 struct Result {
   End end = End::Clean;
   std::string detail;  // for the log when end is Error
+  // The relay that moved this connection's bytes when it is not the one called (sockmap
+  // hands a connection it cannot take to its fallback): what the access log names.
+  std::optional<Mode> ran_on;
 };
 
 class Relay {

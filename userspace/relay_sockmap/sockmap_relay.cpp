@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -367,7 +368,7 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
   if (!slot) {
     spdlog::debug("relay: sockmap slots exhausted, connection runs on {}",
                   to_string(fallback_->mode()));
-    co_return co_await fallback_->run(client, upstream, options, counters);
+    co_return co_await run_fallback(client, upstream, options, counters);
   }
   for (int side : {kClient, kUpstream}) {
     auto moved = co_await move_unread(side == kClient ? client : upstream,
@@ -381,7 +382,7 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
                     moved ? moved->message() : "receive queue never emptied",
                     to_string(fallback_->mode()));
       kernel_->release(*slot);
-      co_return co_await fallback_->run(client, upstream, options, counters);
+      co_return co_await run_fallback(client, upstream, options, counters);
     }
   }
   // Bytes the session wrote to each side before the handoff: the base of the flow control.
@@ -424,8 +425,9 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
       // through the psock (recv) sees them, and removing it would drop them.
       CopyRelay copy;
       result = co_await copy.run(client, upstream, options, counters);
+      result.ran_on = Mode::Copy;
     } else {
-      result = co_await fallback_->run(client, upstream, options, counters);
+      result = co_await run_fallback(client, upstream, options, counters);
     }
   }
   kernel_->remove(*slot, kClient);
@@ -433,6 +435,13 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
   for (auto cookie : cookies)
     if (cookie) kernel_->unindex(cookie);
   kernel_->release(*slot);
+  co_return result;
+}
+
+asio::awaitable<Result> SockmapRelay::run_fallback(tcp::socket& client, tcp::socket& upstream,
+                                                   const Options& options, Counters& counters) {
+  Result result = co_await fallback_->run(client, upstream, options, counters);
+  result.ran_on = fallback_->mode();
   co_return result;
 }
 

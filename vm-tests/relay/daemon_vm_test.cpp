@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -146,6 +147,8 @@ struct AccessTotals {
   std::uint64_t in = 0, out = 0;
   std::set<std::string> relays;
 };
+
+const std::set<std::string> kSockmapAndFallbacks{"copy", "sockmap", "splice"};
 
 AccessTotals read_access_log(const fs::path& p) {
   AccessTotals t;
@@ -300,7 +303,15 @@ TEST_P(DaemonVm, RandomSizesBothWaysThenNothingLeft) {
   auto totals = wait_for_lines(edge, warmup.size() + plans.size());
   EXPECT_EQ(totals.lines, warmup.size() + plans.size());
   EXPECT_EQ(totals.clean, totals.lines);
-  EXPECT_EQ(totals.relays, std::set<std::string>{GetParam()});
+  if (GetParam() == "sockmap") {
+    // A connection whose client sent its FIN before the handoff (the empty warm-up ones)
+    // cannot join a sockhash and runs on copy; the access log says so.
+    EXPECT_TRUE(totals.relays.contains("sockmap"));
+    EXPECT_TRUE(std::includes(kSockmapAndFallbacks.begin(), kSockmapAndFallbacks.end(),
+                              totals.relays.begin(), totals.relays.end()));
+  } else {
+    EXPECT_EQ(totals.relays, std::set<std::string>{GetParam()});
+  }
   const std::uint64_t warm_in = warmup.size() * (kHead.size() + 8);
   EXPECT_EQ(totals.in, warm_in + in) << "access log in= must count the replayed head too";
   EXPECT_EQ(totals.out, out_bytes);
