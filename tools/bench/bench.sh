@@ -2,7 +2,8 @@
 # One run on loopback (127.0.3.1): a sink backend, then the same measurements straight to the
 # sink ("direct") and through snigated in each relay mode, printed side by side with the ratio
 # to direct. Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES, REPEAT, SECONDS_EACH,
-# IDLE_CONNS). Throughput, CPU per GiB and connections/s are the median of REPEAT runs.
+# IDLE_CONNS, SOCKMAP_QUEUE_LIMIT: snigated's [daemon] sockmap_queue_limit, e.g. 1099511627776
+# to measure the kernel path alone). Throughput, CPU per GiB and connections/s are the median of REPEAT runs.
 # CPU per GiB is the whole machine's busy time from /proc/stat (kernel work included, which is
 # where sockmap and splice spend it) during the 1-connection upload, per GiB moved; the
 # "relay cost" row subtracts the direct run's, leaving what the relay adds. Other load on the
@@ -90,6 +91,7 @@ measure direct "$sink_port" "$sink_pid"
 for mode in $modes; do
   cat >"$work/$mode.toml" <<TOML
 [daemon]
+${SOCKMAP_QUEUE_LIMIT:+sockmap_queue_limit = $SOCKMAP_QUEUE_LIMIT}
 access_log = "$work/$mode.access.log"
 log_level = "warn"
 control_socket = "$work/$mode.control.sock"
