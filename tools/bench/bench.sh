@@ -3,7 +3,8 @@
 # sink ("direct") and through snigated in each relay mode, printed side by side with the ratio
 # to direct. Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES, REPEAT, SECONDS_EACH,
 # IDLE_CONNS, SOCKMAP_QUEUE_LIMIT: snigated's [daemon] sockmap_queue_limit, e.g. 1099511627776
-# to measure the kernel path alone). Throughput, CPU per GiB and connections/s are the median of REPEAT runs.
+# to measure the kernel path alone). Throughput, CPU per GiB and connections/s are the median
+# of REPEAT runs; throughput counts a byte once the sink has it.
 # CPU per GiB is the whole machine's busy time from /proc/stat (kernel work included, which is
 # where sockmap and splice spend it) during the 1-connection upload, per GiB moved; the
 # "relay cost" row subtracts the direct run's, leaving what the relay adds. Other load on the
