@@ -272,6 +272,30 @@ TEST(RelayVmUncapped, DISABLED_BackendNeverReadsWithoutTheCap) {
   h.abort_live();
 }
 
+// A limit given to the live relay, as a reload of sockmap_queue_limit does, governs the
+// connections it relays from then on: lifted, a backend that never reads lets the whole
+// upload into the kernel's queue; back at the default, the same stall is bounded again.
+TEST(RelayVmLimit, ALimitGivenToTheLiveRelayApplies) {
+  if (auto why = netns_unavailable(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
+  if (!kernel_has_sockhash()) GTEST_SKIP() << "SKIPPED: this kernel has no sockhash maps";
+  auto fallback = std::make_shared<relay::SpliceRelay>();
+  std::string why;
+  auto relay = relay::SockmapRelay::create(fallback, &why);
+  ASSERT_TRUE(relay) << why;
+  Harness h(relay);
+  const std::vector<Plan> stall{{.c2u = 128 * MiB, .u2c = 0, .backend_reads = false}};
+
+  ASSERT_EQ(relay::SockmapRelay::create(fallback, &why, {.inflight_cap = 1ull << 40}), relay);
+  auto out = h.run(stall, 1, 4s);
+  EXPECT_EQ(out[0].client_sent, 128 * MiB);
+  h.abort_live();
+
+  ASSERT_EQ(relay::SockmapRelay::create(fallback, &why), relay);
+  out = h.run(stall, 1, 4s);
+  EXPECT_LT(out[0].client_sent, 64 * MiB);
+  h.abort_live();
+}
+
 // The same stall, released: the direction went back to userspace flow control and returns
 // to the kernel; not a byte may be lost or reordered across those switches.
 TEST_P(RelayVm, BackendStallsThenReadsEverything) {
