@@ -85,22 +85,7 @@ TEST_P(Bulk, OneGibEachWayByteExactWithHalfClose) {
     shutdown(fd, SHUT_WR);
     backend_saw.set_value(saw);
   });
-  Snigated d(dir, fmt::format(R"(
-[daemon]
-workers = 1
-access_log = "@ACCESS_LOG@"
-[[listener]]
-name = "http"
-listen = "127.0.3.1:0"
-protocol = "http"
-table = "t"
-[table.t]
-default = "sink"
-[backend.sink]
-servers = ["127.0.3.1:{}"]
-)",
-                              backend.port()),
-             {"--relay", GetParam()});
+  Snigated d(dir, http_config(backend.port(), "workers = 1"), {"--relay", GetParam()});
 
   const auto start = std::chrono::steady_clock::now();
   int fd = connect_to("127.0.3.1", d.port("http"), "127.0.3.2", 60s);

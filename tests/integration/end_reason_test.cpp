@@ -13,24 +13,6 @@
 namespace snigate::itest {
 namespace {
 
-std::string config(std::uint16_t backend) {
-  return fmt::format(R"(
-[daemon]
-access_log = "@ACCESS_LOG@"
-idle_timeout = "1s"
-[[listener]]
-name = "http"
-listen = "127.0.3.1:0"
-protocol = "http"
-table = "t"
-[table.t]
-default = "b"
-[backend.b]
-servers = ["127.0.3.1:{}"]
-)",
-                     backend);
-}
-
 // Reads the request head from fd (bounded by the harness's receive timeout).
 void read_head(int fd) {
   std::string head;
@@ -49,7 +31,7 @@ TEST_P(EndReason, BackendResetMidResponseIsUpstreamReset) {
     linger hard{1, 0};  // close with RST
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
   });
-  Snigated d(dir, config(backend.port()), {"--relay", GetParam()});
+  Snigated d(dir, http_config(backend.port(), "idle_timeout = \"1s\""), {"--relay", GetParam()});
   int fd = connect_to("127.0.3.1", d.port("http"), "127.0.3.40");
   send_all(fd, "GET / HTTP/1.1\r\nHost: r.test\r\n\r\n");
   EXPECT_EQ(recv_until_eof(fd), "partial");
@@ -66,7 +48,7 @@ TEST_P(EndReason, SilentConnectionEndsAtIdleTimeout) {
     read_head(fd);
     recv_until_eof(fd);  // silent until the daemon closes its side
   });
-  Snigated d(dir, config(backend.port()), {"--relay", GetParam()});
+  Snigated d(dir, http_config(backend.port(), "idle_timeout = \"1s\""), {"--relay", GetParam()});
   int fd = connect_to("127.0.3.1", d.port("http"), "127.0.3.41");
   send_all(fd, "GET / HTTP/1.1\r\nHost: idle.test\r\n\r\n");
   const auto start = std::chrono::steady_clock::now();

@@ -307,6 +307,13 @@ std::string capture_client_hello(const std::string& name, const std::string& alp
   return hello;
 }
 
+std::string http_config(std::uint16_t port, const std::string& daemon_extra) {
+  return "[daemon]\naccess_log = \"@ACCESS_LOG@\"\n" + daemon_extra +
+         "\n[[listener]]\nname = \"http\"\nlisten = \"127.0.3.1:0\"\nprotocol = \"http\"\n"
+         "table = \"t\"\n[table.t]\ndefault = \"b\"\n[backend.b]\nservers = [\"127.0.3.1:" +
+         std::to_string(port) + "\"]\n";
+}
+
 Snigated::Snigated(const TempDir& dir, const std::string& toml,
                    const std::vector<std::string>& extra_args)
     : config_(dir / "snigated.toml"), access_log_(dir / "access.log") {

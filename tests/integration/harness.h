@@ -118,6 +118,10 @@ std::uint16_t local_port(int fd);
 // empty), captured once by a raw listener so tests can replay it from an address they choose.
 std::string capture_client_hello(const std::string& name, const std::string& alpn);
 
+// The smallest useful snigated config: an http listener on 127.0.3.1 whose table sends every
+// request to backend b at 127.0.3.1:`port`. `daemon_extra` is added to [daemon] as written.
+std::string http_config(std::uint16_t port, const std::string& daemon_extra = {});
+
 // snigated with a config written from `toml`, where the test has put real backend ports. The
 // access log goes to access.log in `dir`; listener ports are read from the daemon's log. Unless
 // the toml sets them, the daemon gets a control socket in `dir` and [bans] enabled = false.

@@ -5,8 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fmt/format.h>
-
 #include "integration/harness.h"
 
 namespace snigate::itest {
@@ -31,24 +29,6 @@ RawServer::Handler echo_as(std::string name) {
       }
     }
   };
-}
-
-std::string http_config(std::uint16_t port, const std::string& daemon_extra = {}) {
-  return fmt::format(R"(
-[daemon]
-access_log = "@ACCESS_LOG@"
-{}
-[[listener]]
-name = "http"
-listen = "127.0.3.1:0"
-protocol = "http"
-table = "t"
-[table.t]
-default = "b"
-[backend.b]
-servers = ["127.0.3.1:{}"]
-)",
-                     daemon_extra, port);
 }
 
 // A connection through the daemon, past the preread: returns the fd.
