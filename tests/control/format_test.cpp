@@ -87,9 +87,9 @@ TEST(ControlFormat, ConnsTable) {
   c.server_name = "a.example";
   c.backend = "backend_a";
   c.state = "relaying";
-  c.relay_mode = "splice";
   c.started = kNow - 65s;
   auto counters = std::make_shared<relay::Counters>();
+  counters->mode = relay::Mode::Splice;
   counters->upstream_to_client = 2048;
   c.counters = counters;
   auto text = format_conns_table({c}, kNow);

@@ -92,9 +92,11 @@ TEST(ControlProtocol, ConnRoundTripsWithCounters) {
   auto counters = std::make_shared<relay::Counters>();
   counters->client_to_upstream = 1000;
   counters->upstream_to_client = 2000;
+  counters->mode = relay::Mode::Copy;
   c.counters = counters;
   json j = to_json(c);
   EXPECT_EQ(j["peer"], "[2001:db8::2]:40000");
+  EXPECT_EQ(j["relay_mode"], "copy");
   std::string error;
   auto back = conn_from_json(j, error);
   ASSERT_TRUE(back) << error;
@@ -102,6 +104,7 @@ TEST(ControlProtocol, ConnRoundTripsWithCounters) {
   EXPECT_EQ(back->client, c.client);
   EXPECT_EQ(back->counters->client_to_upstream.load(), 1000u);
   EXPECT_EQ(back->counters->upstream_to_client.load(), 2000u);
+  EXPECT_EQ(back->counters->mode.load(), relay::Mode::Copy);
 }
 
 TEST(ControlProtocol, ForwardConnKeepsRequestedResolvedAndVerdict) {

@@ -28,7 +28,6 @@ struct ConnInfo {
   std::string backend;
   std::string upstream;                   // address actually connected
   std::string state;                      // preread | connecting | relaying
-  std::string relay_mode;
   // Forward connections only (SNI forwarding, CONNECT), empty otherwise: what the client asked
   // for ("NAME:PORT"), what DNS answered ("A,B") and what the allow-list and address policy
   // decided ("allowed", or why not), as the access log's requested=/resolved=/verdict= show.
@@ -36,7 +35,7 @@ struct ConnInfo {
   std::string resolved;
   std::string verdict;
   std::chrono::system_clock::time_point started;
-  std::shared_ptr<const relay::Counters> counters;
+  std::shared_ptr<const relay::Counters> counters;  // bytes each way and the relay moving them
 };
 
 class ConnRegistry {

@@ -113,7 +113,8 @@ std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePo
     auto up = c.counters ? c.counters->client_to_upstream.load() : 0;
     auto down = c.counters ? c.counters->upstream_to_client.load() : 0;
     std::string state = c.state;
-    if (!c.relay_mode.empty()) state += "/" + c.relay_mode;
+    if (c.counters && c.counters->mode != relay::Mode::Auto)
+      state += std::string("/") + relay::to_string(c.counters->mode);
     std::vector<std::string> row{std::to_string(c.id), c.client.to_string(),
                                  config::format_endpoint(c.peer), cell(c.listener),
                                  cell(c.server_name, 48), cell(c.backend)};

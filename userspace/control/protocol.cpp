@@ -88,7 +88,7 @@ json to_json(const conns::ConnInfo& c) {
          {"backend", c.backend},
          {"upstream", c.upstream},
          {"state", c.state},
-         {"relay_mode", c.relay_mode},
+         {"relay_mode", c.counters ? relay::to_string(c.counters->mode) : ""},
          {"requested", c.requested},
          {"resolved", c.resolved},
          {"verdict", c.verdict},
@@ -146,7 +146,6 @@ std::optional<conns::ConnInfo> conn_from_json(const json& j, std::string& error)
   c.backend = r.str("backend");
   c.upstream = r.str("upstream");
   c.state = r.str("state");
-  c.relay_mode = r.str("relay_mode");
   c.requested = r.str("requested");
   c.resolved = r.str("resolved");
   c.verdict = r.str("verdict");
@@ -154,6 +153,7 @@ std::optional<conns::ConnInfo> conn_from_json(const json& j, std::string& error)
   auto counters = std::make_shared<relay::Counters>();
   counters->client_to_upstream = static_cast<std::uint64_t>(r.integer("bytes_up").value_or(0));
   counters->upstream_to_client = static_cast<std::uint64_t>(r.integer("bytes_down").value_or(0));
+  counters->mode = relay::parse_mode(r.str("relay_mode")).value_or(relay::Mode::Auto);
   c.counters = counters;
   if (!error.empty()) return std::nullopt;
   return c;

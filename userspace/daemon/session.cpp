@@ -118,7 +118,7 @@ asio::awaitable<void> Session::run() {
   record_.peer = str(peer_);
   record_.client = record_.peer;
   record_.listener = listener_.name();
-  record_.relay = relay::to_string(generation_->relay->mode());
+  counters_->mode = generation_->relay->mode();
 
   conns::ConnInfo info;
   info.id = id_;
@@ -126,7 +126,6 @@ asio::awaitable<void> Session::run() {
   info.peer = peer_;
   info.client = net::unmap(peer_.address());
   info.state = "preread";
-  info.relay_mode = record_.relay;
   info.started = std::chrono::system_clock::now();
   info.counters = counters_;
   context_.registry.add(info, [weak = weak_from_this()] {
@@ -150,6 +149,7 @@ asio::awaitable<void> Session::run() {
 
 void Session::log_end(EndReason end) {
   record_.end = end;
+  record_.relay = relay::to_string(counters_->mode);
   record_.bytes_in = counters_->client_to_upstream;
   record_.bytes_out = counters_->upstream_to_client;
   record_.duration_ms = ms_since(started_);
@@ -385,7 +385,6 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
   relay::Result result = co_await generation_->relay->run(client_, *upstream_,
                                                           generation_->relay_options, *counters_);
   if (!result.detail.empty()) record_.detail = result.detail;
-  if (result.ran_on) record_.relay = relay::to_string(*result.ran_on);
   co_return killed_ && result.end == relay::End::Aborted ? EndReason::Aborted
                                                          : from_relay(result.end);
 }

@@ -46,6 +46,7 @@ asio::awaitable<void> pump(Link& link, Direction d) {
 
 asio::awaitable<Result> CopyRelay::run(tcp::socket& client, tcp::socket& upstream,
                                        const Options& options, Counters& counters) {
+  counters.mode = Mode::Copy;
   error_code ignored;
   client.non_blocking(true, ignored);
   upstream.non_blocking(true, ignored);

@@ -25,10 +25,14 @@ const char* to_string(Mode mode);
 enum class End { Clean, ClientReset, UpstreamReset, IdleTimeout, Aborted, Error };
 const char* to_string(End end);
 
-// Live byte counts, read from other threads (snigatectl conns) while the relay runs.
+// A connection's live relay state, read from other threads (snigatectl conns) while it runs.
 struct Counters {
   std::atomic<std::uint64_t> client_to_upstream{0};
   std::atomic<std::uint64_t> upstream_to_client{0};
+  // The relay that moves the bytes: each relay sets it when it starts, so a connection that
+  // sockmap hands to its fallback names the fallback. Auto until then. What `snigatectl
+  // conns` and the access log show.
+  std::atomic<Mode> mode{Mode::Auto};
 };
 
 struct Options {
@@ -40,9 +44,6 @@ struct Options {
 struct Result {
   End end = End::Clean;
   std::string detail;  // for the log when end is Error
-  // The relay that moved this connection's bytes when it is not the one called (sockmap
-  // hands a connection it cannot take to its fallback): what the access log names.
-  std::optional<Mode> ran_on;
 };
 
 class Relay {

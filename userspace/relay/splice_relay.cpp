@@ -104,6 +104,7 @@ asio::awaitable<Result> SpliceRelay::run(tcp::socket& client, tcp::socket& upstr
   // MSG_NOSIGNAL: the process would die of a peer's reset. EPIPE is handled as an error.
   static std::once_flag sigpipe_ignored;
   std::call_once(sigpipe_ignored, [] { ::signal(SIGPIPE, SIG_IGN); });
+  counters.mode = Mode::Splice;
   error_code ignored;
   // splice(2) on a blocking socket would block the event loop; asio's own flag is not enough.
   client.native_non_blocking(true, ignored);

@@ -356,7 +356,7 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
   if (!slot) {
     spdlog::debug("relay: sockmap slots exhausted, connection runs on {}",
                   to_string(fallback_->mode()));
-    co_return co_await run_fallback(client, upstream, options, counters);
+    co_return co_await fallback_->run(client, upstream, options, counters);
   }
   for (int side : {kClient, kUpstream}) {
     auto moved = co_await move_unread(side == kClient ? client : upstream,
@@ -370,7 +370,7 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
                     moved ? moved->message() : "receive queue never emptied",
                     to_string(fallback_->mode()));
       kernel_->release(*slot);
-      co_return co_await run_fallback(client, upstream, options, counters);
+      co_return co_await fallback_->run(client, upstream, options, counters);
     }
   }
   // Bytes the session wrote to each side before the handoff: the base of the flow control.
@@ -398,6 +398,7 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
     error_code ignored;
     client.set_option(tcp::socket::linger(true, 0), ignored);
     upstream.set_option(tcp::socket::linger(true, 0), ignored);
+    counters.mode = Mode::Sockmap;
     Handoff handoff(*kernel_, *slot, client, upstream, options, counters);
     result = co_await handoff.run();
     if (result.end == End::Clean) {
@@ -413,9 +414,8 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
       // through the psock (recv) sees them, and removing it would drop them.
       CopyRelay copy;
       result = co_await copy.run(client, upstream, options, counters);
-      result.ran_on = Mode::Copy;
     } else {
-      result = co_await run_fallback(client, upstream, options, counters);
+      result = co_await fallback_->run(client, upstream, options, counters);
     }
   }
   kernel_->remove(*slot, kClient);
@@ -423,13 +423,6 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
   for (auto cookie : cookies)
     if (cookie) kernel_->unindex(cookie);
   kernel_->release(*slot);
-  co_return result;
-}
-
-asio::awaitable<Result> SockmapRelay::run_fallback(tcp::socket& client, tcp::socket& upstream,
-                                                   const Options& options, Counters& counters) {
-  Result result = co_await fallback_->run(client, upstream, options, counters);
-  result.ran_on = fallback_->mode();
   co_return result;
 }
 

@@ -33,10 +33,6 @@ class SockmapRelay final : public Relay {
       : kernel_(std::move(kernel)), fallback_(std::move(fallback)) {}
 
  private:
-  // The fallback relay, named in the result.
-  boost::asio::awaitable<Result> run_fallback(tcp::socket& client, tcp::socket& upstream,
-                                              const Options& options, Counters& counters);
-
   std::shared_ptr<sockmap::Kernel> kernel_;
   std::shared_ptr<Relay> fallback_;
 };

@@ -218,7 +218,7 @@ awaitable<void> edge_connection(std::shared_ptr<Harness::State> st, tcp::socket 
     co_await live->upstream.async_connect(v6 ? st->backend6 : st->backend4,
                                           asio::redirect_error(use_awaitable, ec));
   if (ec) {
-    rec.result = {.end = relay::End::Error, .detail = "edge connect: " + ec.message(), .ran_on = {}};
+    rec.result = {.end = relay::End::Error, .detail = "edge connect: " + ec.message()};
   } else {
     if (st->handoff_delay.count() > 0) co_await sleep_for(st->handoff_delay);
     rec.result = co_await st->relay->run(live->client, live->upstream, st->options, live->counters);
