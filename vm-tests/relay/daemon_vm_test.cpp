@@ -168,32 +168,21 @@ AccessTotals read_access_log(const fs::path& p) {
   return t;
 }
 
+// How often `re` matches in `text`.
+std::size_t count_matches(const std::string& text, const std::regex& re) {
+  return std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator());
+}
+
 // A client/edge/backend topology with snigated in the edge namespace.
 class Edge {
  public:
-  // `wrap` comes between `ip netns exec NS` and snigated (e.g. setpriv to drop rights).
-  Edge(const std::string& relay_mode, std::vector<std::string> wrap = {})
-      : harness_(nullptr), dir_(make_dir()) {
+  // `wrap` comes between `ip netns exec NS` and snigated (e.g. setpriv to drop rights);
+  // `daemon_extra` are more lines for its [daemon] table.
+  Edge(const std::string& relay_mode, std::vector<std::string> wrap = {},
+       std::string daemon_extra = {})
+      : harness_(nullptr), dir_(make_dir()), relay_mode_(relay_mode) {
     const auto& t = harness_.topology();
-    auto backend = [&](bool v6) {
-      auto ep = harness_.backend(v6);
-      std::string a = ep.address().to_string();
-      return (v6 ? "[" + a + "]" : a) + ":" + std::to_string(ep.port());
-    };
-    std::ofstream(dir_ / "snigated.toml") << "[daemon]\n"
-        << "workers = 1\n"
-        << "relay = \"" << relay_mode << "\"\n"
-        << "access_log = \"" << (dir_ / "access.log").string() << "\"\n"
-        << "control_socket = \"" << (dir_ / "control.sock").string() << "\"\n"
-        << "drain_timeout = \"1s\"\n"
-        << "[bans]\nenabled = false\n"
-        << "[[listener]]\nname = \"v4\"\nlisten = \"" << t.v4().edge_front << ":0\"\n"
-        << "protocol = \"http\"\ntable = \"t4\"\n"
-        << "[[listener]]\nname = \"v6\"\nlisten = \"[" << t.v6().edge_front << "]:0\"\n"
-        << "protocol = \"http\"\ntable = \"t6\"\n"
-        << "[table.t4]\ndefault = \"b4\"\n[table.t6]\ndefault = \"b6\"\n"
-        << "[backend.b4]\nservers = [\"" << backend(false) << "\"]\n"
-        << "[backend.b6]\nservers = [\"" << backend(true) << "\"]\n";
+    write_config(daemon_extra);
     std::vector<std::string> argv{"ip", "netns", "exec", t.edge()};
     argv.insert(argv.end(), wrap.begin(), wrap.end());
     argv.insert(argv.end(), {SNIGATE_SNIGATED, "-c", (dir_ / "snigated.toml").string(), "--log-level", "info"});
@@ -212,6 +201,20 @@ class Edge {
     fs::remove_all(dir_);
   }
 
+  // Rewrites the [daemon] table's extra lines and reloads (SIGHUP); false when the daemon did
+  // not log the reload within 10 s.
+  bool reload(const std::string& daemon_extra) {
+    write_config(daemon_extra);
+    const std::regex reloaded("configuration reloaded");
+    const std::size_t before = count_matches(daemon_->log(), reloaded);
+    ::kill(daemon_->pid(), SIGHUP);
+    for (int i = 0; i < 500; ++i) {
+      if (count_matches(daemon_->log(), reloaded) > before) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
   Harness& harness() { return harness_; }
   Daemon& daemon() { return *daemon_; }
   AccessTotals access() const { return read_access_log(dir_ / "access.log"); }
@@ -223,8 +226,33 @@ class Edge {
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     return tmpl;
   }
+  void write_config(const std::string& daemon_extra) {
+    const auto& t = harness_.topology();
+    auto backend = [&](bool v6) {
+      auto ep = harness_.backend(v6);
+      std::string a = ep.address().to_string();
+      return (v6 ? "[" + a + "]" : a) + ":" + std::to_string(ep.port());
+    };
+    std::ofstream(dir_ / "snigated.toml") << "[daemon]\n"
+        << "workers = 1\n"
+        << "relay = \"" << relay_mode_ << "\"\n"
+        << "access_log = \"" << (dir_ / "access.log").string() << "\"\n"
+        << "control_socket = \"" << (dir_ / "control.sock").string() << "\"\n"
+        << "drain_timeout = \"1s\"\n"
+        << daemon_extra
+        << "[bans]\nenabled = false\n"
+        << "[[listener]]\nname = \"v4\"\nlisten = \"" << t.v4().edge_front << ":0\"\n"
+        << "protocol = \"http\"\ntable = \"t4\"\n"
+        << "[[listener]]\nname = \"v6\"\nlisten = \"[" << t.v6().edge_front << "]:0\"\n"
+        << "protocol = \"http\"\ntable = \"t6\"\n"
+        << "[table.t4]\ndefault = \"b4\"\n[table.t6]\ndefault = \"b6\"\n"
+        << "[backend.b4]\nservers = [\"" << backend(false) << "\"]\n"
+        << "[backend.b6]\nservers = [\"" << backend(true) << "\"]\n";
+  }
+
   Harness harness_;
   fs::path dir_;
+  std::string relay_mode_;
   std::unique_ptr<Daemon> daemon_;
 };
 
@@ -347,11 +375,6 @@ TEST_P(DaemonVm, StopWithLiveConnections) {
 INSTANTIATE_TEST_SUITE_P(Modes, DaemonVm, ::testing::Values("sockmap", "splice", "copy"),
                          [](const auto& info) { return info.param; });
 
-// How often `re` matches in `text`.
-std::size_t count_matches(const std::string& text, const std::regex& re) {
-  return std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator());
-}
-
 void relays_intact(Edge& edge) {
   std::vector<Plan> plans(10);
   for (std::size_t i = 0; i < plans.size(); ++i)
@@ -373,6 +396,27 @@ TEST(RelayChoice, BulkUploadsFromTheFirstByteAreHandedToTheKernel) {
   auto out = edge.harness().run(plans, plans.size(), 120s);
   expect_intact(edge.harness(), plans, out);
   EXPECT_EQ(wait_for_lines(edge, plans.size()).relays, std::set<std::string>{"sockmap"});
+}
+
+// sockmap_queue_limit changed by a reload governs the connections relayed after it: lifted,
+// a backend that never reads lets a whole 128 MiB upload into the kernel's queue; back at the
+// default, the same stall is bounded again (the idle timeout then ends each stalled one). The
+// backend holds its side open: a FIN from it before the handoff would leave the upstream
+// socket half-closed, which a sockhash refuses, and the connection would run on splice.
+TEST(RelayChoice, AReloadedQueueLimitGovernsTheNextConnections) {
+  if (auto why = skip_reason(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
+  const std::string idle = "idle_timeout = \"1s\"\n";
+  Edge edge("sockmap", {}, idle + "sockmap_queue_limit = 1099511627776\n");
+  ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: sockmap")));
+  const std::vector<Plan> stall{
+      {.c2u = 128 * MiB, .u2c = 0, .backend_end = Plan::End::Hold, .backend_reads = false}};
+  auto out = edge.harness().run(stall, 1, 20s);
+  EXPECT_EQ(out[0].client_sent, 128 * MiB);
+
+  ASSERT_TRUE(edge.reload(idle)) << edge.daemon().log();
+  out = edge.harness().run(stall, 1, 20s);
+  EXPECT_LT(out[0].client_sent, 64 * MiB);
+  EXPECT_EQ(wait_for_lines(edge, 2).relays, std::set<std::string>{"sockmap"});
 }
 
 TEST(RelayChoice, AutoPicksSockmapWhenProgramsLoad) {

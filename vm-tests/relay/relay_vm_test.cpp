@@ -283,7 +283,11 @@ TEST(RelayVmLimit, ALimitGivenToTheLiveRelayApplies) {
   auto relay = relay::SockmapRelay::create(fallback, &why);
   ASSERT_TRUE(relay) << why;
   Harness h(relay);
-  const std::vector<Plan> stall{{.c2u = 128 * MiB, .u2c = 0, .backend_reads = false}};
+  // The backend holds its side open: its FIN, if it won the race with the handoff, would
+  // leave the upstream socket half-closed, which a sockhash refuses (the connection would run
+  // on splice).
+  const std::vector<Plan> stall{
+      {.c2u = 128 * MiB, .u2c = 0, .backend_end = Plan::End::Hold, .backend_reads = false}};
 
   ASSERT_EQ(relay::SockmapRelay::create(fallback, &why, {.inflight_cap = 1ull << 40}), relay);
   auto out = h.run(stall, 1, 4s);
