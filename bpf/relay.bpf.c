@@ -15,7 +15,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Redirected bytes not yet in the peer's send queue above which a direction pauses; it
  * resumes below half. Userspace sets it through the mmapped .data, at load and on reload
  * ([daemon] sockmap_queue_limit). */
-__u64 inflight_cap = 4 << 20;
+__u64 inflight_cap = SNIGATE_RELAY_QUEUE_LIMIT_DEFAULT;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);

@@ -17,6 +17,7 @@
 #include "config/diag.h"
 #include "net/prefix.h"
 #include "relay/relay.h"
+#include "snigate/bpf/relay_abi.h"
 
 namespace snigate::config {
 
@@ -77,7 +78,7 @@ struct TableConfig {
 struct DaemonConfig {
   unsigned workers = 0;                        // 0: one per core
   relay::Mode relay = relay::Mode::Auto;
-  std::uint64_t sockmap_queue_limit = 4u << 20;  // bytes per direction in the psock queue
+  std::uint64_t sockmap_queue_limit = SNIGATE_RELAY_QUEUE_LIMIT_DEFAULT;  // per direction, bytes
   std::string control_socket = "/run/snigate/control.sock";
   std::string access_log = "stdout";
   std::string log_level = "info";

@@ -18,7 +18,7 @@ namespace snigate::relay::sockmap {
 struct KernelOptions {
   // Bytes a direction may have on the way to the peer's receiver before the kernel hands it
   // back to userspace flow control (relay_abi.h).
-  std::uint64_t inflight_cap = 4u << 20;
+  std::uint64_t inflight_cap = SNIGATE_RELAY_QUEUE_LIMIT_DEFAULT;
 };
 
 class Kernel {

@@ -24,6 +24,9 @@
 #include <linux/types.h>
 #endif
 
+/* The cap's default, bytes per direction: [daemon] sockmap_queue_limit when not set. */
+#define SNIGATE_RELAY_QUEUE_LIMIT_DEFAULT (4u << 20)
+
 /* Connection slots: the conns array size; the sockhash and index hold two entries each. */
 #define SNIGATE_RELAY_MAX_CONNS 65536
 
