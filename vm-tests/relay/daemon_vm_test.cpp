@@ -400,16 +400,13 @@ TEST(RelayChoice, BulkUploadsFromTheFirstByteAreHandedToTheKernel) {
 
 // sockmap_queue_limit changed by a reload governs the connections relayed after it: lifted,
 // a backend that never reads lets a whole 128 MiB upload into the kernel's queue; back at the
-// default, the same stall is bounded again (the idle timeout then ends each stalled one). The
-// backend holds its side open: a FIN from it before the handoff would leave the upstream
-// socket half-closed, which a sockhash refuses, and the connection would run on splice.
+// default, the same stall is bounded again (the idle timeout then ends each stalled one).
 TEST(RelayChoice, AReloadedQueueLimitGovernsTheNextConnections) {
   if (auto why = skip_reason(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
   const std::string idle = "idle_timeout = \"1s\"\n";
   Edge edge("sockmap", {}, idle + "sockmap_queue_limit = 1099511627776\n");
   ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: sockmap")));
-  const std::vector<Plan> stall{
-      {.c2u = 128 * MiB, .u2c = 0, .backend_end = Plan::End::Hold, .backend_reads = false}};
+  const std::vector<Plan> stall{stalled_upload(128 * MiB)};
   auto out = edge.harness().run(stall, 1, 20s);
   EXPECT_EQ(out[0].client_sent, 128 * MiB);
 

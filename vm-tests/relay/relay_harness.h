@@ -41,6 +41,13 @@ struct Plan {
   std::uint64_t backend_greeting = 0;
 };
 
+// An upload of `bytes` to a backend that reads only the id. The backend holds its side open:
+// its FIN, if it beat the handoff, would leave the edge's upstream socket half-closed, which a
+// sockhash refuses, and the connection would run on the fallback relay instead.
+inline Plan stalled_upload(std::uint64_t bytes) {
+  return {.c2u = bytes, .u2c = 0, .backend_end = Plan::End::Hold, .backend_reads = false};
+}
+
 struct Outcome {
   bool client_done = false, backend_done = false;
   std::uint64_t client_received = 0, backend_received = 0;

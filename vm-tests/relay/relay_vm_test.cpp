@@ -226,7 +226,7 @@ struct StallCost {
 };
 
 StallCost stalled_reader(Harness& h) {
-  std::vector<Plan> plans{{.c2u = 1024 * MiB, .u2c = 0, .backend_reads = false}};
+  std::vector<Plan> plans{stalled_upload(1024 * MiB)};
   const KernelMemory before = kernel_memory();
   auto running = std::async(std::launch::async, [&] { return h.run(plans, 1, 10s); });
   std::this_thread::sleep_for(9s);
@@ -283,11 +283,7 @@ TEST(RelayVmLimit, ALimitGivenToTheLiveRelayApplies) {
   auto relay = relay::SockmapRelay::create(fallback, &why);
   ASSERT_TRUE(relay) << why;
   Harness h(relay);
-  // The backend holds its side open: its FIN, if it won the race with the handoff, would
-  // leave the upstream socket half-closed, which a sockhash refuses (the connection would run
-  // on splice).
-  const std::vector<Plan> stall{
-      {.c2u = 128 * MiB, .u2c = 0, .backend_end = Plan::End::Hold, .backend_reads = false}};
+  const std::vector<Plan> stall{stalled_upload(128 * MiB)};
 
   ASSERT_EQ(relay::SockmapRelay::create(fallback, &why, {.inflight_cap = 1ull << 40}), relay);
   auto out = h.run(stall, 1, 4s);
