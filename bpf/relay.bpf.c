@@ -6,6 +6,7 @@
  * socket's lock, so each direction's program-owned fields have a single writer. */
 #include "vmlinux.h"
 
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
 #include "snigate/bpf/relay_abi.h"
@@ -60,6 +61,81 @@ static __always_inline __s64 inflight(struct snigate_relay_dir *d, __u64 peer_ke
 	return n < 0 ? 0 : n;
 }
 
+/* sk_skb_adjust_room removes at most 0xfff bytes a call; 128 calls cut up to 512 KiB, more
+ * than the longest repeated head seen (4 loopback segments of 64 KiB). */
+#define TRIM_STEP 4095
+#define TRIM_CALLS 128
+
+/* The skb's TCP sequence, TCP_SKB_CB(skb)->seq. An sk_skb program's context is the kernel's
+ * sk_buff itself and __sk_buff has no sequence field, so read the control block, located by
+ * CO-RE. Passing the context's address to a helper needs CAP_PERFMON. */
+static __always_inline int skb_tcp_seq(struct __sk_buff *ctx, __u32 *seq)
+{
+	struct sk_buff *skb = (void *)ctx;
+	struct tcp_skb_cb *cb = (void *)skb->cb;
+
+	return bpf_probe_read_kernel(seq, sizeof(*seq), &cb->seq);
+}
+
+/* The first byte not yet read from socket (slot, side): its copied_seq, which the verdict of
+ * the first skb after the handoff starts from (userspace read everything before it). */
+static __always_inline int copied_seq(__u64 key, __u32 *seq)
+{
+	struct bpf_sock *sk = bpf_map_lookup_elem(&sg_relay_socks, &key);
+	if (!sk)
+		return -1;
+	int err = -1;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	if (tp) {
+		*seq = tp->copied_seq;
+		err = 0;
+	}
+	bpf_sk_release(sk);
+	return err;
+}
+
+/* From here on the direction relays nothing: its stream can no longer be delivered exactly
+ * once, and userspace resets the connection when it sees `broken`. */
+static __always_inline int broke(struct snigate_relay_dir *d, __u32 why)
+{
+	if (!d->broken)
+		d->broken = why;
+	return SK_DROP;
+}
+
+/* Cuts the part of the skb that lies below next_seq (already relayed) and advances next_seq.
+ * Returns 0, or a SNIGATE_RELAY_BROKEN_* reason. An skb holding nothing new ends up empty,
+ * so the caller drops it without moving the socket's copied_seq past TCP's rcv_nxt. */
+static __always_inline __u32 cut_repeated(struct __sk_buff *skb, struct snigate_relay_dir *d,
+					  __u64 own_key)
+{
+	__u32 seq, len = skb->len;
+
+	if (skb_tcp_seq(skb, &seq))
+		return SNIGATE_RELAY_BROKEN_SEQ;
+	if (!d->seq_known) {
+		if (copied_seq(own_key, &d->next_seq))
+			return SNIGATE_RELAY_BROKEN_SEQ;
+		d->seq_known = 1;
+	}
+	__s32 behind = (__s32)(d->next_seq - seq);
+	if (behind < 0)
+		return SNIGATE_RELAY_BROKEN_GAP;
+	__u32 cut = (__u32)behind < len ? (__u32)behind : len;
+	if ((__u32)behind < len)
+		d->next_seq = seq + len;
+	if (!cut)
+		return 0;
+	d->repeated += cut;
+	for (int i = 0; i < TRIM_CALLS && cut > 0; i++) {
+		__u32 step = cut < TRIM_STEP ? cut : TRIM_STEP;
+		if (bpf_skb_adjust_room(skb, -(__s32)step, 0, 0))
+			return SNIGATE_RELAY_BROKEN_TRIM;
+		cut -= step;
+	}
+	return cut ? SNIGATE_RELAY_BROKEN_TRIM : 0;
+}
+
 SEC("sk_skb/stream_verdict")
 int sg_relay_verdict(struct __sk_buff *skb)
 {
@@ -79,8 +155,15 @@ int sg_relay_verdict(struct __sk_buff *skb)
 	if (!c)
 		return SK_PASS;
 	struct snigate_relay_dir *d = &c->dir[side];
-	__u64 peer_key = ((__u64)slot << 1) | (side ^ 1);
+	if (d->broken)
+		return SK_DROP;
+	__u32 why = cut_repeated(skb, d, ((__u64)slot << 1) | side);
+	if (why)
+		return broke(d, why);
 	__u64 len = skb->len;
+	if (len == 0)
+		return SK_DROP; /* every byte was repeated */
+	__u64 peer_key = ((__u64)slot << 1) | (side ^ 1);
 	__s64 n = inflight(d, peer_key);
 	__u64 cap = *(volatile __u64 *)&inflight_cap;
 

@@ -94,6 +94,8 @@ std::optional<std::uint32_t> Kernel::acquire() {
 }
 
 void Kernel::release(std::uint32_t slot) {
+  for (auto& d : conns_[slot].dir)
+    repeated_ += std::atomic_ref<__u64>(d.repeated).load(std::memory_order_relaxed);
   std::memset(&conns_[slot], 0, sizeof(snigate_relay_conn));
   std::lock_guard lock(mutex_);
   free_.push_back(slot);
@@ -121,6 +123,15 @@ bool Kernel::insert(int fd, std::uint32_t slot, std::uint32_t side, std::string*
 void Kernel::remove(std::uint32_t slot, std::uint32_t side) {
   std::uint64_t key = sock_key(slot, side);
   bpf_map_delete_elem(socks_fd_, &key);
+}
+
+const char* broken_reason(std::uint32_t why) {
+  switch (why) {
+    case SNIGATE_RELAY_BROKEN_GAP: return "the kernel skipped bytes before the verdict saw them";
+    case SNIGATE_RELAY_BROKEN_TRIM: return "a repeated head could not be cut";
+    case SNIGATE_RELAY_BROKEN_SEQ: return "TCP sequence unreadable";
+    default: return "unknown reason";
+  }
 }
 
 std::size_t Kernel::sockhash_entries() const { return count_keys(socks_fd_); }

@@ -2,6 +2,7 @@
 // The process-wide half of the sockmap relay: the loaded verdict program attached to its
 // sockhash, the connection slots (an mmap of the conns array) and the map operations one
 // connection needs. Layouts: include/snigate/bpf/relay_abi.h.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,10 @@ class Kernel {
   bool insert(int fd, std::uint32_t slot, std::uint32_t side, std::string* error);
   void remove(std::uint32_t slot, std::uint32_t side);
 
+  // Bytes TCP handed to the verdict a second time, which the program cut (relay_abi.h),
+  // over every connection released so far.
+  std::uint64_t repeated_bytes() const { return repeated_.load(std::memory_order_relaxed); }
+
   // For tests: entries in the sockhash and the index.
   std::size_t sockhash_entries() const;
   std::size_t index_entries() const;
@@ -61,7 +66,11 @@ class Kernel {
   bool attached_ = false;
   std::mutex mutex_;
   std::vector<std::uint32_t> free_;
+  std::atomic<std::uint64_t> repeated_{0};
 };
+
+// The words for a SNIGATE_RELAY_BROKEN_* reason, for the access log.
+const char* broken_reason(std::uint32_t why);
 
 inline std::uint64_t sock_key(std::uint32_t slot, std::uint32_t side) {
   return (static_cast<std::uint64_t>(slot) << 1) | (side & 1);

@@ -227,6 +227,7 @@ class Handoff {
       co_await ticker_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (ended_) co_return;
       sync_counters();
+      if (broken()) co_return;
       auto now = std::chrono::steady_clock::now();
       if (std::uint64_t t = total(); t != last) {
         last = t;
@@ -236,6 +237,20 @@ class Handoff {
         close_both(false, false);
       }
     }
+  }
+
+  // A direction the program could not relay exactly once (relay_abi.h) drops every byte from
+  // then on: reset both peers, so neither takes the stream it got for a whole one.
+  bool broken() {
+    for (int side : {kClient, kUpstream}) {
+      const auto why = std::atomic_ref<__u32>(dir(side).broken).load(std::memory_order_acquire);
+      if (!why) continue;
+      finish(End::Error, std::string(side == kClient ? "client" : "upstream") +
+                             " stream: " + sockmap::broken_reason(why) + "; both sides reset");
+      close_both(true, true);
+      return true;
+    }
+    return false;
   }
 
   void finish(End end, std::string detail = {}) {

@@ -25,9 +25,10 @@ class SockmapRelay final : public Relay {
   boost::asio::awaitable<Result> run(tcp::socket& client, tcp::socket& upstream,
                                      const Options& options, Counters& counters) override;
 
-  // For tests: map entries still held.
+  // For tests: map entries still held, and the repeated bytes the program has cut.
   std::size_t sockhash_entries() const { return kernel_->sockhash_entries(); }
   std::size_t index_entries() const { return kernel_->index_entries(); }
+  std::uint64_t repeated_bytes() const { return kernel_->repeated_bytes(); }
 
   SockmapRelay(std::shared_ptr<sockmap::Kernel> kernel, std::shared_ptr<Relay> fallback)
       : kernel_(std::move(kernel)), fallback_(std::move(fallback)) {}

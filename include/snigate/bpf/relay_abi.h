@@ -16,7 +16,14 @@
  * ordinary flow control ("paused"). The kernel takes over again on a later skb once
  * userspace has written every passed byte (passed == user_bytes), so no byte overtakes
  * another. Directions start paused: bytes queued before the handoff are verdicted by a kick
- * after insertion and go the same way. */
+ * after insertion and go the same way.
+ *
+ * Exactly once: TCP may queue an skb whose head it had already delivered (a retransmission
+ * or an out-of-order segment that overlaps what came in order), and the stream verdict is
+ * handed the whole skb (tcp_read_skb ignores copied_seq), so each direction tracks the TCP
+ * sequence of the next byte it has not verdicted (next_seq) and cuts what lies below it.
+ * What it cannot cut, or a gap, marks the direction broken: the program drops its bytes from
+ * then on and userspace resets the connection, so a peer never gets a byte twice or a hole. */
 #ifndef SNIGATE_BPF_RELAY_ABI_H
 #define SNIGATE_BPF_RELAY_ABI_H
 
@@ -40,9 +47,17 @@ struct snigate_relay_dir {
 	__u64 passed;     /* program: bytes handed to userspace (paused) */
 	__u64 user_bytes; /* userspace: passed bytes read and written to the peer */
 	__u64 peer_base;  /* userspace, before insertion: peer's bytes_acked + SIOCOUTQ */
+	__u64 repeated;   /* program: bytes TCP handed over a second time, cut before relaying */
 	__u32 paused;     /* program (userspace sets 1 before insertion) */
-	__u32 pad;        /* zero */
+	__u32 next_seq;   /* program: TCP sequence of the next byte not verdicted yet */
+	__u32 seq_known;  /* program: next_seq is set (from copied_seq, on the first skb) */
+	__u32 broken;     /* program: a SNIGATE_RELAY_BROKEN_* reason; userspace resets */
 };
+
+/* Why a direction broke: the bytes it got cannot be relayed exactly once. */
+#define SNIGATE_RELAY_BROKEN_GAP 1     /* an skb began after next_seq: bytes never verdicted */
+#define SNIGATE_RELAY_BROKEN_TRIM 2    /* a repeated head too long or refused by the kernel */
+#define SNIGATE_RELAY_BROKEN_SEQ 3     /* the skb's or the socket's sequence could not be read */
 
 /* One connection: dir[SNIGATE_RELAY_CLIENT] is client -> upstream. */
 struct snigate_relay_conn {
@@ -56,12 +71,12 @@ struct snigate_relay_sock {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct snigate_relay_dir) == 40, "relay dir layout");
-static_assert(sizeof(struct snigate_relay_conn) == 80, "relay conn layout");
+static_assert(sizeof(struct snigate_relay_dir) == 56, "relay dir layout");
+static_assert(sizeof(struct snigate_relay_conn) == 112, "relay conn layout");
 static_assert(sizeof(struct snigate_relay_sock) == 8, "relay sock layout");
 #else
-_Static_assert(sizeof(struct snigate_relay_dir) == 40, "relay dir layout");
-_Static_assert(sizeof(struct snigate_relay_conn) == 80, "relay conn layout");
+_Static_assert(sizeof(struct snigate_relay_dir) == 56, "relay dir layout");
+_Static_assert(sizeof(struct snigate_relay_conn) == 112, "relay conn layout");
 _Static_assert(sizeof(struct snigate_relay_sock) == 8, "relay sock layout");
 #endif
 
