@@ -10,7 +10,12 @@ packages=(
   libsqlite3-dev libpcre2-dev libc-ares-dev libssl-dev
   libgtest-dev libgmock-dev
   openssl curl iproute2 socat dnsmasq-base fail2ban procps psmisc
+  nginx libnginx-mod-stream haproxy       # peers tools/bench/bench.sh compares against
 )
+# Installed for the bench only, which starts them itself on 127.0.3.1 with its own config: their
+# packaged services must not start (they would take port 80, or fail the install if it is taken)
+# nor stay enabled.
+bench_services=(nginx haproxy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,7 +24,25 @@ if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}"
   sudo_cmd=(); [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
+  # policy-rc.d answering 101 keeps invoke-rc.d from starting any service the install brings;
+  # one already there (containers ship one) is left as it is.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$policy" >/dev/null
+    "${sudo_cmd[@]}" chmod 755 "$policy"
+    trap '"${sudo_cmd[@]}" rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Their postinst still enables the units; an nginx or haproxy that was there before is the
+  # machine owner's and keeps its state.
+  # (disable edits the unit links, so it works in a container without systemd running too).
+  if command -v systemctl >/dev/null; then
+    for s in "${bench_services[@]}"; do
+      [[ " ${missing[*]} " == *" $s "* ]] || continue
+      "${sudo_cmd[@]}" systemctl disable --quiet "$s" || true
+      if [[ -d /run/systemd/system ]]; then "${sudo_cmd[@]}" systemctl stop "$s" || true; fi
+    done
+  fi
 fi
 # fail2ban is installed for its filter files only; its service must not run here.
 if command -v systemctl >/dev/null && systemctl is-active --quiet fail2ban 2>/dev/null; then

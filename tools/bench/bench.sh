@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # One run on loopback (127.0.3.1): a sink backend, then the same measurements straight to the
-# sink ("direct") and through snigated in each relay mode, printed side by side with the ratio
-# to direct. Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES, REPEAT, SECONDS_EACH,
-# IDLE_CONNS, SOCKMAP_QUEUE_LIMIT: snigated's [daemon] sockmap_queue_limit, e.g. 1099511627776
-# to measure the kernel path alone). Throughput, CPU per GiB and connections/s are the median
-# of REPEAT runs; throughput counts a byte once the sink has it.
+# sink ("direct"), through snigated in each relay mode and through nginx (stream, ssl_preread)
+# and HAProxy (tcp mode, req.ssl_sni), printed side by side with the ratio to direct. Every
+# client connection opens with a TLS ClientHello, so each relay routes it by SNI.
+# Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES (default "sockmap splice copy auto"),
+# PEERS (default "nginx haproxy"), REPEAT, SECONDS_EACH, IDLE_CONNS, SNIGATED_WORKERS ([daemon]
+# workers; default 1, like nginx's one worker and HAProxy's one thread), SOCKMAP_QUEUE_LIMIT:
+# snigated's [daemon] sockmap_queue_limit, e.g. 1099511627776 to measure the kernel path alone).
+# Every relay runs for the whole bench and the rounds visit the columns in turn (starting one
+# column later each round), so a burst of other load on this noisy machine lands on all
+# columns rather than on one; the table shows the median of REPEAT rounds. Upload throughput
+# counts a byte once the sink has it, two-way echo once it is back at the client.
 # CPU per GiB is the whole machine's busy time from /proc/stat (kernel work included, which is
-# where sockmap and splice spend it) during the 1-connection upload, per GiB moved; the
-# "relay cost" row subtracts the direct run's, leaving what the relay adds. Other load on the
-# machine shows up there too: run it on a quiet machine, or compare medians of several runs.
+# where sockmap and splice spend it) during the run, per GiB moved; the "relay CPU" rows
+# subtract the direct run's, leaving what the relay adds. Other load on the machine shows up
+# there too: run it on a quiet machine, or compare medians of several runs.
 set -euo pipefail
 build=${1:-build}
 load=$build/tools/bench/snigate-load
 snigated=$build/userspace/daemon/snigated
-modes=${MODES:-sockmap splice copy}
+modes=${MODES:-sockmap splice copy auto}
+peers=${PEERS:-nginx haproxy}
 repeat=${REPEAT:-3}
 secs=${SECONDS_EACH:-3}
 idle_conns=${IDLE_CONNS:-1000}
+ip=127.0.3.1
 for bin in "$load" "$snigated"; do
   [[ -x $bin ]] || { echo "missing $bin: build it first (tools/build.sh)" >&2; exit 1; }
 done
@@ -40,7 +48,8 @@ cleanup() {
   wait 2>/dev/null || true
   rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 1' INT TERM  # through the EXIT trap, rather than on to the next run
 
 # Waits (5 s at most) for a line matching $2 in file $1 and prints the first capture.
 wait_for() {
@@ -51,47 +60,42 @@ wait_for() {
   echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; exit 1
 }
 
-"$load" sink --ip 127.0.3.1 >"$work/sink.log" 2>&1 &
-sink_pid=$!
-pids+=("$sink_pid")
-sink_port=$(wait_for "$work/sink.log" 'sink port=([0-9]+)')
-
-median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-field() { sed -nE "s/.* $1=([0-9.]+).*/\\1/p"; }
-
-# Every snigate-load run is bounded in time too (its own loops are bounded by --seconds or
-# --count; this catches a stuck peer).
-load_run() { timeout 120 "$load" "$@" | tee -a "$work/raw"; }
-
-# measure NAME PORT PID: one column of results in $work/NAME.*
-measure() {
-  local name=$1 port=$2 pid=$3 out=$work/$1
-  # Idle memory first, on a process that has served nothing yet: after the other runs its
-  # allocator reuses their freed memory and the RSS growth reads too low (0 was seen).
-  load_run idle --port "$port" --conns "$idle_conns" --pid "$pid" |
-    field bytes_per_conn >"$out.idle"
-  for conns in 1 8; do
-    : >"$out.tput$conns.runs"
-    for _ in $(seq "$repeat"); do
-      load_run throughput --port "$port" --conns "$conns" --seconds "$secs" >>"$out.tput$conns.runs"
-    done
-    field gbit_s <"$out.tput$conns.runs" | median >"$out.tput$conns"
-    field cpu_s_per_gib <"$out.tput$conns.runs" | median >"$out.cpu$conns"
+# A port nobody listens on, for the peers (nginx and HAProxy cannot report one they chose).
+free_port() {
+  for _ in $(seq 50); do
+    local p=$((20000 + RANDOM % 30000))
+    if [[ -z $(ss -Htln "sport = :$p") ]]; then echo "$p"; return; fi
   done
-  load_run latency --port "$port" --count 5000 >"$out.lat"
-  field p50_us <"$out.lat" >"$out.p50"
-  field p99_us <"$out.lat" >"$out.p99"
-  for _ in $(seq "$repeat"); do
-    load_run cps --port "$port" --seconds "$secs" | field conns_s
-  done | median >"$out.cps"
+  echo "no free port found in 50 tries" >&2; exit 1
 }
 
-columns=(direct)
-measure direct "$sink_port" "$sink_pid"
+# wait_listening PORT PID LOG: 0 once PORT listens (5 s at most), 1 (showing LOG) if PID died
+# or it never did.
+wait_listening() {
+  for _ in $(seq 100); do
+    [[ -n $(ss -Htln "sport = :$1") ]] && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "nothing listens on port $1; its log:" >&2; cat "$3" >&2
+  return 1
+}
+
+declare -A port mem_pid  # per column: where clients connect, whose RSS is the idle memory
+columns=()
+notes=()
+
+"$load" sink --ip "$ip" >"$work/sink.log" 2>&1 &
+pids+=("$!")
+mem_pid[direct]=$!
+port[direct]=$(wait_for "$work/sink.log" 'sink port=([0-9]+)')
+columns+=(direct)
 
 for mode in $modes; do
   cat >"$work/$mode.toml" <<TOML
 [daemon]
+relay = "$mode"
+workers = ${SNIGATED_WORKERS:-1}
 ${SOCKMAP_QUEUE_LIMIT:+sockmap_queue_limit = $SOCKMAP_QUEUE_LIMIT}
 access_log = "$work/$mode.access.log"
 log_level = "warn"
@@ -102,66 +106,212 @@ control_socket = "$work/$mode.control.sock"
 enabled = false
 [[listener]]
 name = "bench"
-listen = "127.0.3.1:0"
-protocol = "http"
+listen = "$ip:0"
+protocol = "tls"
 table = "t"
 [table.t]
+"*.bench.test" = "sink"
 default = "sink"
 [backend.sink]
-servers = ["127.0.3.1:$sink_port"]
+servers = ["$ip:${port[direct]}"]
 TOML
-  "$snigated" -c "$work/$mode.toml" --relay "$mode" --log-level info >"$work/$mode.log" 2>&1 &
+  "$snigated" -c "$work/$mode.toml" --log-level info >"$work/$mode.log" 2>&1 &
   pid=$!
   pids+=("$pid")
-  port=$(wait_for "$work/$mode.log" 'listener bench bound to 127.0.3.1:([0-9]+)')
+  p=$(wait_for "$work/$mode.log" "listener bench bound to $ip:([0-9]+)")
   got=$(wait_for "$work/$mode.log" 'relay: ([a-z]+) ')
-  if [[ $got != "$mode" ]]; then
+  workers=$(wait_for "$work/$mode.log" 'listener bench bound to .*, ([0-9]+) worker')
+  if [[ $mode == auto ]]; then
+    notes+=("auto chose $got")
+  elif [[ $got != "$mode" ]]; then
     echo "relay $mode not available here (snigated chose $got); column skipped" >&2
     kill "$pid"; wait "$pid" 2>/dev/null || true
     continue
   fi
-  measure "$mode" "$port" "$pid"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  port[$mode]=$p
+  mem_pid[$mode]=$pid
   columns+=("$mode")
 done
+[[ -z ${workers:-} ]] || notes+=("snigated $workers worker(s)")
 
-row() {  # row LABEL FILE-SUFFIX
-  printf '%-36s' "$1"
+start_nginx() {
+  local dir=$work/nginx p; p=$(free_port)
+  mkdir -p "$dir"
+  # Its own prefix, pid, lock and log files: never the system's config or paths. No http block,
+  # so no temp paths either.
+  cat >"$dir/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile $((4 * idle_conns + 1024));
+pid $dir/nginx.pid;
+lock_file $dir/nginx.lock;
+error_log $dir/error.log warn;
+events { worker_connections $((2 * idle_conns + 512)); }
+stream {
+  map \$ssl_preread_server_name \$upstream {
+    hostnames;
+    *.bench.test sink;
+    default sink;
+  }
+  upstream sink { server $ip:${port[direct]}; }
+  server {
+    listen $ip:$p;
+    ssl_preread on;
+    proxy_pass \$upstream;
+    proxy_half_close on;
+  }
+}
+CONF
+  nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  wait_listening "$p" "$pid" "$dir/error.log" || return 1
+  # The connections live in the worker, so its memory is the one that grows.
+  local worker
+  for _ in $(seq 100); do worker=$(pgrep -P "$pid" | head -1) && break; sleep 0.05; done
+  [[ -n $worker ]] || { echo "nginx started no worker" >&2; return 1; }
+  port[nginx]=$p
+  mem_pid[nginx]=$worker
+  notes+=("$(nginx -v 2>&1 | sed 's/.*: //') 1 worker")
+}
+
+start_haproxy() {
+  local p; p=$(free_port)
+  cat >"$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn $((idle_conns + 512))
+defaults
+  mode tcp
+  maxconn $((idle_conns + 512))
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend bench
+  bind $ip:$p
+  tcp-request inspect-delay 5s
+  tcp-request content accept if { req.ssl_hello_type 1 }
+  use_backend sink if { req.ssl_sni -m end .bench.test }
+  default_backend sink
+backend sink
+  server sink $ip:${port[direct]}
+CONF
+  haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  wait_listening "$p" "$pid" "$work/haproxy.log" || return 1
+  port[haproxy]=$p
+  mem_pid[haproxy]=$pid
+  notes+=("HAProxy $(haproxy -v | sed -nE '1s/.*version ([^ ]+).*/\1/p') 1 thread")
+}
+
+for peer in $peers; do
+  if ! command -v "$peer" >/dev/null; then
+    echo "$peer not installed (tools/install-deps.sh installs it); column skipped" >&2
+  elif "start_$peer"; then
+    columns+=("$peer")
+  else
+    echo "$peer did not start; column skipped" >&2
+  fi
+done
+
+median() { sort -g | awk '{v[NR]=$1} END {print NR ? v[int((NR+1)/2)] : "fail"}'; }
+field() { sed -nE "s/.* $1=([0-9.]+).*/\\1/p"; }
+
+# load_run COLUMN ARGS...: snigate-load's line, or nothing (and a note) when the run failed, so
+# a failed run never counts as a result. Every run is bounded in time too (its own loops are
+# bounded by --seconds or --count; this catches a stuck peer).
+load_run() {
+  local column=$1 out; shift
+  if out=$(timeout 120 "$load" "$@" 2>>"$work/raw"); then
+    echo "$out" | tee -a "$work/raw"
+  else
+    echo "$column: snigate-load $* failed: ${out:-no output}" | tee -a "$work/raw" >&2
+  fi
+}
+
+# Idle memory first, on processes that have served nothing yet: after the other runs an
+# allocator reuses their freed memory and the RSS growth reads too low (0 was seen).
+for c in "${columns[@]}"; do
+  load_run "$c" idle --port "${port[$c]}" --conns "$idle_conns" --pid "${mem_pid[$c]}" |
+    field bytes_per_conn | median >"$work/$c.idle"
+done
+
+workloads=(up1 up8 echo1 echo8)
+declare -A workload_args=(
+  [up1]="throughput --conns 1" [up8]="throughput --conns 8"
+  [echo1]="echo --conns 1" [echo8]="echo --conns 8"
+)
+n=${#columns[@]}
+for round in $(seq "$repeat"); do
+  order=("${columns[@]:round % n}" "${columns[@]:0:round % n}")
+  for w in "${workloads[@]}"; do
+    for c in "${order[@]}"; do
+      # shellcheck disable=SC2086  # the subcommand and its options are separate words
+      load_run "$c" ${workload_args[$w]} --port "${port[$c]}" --seconds "$secs" >>"$work/$c.$w.runs"
+    done
+  done
+  for c in "${order[@]}"; do
+    load_run "$c" latency --port "${port[$c]}" --count 5000 >>"$work/$c.lat.runs"
+    load_run "$c" cps --port "${port[$c]}" --seconds "$secs" >>"$work/$c.cps.runs"
+  done
+done
+for c in "${columns[@]}"; do
+  for w in "${workloads[@]}"; do
+    field gbit_s <"$work/$c.$w.runs" | median >"$work/$c.$w.tput"
+    field cpu_s_per_gib <"$work/$c.$w.runs" | median >"$work/$c.$w.cpu"
+  done
+  field p50_us <"$work/$c.lat.runs" | median >"$work/$c.p50"
+  field p99_us <"$work/$c.lat.runs" | median >"$work/$c.p99"
+  field conns_s <"$work/$c.cps.runs" | median >"$work/$c.cps"
+done
+
+label_width=38 cell_width=15  # each cell also gets a leading space, so wide ones stay apart
+row() {  # row LABEL FILE-SUFFIX: each column's value, with its ratio to direct's
+  printf "%-${label_width}s" "$1"
   local base; base=$(cat "$work/direct.$2")
   for c in "${columns[@]}"; do
     local v; v=$(cat "$work/$c.$2")
-    if [[ $c == direct ]]; then
-      printf '%18s' "$v"
+    if [[ $c == direct || $v == fail ]]; then
+      printf " %${cell_width}s" "$v"
     else
-      printf '%18s' "$v ($(awk -v a="$v" -v b="$base" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'))"
+      local ratio
+      ratio=$(awk -v a="$v" -v b="$base" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+      printf " %${cell_width}s" "$v ($ratio)"
     fi
   done
   echo
 }
 # What each relay adds to the direct run's CPU per GiB (the relay's own cost).
 cost_row() {  # cost_row LABEL FILE-SUFFIX
-  printf '%-36s' "$1"
+  printf "%-${label_width}s" "$1"
   local base; base=$(cat "$work/direct.$2")
   for c in "${columns[@]}"; do
-    if [[ $c == direct ]]; then
-      printf '%18s' "-"
+    local v; v=$(cat "$work/$c.$2")
+    if [[ $c == direct || $v == fail || $base == fail ]]; then
+      printf " %${cell_width}s" "-"
     else
-      printf '%18s' "$(awk -v a="$(cat "$work/$c.$2")" -v b="$base" 'BEGIN { printf "%+.3f", a - b }')"
+      printf " %${cell_width}s" "$(awk -v a="$v" -v b="$base" 'BEGIN { printf "%+.3f", a - b }')"
     fi
   done
   echo
 }
 echo
 echo "snigate bench, $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), load before: $load_before"
-echo "median of $repeat runs of ${secs}s; (ratio) = value / direct"
-printf '%-36s' metric; for c in "${columns[@]}"; do printf '%18s' "$c"; done; echo
-row "throughput 1 conn (Gbit/s)" tput1
-row "throughput 8 conns (Gbit/s)" tput8
+echo "median of $repeat interleaved rounds of ${secs}s; (ratio) = value / direct"
+notes_line=$(IFS=';'; echo "${notes[*]}")
+echo "${notes_line//;/; }"
+printf "%-${label_width}s" metric; for c in "${columns[@]}"; do printf " %${cell_width}s" "$c"; done; echo
+declare -A workload_label=(
+  [up1]="upload 1 conn" [up8]="upload 8 conns" [echo1]="two-way echo 1 conn" [echo8]="two-way echo 8 conns"
+)
+for w in "${workloads[@]}"; do
+  row "${workload_label[$w]} (Gbit/s)" "$w.tput"
+  row "${workload_label[$w]} (CPU s/GiB)" "$w.cpu"
+  cost_row "${workload_label[$w]} (relay CPU s/GiB)" "$w.cpu"
+done
 row "latency p50 (us, 64 B echo)" p50
 row "latency p99 (us, 64 B echo)" p99
 row "connections/s (4 parallel)" cps
 row "memory per idle conn (B RSS)" idle
-row "machine CPU s per GiB (1 conn)" cpu1
-cost_row "relay cost CPU s/GiB (1 conn)" cpu1
-row "machine CPU s per GiB (8 conns)" cpu8
-cost_row "relay cost CPU s/GiB (8 conns)" cpu8

@@ -1,10 +1,10 @@
-// snigate-load: loopback load for bench.sh. One sink (the backend) and four client
-// measurements that talk to either the sink directly or snigated in front of it. Every
-// connection starts with a request head, so the same run works through an http listener and
-// straight to the sink; its path tells the sink what to do:
-//   /discard  read and drop everything          (throughput)
-//   /echo     answer every byte with one byte   (request/response latency, connections/s)
-//   /idle     hold the connection               (memory per idle connection)
+// snigate-load: loopback load for bench.sh. One sink (the backend) and the client measurements
+// that talk to either the sink directly or a relay in front of it (snigated, nginx, HAProxy).
+// Every connection starts with a TLS ClientHello record, the first bytes any SNI router needs;
+// the first label of its server name tells the sink what to do:
+//   discard.bench.test  read and drop everything      (upload throughput)
+//   echo.bench.test     write back every byte read    (two-way throughput, latency, conns/s)
+//   idle.bench.test     hold the connection           (memory per idle connection)
 // Each measurement prints one line of key=value pairs.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,11 +15,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
+#include <span>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without including it
 #include <vector>
@@ -29,11 +33,12 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read_until.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/streambuf.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+
+#include "parser/tls_client_hello.h"
 
 namespace {
 
@@ -42,36 +47,92 @@ using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-std::string head(const std::string& path) {
-  return "GET " + path + " HTTP/1.1\r\nHost: bench.test\r\n\r\n";
+// ---- ClientHello -----------------------------------------------------------------------
+
+void put16(std::string& out, std::size_t v) {
+  out.push_back(static_cast<char>(v >> 8));
+  out.push_back(static_cast<char>(v));
+}
+
+// A minimal valid TLS 1.2 ClientHello record (RFC 5246 7.4.1.2, RFC 6066 3) naming `host`:
+// enough for SNI routers (snigated, nginx ssl_preread, HAProxy req.ssl_sni), which only read it.
+std::string client_hello(std::string_view host) {
+  std::string sni;  // server_name extension: type 0, list of one host_name entry
+  put16(sni, 0);
+  put16(sni, host.size() + 5);
+  put16(sni, host.size() + 3);
+  sni.push_back(0);  // host_name
+  put16(sni, host.size());
+  sni += host;
+  std::string body;
+  put16(body, 0x0303);              // client_version TLS 1.2
+  body.append(32, '\x5a');          // random
+  body.push_back(0);                // no session id
+  // Cipher suites TLS_AES_128_GCM_SHA256 and TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; then
+  // compression methods: null only.
+  body += std::string("\x00\x04\x13\x01\xc0\x2f", 6);
+  body += std::string("\x01\x00", 2);
+  put16(body, sni.size());
+  body += sni;
+  std::string record("\x16\x03\x01", 3);  // handshake record, TLS 1.0 on the record layer as usual
+  put16(record, body.size() + 4);
+  record.push_back(1);  // client_hello
+  record.push_back(0);
+  put16(record, body.size());
+  return record + body;
 }
 
 // ---- sink ------------------------------------------------------------------------------
 
+enum class Behaviour { Discard, Echo, Idle };
+
+// The sink's behaviour named by the first ClientHello record, or nothing for an unknown name.
+std::optional<Behaviour> read_behaviour(std::span<const std::uint8_t> record) {
+  auto pre = snigate::parser::parse_tls_preread(record);
+  if (pre.status != snigate::parser::Status::Done) return std::nullopt;
+  const std::string& sni = pre.hello.sni;
+  if (sni == "discard.bench.test") return Behaviour::Discard;
+  if (sni == "echo.bench.test") return Behaviour::Echo;
+  if (sni == "idle.bench.test") return Behaviour::Idle;
+  return std::nullopt;
+}
+
 asio::awaitable<void> serve(tcp::socket s) {
   boost::system::error_code ec;
-  asio::streambuf buf;
-  std::size_t n = co_await asio::async_read_until(s, buf, "\r\n\r\n",
-                                                  asio::redirect_error(asio::use_awaitable, ec));
+  auto on_error = asio::redirect_error(asio::use_awaitable, ec);
+  // Exactly the hello record (header, then its length), so no byte after it is consumed here.
+  std::vector<std::uint8_t> record(5);
+  co_await asio::async_read(s, asio::buffer(record), on_error);
   if (ec) co_return;
-  std::string h(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + n);
-  buf.consume(n);
-  const bool echo = h.find(" /echo ") != std::string::npos;
-  // One read buffer for the whole (single-threaded) sink, used only once data is there, so an
-  // idle connection costs the sink no more than its socket and coroutine: the "direct" column
-  // of the idle-memory row is then a minimal server's cost.
-  static std::vector<char> data(256 * 1024);
-  std::vector<char> reply;
-  std::size_t pending = buf.size();  // bytes that came with the head
-  for (;;) {
-    if (echo && pending) {
-      reply.assign(pending, 'r');
-      co_await asio::async_write(s, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
+  const std::size_t length = static_cast<std::size_t>(record[3] << 8 | record[4]);
+  record.resize(5 + length);
+  co_await asio::async_read(s, asio::buffer(record.data() + 5, length), on_error);
+  if (ec) co_return;
+  const auto behaviour = read_behaviour(record);
+  std::vector<std::uint8_t>().swap(record);  // an idle connection keeps no buffer
+  if (!behaviour) {
+    std::fprintf(stderr, "sink: first record is not a ClientHello for a *.bench.test mode\n");
+    co_return;
+  }
+  if (behaviour == Behaviour::Echo) {
+    // Its own buffer: it is in use across the write's suspension.
+    std::vector<char> data(256 * 1024);
+    for (;;) {
+      std::size_t n = co_await s.async_read_some(asio::buffer(data), on_error);
+      if (ec) co_return;
+      co_await asio::async_write(s, asio::buffer(data, n), on_error);
       if (ec) co_return;
     }
-    co_await s.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  }
+  // Discard, and idle (the same; no data comes). One read buffer for the whole (single-threaded)
+  // sink, used only once data is there, so an idle connection costs the sink no more than its
+  // socket and coroutine: the "direct" column of the idle-memory row is then a minimal server's
+  // cost.
+  static std::vector<char> data(256 * 1024);
+  for (;;) {
+    co_await s.async_wait(tcp::socket::wait_read, on_error);
     if (ec) co_return;
-    pending = s.read_some(asio::buffer(data), ec);
+    s.read_some(asio::buffer(data), ec);
     if (ec) co_return;
   }
 }
@@ -101,7 +162,8 @@ struct Target {
   std::uint16_t port = 0;
 };
 
-int dial(const Target& t, const std::string& path) {
+// A connected socket that has sent the ClientHello naming `behaviour`, or -1.
+int dial(const Target& t, std::string_view behaviour) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
@@ -116,8 +178,8 @@ int dial(const Target& t, const std::string& path) {
     close(fd);
     return -1;
   }
-  std::string h = head(path);
-  if (send(fd, h.data(), h.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(h.size())) {
+  const std::string hello = client_hello(std::string(behaviour) + ".bench.test");
+  if (send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(hello.size())) {
     close(fd);
     return -1;
   }
@@ -144,7 +206,7 @@ int run_throughput(const Target& t, unsigned conns, double seconds) {
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < conns; ++i)
     threads.emplace_back([&] {
-      int fd = dial(t, "/discard");
+      int fd = dial(t, "discard");
       if (fd < 0) return void(++failed);
       std::vector<char> buf(256 * 1024, 'x');
       std::uint64_t sent = 0;
@@ -179,6 +241,54 @@ int run_throughput(const Target& t, unsigned conns, double seconds) {
   return failed ? 1 : 0;
 }
 
+// Two-way bulk: per connection one thread writes for `seconds` and another reads the sink's
+// echo back; counts bytes once they are back, and fails a connection whose echo falls short.
+int run_echo(const Target& t, unsigned conns, double seconds) {
+  std::atomic<std::uint64_t> total{0};
+  std::atomic<unsigned> failed{0};
+  const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+  const double cpu0 = busy_cpu_seconds();
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < conns; ++i)
+    threads.emplace_back([&] {
+      int fd = dial(t, "echo");
+      if (fd < 0) return void(++failed);
+      std::uint64_t sent = 0, received = 0;
+      std::thread reader([&] {
+        std::vector<char> buf(256 * 1024);
+        // Until the sink closes after our FIN: every echoed byte has arrived by then.
+        for (ssize_t n; (n = recv(fd, buf.data(), buf.size(), 0)) > 0;)
+          received += static_cast<std::uint64_t>(n);
+      });
+      std::vector<char> buf(256 * 1024, 'x');
+      while (Clock::now() < deadline) {
+        ssize_t n = send(fd, buf.data(), buf.size(), MSG_NOSIGNAL);
+        if (n <= 0) {
+          ++failed;
+          break;
+        }
+        sent += static_cast<std::uint64_t>(n);
+      }
+      shutdown(fd, SHUT_WR);
+      reader.join();
+      close(fd);
+      if (received != sent) {
+        std::fprintf(stderr, "echo: sent %llu bytes, %llu came back\n",
+                     static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received));
+        ++failed;
+      }
+      total += received;
+    });
+  for (auto& th : threads) th.join();
+  const double took = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = busy_cpu_seconds() - cpu0;
+  const double gib = static_cast<double>(total) / (1ull << 30);
+  std::printf("echo conns=%u gbit_s=%.3f cpu_s_per_gib=%.3f failed=%u\n", conns,
+              static_cast<double>(total) * 8 / took / 1e9, gib > 0 ? cpu / gib : 0.0, failed.load());
+  return failed ? 1 : 0;
+}
+
 double percentile(std::vector<double>& v, double p) {
   if (v.empty()) return 0;
   std::size_t k = std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())));
@@ -187,7 +297,7 @@ double percentile(std::vector<double>& v, double p) {
 }
 
 int run_latency(const Target& t, unsigned count, std::size_t size) {
-  int fd = dial(t, "/echo");
+  int fd = dial(t, "echo");
   if (fd < 0) return std::printf("latency failed=connect\n"), 1;
   std::vector<char> req(size, 'q'), resp(size);
   std::vector<double> us;
@@ -220,7 +330,7 @@ int run_cps(const Target& t, unsigned parallel, double seconds) {
     threads.emplace_back([&] {
       while (Clock::now() < deadline) {
         // One full exchange per connection: connect, request, answer, close.
-        int fd = dial(t, "/echo");
+        int fd = dial(t, "echo");
         char c = 'c';
         bool ok = fd >= 0 && send(fd, &c, 1, MSG_NOSIGNAL) == 1 && recv(fd, &c, 1, 0) == 1;
         if (fd >= 0) close(fd);
@@ -232,7 +342,7 @@ int run_cps(const Target& t, unsigned parallel, double seconds) {
   const double took = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("cps parallel=%u conns_s=%.0f failed=%llu\n", parallel,
               static_cast<double>(done) / took, static_cast<unsigned long long>(failed.load()));
-  return 0;
+  return failed ? 1 : 0;
 }
 
 long rss_kib(int pid) {
@@ -246,7 +356,7 @@ int run_idle(const Target& t, unsigned conns, int pid) {
   const long before = rss_kib(pid);
   std::vector<int> fds;
   for (unsigned i = 0; i < conns; ++i) {
-    int fd = dial(t, "/idle");
+    int fd = dial(t, "idle");
     if (fd < 0) break;
     fds.push_back(fd);
   }
@@ -281,6 +391,10 @@ int main(int argc, char** argv) {
   add_target(tput);
   tput->add_option("--conns", conns)->check(CLI::Range(1u, 256u));
   tput->add_option("--seconds", seconds)->check(CLI::Range(0.1, 60.0));
+  auto* echo = app.add_subcommand("echo", "Bulk two-way: N connections write and read their echo");
+  add_target(echo);
+  echo->add_option("--conns", conns)->check(CLI::Range(1u, 256u));
+  echo->add_option("--seconds", seconds)->check(CLI::Range(0.1, 60.0));
   auto* lat = app.add_subcommand("latency", "Request/response round trips on one connection");
   add_target(lat);
   lat->add_option("--count", count)->check(CLI::Range(1u, 1000000u));
@@ -298,6 +412,7 @@ int main(int argc, char** argv) {
   Target t{ip, port};
   if (sink->parsed()) return run_sink(ip);
   if (tput->parsed()) return run_throughput(t, conns, seconds);
+  if (echo->parsed()) return run_echo(t, conns, seconds);
   if (lat->parsed()) return run_latency(t, count, size);
   if (cps->parsed()) return run_cps(t, parallel, seconds);
   return run_idle(t, conns, pid);
