@@ -126,6 +126,16 @@ struct Received {
   std::uint64_t first_bad = UINT64_MAX;
   bool eof = false;
   error_code error;
+
+  // Counts `n` bytes just read and compares them with what the stream says comes next.
+  void check(Stream& stream, const char* got, std::size_t n, std::vector<char>& want) {
+    stream.fill(want.data(), n);
+    if (intact && std::memcmp(got, want.data(), n) != 0) {
+      intact = false;
+      first_bad = bytes + static_cast<std::uint64_t>(std::mismatch(got, got + n, want.data()).first - got);
+    }
+    bytes += n;
+  }
 };
 
 // Reads until EOF, an error or `stop_after` bytes, checking every byte against the stream.
@@ -139,15 +149,7 @@ awaitable<void> receive(tcp::socket& s, Stream& stream, std::uint64_t rate, Rece
     error_code ec;
     std::size_t n =
         co_await s.async_read_some(asio::buffer(buf.data(), room), asio::redirect_error(use_awaitable, ec));
-    if (n > 0) {
-      stream.fill(want.data(), n);
-      if (r->intact && std::memcmp(buf.data(), want.data(), n) != 0) {
-        r->intact = false;
-        r->first_bad = r->bytes + static_cast<std::uint64_t>(
-            std::mismatch(buf.data(), buf.data() + n, want.data()).first - buf.data());
-      }
-      r->bytes += n;
-    }
+    if (n > 0) r->check(stream, buf.data(), n, want);
     if (ec == asio::error::eof) {
       r->eof = true;
       co_return;
@@ -159,6 +161,34 @@ awaitable<void> receive(tcp::socket& s, Stream& stream, std::uint64_t rate, Rece
     if (rate) {
       auto due = start + std::chrono::microseconds(r->bytes * 1000000 / rate);
       if (due > std::chrono::steady_clock::now()) co_await sleep_for(due - std::chrono::steady_clock::now());
+    }
+  }
+}
+
+// Reads like receive() and writes each chunk back before the next read; FIN after EOF.
+awaitable<void> echo(tcp::socket& s, Stream& stream, Received* r, Outcome* o) {
+  std::vector<char> buf(kChunk), want(kChunk);
+  for (;;) {
+    error_code ec;
+    std::size_t n = co_await s.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
+    if (n > 0) {
+      r->check(stream, buf.data(), n, want);
+      error_code wec;
+      o->backend_sent += co_await asio::async_write(s, asio::buffer(buf.data(), n),
+                                                    asio::redirect_error(use_awaitable, wec));
+      if (wec) {
+        o->backend_send_error = wec;
+        co_return;
+      }
+    }
+    if (ec == asio::error::eof) {
+      r->eof = true;
+      s.shutdown(tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+    if (ec) {
+      r->error = ec;
+      co_return;
     }
   }
 }
@@ -225,6 +255,7 @@ awaitable<void> edge_connection(std::shared_ptr<Harness::State> st, tcp::socket 
   }
   rec.c2u = live->counters.client_to_upstream;
   rec.u2c = live->counters.upstream_to_client;
+  rec.mode = live->counters.mode;
   live->client.close(ec);
   live->upstream.close(ec);
   st->live.remove(live);
@@ -303,7 +334,9 @@ awaitable<void> backend_connection(std::shared_ptr<Harness::State> st, tcp::sock
   o.backend_sent = greeted;
   Received r;
   Stream stream(c2u_seed(id));
-  if (p.backend_waits_for_eof) {
+  if (p.backend_echoes) {
+    co_await echo(s, stream, &r, &o);
+  } else if (p.backend_waits_for_eof) {
     co_await backend_reader(s, p, stream, &r);
     co_await backend_writer(s, p, id, &o, greeted);
   } else {
@@ -344,7 +377,7 @@ awaitable<void> client_connection(std::shared_ptr<Harness::State> st,
   if (ec) {
     r.error = ec;
   } else {
-    Stream stream(u2c_seed(id, p));
+    Stream stream(p.backend_echoes ? c2u_seed(id) : u2c_seed(id, p));
     // A greeting is the head of the backend's stream: read it before sending anything.
     if (p.backend_greeting)
       co_await receive(s, stream, p.client_read_rate, &r, p.backend_greeting);
@@ -373,26 +406,30 @@ awaitable<void> client_connection(std::shared_ptr<Harness::State> st,
 
 }  // namespace
 
-Harness::Harness(std::shared_ptr<relay::Relay> relay, relay::Options options)
+Harness::Harness(std::shared_ptr<relay::Relay> relay, relay::Options options, Link link)
     : topology_("sg-relay", 4), state_(std::make_shared<State>()) {
   state_->relay = std::move(relay);
   state_->options = options;
-  state_->client_ns = topology_.client();
-  state_->edge_ns = topology_.edge();
   auto& t = topology_;
+  const bool lo = link == Link::Loopback;
+  state_->client_ns = lo ? t.edge() : t.client();
+  state_->edge_ns = t.edge();
+  const std::string& backend_ns = lo ? t.edge() : t.backend();
   state_->external_edge = !state_->relay;
   if (state_->relay) {
-    state_->edge_acc4 = std::make_unique<tcp::acceptor>(listen_in(edge_io_, t.edge(), t.v4().edge_front));
-    state_->edge_acc6 = std::make_unique<tcp::acceptor>(listen_in(edge_io_, t.edge(), t.v6().edge_front));
+    state_->edge_acc4 = std::make_unique<tcp::acceptor>(
+        listen_in(edge_io_, t.edge(), lo ? "127.0.0.1" : t.v4().edge_front));
+    state_->edge_acc6 = std::make_unique<tcp::acceptor>(
+        listen_in(edge_io_, t.edge(), lo ? "::1" : t.v6().edge_front));
     state_->edge4 = state_->edge_acc4->local_endpoint();
     state_->edge6 = state_->edge_acc6->local_endpoint();
     asio::co_spawn(edge_io_, edge_accept(state_, *state_->edge_acc4, false, edge_io_), asio::detached);
     asio::co_spawn(edge_io_, edge_accept(state_, *state_->edge_acc6, true, edge_io_), asio::detached);
   }
-  state_->backend_acc4 =
-      std::make_unique<tcp::acceptor>(listen_in(peers_io_, t.backend(), t.v4().backend));
-  state_->backend_acc6 =
-      std::make_unique<tcp::acceptor>(listen_in(peers_io_, t.backend(), t.v6().backend));
+  state_->backend_acc4 = std::make_unique<tcp::acceptor>(
+      listen_in(peers_io_, backend_ns, lo ? "127.0.0.1" : t.v4().backend));
+  state_->backend_acc6 = std::make_unique<tcp::acceptor>(
+      listen_in(peers_io_, backend_ns, lo ? "::1" : t.v6().backend));
   state_->backend4 = state_->backend_acc4->local_endpoint();
   state_->backend6 = state_->backend_acc6->local_endpoint();
   asio::co_spawn(peers_io_, backend_accept(state_, *state_->backend_acc4), asio::detached);

@@ -39,6 +39,9 @@ struct Plan {
   bool client_fin_after_eof = false;   // client keeps its side open until the backend's EOF
   // Backend writes this many bytes right after accept, before the relay has started.
   std::uint64_t backend_greeting = 0;
+  // Backend writes back each chunk it reads before reading on (u2c must equal c2u): the echo
+  // server of issue 12's report, which couples the two directions through its one loop.
+  bool backend_echoes = false;
 };
 
 // An upload of `bytes` to a backend that reads only the id. The backend holds its side open:
@@ -62,13 +65,19 @@ struct Outcome {
 struct EdgeRecord {
   relay::Result result;
   std::uint64_t c2u = 0, u2c = 0;
+  relay::Mode mode = relay::Mode::Auto;  // the relay that moved the bytes (Counters::mode)
 };
+
+// How the three hosts are joined: veth between namespaces, or all in the edge namespace over
+// its loopback (127.0.0.1, ::1), where TCP runs with 64 KiB segments and no NIC queues.
+enum class Link { Veth, Loopback };
 
 class Harness {
  public:
   // `relay` runs in the edge namespace. Without one the edge is an outside process (snigated):
   // point the clients at it with set_external_edge. Throws when namespaces cannot be made.
-  Harness(std::shared_ptr<relay::Relay> relay, relay::Options options = {});
+  Harness(std::shared_ptr<relay::Relay> relay, relay::Options options = {},
+          Link link = Link::Veth);
   ~Harness();
 
   // Runs the plans, at most `concurrency` at a time, until every client and backend is done
