@@ -25,15 +25,22 @@ RelaySelection userspace_relay(Mode requested) {
 RelaySelection choose(Mode requested, [[maybe_unused]] std::uint64_t sockmap_queue_limit) {
   if (requested == Mode::Copy) return {std::make_shared<CopyRelay>(), "configured relay = copy"};
   if (requested == Mode::Splice) return userspace_relay(requested);
-  // Sockmap or auto: the kernel relay when its programs load and attach here. Connections it
-  // cannot hand off run on the userspace relay picked the same way.
+  if (requested == Mode::Auto) {
+    // The kernel relay is opt-in: while a direction is paused its source keeps taking bytes
+    // past its receive buffer, and two full-speed streams through an echoing peer can then
+    // stall for minutes (README, "The sockmap relay today"); splice is as fast or faster.
+    RelaySelection s = userspace_relay(requested);
+    s.reason = "sockmap only when configured (relay = \"sockmap\"); " + s.reason;
+    return s;
+  }
+  // Sockmap: the kernel relay when its programs load and attach here. Connections it cannot
+  // hand off run on the userspace relay picked the same way.
   RelaySelection fallback = userspace_relay(requested);
 #ifdef SNIGATE_RELAY_SOCKMAP
   std::string why_not;
   if (auto sockmap = SockmapRelay::create(fallback.relay, &why_not,
                                           {.inflight_cap = sockmap_queue_limit}))
-    return {sockmap, requested == Mode::Sockmap ? "configured relay = sockmap"
-                                                : "sockmap programs loaded and attached"};
+    return {sockmap, "configured relay = sockmap"};
 #else
   std::string why_not = "built without BPF (SNIGATE_BPF=OFF)";
 #endif

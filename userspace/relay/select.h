@@ -13,8 +13,9 @@ struct RelaySelection {
   std::string reason;
 };
 
-// auto: sockmap when available, else splice, else copy. An explicit mode that this kernel
-// cannot do falls back the same way, and the reason says so. Logs the choice.
+// auto: splice, else copy (sockmap only when configured: select.cpp says why). An explicit
+// mode that this kernel cannot do falls back sockmap, splice, copy, and the reason says so.
+// Logs the choice.
 // `sockmap_queue_limit`: bytes one direction may queue in the kernel before it is handed
 // back to userspace flow control (relay_abi.h).
 RelaySelection select_relay(Mode requested, std::uint64_t sockmap_queue_limit);

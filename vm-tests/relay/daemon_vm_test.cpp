@@ -1,8 +1,8 @@
 // The real snigated in the edge namespace, between clients and backends in their own
 // namespaces (IPv4 and IPv6 on both legs): bytes intact through the daemon's preread, replay
 // and relay in each mode, the access log's byte counts, a stop with live connections, map
-// entries and descriptors back to their start, and relay = "auto" choosing (and saying why)
-// with and without the rights to load BPF.
+// entries and descriptors back to their start, relay = "auto" choosing splice (and saying
+// why), and relay = "sockmap" falling back without the rights to load BPF.
 #include <gtest/gtest.h>
 
 #include <dirent.h>
@@ -146,6 +146,7 @@ struct AccessTotals {
   std::size_t lines = 0, clean = 0, aborted = 0;
   std::uint64_t in = 0, out = 0;
   std::set<std::string> relays;
+  std::set<std::string> long_relays;  // of connections that moved 1 MiB or more
 };
 
 const std::set<std::string> kSockmapAndFallbacks{"copy", "sockmap", "splice"};
@@ -162,6 +163,7 @@ AccessTotals read_access_log(const fs::path& p) {
     t.in += std::stoull(m[1]);
     t.out += std::stoull(m[2]);
     t.relays.insert(m[3]);
+    if (std::stoull(m[1]) + std::stoull(m[2]) >= MiB) t.long_relays.insert(m[3]);
     t.clean += m[4] == "clean";
     t.aborted += m[4] == "aborted";
   }
@@ -334,7 +336,8 @@ TEST_P(DaemonVm, RandomSizesBothWaysThenNothingLeft) {
   if (GetParam() == "sockmap") {
     // A connection whose client sent its FIN before the handoff (the empty warm-up ones)
     // cannot join a sockhash and runs on copy; the access log says so.
-    EXPECT_TRUE(totals.relays.contains("sockmap"));
+    // Every connection with a stream worth relaying ran on the kernel relay.
+    EXPECT_EQ(totals.long_relays, std::set<std::string>{"sockmap"});
     EXPECT_TRUE(std::includes(kSockmapAndFallbacks.begin(), kSockmapAndFallbacks.end(),
                               totals.relays.begin(), totals.relays.end()));
   } else {
@@ -416,29 +419,49 @@ TEST(RelayChoice, AReloadedQueueLimitGovernsTheNextConnections) {
   EXPECT_EQ(wait_for_lines(edge, 2).relays, std::set<std::string>{"sockmap"});
 }
 
-TEST(RelayChoice, AutoPicksSockmapWhenProgramsLoad) {
+// auto relays with splice even where the BPF programs would load (select.cpp says why), and
+// says so once; the kernel relay runs only when configured.
+TEST(RelayChoice, AutoPicksSpliceAndLeavesSockmapOptIn) {
   if (auto why = skip_reason(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
   Edge edge("auto");
-  ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: sockmap")));
+  ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: splice")));
   relays_intact(edge);
   const std::string log = edge.daemon().log();
-  EXPECT_EQ(count_matches(log, std::regex(R"(relay: sockmap \(requested auto: sockmap programs loaded and attached\))")), 1u) << log;
+  EXPECT_EQ(count_matches(log, std::regex(R"(relay: splice \(requested auto: sockmap only when configured \(relay = "sockmap"\); splice\(2\) available\))")), 1u) << log;
   EXPECT_EQ(count_matches(log, std::regex("relay: ")), 1u) << log;  // the choice is logged once
-  EXPECT_EQ(wait_for_lines(edge, 10).relays, std::set<std::string>{"sockmap"});
+  EXPECT_EQ(wait_for_lines(edge, 10).relays, std::set<std::string>{"splice"});
+}
+
+// Issue 12's report through the daemon as users run it (relay = "auto"): an echo backend and
+// eight clients streaming both ways at full speed for long; every byte comes back once, in
+// order, the access log counts each byte once, and auto's relay moved every connection.
+TEST(RelayChoice, LongEchoStreamsComeBackExactlyOnce) {
+  if (auto why = skip_reason(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
+  Edge edge("auto");
+  ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: splice")));
+  std::vector<Plan> plans(8);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = 512 * MiB, .u2c = 512 * MiB, .v6 = i % 2 == 1, .backend_echoes = true};
+  auto out = edge.harness().run(plans, plans.size(), 240s);
+  expect_intact(edge.harness(), plans, out);
+  auto totals = wait_for_lines(edge, plans.size());
+  EXPECT_EQ(totals.relays, std::set<std::string>{"splice"});
+  EXPECT_EQ(totals.in, plans.size() * (kHead.size() + 8 + 512 * MiB));
+  EXPECT_EQ(totals.out, plans.size() * 512 * MiB);
 }
 
 // Without the rights to load BPF programs (root with an empty capability bounding set, so no
 // CAP_BPF, CAP_NET_ADMIN or CAP_SYS_ADMIN after exec; still the owner of the test's files
-// wherever CI checks the tree out), the daemon still runs: it falls back to splice and says
-// why, once.
-TEST(RelayChoice, AutoWithoutBpfRightsFallsBackToSplice) {
+// wherever CI checks the tree out), a daemon configured for sockmap still runs: it falls back
+// to splice and says why, once.
+TEST(RelayChoice, SockmapWithoutBpfRightsFallsBackToSplice) {
   if (auto why = skip_reason(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
   if (std::system("setpriv --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "SKIPPED: needs setpriv (util-linux)";
-  Edge edge("auto", {"setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"});
+  Edge edge("sockmap", {"setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"});
   ASSERT_TRUE(edge.daemon().wait_for(std::regex(R"(relay: \w+ \(requested)"))) << edge.daemon().log();
   relays_intact(edge);
   const std::string log = edge.daemon().log();
-  EXPECT_EQ(count_matches(log, std::regex(R"(relay: splice \(requested auto: sockmap unavailable: .*(not permitted|denied).*; splice\(2\) available\))")), 1u) << log;
+  EXPECT_EQ(count_matches(log, std::regex(R"(relay: splice \(requested sockmap: sockmap unavailable: .*(not permitted|denied).*; splice\(2\) available\))")), 1u) << log;
   EXPECT_EQ(count_matches(log, std::regex("relay: ")), 1u) << log;
   EXPECT_EQ(wait_for_lines(edge, 10).relays, std::set<std::string>{"splice"});
 }
