@@ -146,7 +146,9 @@ struct AccessTotals {
   std::size_t lines = 0, clean = 0, aborted = 0;
   std::uint64_t in = 0, out = 0;
   std::set<std::string> relays;
-  std::set<std::string> long_relays;  // of connections that moved 1 MiB or more
+  // Of connections that moved 1 MiB or more each way: neither side can have closed before
+  // the handoff (a half-closed socket cannot join a sockhash and runs on the fallback).
+  std::set<std::string> long_relays;
 };
 
 const std::set<std::string> kSockmapAndFallbacks{"copy", "sockmap", "splice"};
@@ -163,7 +165,7 @@ AccessTotals read_access_log(const fs::path& p) {
     t.in += std::stoull(m[1]);
     t.out += std::stoull(m[2]);
     t.relays.insert(m[3]);
-    if (std::stoull(m[1]) + std::stoull(m[2]) >= MiB) t.long_relays.insert(m[3]);
+    if (std::min(std::stoull(m[1]), std::stoull(m[2])) >= MiB) t.long_relays.insert(m[3]);
     t.clean += m[4] == "clean";
     t.aborted += m[4] == "aborted";
   }
