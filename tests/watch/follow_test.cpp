@@ -96,7 +96,7 @@ class Follow : public ::testing::Test {
     return c;
   }
   void start(const JailConfig& c, std::string state_dir = "") {
-    watcher = watch::start({c}, WatcherOptions{std::move(state_dir), rec.sink(), {}});
+    watcher = watch::start({c}, WatcherOptions{std::move(state_dir), rec.sink(), {}, {}});
     ASSERT_TRUE(watcher);
   }
   // The ban arrives within 1 s of the line that crossed maxretry.
@@ -207,7 +207,7 @@ TEST_F(Follow, BadFilterNamesTheJail) {
   c.filter = (dir / "missing.conf").string();
   c.where = "watch.toml:7";
   try {
-    watch::start({c}, WatcherOptions{"", rec.sink(), {}});
+    watch::start({c}, WatcherOptions{"", rec.sink(), {}, {}});
     FAIL() << "started";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("jail 'nginx-auth' (watch.toml:7)"), std::string::npos)

@@ -3,14 +3,29 @@
 #include <algorithm>
 #include <cmath>
 
+#include <spdlog/spdlog.h>
+
+#include "net/local_address.h"
+
 namespace snigate::watch {
 
-Jail::Jail(JailConfig config, BanSink sink, BanHistory history)
-    : config_(std::move(config)), sink_(std::move(sink)), history_(std::move(history)) {}
+Jail::Jail(JailConfig config, BanSink sink, BanHistory history, BanActive active)
+    : config_(std::move(config)),
+      sink_(std::move(sink)),
+      history_(std::move(history)),
+      active_(std::move(active)) {}
 
 bool Jail::ignored(const boost::asio::ip::address& client) const {
   return std::any_of(config_.ignoreip.begin(), config_.ignoreip.end(),
                      [&](const net::Prefix& p) { return p.contains(client); });
+}
+
+bool Jail::covers_self(const net::Prefix& prefix, const boost::asio::ip::address& client) const {
+  if (net::is_local_address(client)) return true;
+  if (prefix.is_host()) return false;
+  // An IPv6 /64 ban of a neighbour would drop the host's own address in the same /64.
+  auto own = net::interface_addresses();
+  return std::any_of(own.begin(), own.end(), [&](const auto& a) { return prefix.contains(a); });
 }
 
 std::chrono::seconds Jail::next_bantime(const net::Prefix& prefix) const {
@@ -33,9 +48,11 @@ bool Jail::add_failure(const boost::asio::ip::address& address, bans::Clock::tim
   if (ignored(client)) return false;
   auto prefix = client.is_v4() ? net::Prefix::host(client)
                                : net::Prefix::covering(client, config_.ban_prefix_v6);
-  // While banned, the client's lines are what is left in flight: do not ban it again.
+  // While banned, the client's lines are what is left in flight: do not ban it again. Once
+  // an operator lifted the ban early, its new failures count from zero like anyone's.
   if (auto b = banned_until_.find(prefix); b != banned_until_.end()) {
-    if (when < b->second) return false;
+    bool lifted = active_ && !active_(client);
+    if (when < b->second && !lifted) return false;
     banned_until_.erase(b);
   }
   if (++adds_ % 4096 == 0) prune(when);
@@ -45,6 +62,12 @@ bool Jail::add_failure(const boost::asio::ip::address& address, bans::Clock::tim
   if (static_cast<int>(times.size()) < config_.maxretry) return false;
 
   failures_.erase(prefix);
+  if (config_.ignoreself && covers_self(prefix, client)) {
+    spdlog::warn("jail {}: not banning {}: it is (or covers) this host's own address; a log line "
+                 "naming it is forged or local (set ignoreself = false to ban it anyway)",
+                 config_.name, prefix.str());
+    return false;
+  }
   bans::BanRequest request;
   request.prefix = prefix;
   request.duration = next_bantime(prefix);

@@ -24,8 +24,9 @@ struct RunningJail {
   std::unique_ptr<Follower> follower;
   bool warned_dns = false;
 
-  RunningJail(const JailConfig& c, const FilterDefinition& def, BanSink sink, BanHistory history)
-      : config(c), filter(def), jail(c, std::move(sink), std::move(history)) {}
+  RunningJail(const JailConfig& c, const FilterDefinition& def, BanSink sink, BanHistory history,
+              BanActive active)
+      : config(c), filter(def), jail(c, std::move(sink), std::move(history), std::move(active)) {}
 
   void on_line(std::string_view line) {
     auto now = std::chrono::system_clock::now();
@@ -113,7 +114,8 @@ std::unique_ptr<Watcher> start(const std::vector<JailConfig>& jails, WatcherOpti
   for (const auto& c : jails) {
     if (!c.enabled) continue;
     try {
-      auto j = std::make_unique<RunningJail>(c, jail_filter(c), options.sink, options.history);
+      auto j = std::make_unique<RunningJail>(c, jail_filter(c), options.sink, options.history,
+                                             options.active);
       FollowerOptions fo;
       if (!options.state_dir.empty()) fo.state_file = options.state_dir + "/" + c.name + ".pos";
       auto* raw = j.get();
@@ -132,10 +134,11 @@ std::unique_ptr<Watcher> start(const std::vector<JailConfig>& jails, WatcherOpti
 }
 
 std::unique_ptr<Watcher> start_from_config(const toml::table& raw, BanSink sink,
-                                           BanHistory history) {
+                                           BanHistory history, BanActive active) {
   auto jails = parse_jails(raw);
   auto watch = parse_watch_config(raw);
-  return start(jails, WatcherOptions{watch.state_dir, std::move(sink), std::move(history)});
+  return start(jails, WatcherOptions{watch.state_dir, std::move(sink), std::move(history),
+                                     std::move(active)});
 }
 
 }  // namespace snigate::watch
