@@ -23,6 +23,8 @@ struct RunningJail {
   Jail jail;
   std::unique_ptr<Follower> follower;
   bool warned_dns = false;
+  std::uint64_t limit_hits = 0;  // lines a regex gave up on (PCRE2 match limit)
+  std::chrono::steady_clock::time_point limit_logged{};
 
   RunningJail(const JailConfig& c, const FilterDefinition& def, BanSink sink, BanHistory history,
               BanActive active)
@@ -31,6 +33,7 @@ struct RunningJail {
   void on_line(std::string_view line) {
     auto now = std::chrono::system_clock::now();
     auto r = filter.process(line, now);
+    if (r.limit_hit) count_limit_hit();
     if (r.kind != LineResult::Kind::Matched || r.host.empty()) return;
     if (!r.host_is_ip) {
       if (!warned_dns)
@@ -48,6 +51,18 @@ struct RunningJail {
     if (when > now + std::chrono::seconds(60)) when = now;
     if (when + config.findtime < now) return;
     jail.add_failure(address, when, line);
+  }
+
+  // Logged on the first hit, then at most once a minute with the running count.
+  void count_limit_hit() {
+    ++limit_hits;
+    auto now = std::chrono::steady_clock::now();
+    if (limit_hits > 1 && now - limit_logged < std::chrono::minutes(1)) return;
+    limit_logged = now;
+    spdlog::warn("jail {}: {} line(s) so far made a regex give up at PCRE2's match limit; such a "
+                 "line is neither a failure nor a miss. A regex with nested repeats ((a+)+) "
+                 "backtracks without end on hostile lines: rewrite it (`snigated --check` probes "
+                 "for this)", config.name, limit_hits);
   }
 };
 
