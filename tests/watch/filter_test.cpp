@@ -74,6 +74,16 @@ TEST(DateDetector, SyslogDateInTheFutureIsLastYear) {
   EXPECT_EQ(*m->time, local(2025, 12, 31, 23, 59, 59));
 }
 
+// A log line's date is its writer's choice: an epoch past what the clock holds (found by the
+// watch fuzzer) is read as far in the future, never wrapped into the past.
+TEST(DateDetector, EpochBeyondTheClocksRangeIsTheFarFuture) {
+  DateDetector dd;
+  auto now = utc(2026, 11, 23, 12, 0, 0);
+  auto m = dd.find("99999999999 login failed from 192.0.2.1", now);
+  ASSERT_TRUE(m && m->time);
+  EXPECT_GT(*m->time, now);
+}
+
 TEST(DateDetector, CustomPatternAndNone) {
   DateDetector custom("^%d.%m.%Y %H:%M ");
   auto m = custom.find("23.11.2026 11:04 login failed");

@@ -238,6 +238,10 @@ std::optional<Clock::time_point> read_time(const Template& t, const Match& m,
     if (!s) return std::nullopt;
     // strtod, not stod: \d takes any Unicode digit (pcre.h), and stod throws on those.
     double v = std::strtod(std::string(*s).c_str(), nullptr);
+    // An 11-digit epoch can lie past what the clock holds (year 2262): a line's date is the
+    // writer's choice, so clamp it (a line from the future counts as now anyway).
+    if (!(v >= 0)) v = 0;
+    if (v > 9e9) v = 9e9;
     return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(v)));
   }
