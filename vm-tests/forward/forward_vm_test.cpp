@@ -296,7 +296,7 @@ TEST_F(ForwardVm, AllowPrivateNeverOpensTheHostItselfEvenAnAddressAddedAfterStar
   const std::string proxy = "http://10.7.1.2:3130";
   auto loop = via_proxy("https://loop53.test/", {}, proxy);
   EXPECT_NE(loop.output.find("CONNECT tunnel failed, response 403"), std::string::npos) << loop.output;
-  EXPECT_NE(wait_access(R"(listener=proxy_private name=loop53\.test .*verdict=denied-address.*127\.0\.0\.53:\x20loopback)"),
+  EXPECT_NE(wait_access(R"(listener=proxy_private name=loop53\.test .*verdict=denied-address.*127\.0\.0\.53:\\x20loopback)"),
             "")
       << access_log();
 
@@ -304,7 +304,7 @@ TEST_F(ForwardVm, AllowPrivateNeverOpensTheHostItselfEvenAnAddressAddedAfterStar
   ASSERT_EQ(added.exit_code, 0) << added.output;
   auto late = via_proxy("https://late.test/", {}, proxy);
   EXPECT_NE(late.output.find("CONNECT tunnel failed, response 403"), std::string::npos) << late.output;
-  EXPECT_NE(wait_access(R"(listener=proxy_private name=late\.test .*verdict=denied-address.*10\.7\.2\.9:\x20own\x20address)"),
+  EXPECT_NE(wait_access(R"(listener=proxy_private name=late\.test .*verdict=denied-address.*10\.7\.2\.9:\\x20own\\x20address)"),
             "")
       << access_log();
 }
