@@ -371,6 +371,17 @@ TEST_F(FollowerHostile, LogSwappedWithAFifoNeverBlocksAScan) {
   std::cout << "[ scans    ] " << scans << " scans raced the swaps\n";
 }
 
+// Files created under a glob cost the daemon a descriptor each: their number is capped.
+TEST_F(FollowerHostile, FilesCreatedUnderTheGlobCannotExhaustDescriptors) {
+  FollowerOptions options{state, false, 10s};
+  options.max_files = 3;
+  Follower f({(dir / "*.log").string()}, options,
+             [this](const std::string&, std::string_view line) { lines.emplace_back(line); });
+  for (int i = 0; i < 10; ++i) append(dir / ("flood" + std::to_string(i) + ".log"), "x\n");
+  f.scan();
+  EXPECT_EQ(f.followed().size(), 3u);
+}
+
 TEST_F(FollowerHostile, RestOfALineLongerThanTheCutIsNotReadAsANewLine) {
   append(log, "");
   auto f = follow();

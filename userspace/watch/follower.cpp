@@ -12,6 +12,9 @@
 #include <set>
 #include <sstream>
 #include <system_error>
+#include <utility>
+
+#include <spdlog/spdlog.h>
 
 #include "watch/line_splitter.h"
 
@@ -123,6 +126,14 @@ void Follower::open_file(const std::string& path, bool initial) {
       dirty_ = true;
       return;
     }
+  if (files_.size() + rotated_.size() >= options_.max_files) {
+    ::close(fd);
+    if (!std::exchange(warned_full_, true))
+      spdlog::warn("watch: not following {}: {} files are open for {}, the most one jail holds; "
+                   "is someone creating files in the log directory?", path, options_.max_files,
+                   patterns_.front());
+    return;
+  }
   auto f = std::make_unique<File>();
   f->path = path;
   f->fd = fd;

@@ -27,6 +27,9 @@ struct FollowerOptions {
   std::string state_file;   // empty: positions are not saved
   bool from_start = false;  // files without a saved position: read from the beginning
   std::chrono::seconds rotated_grace{10};  // how long a renamed-away file is still drained
+  // Descriptors held at once (followed and renamed-away files): whoever can create files under
+  // a glob must not be able to exhaust the daemon's descriptors, which its clients need too.
+  std::size_t max_files = 256;
 };
 
 class Follower {
@@ -71,6 +74,7 @@ class Follower {
   std::vector<std::unique_ptr<File>> rotated_;  // renamed away, still drained a while
   std::map<std::string, Saved> saved_;
   bool dirty_ = false;
+  bool warned_full_ = false;
 };
 
 }  // namespace snigate::watch
