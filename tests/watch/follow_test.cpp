@@ -202,6 +202,21 @@ TEST_F(Follow, RestartNeitherRereadsNorSkips) {
   expect_ban_within_1s("192.0.2.71", 1);
 }
 
+// Failures counted before a stop still count after it: positions are never re-read, so a
+// count lost at the stop would be lost for good.
+TEST_F(Follow, RestartKeepsFailureCounts) {
+  auto state = (dir / "state").string();
+  append(log, "");
+  start(jail(), state);
+  append(log, auth_failure("192.0.2.72") + auth_failure("192.0.2.72"));
+  std::this_thread::sleep_for(300ms);
+  watcher.reset();
+  EXPECT_TRUE(fs::exists(dir / "state" / "nginx-auth.failures"));
+  start(jail(), state);
+  append(log, auth_failure("192.0.2.72"));
+  expect_ban_within_1s("192.0.2.72", 1);
+}
+
 TEST_F(Follow, BadFilterNamesTheJail) {
   auto c = jail();
   c.filter = (dir / "missing.conf").string();

@@ -474,10 +474,10 @@ TEST_F(SnigatedJail, IPv6ClientIsBannedByItsSlash64) {
   EXPECT_TRUE(when(10000ms, [&] { return served("::1"); })) << slurp(daemon_log);
 }
 
-// A restart of snigated neither reads a line twice nor skips one: positions are kept beside
-// the ban store ([bans] store's directory, "watch/").
-TEST_F(SnigatedJail, RestartNeitherRereadsNorSkips) {
-  fail("127.0.6.8");
+// A restart of snigated neither reads a line twice nor skips one, and keeps the failures it
+// counted: positions and counts are kept beside the ban store ([bans] store's directory,
+// "watch/").
+TEST_F(SnigatedJail, RestartNeitherRereadsNorSkipsAndKeepsCounts) {
   fail("127.0.6.8");
   std::this_thread::sleep_for(300ms);
   stop_daemon();
@@ -488,11 +488,12 @@ TEST_F(SnigatedJail, RestartNeitherRereadsNorSkips) {
                            "127.0.6.8, server: app.test, request: \"GET /admin HTTP/1.1\", host: "
                            "\"app.test\"\n");
   ASSERT_NO_FATAL_FAILURE(start_daemon());
-  // Re-reading the two lines from before the restart would make three failures: a ban.
+  // Kept count 1 and the line written while down make 2; re-reading the first line would
+  // make 3: a ban.
   std::this_thread::sleep_for(500ms);
   EXPECT_TRUE(served("127.0.6.8")) << slurp(daemon_log);
-  // The line written while down counts: two more failures make three.
-  fail("127.0.6.8");
+  // The third failure bans: without the kept count (or skipping the line written while
+  // down) it would be the second.
   fail("127.0.6.8", "/admin", true);
   EXPECT_LT(ban_latency("127.0.6.8"), 2s);
 }

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -58,10 +61,12 @@ bool Jail::add_failure(const boost::asio::ip::address& address, bans::Clock::tim
   if (++adds_ % 4096 == 0) prune(when);
   auto& times = failures_[prefix];
   times.push_back(when);
+  changed_ = true;
   while (!times.empty() && times.front() + config_.findtime < when) times.pop_front();
   if (static_cast<int>(times.size()) < config_.maxretry) return false;
 
   failures_.erase(prefix);
+  changed_ = true;
   if (config_.ignoreself && covers_self(prefix, client)) {
     spdlog::warn("jail {}: not banning {}: it is (or covers) this host's own address; a log line "
                  "naming it is forged or local (set ignoreself = false to ban it anyway)",
@@ -83,11 +88,46 @@ bool Jail::add_failure(const boost::asio::ip::address& address, bans::Clock::tim
   return true;
 }
 
+void Jail::save(const std::string& path) {
+  if (!changed_ || path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  {
+    // One prefix a line: "PREFIX SECONDS SECONDS ...", the failures' times since the epoch.
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& [prefix, times] : failures_) {
+      if (times.empty()) continue;
+      out << prefix.str();
+      for (auto t : times)
+        out << ' ' << std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+      out << '\n';
+    }
+    out.flush();
+    if (!out) return;  // disk full: the old file stays, retried on the next change
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) == 0) changed_ = false;
+}
+
+void Jail::load(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream row(line);
+    std::string text;
+    row >> text;
+    auto prefix = net::Prefix::parse(text);
+    if (!prefix) continue;  // a damaged line costs its counts, not the others
+    auto& times = failures_[*prefix];
+    for (long long secs; row >> secs;)
+      times.push_back(bans::Clock::time_point(std::chrono::seconds(secs)));
+  }
+}
+
 void Jail::prune(bans::Clock::time_point now) {
   std::erase_if(failures_, [&](const auto& kv) {
     return kv.second.empty() || kv.second.back() + config_.findtime < now;
   });
   std::erase_if(banned_until_, [&](const auto& kv) { return kv.second < now; });
+  changed_ = true;
 }
 
 }  // namespace snigate::watch

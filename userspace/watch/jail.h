@@ -43,6 +43,12 @@ class Jail {
 
   const JailConfig& config() const { return config_; }
 
+  // The failures still counting, kept across a restart beside the followed files' positions
+  // (which never re-read a line, so counts lost at a stop would be lost for good). Written
+  // aside and renamed; save() writes only when something changed since the last save.
+  void save(const std::string& path);
+  void load(const std::string& path);
+
  private:
   JailConfig config_;
   BanSink sink_;
@@ -52,6 +58,7 @@ class Jail {
   std::map<net::Prefix, bans::Clock::time_point> banned_until_;  // no repeat bans meanwhile
   std::map<net::Prefix, std::uint32_t> own_history_;
   std::size_t adds_ = 0;
+  bool changed_ = false;  // failures_ differ from what save() wrote last
   void prune(bans::Clock::time_point now);  // bounds memory: forgets windows long closed
 };
 

@@ -22,6 +22,7 @@ struct RunningJail {
   Filter filter;
   Jail jail;
   std::unique_ptr<Follower> follower;
+  std::string failures_file;  // "<state_dir>/<jail>.failures"; empty: counts are not kept
   bool warned_dns = false;
   std::uint64_t limit_hits = 0;  // lines a regex gave up on (PCRE2 match limit)
   std::chrono::steady_clock::time_point limit_logged{};
@@ -82,7 +83,10 @@ class ThreadWatcher : public Watcher {
     std::uint64_t one = 1;
     if (::write(wake_, &one, sizeof one) < 0) spdlog::warn("watch: cannot wake the watcher");
     thread_.join();
-    for (auto& j : jails_) j->follower->save_positions();
+    for (auto& j : jails_) {
+      j->follower->save_positions();
+      j->jail.save(j->failures_file);
+    }
   }
   std::vector<std::string> jails() const override {
     std::vector<std::string> out;
@@ -96,7 +100,10 @@ class ThreadWatcher : public Watcher {
     fds.push_back({wake_, POLLIN, 0});
     for (auto& j : jails_) fds.push_back({j->follower->fd(), POLLIN, 0});
     for (;;) {
-      for (auto& j : jails_) j->follower->scan();
+      for (auto& j : jails_) {
+        j->follower->scan();
+        j->jail.save(j->failures_file);  // with the positions: a line read is counted for good
+      }
       // inotify wakes us at once; the timeout is the safety net for lost or merged events.
       int n = ::poll(fds.data(), fds.size(), 1000);
       if (n > 0 && (fds[0].revents & POLLIN)) return;
@@ -132,7 +139,11 @@ std::unique_ptr<Watcher> start(const std::vector<JailConfig>& jails, WatcherOpti
       auto j = std::make_unique<RunningJail>(c, jail_filter(c), options.sink, options.history,
                                              options.active);
       FollowerOptions fo;
-      if (!options.state_dir.empty()) fo.state_file = options.state_dir + "/" + c.name + ".pos";
+      if (!options.state_dir.empty()) {
+        fo.state_file = options.state_dir + "/" + c.name + ".pos";
+        j->failures_file = options.state_dir + "/" + c.name + ".failures";
+        j->jail.load(j->failures_file);
+      }
       auto* raw = j.get();
       j->follower = std::make_unique<Follower>(
           c.logpath, fo, [raw](const std::string&, std::string_view line) { raw->on_line(line); });
