@@ -160,7 +160,7 @@ void Follower::open_file(const std::string& path, bool initial) {
   files_[path] = std::move(f);
 }
 
-bool Follower::read_new(File& f, bool final) {
+bool Follower::read_new(File& f, bool final) {  // true: read_budget spent, more to read
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) return false;
   auto size = static_cast<std::uint64_t>(st.st_size);
@@ -177,19 +177,27 @@ bool Follower::read_new(File& f, bool final) {
   f.head = head;
   auto deliver = [&](std::string_view line) { on_line_(f.path, line); };
   const auto before = f.lines.consumed();
+  std::size_t budget = options_.read_budget;
+  bool more = false;
   for (;;) {
-    ssize_t n = ::pread(f.fd, buf, sizeof buf, static_cast<off_t>(read_to()));
+    if (budget == 0) {
+      more = true;
+      break;
+    }
+    ssize_t n = ::pread(f.fd, buf, std::min(sizeof buf, budget), static_cast<off_t>(read_to()));
     if (n <= 0) break;
+    budget -= static_cast<std::size_t>(n);
     f.last_growth = std::chrono::steady_clock::now();
     f.lines.feed(std::string_view(buf, static_cast<std::size_t>(n)), deliver);
   }
-  if (final) f.lines.flush(deliver);  // the writer has moved on: the last line is complete
-  bool delivered = f.lines.consumed() != before;
-  if (delivered) dirty_ = true;
-  return delivered;
+  // The writer has moved on: the last line is complete (once all of it is read).
+  if (final && !more) f.lines.flush(deliver);
+  if (f.lines.consumed() != before) dirty_ = true;
+  return more;
 }
 
-void Follower::scan() {
+bool Follower::scan() {
+  bool more = false;
   char events[4096];
   while (::read(inotify_, events, sizeof events) > 0) {
   }
@@ -206,7 +214,7 @@ void Follower::scan() {
       ++it;
       continue;
     }
-    read_new(*it->second, false);
+    more |= read_new(*it->second, false);
     it->second->last_growth = std::chrono::steady_clock::now();
     saved_.erase(it->first);
     rotated_.push_back(std::move(it->second));
@@ -215,11 +223,12 @@ void Follower::scan() {
   }
   for (const auto& path : expand())
     if (!files_.count(path)) open_file(path, false);
-  for (auto& [path, f] : files_) read_new(*f, false);
+  for (auto& [path, f] : files_) more |= read_new(*f, false);
   auto now = std::chrono::steady_clock::now();
   for (auto it = rotated_.begin(); it != rotated_.end();) {
-    read_new(**it, false);
-    if (now - (*it)->last_growth >= options_.rotated_grace) {
+    bool left = read_new(**it, false);
+    more |= left;
+    if (!left && now - (*it)->last_growth >= options_.rotated_grace) {
       read_new(**it, true);
       it = rotated_.erase(it);
     } else {
@@ -227,6 +236,7 @@ void Follower::scan() {
     }
   }
   if (dirty_) save_positions();
+  return more;
 }
 
 void Follower::load_positions() {

@@ -30,6 +30,10 @@ struct FollowerOptions {
   // Descriptors held at once (followed and renamed-away files): whoever can create files under
   // a glob must not be able to exhaust the daemon's descriptors, which its clients need too.
   std::size_t max_files = 256;
+  // Bytes read from one file per scan: a huge backlog (a big file that appears, read from its
+  // start) is read over many scans, so the watcher thread gets back to its stop and reload
+  // checks between them instead of being held for the whole file.
+  std::size_t read_budget = 1024 * 1024;
 };
 
 class Follower {
@@ -44,9 +48,10 @@ class Follower {
 
   // inotify descriptor to poll() on; readable when something changed.
   int fd() const { return inotify_; }
-  // Drains inotify, then reads whatever is new in every followed file. Call when fd() turns
-  // readable, and once a second anyway as a safety net (events can be coalesced or lost).
-  void scan();
+  // Drains inotify, then reads what is new in every followed file, up to read_budget bytes of
+  // each. Call when fd() turns readable, and once a second anyway as a safety net (events can
+  // be coalesced or lost). Returns true when a file has more: call again soon.
+  bool scan();
   void save_positions();
 
   std::vector<std::string> followed() const;  // paths currently open

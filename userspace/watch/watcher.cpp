@@ -100,12 +100,14 @@ class ThreadWatcher : public Watcher {
     fds.push_back({wake_, POLLIN, 0});
     for (auto& j : jails_) fds.push_back({j->follower->fd(), POLLIN, 0});
     for (;;) {
+      bool more = false;
       for (auto& j : jails_) {
-        j->follower->scan();
+        more |= j->follower->scan();
         j->jail.save(j->failures_file);  // with the positions: a line read is counted for good
       }
       // inotify wakes us at once; the timeout is the safety net for lost or merged events.
-      int n = ::poll(fds.data(), fds.size(), 1000);
+      // With a backlog left, only a look at the stop request before the next scan.
+      int n = ::poll(fds.data(), fds.size(), more ? 0 : 1000);
       if (n > 0 && (fds[0].revents & POLLIN)) return;
     }
   }
