@@ -57,6 +57,13 @@ protocol = "connect"
 allow = ["allowed.test", "127.0.7.10/32"]
 auth = "basic:alice:s3cret"
 [[listener]]
+name = "proxy_in"
+listen = "127.0.7.1:0"
+protocol = "connect"
+proxy_protocol_in = true
+trusted_proxies = ["127.0.7.3"]
+allow = ["127.0.7.10/32"]
+[[listener]]
 name = "sni"
 listen = "127.0.7.1:0"
 table = "fwd"
@@ -132,6 +139,31 @@ TEST_F(ForwardE2E, ConnectToAnAllowedNameReachesTheBackend) {
                 R"(listener=proxy name=allowed\.test .*upstream=127\.0\.7\.10:{0} .*end=clean )"
                 R"(requested=allowed\.test:{0} resolved=127\.0\.7\.10 verdict=allowed)",
                 backend.port()))),
+            "")
+      << d.access_log();
+}
+
+// proxy_protocol_in on a CONNECT listener: the PROXY header comes first, from a trusted proxy
+// only, and names the client (whose bans then apply); an untrusted peer gets no tunnel.
+TEST_F(ForwardE2E, ProxyHeaderIsReadBeforeTheConnectRequest) {
+  const std::string target = "127.0.7.10:" + std::to_string(backend.port());
+  const std::string request = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
+  int untrusted = connect_to("127.0.7.1", d.port("proxy_in"), "127.0.7.2", 3s);
+  send_all(untrusted, request);
+  auto refused = recv_until_eof(untrusted);
+  close(untrusted);
+  EXPECT_EQ(refused.find("200"), std::string::npos) << refused;
+  EXPECT_NE(d.wait_access(std::regex(R"(peer=127\.0\.7\.2:\d+ listener=proxy_in .*end=untrusted_proxy)")),
+            "")
+      << d.access_log();
+
+  int trusted = connect_to("127.0.7.1", d.port("proxy_in"), "127.0.7.3");
+  send_all(trusted, "PROXY TCP4 192.0.2.99 127.0.7.1 5555 3128\r\n" + request);
+  std::string head;
+  for (char c; head.find("\r\n\r\n") == std::string::npos && recv(trusted, &c, 1, 0) == 1;) head += c;
+  close(trusted);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  EXPECT_NE(d.wait_access(std::regex(R"(client=192\.0\.2\.99:5555 peer=127\.0\.7\.3:\d+ listener=proxy_in .*verdict=allowed)")),
             "")
       << d.access_log();
 }

@@ -100,6 +100,36 @@ filter = "no-such-filter-anywhere"
   expect_error_at(missing, 12, "jail 'nofilter'");
 }
 
+// fail2ban refuses a failregex with no host group ("No failure-id group"): it can never ban.
+TEST(Check, JailFailregexWithoutHostIsRefused) {
+  TempDir dir;
+  expect_error_at(check(dir, R"(
+[[jail]]
+name = "web"
+logpath = "/var/log/app.log"
+failregex = "^login failed for \\S+$"
+)"),
+                  12, "has no <HOST>");
+}
+
+// A failregex that backtracks exponentially passes --check with a warning naming it.
+TEST(Check, CatastrophicJailRegexIsWarnedAbout) {
+  TempDir dir;
+  RunResult r = check(dir, R"(
+[[jail]]
+name = "web"
+logpath = "/var/log/app.log"
+failregex = ["^(a+)+$ <HOST>", "^login failed from <HOST>$"]
+)");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("c.toml:12: jail 'web': regex '^(a+)+$ <HOST>' gives up at PCRE2's "
+                          "match limit"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("warning: "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("login failed from <HOST>$' gives up"), std::string::npos) << r.output;
+}
+
 TEST(Check, BadBanSettingNamesItsLine) {
   TempDir dir;
   expect_error_at(check(dir, R"(

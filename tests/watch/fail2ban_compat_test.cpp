@@ -3,7 +3,10 @@
 // which are ignored, which are missed, and which host each match names.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -149,6 +152,44 @@ INSTANTIATE_TEST_SUITE_P(Debian, StockFilter,
 
 namespace snigate::watch {
 namespace {
+
+// Python's re and PCRE2 disagree on \s, \S, \d unless told: lines with Unicode spaces,
+// information separators and non-ASCII digits, judged by fail2ban-regex and by snigate.
+TEST(Dialect, AgreesWithFail2banRegexOnUnicodeSpacesDigitsAndSeparators) {
+  ASSERT_TRUE(fs::exists("/usr/bin/fail2ban-regex")) << "install fail2ban (tools/install-deps.sh)";
+  fs::path dir = fs::temp_directory_path() / ("snigate-watch-dialect-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "dialect.conf") << "[Definition]\n"
+                                         "failregex = auth fail\\s+from <HOST>\\s*$\n"
+                                         "            user \\S+ denied from <HOST>$\n"
+                                         "            id \\d+ bad from <HOST>$\n";
+  const std::string date = "2026-11-23 12:00:00 ";
+  const std::vector<std::string> lines = {
+      date + "auth fail\x1f" "from 192.0.2.1",      date + "auth fail\u00a0from 192.0.2.2",
+      date + "auth fail\u3000from 192.0.2.3",       date + "auth fail from 192.0.2.4\x1c",
+      date + "user bob\u00a0x denied from 192.0.2.5", date + "user bob\u3000x denied from 192.0.2.6",
+      date + "id \u0663\u0664 bad from 192.0.2.7",    date + "id 34 bad from 192.0.2.8",
+      date + "user b\x1dob denied from 192.0.2.9",    date + "auth fail from 192.0.2.10\x1fx",
+  };
+  {
+    std::ofstream log(dir / "dialect.log");
+    for (const auto& l : lines) log << l << "\n";
+  }
+  auto theirs = fail2ban_verdicts(dir / "dialect.log", (dir / "dialect.conf").string());
+  ASSERT_FALSE(theirs.empty()) << "fail2ban-regex printed nothing";
+  Filter filter(load_filter((dir / "dialect.conf").string()));
+  for (const auto& l : lines) {
+    auto r = filter.process(l);
+    const char* kind = r.kind == LineResult::Kind::Matched ? "Matched" : "Missed";
+    // fail2ban-regex prints lines through str.rstrip(), which takes U+001C..U+001F too.
+    std::string key = l;
+    while (!key.empty() && (std::isspace(static_cast<unsigned char>(key.back())) ||
+                            (key.back() >= '\x1c' && key.back() <= '\x1f')))
+      key.pop_back();
+    EXPECT_EQ(theirs[key], std::vector<std::string>{kind}) << l;
+  }
+  fs::remove_all(dir);
+}
 
 // Every stock filter loads as it is and its regexes compile with PCRE2; the "-common"
 // files are only included by others and are not filters of their own.

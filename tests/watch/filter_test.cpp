@@ -74,6 +74,16 @@ TEST(DateDetector, SyslogDateInTheFutureIsLastYear) {
   EXPECT_EQ(*m->time, local(2025, 12, 31, 23, 59, 59));
 }
 
+// A log line's date is its writer's choice: an epoch past what the clock holds (found by the
+// watch fuzzer) is read as far in the future, never wrapped into the past.
+TEST(DateDetector, EpochBeyondTheClocksRangeIsTheFarFuture) {
+  DateDetector dd;
+  auto now = utc(2026, 11, 23, 12, 0, 0);
+  auto m = dd.find("99999999999 login failed from 192.0.2.1", now);
+  ASSERT_TRUE(m && m->time);
+  EXPECT_GT(*m->time, now);
+}
+
 TEST(DateDetector, CustomPatternAndNone) {
   DateDetector custom("^%d.%m.%Y %H:%M ");
   auto m = custom.find("23.11.2026 11:04 login failed");
@@ -125,6 +135,52 @@ TEST(Filter, BadRegexNamesTheFilter) {
     EXPECT_NE(std::string(e.what()).find("test: failregex does not compile"), std::string::npos)
         << e.what();
   }
+}
+
+// A regex that backtracks exponentially gives up at the match limit within bounded work, and
+// the line says so: it is not a silent miss.
+TEST(Filter, CatastrophicRegexGivesUpAtTheMatchLimitAndSaysSo) {
+  Filter f(inline_filter({R"(^(a+)+$ <HOST>)", R"(^login failed from <HOST>$)"}));
+  auto r = f.process(std::string(30, 'a') + "! from 192.0.2.3");
+  EXPECT_EQ(r.kind, LineResult::Kind::Missed);
+  EXPECT_TRUE(r.limit_hit);
+  auto ok = f.process("login failed from 192.0.2.4");
+  EXPECT_EQ(ok.kind, LineResult::Kind::Matched);
+  EXPECT_FALSE(ok.limit_hit);
+  EXPECT_EQ(regexes_that_give_up(inline_filter({R"(^(a+)+$ <HOST>)", R"(^x <HOST>$)"})),
+            std::vector<std::string>{R"(^(a+)+$ <HOST>)"});
+}
+
+TEST(Filter, FailregexWithoutAHostGroupIsRefused) {
+  try {
+    Filter f(inline_filter({R"(^login failed for \S+$)"}));
+    FAIL() << "accepted a failregex that can never ban";
+  } catch (const FilterError& e) {
+    EXPECT_NE(std::string(e.what()).find("has no <HOST>"), std::string::npos) << e.what();
+  }
+  // A host group in prefregex is enough, as in fail2ban.
+  auto d = inline_filter({R"(^login failed$)"});
+  d.prefregex = R"(^from <HOST>: <F-CONTENT>.+</F-CONTENT>$)";
+  Filter f(d);
+  EXPECT_EQ(f.process("from 192.0.2.5: login failed").host, "192.0.2.5");
+}
+
+// fail2ban matches with Python's re on decoded lines: \s is str.isspace() (U+001C..U+001F,
+// U+00A0, U+3000 are spaces), \S never takes half of a multi-byte character, \d takes any
+// decimal digit, and undecodable bytes are U+FFFD.
+TEST(Filter, ClassesMeanWhatTheyMeanInPythonsRe) {
+  Filter spaces(inline_filter({R"(auth fail\s+from <HOST>\s*$)"}));
+  for (const char* line : {"auth fail\x1f" "from 192.0.2.1", "auth fail\u00a0from 192.0.2.2",
+                           "auth fail\u3000from 192.0.2.3", "auth fail from 192.0.2.4\x1c"})
+    EXPECT_EQ(spaces.process(line).kind, LineResult::Kind::Matched) << line;
+  Filter words(inline_filter({R"(^user \S+ denied from <HOST>$)"}));
+  EXPECT_EQ(words.process("user bob\u00a0x denied from 192.0.2.5").kind, LineResult::Kind::Missed);
+  EXPECT_EQ(words.process("user \xff denied from 192.0.2.7").host, "192.0.2.7");
+  EXPECT_EQ(words.process("user b\xc3 denied from 192.0.2.8").host, "192.0.2.8");
+  Filter digits(inline_filter({R"(^id \d+ bad from <HOST>$)"}));
+  EXPECT_EQ(digits.process("id \u0663\u0664 bad from 192.0.2.6").host, "192.0.2.6");
+  Filter in_class(inline_filter({R"(^user [^\s]+ from <HOST>$)"}));
+  EXPECT_EQ(in_class.process("user a\x1e" "b from 192.0.2.9").kind, LineResult::Kind::Missed);
 }
 
 TEST(ExpandTags, ClosesOnlyOpenedCustomTags) {

@@ -4,12 +4,19 @@
 // twice, nothing skipped).
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <iostream>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -89,7 +96,7 @@ class Follow : public ::testing::Test {
     return c;
   }
   void start(const JailConfig& c, std::string state_dir = "") {
-    watcher = watch::start({c}, WatcherOptions{std::move(state_dir), rec.sink(), {}});
+    watcher = watch::start({c}, WatcherOptions{std::move(state_dir), rec.sink(), {}, {}});
     ASSERT_TRUE(watcher);
   }
   // The ban arrives within 1 s of the line that crossed maxretry.
@@ -195,12 +202,27 @@ TEST_F(Follow, RestartNeitherRereadsNorSkips) {
   expect_ban_within_1s("192.0.2.71", 1);
 }
 
+// Failures counted before a stop still count after it: positions are never re-read, so a
+// count lost at the stop would be lost for good.
+TEST_F(Follow, RestartKeepsFailureCounts) {
+  auto state = (dir / "state").string();
+  append(log, "");
+  start(jail(), state);
+  append(log, auth_failure("192.0.2.72") + auth_failure("192.0.2.72"));
+  std::this_thread::sleep_for(300ms);
+  watcher.reset();
+  EXPECT_TRUE(fs::exists(dir / "state" / "nginx-auth.failures"));
+  start(jail(), state);
+  append(log, auth_failure("192.0.2.72"));
+  expect_ban_within_1s("192.0.2.72", 1);
+}
+
 TEST_F(Follow, BadFilterNamesTheJail) {
   auto c = jail();
   c.filter = (dir / "missing.conf").string();
   c.where = "watch.toml:7";
   try {
-    watch::start({c}, WatcherOptions{"", rec.sink(), {}});
+    watch::start({c}, WatcherOptions{"", rec.sink(), {}, {}});
     FAIL() << "started";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("jail 'nginx-auth' (watch.toml:7)"), std::string::npos)
@@ -285,6 +307,205 @@ TEST_F(FollowerAlone, FileTruncatedWhileStoppedIsReadFromItsStart) {
   f = follow();
   f->scan();
   EXPECT_EQ(take(), Lines{"2026-11-23 12:20:00 g"});
+}
+
+}  // namespace
+}  // namespace snigate::watch
+
+namespace snigate::watch {
+namespace {
+
+// Hostile files: what a local user who can write the log directory (or the log) can do to a
+// watcher, which must neither hang nor read a line the writer did not write.
+class FollowerHostile : public FollowerAlone {
+ protected:
+  // Scans until nothing is left (each scan reads at most read_budget bytes of a file).
+  static void drain(Follower& f) {
+    for (int i = 0; i < 100 && f.scan(); ++i) {
+    }
+  }
+  std::unique_ptr<Follower> follow_glob(const std::string& pattern) {
+    return std::make_unique<Follower>(std::vector<std::string>{pattern},
+                                      FollowerOptions{state, false, 10s},
+                                      [this](const std::string&, std::string_view line) {
+                                        lines.emplace_back(line);
+                                      });
+  }
+};
+
+// Runs `work` on a thread of its own; if it has not returned within 5 s it is blocked in
+// open(2) on `fifo`, so the FIFO is opened for writing to let it go, and the test fails.
+void expect_returns(const fs::path& fifo, const std::function<void()>& work) {
+  std::promise<void> done;
+  auto returned = done.get_future();
+  std::thread t([&] {
+    work();
+    done.set_value();
+  });
+  bool hung = returned.wait_for(5s) != std::future_status::ready;
+  if (hung) {
+    int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    t.join();
+    if (w >= 0) ::close(w);
+  } else {
+    t.join();
+  }
+  EXPECT_FALSE(hung) << "the follower blocked opening the FIFO " << fifo;
+}
+
+TEST_F(FollowerHostile, FifoInPlaceOfTheLogIsNeverOpenedForReading) {
+  ASSERT_EQ(::mkfifo(log.c_str(), 0600), 0);
+  std::unique_ptr<Follower> f;
+  expect_returns(log, [&] { f = follow(); });
+  ASSERT_TRUE(f);
+  EXPECT_TRUE(f->followed().empty());
+  // Swapped back for a regular file: followed from its start, as any file that appears.
+  fs::remove(log);
+  append(log, "2026-11-23 12:00:00 a\n");
+  f->scan();
+  EXPECT_EQ(take(), Lines{"2026-11-23 12:00:00 a"});
+}
+
+// The report's attack: the log's name swapped between a regular file and a FIFO (link and
+// rename in a loop), so a stat before the open sees a file and the open meets the FIFO. Scans
+// race the swaps for 2 s; none may block (all of them used to, once the race was hit).
+TEST_F(FollowerHostile, LogSwappedWithAFifoNeverBlocksAScan) {
+  const auto regular = dir / "regular.keep", fifo = dir / "fifo.keep", tmp = dir / "swap.tmp";
+  append(regular, "2026-11-23 12:00:00 x\n");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = follow();
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    for (bool to_fifo = true; !stop; to_fifo = !to_fifo) {
+      ::link((to_fifo ? fifo : regular).c_str(), tmp.c_str());
+      ::rename(tmp.c_str(), log.c_str());
+    }
+  });
+  std::size_t scans = 0;
+  expect_returns(fifo, [&] {
+    for (auto end = Steady::now() + 2s; Steady::now() < end; ++scans) f->scan();
+  });
+  stop = true;
+  swapper.join();
+  EXPECT_GT(scans, 0u);
+  std::cout << "[ scans    ] " << scans << " scans raced the swaps\n";
+}
+
+// Files created under a glob cost the daemon a descriptor each: their number is capped.
+TEST_F(FollowerHostile, FilesCreatedUnderTheGlobCannotExhaustDescriptors) {
+  FollowerOptions options{state, false, 10s};
+  options.max_files = 3;
+  Follower f({(dir / "*.log").string()}, options,
+             [this](const std::string&, std::string_view line) { lines.emplace_back(line); });
+  for (int i = 0; i < 10; ++i) append(dir / ("flood" + std::to_string(i) + ".log"), "x\n");
+  f.scan();
+  EXPECT_EQ(f.followed().size(), 3u);
+}
+
+// A big file that appears (read from its start) is read over many scans, a bounded amount
+// each, so the watcher thread sees stop and reload between them; no line is lost or doubled.
+TEST_F(FollowerHostile, BigBacklogIsReadOverManyBoundedScans) {
+  FollowerOptions options{state, false, 10s};
+  options.read_budget = 1000;
+  Follower f({(dir / "*.log").string()}, options,
+             [this](const std::string&, std::string_view line) { lines.emplace_back(line); });
+  Lines expected;
+  std::string backlog;
+  for (int i = 0; i < 50; ++i) {
+    expected.push_back("2026-11-23 12:00:00 line " + std::to_string(i) + std::string(70, '.'));
+    backlog += expected.back() + "\n";
+  }
+  append(dir / "big.log", backlog);
+  EXPECT_TRUE(f.scan());  // more to read
+  EXPECT_LE(lines.size(), 11u);
+  for (int i = 0; i < 100 && f.scan(); ++i) {
+  }
+  EXPECT_EQ(take(), expected);
+}
+
+TEST_F(FollowerHostile, RestOfALineLongerThanTheCutIsNotReadAsANewLine) {
+  append(log, "");
+  auto f = follow();
+  // An access-log line from 192.0.2.1 padded so a forged line begins right after the 1 MiB
+  // cut: it must not reach the filter as a line of its own.
+  std::string forged = "198.51.100.66 - - [23/Nov/2026:12:00:00 +0000] \"GET /phpmyadmin HTTP/1.1\" 404";
+  // The follower reads 64 KiB at a time; 17 of them is the first read past the 1 MiB cut.
+  std::string real = "192.0.2.1 - - [23/Nov/2026:12:00:00 +0000] \"GET /?q=";
+  real.append(17 * 64 * 1024 - real.size(), 'a');
+  append(log, real + forged + "\n2026-11-23 12:00:02 next\n");
+  drain(*f);
+  auto got = take();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0], real.substr(0, 1024 * 1024));  // the cut line, up to the cut
+  EXPECT_EQ(got[1], "2026-11-23 12:00:02 next");
+}
+
+TEST_F(FollowerHostile, RestOfACutLineIsSkippedAcrossScansAndARestart) {
+  append(log, "");
+  auto f = follow();
+  std::string real = "192.0.2.1 - - \"GET /?q=";
+  real.append(1024 * 1024 + 10 - real.size(), 'a');
+  append(log, real);  // no newline yet: the line is cut, its rest still to come
+  drain(*f);
+  ASSERT_EQ(take().size(), 1u);
+  append(log, "198.51.100.66 forged part one ");
+  drain(*f);
+  f.reset();  // stopped in the middle of the cut line's rest
+  append(log, "198.51.100.66 forged part two\n2026-11-23 12:00:03 after\n");
+  f = follow();
+  drain(*f);
+  EXPECT_EQ(take(), Lines{"2026-11-23 12:00:03 after"});
+}
+
+TEST_F(FollowerHostile, RenamedFileThatStillMatchesTheGlobIsNotReadAgain) {
+  append(log, "");
+  auto f = follow_glob((dir / "access*").string());
+  append(log, "2026-11-23 12:00:00 fail 1\n2026-11-23 12:00:01 fail 2\n");
+  f->scan();
+  EXPECT_EQ(take().size(), 2u);
+  // logrotate without copytruncate: the old file keeps matching the glob as access.log.1.
+  fs::rename(log, dir / "access.log.1");
+  append(log, "");
+  f->scan();
+  EXPECT_EQ(take(), Lines{});
+  append(dir / "access.log.1", "2026-11-23 12:00:02 late write to the old file\n");
+  append(log, "2026-11-23 12:00:03 new file\n");
+  f->scan();
+  auto got = take();
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (Lines{"2026-11-23 12:00:02 late write to the old file",
+                        "2026-11-23 12:00:03 new file"}));
+}
+
+TEST_F(FollowerHostile, FileRenamedWhileStoppedGoesOnFromItsPosition) {
+  append(log, "");
+  auto f = follow_glob((dir / "*.log*").string());
+  append(log, "2026-11-23 12:00:00 fail 1\n");
+  f->scan();
+  EXPECT_EQ(take().size(), 1u);
+  f.reset();
+  fs::rename(log, dir / "access.log.1");
+  append(dir / "access.log.1", "2026-11-23 12:00:01 written while stopped\n");
+  append(log, "2026-11-23 12:00:02 new file\n");
+  f = follow_glob((dir / "*.log*").string());
+  f->scan();
+  auto got = take();
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (Lines{"2026-11-23 12:00:01 written while stopped", "2026-11-23 12:00:02 new file"}));
+}
+
+TEST_F(FollowerHostile, CopyTruncateWhileStoppedThatRegrewPastTheOffsetIsReadFromItsStart) {
+  append(log, "2026-11-23 12:00:00 x\n");
+  auto f = follow();
+  append(log, "2026-11-23 12:00:01 a\n");
+  f->scan();
+  EXPECT_EQ(take(), Lines{"2026-11-23 12:00:01 a"});
+  f.reset();
+  fs::resize_file(log, 0);
+  append(log, "2026-11-23 13:00:00 b, after the truncation, longer than everything before it\n");
+  f = follow();
+  f->scan();
+  EXPECT_EQ(take(), Lines{"2026-11-23 13:00:00 b, after the truncation, longer than everything before it"});
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ bantime = "1h"
 bantime_increment = { factor = 3, max = "1d" }
 ignoreip = ["192.0.2.0/24", "2001:db8::1"]
 ban_prefix_v6 = 64
+ignoreself = false
 action = "ban"
 
 [[jail]]
@@ -54,6 +55,8 @@ failregex = "^login failed from <HOST>$"
   EXPECT_EQ(j.where, "watch.toml:2");
   EXPECT_EQ(jails[1].failregex.size(), 1u);
   EXPECT_EQ(jails[1].ban_prefix_v6, 128u);
+  EXPECT_FALSE(j.ignoreself);
+  EXPECT_TRUE(jails[1].ignoreself);  // fail2ban's default
 }
 
 TEST(JailConfig, ErrorsPointAtFileAndLine) {

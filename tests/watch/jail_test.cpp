@@ -2,6 +2,10 @@
 // bantime_increment from the ban history.
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <set>
+
+#include "net/local_address.h"
 #include "watch/jail.h"
 
 namespace snigate::watch {
@@ -93,6 +97,64 @@ TEST(Jail, BantimeIncrementUsesHistoryAndCap) {
 
   Jail shared(c, rec.sink(), [](const net::Prefix&) { return 1u; });
   EXPECT_EQ(shared.next_bantime(net::Prefix::host(ip)), std::chrono::seconds(120));
+}
+
+// fail2ban's ignoreself, on by default: a forged line naming the host itself (any of
+// 127.0.0.0/8, ::1, an interface address) bans nothing, or every local client would be cut off.
+TEST(Jail, IgnoreselfNeverBansTheHostsOwnAddresses) {
+  Recorder rec;
+  auto c = config();
+  c.maxretry = 1;
+  Jail jail(c, rec.sink());
+  auto now = bans::Clock::now();
+  for (const char* self : {"127.0.0.1", "127.0.0.53", "127.255.0.9", "::1", "::ffff:127.0.0.1"})
+    EXPECT_FALSE(jail.add_failure(make_address(self), now, "x")) << self;
+  for (const auto& own : net::interface_addresses())
+    EXPECT_FALSE(jail.add_failure(own, now, "x")) << own;
+  EXPECT_TRUE(rec.bans.empty());
+  EXPECT_TRUE(jail.add_failure(make_address("192.0.2.9"), now, "x"));
+
+  c.ignoreself = false;  // the operator's choice: bans them like any client
+  Jail unprotected(c, rec.sink());
+  EXPECT_TRUE(unprotected.add_failure(make_address("127.0.0.1"), now, "x"));
+}
+
+// An IPv6 ban of a /64 that holds one of the host's own addresses would cut the host off too.
+TEST(Jail, IgnoreselfRefusesAPrefixBanCoveringAnOwnAddress) {
+  std::optional<boost::asio::ip::address> own6;
+  for (const auto& a : net::interface_addresses())
+    if (a.is_v6() && !a.is_loopback() && !a.to_v6().is_link_local()) own6 = a;
+  if (!own6) GTEST_SKIP() << "SKIPPED: this host has no global IPv6 address to share a /64 with";
+  Recorder rec;
+  auto c = config();
+  c.maxretry = 1;
+  c.ban_prefix_v6 = 64;
+  Jail jail(c, rec.sink());
+  auto neighbour = own6->to_v6().to_bytes();
+  neighbour[15] ^= 1;
+  EXPECT_FALSE(jail.add_failure(boost::asio::ip::address_v6(neighbour), bans::Clock::now(), "x"));
+  EXPECT_TRUE(rec.bans.empty());
+}
+
+// `snigatectl unban` of an address a jail banned: its next failures ban it again at maxretry,
+// not only once the lifted ban's bantime would have ended.
+TEST(Jail, UnbanLetsNewFailuresBanAgain) {
+  Recorder rec;
+  std::set<boost::asio::ip::address> banned;
+  Jail jail(config(), [&](const bans::BanRequest& r) {
+    rec.bans.push_back(r);
+    banned.insert(r.prefix.address());
+  }, {}, [&](const boost::asio::ip::address& a) { return banned.count(a) > 0; });
+  auto t = bans::Clock::now();
+  auto ip = make_address("192.0.2.33");
+  for (int i = 0; i < 3; ++i) jail.add_failure(ip, t, "x");
+  ASSERT_EQ(rec.bans.size(), 1u);
+  EXPECT_FALSE(jail.add_failure(ip, t + 1s, "in flight"));  // still banned: not counted
+  banned.clear();                                         // the operator lifts it
+  EXPECT_FALSE(jail.add_failure(ip, t + 2s, "a"));
+  EXPECT_FALSE(jail.add_failure(ip, t + 3s, "b"));
+  EXPECT_TRUE(jail.add_failure(ip, t + 4s, "c"));
+  EXPECT_EQ(rec.bans.size(), 2u);
 }
 
 }  // namespace

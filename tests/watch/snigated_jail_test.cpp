@@ -288,15 +288,17 @@ filter = "nginx-http-auth"
 maxretry = 3
 bantime = "4s"
 ban_prefix_v6 = 64
-[[jail]]
+)" << self_setting() << R"([[jail]]
 name = "app-bots"
 logpath = ")" << backend->access_log.path().string() << R"("
 filter = "nginx-botsearch"
 maxretry = 2
 bantime = "4s"
-)";
+)" << self_setting();
     ASSERT_NO_FATAL_FAILURE(start_daemon());
   }
+  // Every client here is on loopback, which ignoreself (on by default) never bans.
+  virtual std::string self_setting() const { return "ignoreself = false\n"; }
   void TearDown() override {
     stop_daemon();
     backend.reset();
@@ -472,10 +474,10 @@ TEST_F(SnigatedJail, IPv6ClientIsBannedByItsSlash64) {
   EXPECT_TRUE(when(10000ms, [&] { return served("::1"); })) << slurp(daemon_log);
 }
 
-// A restart of snigated neither reads a line twice nor skips one: positions are kept beside
-// the ban store ([bans] store's directory, "watch/").
-TEST_F(SnigatedJail, RestartNeitherRereadsNorSkips) {
-  fail("127.0.6.8");
+// A restart of snigated neither reads a line twice nor skips one, and keeps the failures it
+// counted: positions and counts are kept beside the ban store ([bans] store's directory,
+// "watch/").
+TEST_F(SnigatedJail, RestartNeitherRereadsNorSkipsAndKeepsCounts) {
   fail("127.0.6.8");
   std::this_thread::sleep_for(300ms);
   stop_daemon();
@@ -486,13 +488,51 @@ TEST_F(SnigatedJail, RestartNeitherRereadsNorSkips) {
                            "127.0.6.8, server: app.test, request: \"GET /admin HTTP/1.1\", host: "
                            "\"app.test\"\n");
   ASSERT_NO_FATAL_FAILURE(start_daemon());
-  // Re-reading the two lines from before the restart would make three failures: a ban.
+  // Kept count 1 and the line written while down make 2; re-reading the first line would
+  // make 3: a ban.
   std::this_thread::sleep_for(500ms);
   EXPECT_TRUE(served("127.0.6.8")) << slurp(daemon_log);
-  // The line written while down counts: two more failures make three.
-  fail("127.0.6.8");
+  // The third failure bans: without the kept count (or skipping the line written while
+  // down) it would be the second.
   fail("127.0.6.8", "/admin", true);
   EXPECT_LT(ban_latency("127.0.6.8"), 2s);
+}
+
+// `snigatectl unban` of a client a jail banned: its next maxretry failures ban it again at
+// once, not only after the lifted ban's bantime would have ended.
+TEST_F(SnigatedJail, UnbanLetsTheNextFailuresBanAgain) {
+  fail("127.0.6.11");
+  fail("127.0.6.11");
+  fail("127.0.6.11", "/admin", true);
+  ban_latency("127.0.6.11");
+  auto out = run_capture({SNIGATECTL_BIN, "--socket", socket, "unban", "127.0.6.11"});
+  ASSERT_TRUE(when(2000ms, [&] { return served("127.0.6.11"); })) << out << slurp(daemon_log);
+  fail("127.0.6.11");
+  fail("127.0.6.11");
+  fail("127.0.6.11", "/admin", true);
+  EXPECT_LT(ban_latency("127.0.6.11"), 2s);
+}
+
+// The defaults, as an operator who never heard of ignoreself gets them.
+class SnigatedJailDefaults : public SnigatedJail {
+ protected:
+  std::string self_setting() const override { return ""; }
+};
+
+// A log line naming the host itself (here every client is on 127.0.0.0/8; in the report, an
+// nginx error line whose Host carried "client: 127.0.0.1") bans nothing, so local clients
+// are never cut off by a forged line; the daemon says why.
+TEST_F(SnigatedJailDefaults, LinesNamingTheHostItselfBanNothing) {
+  fail("127.0.6.12");
+  fail("127.0.6.12");
+  fail("127.0.6.12");
+  EXPECT_TRUE(when(3000ms, [&] {
+    return slurp(daemon_log).find("not banning 127.0.6.12") != std::string::npos;
+  })) << slurp(daemon_log);
+  EXPECT_TRUE(served("127.0.6.12")) << slurp(daemon_log);
+  auto list = nlohmann::json::parse(run_capture({SNIGATECTL_BIN, "--socket", socket, "bans", "--json"}),
+                                    nullptr, false);
+  EXPECT_TRUE(list.is_array() && list.empty()) << list;
 }
 
 }  // namespace

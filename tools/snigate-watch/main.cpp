@@ -78,7 +78,7 @@ int run(const std::string& path, bool check_only) {
                 spdlog::info("jail {}: ban {} for {}s", r.jail, r.prefix.str(),
                              r.duration ? r.duration->count() : 0);
                 queue.push(r);
-              }, {}});
+              }, {}, {}});
   if (!watcher) throw std::runtime_error(path + ": every jail is disabled");
   spdlog::info("snigate-watch: {} jail(s), pushing bans to {}", jails.size(), edge.endpoint);
   int sig = 0;

@@ -60,11 +60,18 @@ std::string check_config(std::shared_ptr<const config::Config> config) {
       continue;
     }
     // The filter file is loaded and every regex compiled, as the daemon does at start.
+    std::vector<std::string> slow;
     try {
-      watch::Filter filter(watch::jail_filter(jail));
+      auto definition = watch::jail_filter(jail);
+      watch::Filter filter(definition);
+      slow = watch::regexes_that_give_up(definition);
     } catch (const std::exception& e) {
       throw std::runtime_error(jail.where + ": jail '" + jail.name + "': " + e.what());
     }
+    for (const auto& regex : slow)
+      out << "warning: " << jail.where << ": jail '" << jail.name << "': regex '" << regex
+          << "' gives up at PCRE2's match limit on a probe line (nested repeats backtrack "
+             "without end); hostile lines like it are neither failures nor misses: rewrite it\n";
     out << "jail " << jail.name << ": " << (jail.filter.empty() ? "inline failregex" : jail.filter)
         << " on " << join(jail.logpath, "nothing") << ", maxretry " << jail.maxretry << " in "
         << jail.findtime.count() << "s, bantime " << jail.bantime.count() << "s"

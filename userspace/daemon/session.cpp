@@ -177,6 +177,14 @@ asio::awaitable<EndReason> Session::steps() {
   if (banned(peer_.address())) co_return EndReason::Banned;
 
   arm_deadline(listener_.config->preread_timeout);
+  // The PROXY header comes before anything the client itself sent, on every listener kind: a
+  // CONNECT listener behind a load balancer must not take the header for its request, nor
+  // tunnel for an untrusted peer, and the real client's bans apply to its tunnels too.
+  if (listener_.config->proxy_protocol_in) {
+    EndReason e = co_await read_proxy_header();
+    if (e != EndReason::Clean) co_return e;
+    if (banned(client_endpoint_.address())) co_return EndReason::Banned;
+  }
   // `protocol = "connect"` listeners read a CONNECT request instead of a ClientHello (head,
   // auth, allow-list, DNS, reply), then relay the bytes the client sent after its head. The
   // handshake bounds its head read itself; DNS and connect have their own timeouts.
@@ -205,11 +213,6 @@ asio::awaitable<EndReason> Session::steps() {
     record_.connect_ms = ms_since(connect_start);
     co_return co_await replay_and_relay(std::move(*f.upstream), f.connected,
                                         config::ProxyProtocol::Off);
-  }
-  if (listener_.config->proxy_protocol_in) {
-    EndReason e = co_await read_proxy_header();
-    if (e != EndReason::Clean) co_return e;
-    if (banned(client_endpoint_.address())) co_return EndReason::Banned;
   }
   if (EndReason e = co_await preread(); e != EndReason::Clean) co_return e;
   disarm_deadline();

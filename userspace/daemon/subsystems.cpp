@@ -71,7 +71,8 @@ std::unique_ptr<watch::Watcher> start_jails(const toml::table& raw, bans::BanMan
                                   request.prefix.str(), outcome.error);
   };
   auto history = [manager](const net::Prefix& prefix) { return manager->history_count(prefix); };
-  return watch::start_from_config(raw, sink, history);
+  auto active = [manager](const boost::asio::ip::address& client) { return manager->banned(client); };
+  return watch::start_from_config(raw, sink, history, active);
 }
 
 control::ControlHandlers handlers(Subsystems& s) {

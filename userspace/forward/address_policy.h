@@ -1,16 +1,18 @@
 #pragma once
 // Where a forwarded connection may go once its name has resolved. By default nothing inside:
 // loopback, link-local, private and shared address space, multicast, reserved ranges and the
-// daemon's own interface addresses are refused, so a crafted SNI or a hostile DNS answer cannot
-// reach the gateway's network. `allow_private` opens the special ranges; the daemon's own
-// addresses open only through an explicit allow-list entry, since reaching them loops back
-// into the host itself.
+// daemon's own addresses are refused, so a crafted SNI or a hostile DNS answer cannot reach the
+// gateway's network. `allow_private` opens the special ranges; the host itself (all of
+// 127.0.0.0/8 and ::1, and every address the kernel calls local at the moment of the connect,
+// so one added after start too) opens only through an explicit allow-list entry, since reaching
+// it loops back into the host's own services.
 #include <string>
 #include <vector>
 
 #include <boost/asio/ip/address.hpp>
 
 #include "forward/allow_list.h"
+#include "net/local_address.h"
 
 namespace snigate::forward {
 
@@ -25,16 +27,17 @@ enum class AddressClass {
 };
 const char* to_string(AddressClass c);
 
-// The range an address falls in. IPv4-mapped, IPv4-compatible, NAT64 (64:ff9b::/96) and 6to4
-// (2002::/16) addresses are judged by the IPv4 address they carry.
+// The range an address falls in. Addresses that carry an IPv4 address are judged by it:
+// IPv4-mapped (::ffff:0:0/96), IPv4-translated (::ffff:0:0:0/96, RFC 2765), IPv4-compatible,
+// NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48 of RFC 8215), 6to4 (2002::/16) and
+// Teredo (2001::/32: its server and its client, RFC 4380).
 AddressClass classify(const boost::asio::ip::address& address);
-
-// The host's own addresses, read with getifaddrs(3).
-std::vector<boost::asio::ip::address> interface_addresses();
 
 struct AddressPolicy {
   bool allow_private = false;
-  std::vector<boost::asio::ip::address> own;  // usually interface_addresses()
+  std::vector<boost::asio::ip::address> own;  // the listen addresses, besides what the kernel says
+  // Asked at each check, so addresses added after start count (a fake in tests).
+  bool (*is_local)(const boost::asio::ip::address&) = net::is_local_address;
 };
 
 struct AddressVerdict {

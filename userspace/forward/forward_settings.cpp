@@ -82,10 +82,8 @@ std::shared_ptr<const ForwardSettings> load_forward_settings(const config::Confi
     s->backends[name] = std::move(rules);
     s->backend_ports[name] = *b.forward_port;
   }
-  if (!s->listeners.empty() || !s->backends.empty()) {
-    auto own = interface_addresses();
-    s->own_addresses.insert(s->own_addresses.end(), own.begin(), own.end());
-  }
+  // The host's own addresses are not listed here: the address policy asks the kernel at each
+  // connect, so an address added after start (DHCP, SLAAC, `ip addr add`) counts too.
   // A wildcard listen address (0.0.0.0, ::) is already refused as unspecified.
   std::erase_if(s->own_addresses, [](const ip::address& a) { return a.is_unspecified(); });
   return s;

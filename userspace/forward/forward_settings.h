@@ -24,8 +24,8 @@ struct ForwardSettings {
   std::map<std::string, ConnectRules> listeners;  // connect listeners, by listener name
   std::map<std::string, Rules> backends;          // forward backends, by backend name
   std::map<std::string, std::uint16_t> backend_ports;
-  // Refused as destinations unless listed: the host's interface addresses and the addresses
-  // the daemon listens on.
+  // Refused as destinations unless listed: the addresses the daemon listens on (and, asked
+  // at connect time, whatever else the kernel calls local: address_policy.h).
   std::vector<boost::asio::ip::address> own_addresses;
 };
 

@@ -77,8 +77,8 @@ struct ForwardResult {
 // One per event loop (it owns a Resolver, which is single-threaded); outlives its connections.
 class Forwarder {
  public:
-  // own_addresses: the daemon's own addresses, refused unless listed; usually
-  // interface_addresses().
+  // own_addresses: the daemon's listen addresses, refused unless listed; the host's other
+  // addresses are asked of the kernel at each open().
   Forwarder(boost::asio::any_io_executor executor, ResolverConfig resolver,
             std::vector<boost::asio::ip::address> own_addresses);
   Resolver& resolver() { return resolver_; }

@@ -1,5 +1,6 @@
 #include "watch/date_detector.h"
 
+#include <cstdlib>
 #include <ctime>
 #include <map>
 #include <sstream>
@@ -235,7 +236,12 @@ std::optional<Clock::time_point> read_time(const Template& t, const Match& m,
   if (t.epoch) {
     auto s = m.str(1);
     if (!s) return std::nullopt;
-    double v = std::stod(std::string(*s));
+    // strtod, not stod: \d takes any Unicode digit (pcre.h), and stod throws on those.
+    double v = std::strtod(std::string(*s).c_str(), nullptr);
+    // An 11-digit epoch can lie past what the clock holds (year 2262): a line's date is the
+    // writer's choice, so clamp it (a line from the future counts as now anyway).
+    if (!(v >= 0)) v = 0;
+    if (v > 9e9) v = 9e9;
     return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(v)));
   }

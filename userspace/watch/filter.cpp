@@ -136,6 +136,7 @@ struct Filter::Impl {
   std::map<std::string, Fail> mlfid;
   std::deque<std::string> mlfid_order;
   Match match;
+  bool gave_up = false;  // some search of this line hit PCRE2's limit
   std::string buf;
   // maxlines > 1: the last lines (date cut out), searched together; a match consumes them.
   std::deque<std::string> lines;
@@ -151,11 +152,29 @@ struct Filter::Impl {
     if (!def.prefregex.empty()) prefregex.emplace(compile(def.prefregex, "prefregex"));
     for (const auto& r : def.failregex) failregex.push_back(compile(r, "failregex"));
     for (const auto& r : def.ignoreregex) ignoreregex.push_back(compile(r, "ignoreregex"));
+    // fail2ban's FailRegex: FAILURE_ID_PRESENTS in the regex or in prefregex.
+    auto has_id = [](const Compiled& c) {
+      for (int g : {kGIp4, kGIp6, kGDns, kGFid, kGMlfid})
+        if (!c.groups[g].empty()) return true;
+      return false;
+    };
+    if (!prefregex || !has_id(*prefregex))
+      for (std::size_t i = 0; i < failregex.size(); ++i)
+        if (!has_id(failregex[i]))
+          throw FilterError(def.source + ": failregex '" + def.failregex[i] +
+                            "' has no <HOST> (nor <ADDR>, <IP4>, <IP6>, <F-ID/>, <F-MLFID>), so it "
+                            "could never ban anyone; add <HOST> where the client's address is");
+  }
+
+  bool search(const Compiled& r, std::string_view text) {
+    if (r.regex.search(text, match)) return true;
+    gave_up = gave_up || match.limit_hit();
+    return false;
   }
 
   bool ignored(std::string_view text) {
     for (const auto& r : ignoreregex)
-      if (r.regex.search(text, match)) return true;
+      if (search(r, text)) return true;
     return false;
   }
 
@@ -216,8 +235,11 @@ struct Filter::Impl {
     return fail;
   }
 
-  LineResult process(std::string_view line, std::chrono::system_clock::time_point now) {
+  std::string valid;  // the line with invalid UTF-8 replaced, when it had any
+
+  LineResult process(std::string_view raw, std::chrono::system_clock::time_point now) {
     LineResult result;
+    std::string_view line = to_valid_utf8(raw, valid);
     buf.clear();
     if (auto date = dates.find(line, now)) {
       buf.append(line.substr(0, date->begin));
@@ -242,7 +264,7 @@ struct Filter::Impl {
     std::string content;
     std::string_view text = buf;
     if (prefregex) {
-      if (!prefregex->regex.search(buf, match)) return result;
+      if (!search(*prefregex, buf)) return result;
       for (int g = 0; g < kGroups; ++g)
         if (auto v = match.first(prefregex->groups[g])) pre.v[g] = std::string(*v);
       if (pre.v[kGContent] && !pre.v[kGContent]->empty()) {
@@ -253,7 +275,7 @@ struct Filter::Impl {
     }
     for (std::size_t i = 0; i < failregex.size(); ++i) {
       const auto& r = failregex[i];
-      if (!r.regex.search(text, match)) continue;
+      if (!search(r, text)) continue;
       Fail fail = pre;
       for (int g = 0; g < kGroups; ++g)
         if (auto v = match.first(r.groups[g])) fail.v[g] = std::string(*v);
@@ -298,13 +320,40 @@ struct Filter::Impl {
   }
 };
 
+std::vector<std::string> regexes_that_give_up(const FilterDefinition& definition) {
+  // The tail holds the characters fail2ban regexes require literally, so PCRE2's "this
+  // character must occur" shortcut does not end the search before any backtracking.
+  std::vector<std::string> probes;
+  for (char c : std::string("a1 .-/:=\"A_"))
+    for (std::size_t n : {40u, 4000u})
+      probes.push_back(std::string(n, c) + "\x01 - : / = \" [ ] ( ) from client user host port\n");
+  std::vector<std::string> out;
+  Match match;
+  auto probe = [&](const std::vector<std::string>& sources) {
+    for (const auto& source : sources) {
+      Compiled c(source, definition.maxlines > 1);
+      for (const auto& line : probes)
+        if (!c.regex.search(line, match) && match.limit_hit()) {
+          out.push_back(source);
+          break;
+        }
+    }
+  };
+  probe(definition.failregex);
+  probe(definition.ignoreregex);
+  return out;
+}
+
 Filter::Filter(const FilterDefinition& definition) : impl_(new Impl(definition)) {}
 Filter::~Filter() = default;
 Filter::Filter(Filter&&) noexcept = default;
 Filter& Filter::operator=(Filter&&) noexcept = default;
 
 LineResult Filter::process(std::string_view line, std::chrono::system_clock::time_point now) {
-  return impl_->process(line, now);
+  impl_->gave_up = false;
+  auto result = impl_->process(line, now);
+  result.limit_hit = impl_->gave_up;
+  return result;
 }
 
 const FilterDefinition& Filter::definition() const { return impl_->def; }

@@ -36,11 +36,21 @@ struct LineResult {
   std::string user;  // <F-USER>, when the regex has one
   std::optional<std::chrono::system_clock::time_point> time;  // from the line, if any
   int regex_index = -1;  // which failregex matched
+  // A regex gave up at PCRE2's match limit (pcre.h) on this line: whatever it would have
+  // found is lost, so the jail counts and logs these rather than taking them for misses.
+  bool limit_hit = false;
 };
+
+// The failregex/ignoreregex (as written) that give up at PCRE2's match limit on some probe
+// line: runs of one character class with a stray byte at the end, on which nested repeats
+// ((a+)+, (\s*\S*)*) backtrack exponentially. For `--check`; a hostile log line does the same.
+std::vector<std::string> regexes_that_give_up(const FilterDefinition& definition);
 
 class Filter {
  public:
-  // Throws FilterError naming the regex that does not compile.
+  // Throws FilterError naming the regex that does not compile, or a failregex with no host
+  // group (<HOST>, <ADDR>, <IP4>, <IP6>, <F-ID>, <F-MLFID>, here or in prefregex): it could
+  // never ban, and fail2ban refuses it too ("No failure-id group").
   explicit Filter(const FilterDefinition& definition);
   ~Filter();
   Filter(Filter&&) noexcept;

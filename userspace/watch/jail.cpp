@@ -2,15 +2,33 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "net/local_address.h"
 
 namespace snigate::watch {
 
-Jail::Jail(JailConfig config, BanSink sink, BanHistory history)
-    : config_(std::move(config)), sink_(std::move(sink)), history_(std::move(history)) {}
+Jail::Jail(JailConfig config, BanSink sink, BanHistory history, BanActive active)
+    : config_(std::move(config)),
+      sink_(std::move(sink)),
+      history_(std::move(history)),
+      active_(std::move(active)) {}
 
 bool Jail::ignored(const boost::asio::ip::address& client) const {
   return std::any_of(config_.ignoreip.begin(), config_.ignoreip.end(),
                      [&](const net::Prefix& p) { return p.contains(client); });
+}
+
+bool Jail::covers_self(const net::Prefix& prefix, const boost::asio::ip::address& client) const {
+  if (net::is_local_address(client)) return true;
+  if (prefix.is_host()) return false;
+  // An IPv6 /64 ban of a neighbour would drop the host's own address in the same /64.
+  auto own = net::interface_addresses();
+  return std::any_of(own.begin(), own.end(), [&](const auto& a) { return prefix.contains(a); });
 }
 
 std::chrono::seconds Jail::next_bantime(const net::Prefix& prefix) const {
@@ -33,18 +51,28 @@ bool Jail::add_failure(const boost::asio::ip::address& address, bans::Clock::tim
   if (ignored(client)) return false;
   auto prefix = client.is_v4() ? net::Prefix::host(client)
                                : net::Prefix::covering(client, config_.ban_prefix_v6);
-  // While banned, the client's lines are what is left in flight: do not ban it again.
+  // While banned, the client's lines are what is left in flight: do not ban it again. Once
+  // an operator lifted the ban early, its new failures count from zero like anyone's.
   if (auto b = banned_until_.find(prefix); b != banned_until_.end()) {
-    if (when < b->second) return false;
+    bool lifted = active_ && !active_(client);
+    if (when < b->second && !lifted) return false;
     banned_until_.erase(b);
   }
   if (++adds_ % 4096 == 0) prune(when);
   auto& times = failures_[prefix];
   times.push_back(when);
+  changed_ = true;
   while (!times.empty() && times.front() + config_.findtime < when) times.pop_front();
   if (static_cast<int>(times.size()) < config_.maxretry) return false;
 
   failures_.erase(prefix);
+  changed_ = true;
+  if (config_.ignoreself && covers_self(prefix, client)) {
+    spdlog::warn("jail {}: not banning {}: it is (or covers) this host's own address; a log line "
+                 "naming it is forged or local (set ignoreself = false to ban it anyway)",
+                 config_.name, prefix.str());
+    return false;
+  }
   bans::BanRequest request;
   request.prefix = prefix;
   request.duration = next_bantime(prefix);
@@ -60,11 +88,46 @@ bool Jail::add_failure(const boost::asio::ip::address& address, bans::Clock::tim
   return true;
 }
 
+void Jail::save(const std::string& path) {
+  if (!changed_ || path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  {
+    // One prefix a line: "PREFIX SECONDS SECONDS ...", the failures' times since the epoch.
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& [prefix, times] : failures_) {
+      if (times.empty()) continue;
+      out << prefix.str();
+      for (auto t : times)
+        out << ' ' << std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+      out << '\n';
+    }
+    out.flush();
+    if (!out) return;  // disk full: the old file stays, retried on the next change
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) == 0) changed_ = false;
+}
+
+void Jail::load(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream row(line);
+    std::string text;
+    row >> text;
+    auto prefix = net::Prefix::parse(text);
+    if (!prefix) continue;  // a damaged line costs its counts, not the others
+    auto& times = failures_[*prefix];
+    for (long long secs; row >> secs;)
+      times.push_back(bans::Clock::time_point(std::chrono::seconds(secs)));
+  }
+}
+
 void Jail::prune(bans::Clock::time_point now) {
   std::erase_if(failures_, [&](const auto& kv) {
     return kv.second.empty() || kv.second.back() + config_.findtime < now;
   });
   std::erase_if(banned_until_, [&](const auto& kv) { return kv.second < now; });
+  changed_ = true;
 }
 
 }  // namespace snigate::watch

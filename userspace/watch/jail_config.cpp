@@ -28,7 +28,7 @@ JailConfig parse_jail(const toml::table& t) {
   config::check_keys(t,
                      {"name", "enabled", "logpath", "filter", "filter_dir", "failregex",
                       "ignoreregex", "datepattern", "maxretry", "findtime", "bantime",
-                      "bantime_increment", "ignoreip", "ban_prefix_v6", "action"},
+                      "bantime_increment", "ignoreip", "ignoreself", "ban_prefix_v6", "action"},
                      "[[jail]]");
   JailConfig j;
   j.where = where_of(t);
@@ -71,6 +71,7 @@ JailConfig parse_jail(const toml::table& t) {
     if (!p) fail(*t.get("ignoreip"), "jail '" + j.name + "': ignoreip '" + text + "': " + error);
     j.ignoreip.push_back(*p);
   }
+  j.ignoreself = config::get_bool(t, "ignoreself", j.ignoreself);
   j.ban_prefix_v6 = static_cast<unsigned>(config::get_int(t, "ban_prefix_v6", 128, 1, 128));
   j.action = config::get_string(t, "action", "ban");
   if (j.action != "ban") fail(*t.get("action"), "jail '" + j.name + "': action must be \"ban\"");

@@ -30,6 +30,7 @@ struct JailConfig {
   std::chrono::seconds bantime = std::chrono::minutes(10);
   std::optional<BantimeIncrement> bantime_increment;
   std::vector<net::Prefix> ignoreip;
+  bool ignoreself = true;                      // fail2ban's: never ban the host's own addresses
   unsigned ban_prefix_v6 = 128;
   bool enabled = true;
   std::string filter_dir = "/etc/fail2ban/filter.d";

@@ -12,7 +12,11 @@ namespace {
 struct ThreadMatchContext {
   pcre2_match_context* context = pcre2_match_context_create(nullptr);
   pcre2_jit_stack* stack = pcre2_jit_stack_create(64 * 1024, 4 * 1024 * 1024, nullptr);
-  ThreadMatchContext() { pcre2_jit_stack_assign(context, nullptr, stack); }
+  ThreadMatchContext() {
+    pcre2_jit_stack_assign(context, nullptr, stack);
+    pcre2_set_match_limit(context, kMatchLimit);
+    pcre2_set_depth_limit(context, kDepthLimit);
+  }
   ~ThreadMatchContext() {
     pcre2_jit_stack_free(stack);
     pcre2_match_context_free(context);
@@ -24,7 +28,87 @@ pcre2_match_context* match_context() {
   return tls.context;
 }
 
+// What str.isspace() adds to PCRE2's UCP \s: the information separators (Unicode B and S).
+// (PCRE2 also counts U+180E, which Python does not: a Mongolian vowel separator in a log
+// line is not worth a class of its own.)
+constexpr std::string_view kExtraSpaces = R"(\x{1c}-\x{1f})";
+
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  auto cont = [&](std::size_t k) { return k < s.size() && (b(k) & 0xC0) == 0x80; };
+  unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(i + 1) || !cont(i + 2)) return 0;
+    if (c == 0xE0 && b(i + 1) < 0xA0) return 0;  // overlong
+    if (c == 0xED && b(i + 1) > 0x9F) return 0;  // surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
+    if (c == 0xF0 && b(i + 1) < 0x90) return 0;  // overlong
+    if (c == 0xF4 && b(i + 1) > 0x8F) return 0;  // beyond U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
 }  // namespace
+
+std::string_view to_valid_utf8(std::string_view text, std::string& storage) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto n = utf8_sequence(text, i);
+    if (n == 0) break;
+    i += n;
+  }
+  if (i == text.size()) return text;
+  storage.assign(text.substr(0, i));
+  while (i < text.size()) {
+    auto n = utf8_sequence(text, i);
+    if (n == 0) {
+      storage += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      storage.append(text.substr(i, n));
+      i += n;
+    }
+  }
+  return storage;
+}
+
+std::string python_spaces(const std::string& pattern) {
+  std::string out;
+  bool in_class = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      char e = pattern[++i];
+      if (e == 's') {
+        out += in_class ? "\\s" + std::string(kExtraSpaces)
+                        : "[\\s" + std::string(kExtraSpaces) + "]";
+      } else if (e == 'S' && !in_class) {
+        out += "[^\\s" + std::string(kExtraSpaces) + "]";
+      } else {
+        out += c;  // other escapes, \S inside a class too, as they are
+        out += e;
+      }
+      continue;
+    }
+    if (!in_class && c == '[') {
+      in_class = true;
+      out += c;
+      // A ']' first in the class (after an optional '^') is a literal, as in Python.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];
+      continue;
+    }
+    if (in_class && c == ']') in_class = false;
+    out += c;
+  }
+  return out;
+}
 
 struct Pcre::Code {
   pcre2_code* code = nullptr;
@@ -43,9 +127,10 @@ Pcre::Pcre(const std::string& pattern, bool caseless, bool multiline)
     : pattern_(pattern), code_(new Code) {
   int error = 0;
   PCRE2_SIZE offset = 0;
-  std::uint32_t options = PCRE2_DUPNAMES | (caseless ? PCRE2_CASELESS : 0) |
-                          (multiline ? PCRE2_MULTILINE : 0);
-  code_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+  std::uint32_t options = PCRE2_DUPNAMES | PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF |
+                          (caseless ? PCRE2_CASELESS : 0) | (multiline ? PCRE2_MULTILINE : 0);
+  const std::string source = python_spaces(pattern);
+  code_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(),
                               options, &error, &offset, nullptr);
   if (!code_->code) {
     PCRE2_UCHAR message[256];
@@ -113,6 +198,12 @@ std::vector<std::string> Pcre::group_names() const {
 
 Match::Match() : data_(new Data) {}
 Match::~Match() = default;
+
+bool Match::limit_hit() const {
+  auto rc = data_->rc;
+  return rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+         rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT;
+}
 
 std::optional<std::pair<std::size_t, std::size_t>> Match::span(int n) const {
   if (n < 0 || data_->rc <= 0 || n >= data_->rc) return std::nullopt;

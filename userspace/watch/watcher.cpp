@@ -22,14 +22,19 @@ struct RunningJail {
   Filter filter;
   Jail jail;
   std::unique_ptr<Follower> follower;
+  std::string failures_file;  // "<state_dir>/<jail>.failures"; empty: counts are not kept
   bool warned_dns = false;
+  std::uint64_t limit_hits = 0;  // lines a regex gave up on (PCRE2 match limit)
+  std::chrono::steady_clock::time_point limit_logged{};
 
-  RunningJail(const JailConfig& c, const FilterDefinition& def, BanSink sink, BanHistory history)
-      : config(c), filter(def), jail(c, std::move(sink), std::move(history)) {}
+  RunningJail(const JailConfig& c, const FilterDefinition& def, BanSink sink, BanHistory history,
+              BanActive active)
+      : config(c), filter(def), jail(c, std::move(sink), std::move(history), std::move(active)) {}
 
   void on_line(std::string_view line) {
     auto now = std::chrono::system_clock::now();
     auto r = filter.process(line, now);
+    if (r.limit_hit) count_limit_hit();
     if (r.kind != LineResult::Kind::Matched || r.host.empty()) return;
     if (!r.host_is_ip) {
       if (!warned_dns)
@@ -47,6 +52,18 @@ struct RunningJail {
     if (when > now + std::chrono::seconds(60)) when = now;
     if (when + config.findtime < now) return;
     jail.add_failure(address, when, line);
+  }
+
+  // Logged on the first hit, then at most once a minute with the running count.
+  void count_limit_hit() {
+    ++limit_hits;
+    auto now = std::chrono::steady_clock::now();
+    if (limit_hits > 1 && now - limit_logged < std::chrono::minutes(1)) return;
+    limit_logged = now;
+    spdlog::warn("jail {}: {} line(s) so far made a regex give up at PCRE2's match limit; such a "
+                 "line is neither a failure nor a miss. A regex with nested repeats ((a+)+) "
+                 "backtracks without end on hostile lines: rewrite it (`snigated --check` probes "
+                 "for this)", config.name, limit_hits);
   }
 };
 
@@ -66,7 +83,10 @@ class ThreadWatcher : public Watcher {
     std::uint64_t one = 1;
     if (::write(wake_, &one, sizeof one) < 0) spdlog::warn("watch: cannot wake the watcher");
     thread_.join();
-    for (auto& j : jails_) j->follower->save_positions();
+    for (auto& j : jails_) {
+      j->follower->save_positions();
+      j->jail.save(j->failures_file);
+    }
   }
   std::vector<std::string> jails() const override {
     std::vector<std::string> out;
@@ -80,9 +100,14 @@ class ThreadWatcher : public Watcher {
     fds.push_back({wake_, POLLIN, 0});
     for (auto& j : jails_) fds.push_back({j->follower->fd(), POLLIN, 0});
     for (;;) {
-      for (auto& j : jails_) j->follower->scan();
+      bool more = false;
+      for (auto& j : jails_) {
+        more |= j->follower->scan();
+        j->jail.save(j->failures_file);  // with the positions: a line read is counted for good
+      }
       // inotify wakes us at once; the timeout is the safety net for lost or merged events.
-      int n = ::poll(fds.data(), fds.size(), 1000);
+      // With a backlog left, only a look at the stop request before the next scan.
+      int n = ::poll(fds.data(), fds.size(), more ? 0 : 1000);
       if (n > 0 && (fds[0].revents & POLLIN)) return;
     }
   }
@@ -113,9 +138,14 @@ std::unique_ptr<Watcher> start(const std::vector<JailConfig>& jails, WatcherOpti
   for (const auto& c : jails) {
     if (!c.enabled) continue;
     try {
-      auto j = std::make_unique<RunningJail>(c, jail_filter(c), options.sink, options.history);
+      auto j = std::make_unique<RunningJail>(c, jail_filter(c), options.sink, options.history,
+                                             options.active);
       FollowerOptions fo;
-      if (!options.state_dir.empty()) fo.state_file = options.state_dir + "/" + c.name + ".pos";
+      if (!options.state_dir.empty()) {
+        fo.state_file = options.state_dir + "/" + c.name + ".pos";
+        j->failures_file = options.state_dir + "/" + c.name + ".failures";
+        j->jail.load(j->failures_file);
+      }
       auto* raw = j.get();
       j->follower = std::make_unique<Follower>(
           c.logpath, fo, [raw](const std::string&, std::string_view line) { raw->on_line(line); });
@@ -132,10 +162,11 @@ std::unique_ptr<Watcher> start(const std::vector<JailConfig>& jails, WatcherOpti
 }
 
 std::unique_ptr<Watcher> start_from_config(const toml::table& raw, BanSink sink,
-                                           BanHistory history) {
+                                           BanHistory history, BanActive active) {
   auto jails = parse_jails(raw);
   auto watch = parse_watch_config(raw);
-  return start(jails, WatcherOptions{watch.state_dir, std::move(sink), std::move(history)});
+  return start(jails, WatcherOptions{watch.state_dir, std::move(sink), std::move(history),
+                                     std::move(active)});
 }
 
 }  // namespace snigate::watch

@@ -19,6 +19,7 @@ struct WatcherOptions {
   std::string state_dir;  // positions per jail ("<state_dir>/<jail>.pos"); empty: not saved
   BanSink sink;
   BanHistory history;     // optional: the BanManager's ban counts, for bantime_increment
+  BanActive active;       // optional: whether a ban still holds a client (sees unbans)
 };
 
 class Watcher {
@@ -35,7 +36,7 @@ std::unique_ptr<Watcher> start(const std::vector<JailConfig>& jails, WatcherOpti
 // The daemon's entry point: [[jail]] and [watch] from the config document (config::Config::
 // raw), errors as config::ConfigError "FILE:LINE:COL: ...".
 std::unique_ptr<Watcher> start_from_config(const toml::table& raw, BanSink sink,
-                                           BanHistory history = {});
+                                           BanHistory history = {}, BanActive active = {});
 
 // The filter a jail runs: its filter file (or none) plus inline failregex/ignoreregex and
 // datepattern. Throws FilterFileError.

@@ -6,6 +6,8 @@
 //   own.test      A 10.7.2.1 (the edge's own)    loop.test      A 127.0.0.1
 //   link.test     A 169.254.7.7                  private.test   A 10.7.1.1 (the client)
 //   missing.test  NXDOMAIN                       slow.test      forwarded to a silent server
+//   late.test     A 10.7.2.9 (made the edge's own while it runs)
+//   loop53.test   A 127.0.0.53 (a local resolver's address)
 // Every destination name is on the allow-lists except other.test; of the addresses only
 // 10.7.2.2 and fd00:7:2::2 are listed, so the address policy must refuse the rest (all inside
 // ranges). Every child runs under setpriv's parent-death signal, so nothing outlives the test.
@@ -108,6 +110,7 @@ class ForwardVm : public ::testing::Test {
          "--host-record=echo.test,10.7.2.2", "--host-record=other.test,10.7.2.2",
          "--host-record=own.test,10.7.2.1", "--host-record=loop.test,127.0.0.1",
          "--host-record=link.test,169.254.7.7", "--host-record=private.test,10.7.1.1",
+         "--host-record=late.test,10.7.2.9", "--host-record=loop53.test,127.0.0.53",
          "--server=/slow.test/10.7.2.2#5353"},
         dir_ / "dnsmasq.log");
     ASSERT_TRUE(dns_->wait_for(std::regex("started, version"))) << dns_->log();
@@ -138,6 +141,12 @@ listen = "10.7.1.2:3129"
 protocol = "connect"
 allow = ["allowed.test", "10.7.2.2/32"]
 auth = "token:s3cret-token"
+[[listener]]
+name = "proxy_private"
+listen = "10.7.1.2:3130"
+protocol = "connect"
+allow = ["late.test", "loop53.test"]
+allow_private = true
 [[listener]]
 name = "sni"
 listen = "10.7.1.2:443"
@@ -278,6 +287,26 @@ TEST_F(ForwardVm, RefusedDestinationsGetTheRightErrorAndVerdict) {
   }
   // Names off the list are refused before DNS: the gateway never looks them up.
   EXPECT_EQ(dns_->log().find("other.test"), std::string::npos) << dns_->log();
+}
+
+// With allow_private, the host itself stays closed: all of 127.0.0.0/8 (not only 127.0.0.1),
+// and an address the edge gained after start (`ip addr add`, as DHCP or SLAAC would), since
+// "own" is the kernel's answer at connect time.
+TEST_F(ForwardVm, AllowPrivateNeverOpensTheHostItselfEvenAnAddressAddedAfterStart) {
+  const std::string proxy = "http://10.7.1.2:3130";
+  auto loop = via_proxy("https://loop53.test/", {}, proxy);
+  EXPECT_NE(loop.output.find("CONNECT tunnel failed, response 403"), std::string::npos) << loop.output;
+  EXPECT_NE(wait_access(R"(listener=proxy_private name=loop53\.test .*verdict=denied-address.*127\.0\.0\.53:\\x20loopback)"),
+            "")
+      << access_log();
+
+  auto added = run_in(net_->edge(), {"ip", "addr", "add", "10.7.2.9/32", "dev", "lo"});
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  auto late = via_proxy("https://late.test/", {}, proxy);
+  EXPECT_NE(late.output.find("CONNECT tunnel failed, response 403"), std::string::npos) << late.output;
+  EXPECT_NE(wait_access(R"(listener=proxy_private name=late\.test .*verdict=denied-address.*10\.7\.2\.9:\\x20own\\x20address)"),
+            "")
+      << access_log();
 }
 
 TEST_F(ForwardVm, JunkAuthAndTheWrongListenerGetClearAnswers) {
