@@ -362,6 +362,16 @@ TEST_F(SnigatectlTest, BanEndsLiveConnectionRefusesNewOnesAndUnbanRestores) {
   EXPECT_NE(ban.output.find("ended 1 live connection"), std::string::npos) << ban.output;
   EXPECT_TRUE(banned.ended_within(2s));
   EXPECT_TRUE(other.round_trip());  // the other client is untouched
+  // The ended connection's access-log line says a ban ended it (not a bare "aborted").
+  const std::regex ended_by_ban(R"(client=127\.0\.8\.2\b.* end=banned)");
+  std::string access;
+  for (auto until = std::chrono::steady_clock::now() + 5s;
+       std::chrono::steady_clock::now() < until && !std::regex_search(access, ended_by_ban);
+       std::this_thread::sleep_for(50ms)) {
+    std::ifstream in(dir_ + "/access.log");
+    access.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_TRUE(std::regex_search(access, ended_by_ban)) << access;
 
   int reached = backend_.accepted();
   Client again("127.0.8.2", port_);

@@ -143,7 +143,7 @@ std::optional<std::size_t> map_entries(pid_t pid, const std::string& name) {
 }
 
 struct AccessTotals {
-  std::size_t lines = 0, clean = 0, aborted = 0;
+  std::size_t lines = 0, clean = 0, drain_cut = 0;  // drain_cut: end=drain_timeout
   std::uint64_t in = 0, out = 0;
   std::set<std::string> relays;
 };
@@ -163,7 +163,7 @@ AccessTotals read_access_log(const fs::path& p) {
     t.out += std::stoull(m[2]);
     t.relays.insert(m[3]);
     t.clean += m[4] == "clean";
-    t.aborted += m[4] == "aborted";
+    t.drain_cut += m[4] == "drain_timeout";
   }
   return t;
 }
@@ -369,7 +369,7 @@ TEST_P(DaemonVm, StopWithLiveConnections) {
   for (const auto& o : out) EXPECT_TRUE(o.client_intact && o.backend_intact);
   auto totals = edge.access();
   EXPECT_EQ(totals.lines, plans.size());
-  EXPECT_EQ(totals.aborted, plans.size());
+  EXPECT_EQ(totals.drain_cut, plans.size());
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, DaemonVm, ::testing::Values("sockmap", "splice", "copy"),
