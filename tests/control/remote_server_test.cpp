@@ -176,6 +176,37 @@ TEST_F(RemoteServerTest, PeerOutsideAllowIsRefused) {
   EXPECT_NE(reply.message.find("allow"), std::string::npos) << reply.message;
 }
 
+// A valid token is no licence to ban half the Internet: prefixes wider than the configured
+// width are refused for good, per family.
+TEST_F(RemoteServerTest, WidePrefixesAreRefused) {
+  cfg_.min_prefix_v4 = 16;
+  cfg_.min_prefix_v6 = 48;
+  start();
+  RemoteBanClient client(endpoint_, kToken);
+  for (const char* wide : {"0.0.0.0/1", "10.0.0.0/15", "::/1", "2001:db8::/47"}) {
+    auto reply = client.send(request(wide));
+    EXPECT_EQ(reply.status, Status::Refused) << wide;
+    EXPECT_NE(reply.message.find("the widest this edge takes"), std::string::npos) << reply.message;
+  }
+  EXPECT_TRUE(client.send(request("10.0.0.0/16")).ok());
+  EXPECT_TRUE(client.send(request("2001:db8::/48")).ok());
+  std::lock_guard lock(mu_);
+  ASSERT_EQ(bans_.size(), 2u);
+  EXPECT_EQ(bans_[0].prefix.str(), "10.0.0.0/16");
+}
+
+// A token holder's body with a non-string "cmd" is refused, and the server goes on.
+TEST_F(RemoteServerTest, CommandOfTheWrongTypeIsRefusedAndTheServerLives) {
+  start();
+  auto replies = raw({sign_remote_request(nlohmann::json{{"cmd", 5}}, kToken, WallClock::now(),
+                                          random_nonce()),
+                      sign_remote_request(nlohmann::json{{"cmd", "ban"}, {"prefix", "127.0.8.9"}},
+                                          kToken, WallClock::now(), random_nonce())});
+  EXPECT_FALSE(replies[0]["ok"].get<bool>());
+  EXPECT_NE(replies[0]["error"].get<std::string>().find("unknown command"), std::string::npos);
+  EXPECT_TRUE(replies[1]["ok"].get<bool>()) << replies[1];
+}
+
 TEST(RemoteBanClient, UnreachableEdgeMeansRetry) {
   // Nothing listens on port 1 of this helper's block.
   auto reply = RemoteBanClient("127.0.8.1:1", kToken, 2s).send(request("127.0.8.9"));

@@ -84,7 +84,11 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
   };
   json req = json::parse(line, nullptr, false);
   if (req.is_discarded() || !req.is_object()) return refuse("not a JSON object");
-  if (req.value("v", 0) != kRemoteVersion)
+  // Typed lookups only: json::value() throws on a key of another type ({"v":"1"}), and an
+  // exception here would end the edge's control loop for an unauthenticated peer.
+  auto version = req.find("v");
+  if (version == req.end() || !version->is_number_integer() ||
+      version->get<std::int64_t>() != kRemoteVersion)
     return refuse("unsupported protocol version (this edge speaks v" +
                   std::to_string(kRemoteVersion) + ")");
   auto ts = req.find("ts"), nonce = req.find("nonce"), body = req.find("body"),
@@ -98,12 +102,17 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
   if (!is_hex(nonce_text, 32)) return refuse("malformed nonce (32 lower-case hex characters)");
   if (!is_hex(mac_text, 64)) return refuse("malformed mac (64 lower-case hex characters)");
 
-  auto sent = WallClock::time_point(std::chrono::seconds(ts->get<std::int64_t>()));
-  auto skew = std::chrono::duration_cast<std::chrono::seconds>(now - sent);
-  if (skew > max_skew_ || -skew > max_skew_)
-    return refuse("timestamp " + std::to_string(skew.count()) +
-                  " s off this edge's clock (allowed: " + std::to_string(max_skew_.count()) +
-                  " s); check both clocks (NTP)");
+  // In whole seconds, and clamped first: a timestamp near the ends of int64 would overflow
+  // the clock's nanoseconds (and the subtraction) before any comparison.
+  const std::int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const std::int64_t ts_s = std::clamp<std::int64_t>(ts->get<std::int64_t>(), -(std::int64_t{1} << 40),
+                                                     std::int64_t{1} << 40);
+  const std::int64_t skew = now_s - ts_s;
+  if (skew > max_skew_.count() || -skew > max_skew_.count())
+    return refuse("timestamp " + std::to_string(skew) + " s off this edge's clock (allowed: " +
+                  std::to_string(max_skew_.count()) + " s); check both clocks (NTP)");
+  const auto sent = WallClock::time_point(std::chrono::seconds(ts_s));
 
   std::string text = remote_signed_text(ts->get<std::int64_t>(), nonce_text, body_text);
   bool matched = false;

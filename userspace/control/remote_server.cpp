@@ -48,12 +48,20 @@ std::string encode(const json& reply) {
 // Runs a verified command; `what` says what was asked, for the log.
 json run(const RemoteBanServer::State& s, const json& body, const tcp::endpoint& peer,
          std::string& what) {
-  std::string cmd = body.value("cmd", std::string());
+  auto cmd_it = body.find("cmd");  // not body.value(): a non-string "cmd" would throw
+  std::string cmd = cmd_it != body.end() && cmd_it->is_string() ? cmd_it->get<std::string>() : "";
   std::string error;
   if (cmd == "ban") {
     auto request = ban_request_from_json(body, error);
     if (!request) return what = "ban", refused("ban: " + error);
     what = "ban " + request->prefix.str();
+    const bool v4 = request->prefix.is_v4();
+    const unsigned widest = v4 ? s.cfg.min_prefix_v4 : s.cfg.min_prefix_v6;
+    if (request->prefix.length() < widest)
+      return refused("ban " + request->prefix.str() + ": wider than /" + std::to_string(widest) +
+                     ", the widest this edge takes from the remote channel ([remote_ban] " +
+                     (v4 ? "min_prefix_v4" : "min_prefix_v6") +
+                     "); ban it with snigatectl on the edge if it is meant");
     request->source = "remote:" + peer.address().to_string();
     request->force = false;  // an `ignore` network stays the edge operator's call
     auto outcome = s.handlers.ban(*request);
