@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <set>
 
 #include "ban_queue.h"
 
@@ -65,6 +67,8 @@ TEST(QueueJson, RoundTrip) {
   EXPECT_EQ(back->jail, "web");
   EXPECT_EQ(back->matched_at, r.matched_at);
   EXPECT_FALSE(from_json_line("{not json"));
+  EXPECT_FALSE(from_json_line(R"({"prefix":7})"));  // a damaged line, not an exception
+  EXPECT_FALSE(from_json_line(R"({"prefix":"192.0.2.1","duration_s":"1h"})"));
 }
 
 TEST_F(Queue, RetriesWithBackoffUntilTheEdgeAnswers) {
@@ -107,6 +111,38 @@ TEST_F(Queue, RefusedBanIsDroppedAndTheNextOneSent) {
   q.push(ban("203.0.113.67"));
   ASSERT_TRUE(q.drain(2s));
   EXPECT_EQ(edge.received, (std::vector<std::string>{"203.0.113.66", "203.0.113.67"}));
+}
+
+// Every delivery of one ban carries one id, across retries and across a restart, so the edge
+// can tell a resend (its reply lost) from a new offence; two bans have two ids.
+TEST_F(Queue, OneIdPerBanAcrossRetriesAndRestarts) {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> seen;  // prefix, id
+  std::atomic<bool> up{false};
+  auto edge = [&](const bans::BanRequest& r) -> control::RemoteReply {
+    std::lock_guard lock(mu);
+    seen.emplace_back(r.prefix.str(), r.id);
+    if (!up) return {Status::Retry, "reply timed out"};
+    return {Status::Ok, "banned"};
+  };
+  {
+    BanQueue q(options(), edge);
+    q.push(ban("198.51.100.9"));
+    q.push(ban("198.51.100.10"));
+    std::this_thread::sleep_for(100ms);
+  }
+  up = true;
+  BanQueue q(options(), edge);
+  ASSERT_TRUE(q.drain(2s));
+  std::lock_guard lock(mu);
+  std::map<std::string, std::set<std::string>> ids;
+  for (const auto& [prefix, id] : seen) ids[prefix].insert(id);
+  ASSERT_EQ(ids.size(), 2u);
+  ASSERT_EQ(ids["198.51.100.9"].size(), 1u);
+  ASSERT_EQ(ids["198.51.100.10"].size(), 1u);
+  EXPECT_EQ(ids["198.51.100.9"].begin()->size(), 32u);
+  EXPECT_NE(*ids["198.51.100.9"].begin(), *ids["198.51.100.10"].begin());
+  EXPECT_GE(seen.size(), 4u);  // retried before the restart, then delivered
 }
 
 }  // namespace

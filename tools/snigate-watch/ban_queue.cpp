@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "control/remote_protocol.h"
+
 namespace snigate::watch_tool {
 
 using json = nlohmann::json;
@@ -26,11 +28,13 @@ std::string to_json_line(const bans::BanRequest& r) {
                              r.matched_at->time_since_epoch())
                              .count();
   j["sample"] = r.sample;
+  if (!r.id.empty()) j["id"] = r.id;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::optional<bans::BanRequest> from_json_line(const std::string& line) {
-  auto j = json::parse(line, nullptr, false);
+namespace {
+
+std::optional<bans::BanRequest> from_json_object(const json& j) {
   if (j.is_discarded() || !j.is_object() || !j.contains("prefix")) return std::nullopt;
   auto prefix = net::Prefix::parse(j.value("prefix", ""));
   if (!prefix) return std::nullopt;
@@ -44,7 +48,19 @@ std::optional<bans::BanRequest> from_json_line(const std::string& line) {
     r.matched_at = bans::Clock::time_point(
         std::chrono::milliseconds(j["matched_at_ms"].get<std::int64_t>()));
   r.sample = j.value("sample", "");
+  r.id = j.value("id", "");
   return r;
+}
+
+}  // namespace
+
+std::optional<bans::BanRequest> from_json_line(const std::string& line) {
+  // A line of the wrong shape (a key of another type) is unreadable, like one that is not JSON.
+  try {
+    return from_json_object(json::parse(line, nullptr, false));
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
 }
 
 BanQueue::BanQueue(BanQueueOptions options, Send send)
@@ -91,6 +107,9 @@ bool BanQueue::push(const bans::BanRequest& request) {
   {
     std::lock_guard lock(mu_);
     queue_.push_back(request);
+    // One id per ban, written to the file with it: every retry (and a restart's resend)
+    // carries the same id, so the edge counts one offence however often it is delivered.
+    if (queue_.back().id.empty()) queue_.back().id = control::random_nonce();
     stored = persist_locked();
   }
   if (!stored) spdlog::error("ban queue {}: cannot write; ban of {} kept in memory", options_.file, request.prefix.str());

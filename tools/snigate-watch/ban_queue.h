@@ -31,7 +31,7 @@ class BanQueue {
   BanQueue(const BanQueue&) = delete;
   BanQueue& operator=(const BanQueue&) = delete;
 
-  // Queues and writes the file. Returns false when the disk refused (the ban stays queued in
+  // Queues (with an idempotency id, when the request has none) and writes the file. Returns false when the disk refused (the ban stays queued in
   // memory; the next write retries).
   bool push(const bans::BanRequest& request);
   std::size_t pending() const;
