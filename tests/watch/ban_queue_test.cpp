@@ -145,5 +145,40 @@ TEST_F(Queue, OneIdPerBanAcrossRetriesAndRestarts) {
   EXPECT_GE(seen.size(), 4u);  // retried before the restart, then delivered
 }
 
+// A ban refused for the channel's sake (a wrong token, the clock) is held, survives a
+// restart, and goes again, with its id, once the edge accepts bans from us: at the next
+// accepted ban, or at an idle probe.
+TEST_F(Queue, ChannelRefusalsAreHeldAndResentOnceTheEdgeAcceptsAgain) {
+  std::mutex mu;
+  std::vector<std::string> accepted;
+  std::map<std::string, std::set<std::string>> ids;
+  std::atomic<bool> token_fixed{false};
+  auto edge = [&](const bans::BanRequest& r) -> control::RemoteReply {
+    std::lock_guard lock(mu);
+    ids[r.prefix.str()].insert(r.id);
+    if (r.prefix.str() == "203.0.113.66") return {Status::Refused, "in ignore"};  // for good
+    if (!token_fixed) return {Status::Refused, "bad token", true};
+    accepted.push_back(r.prefix.str());
+    return {Status::Ok, "banned"};
+  };
+  {
+    BanQueue q(options(), edge);
+    q.push(ban("198.51.100.20"));
+    q.push(ban("203.0.113.66"));
+    q.push(ban("198.51.100.21"));
+    for (int i = 0; i < 200 && q.pending() > 0; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(q.held(), 2u);
+    EXPECT_EQ(q.held_reason(), "bad token");
+  }  // snigate-watch restarts with the token fixed
+  token_fixed = true;
+  BanQueue q(options(), edge);
+  for (int i = 0; i < 300 && q.held() + q.pending() > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(q.held(), 0u);
+  std::lock_guard lock(mu);
+  std::set<std::string> got(accepted.begin(), accepted.end());
+  EXPECT_EQ(got, (std::set<std::string>{"198.51.100.20", "198.51.100.21"}));
+  for (const auto& [prefix, seen] : ids) EXPECT_EQ(seen.size(), 1u) << prefix;  // one id each
+}
+
 }  // namespace
 }  // namespace snigate::watch_tool

@@ -72,7 +72,9 @@ RemoteReply exchange(const std::string& endpoint, const std::string& line,
     return it != answer.end() && it->is_boolean() && it->get<bool>();
   };
   if (flag("ok")) return reply(Status::Ok, text("message", ""));
-  return reply(flag("retry") ? Status::Retry : Status::Refused, text("error", "refused"));
+  RemoteReply r = reply(flag("retry") ? Status::Retry : Status::Refused, text("error", "refused"));
+  r.channel = r.status == Status::Refused && flag("channel");
+  return r;
 }
 
 }  // namespace

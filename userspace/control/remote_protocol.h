@@ -9,7 +9,9 @@
 // mac = hex(HMAC-SHA256(token, "snigate-remote-ban v1\n" + ts + "\n" + nonce + "\n" + body)).
 // The token itself never crosses the wire. The edge refuses a timestamp more than max_skew
 // away from its clock, and a nonce it has already seen within that window (replay).
-// A reply: {"ok":true,"message":".."} or {"ok":false,"error":"..","retry":true|false}.
+// A reply: {"ok":true,"message":".."} or {"ok":false,"error":"..","retry":true|false}, with
+// "channel":true when the refusal is of the channel (token, clock, version, allow-list), not
+// of the ban: once that is fixed, the same ban would be taken.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

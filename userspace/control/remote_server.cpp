@@ -41,6 +41,14 @@ json refused(const std::string& why, bool retry = false) {
   return json{{"ok", false}, {"error", why}, {"retry", retry}};
 }
 
+// A refusal of the channel (token, clock, version, allow-list) rather than of the ban: the
+// watcher keeps such bans and sends them again once the edge accepts it (protocol "channel").
+json channel_refused(const std::string& why) {
+  json j = refused(why);
+  j["channel"] = true;
+  return j;
+}
+
 std::string encode(const json& reply) {
   return reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -123,7 +131,7 @@ asio::awaitable<void> session(std::shared_ptr<RemoteBanServer::State> state,
       close_after = true;
     } else if (auto v = state->auth.verify(line, WallClock::now()); !v.ok) {
       spdlog::warn("remote ban: {}: refused: {}", who, v.reason);
-      reply = refused(v.reason, v.retry);
+      reply = v.retry ? refused(v.reason, true) : channel_refused(v.reason);
     } else {
       std::string what;
       try {
@@ -179,7 +187,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<RemoteBanServer::State> state)
     }
     if (!refusal.empty()) {
       spdlog::warn("remote ban: {}: refused: {}", config::format_endpoint(peer), refusal);
-      asio::write(*socket, asio::buffer(encode(refused(refusal, retry))), ec);
+      asio::write(*socket,
+                  asio::buffer(encode(retry ? refused(refusal, true) : channel_refused(refusal))), ec);
       continue;
     }
     state->clients.insert(socket);
