@@ -78,6 +78,17 @@ TEST(RemoteProtocol, KeysOfTheWrongTypeAreRefusedNotThrown) {
   }
 }
 
+// The nonce memory is lost at a restart: a request signed before the edge started is refused
+// (retryable: a watcher signs again), so a captured one cannot be replayed across a restart.
+TEST(RemoteProtocol, RequestSignedBeforeTheEdgeStartedIsRefused) {
+  RemoteAuth auth({kToken}, 30s, 100, kNow);
+  auto before = auth.verify(line(kToken, kNow - 5s), kNow + 1s);
+  EXPECT_FALSE(before.ok);
+  EXPECT_TRUE(before.retry);
+  EXPECT_NE(before.reason.find("signed before this edge started"), std::string::npos) << before.reason;
+  EXPECT_TRUE(auth.verify(line(kToken, kNow + 1s), kNow + 1s).ok);
+}
+
 TEST(RemoteProtocol, BadTokenIsRefused) {
   RemoteAuth auth({kToken}, 30s);
   auto v = auth.verify(line(kOther), kNow);

@@ -147,6 +147,25 @@ TEST_F(RemoteServerTest, ReplayedRequestIsRefused) {
   EXPECT_EQ(bans_.size(), 1u);
 }
 
+// A request captured on the wire and replayed after the edge restarted (its nonce memory
+// gone) is refused.
+TEST_F(RemoteServerTest, ReplayAcrossARestartIsRefused) {
+  nlohmann::json body{{"cmd", "unban"}, {"prefix", "127.0.8.9"}};
+  auto line = sign_remote_request(body, kToken, WallClock::now() - 2s, random_nonce());
+  start();
+  EXPECT_FALSE(raw({line})[0]["ok"].get<bool>());  // signed before this server started
+  TearDown();
+  io_.restart();
+  start();  // the "restarted" edge
+  auto replayed = raw({line})[0];
+  EXPECT_FALSE(replayed["ok"].get<bool>());
+  EXPECT_NE(replayed["error"].get<std::string>().find("signed before this edge started"),
+            std::string::npos)
+      << replayed;
+  std::lock_guard lock(mu_);
+  EXPECT_TRUE(unbans_.empty());
+}
+
 TEST_F(RemoteServerTest, StaleTimestampIsRefused) {
   start();
   nlohmann::json body{{"cmd", "ban"}, {"prefix", "127.0.8.9"}};

@@ -73,8 +73,11 @@ std::string sign_remote_request(const json& body, std::string_view token,
 }
 
 RemoteAuth::RemoteAuth(std::vector<std::string> tokens, std::chrono::seconds max_skew,
-                       std::size_t max_nonces)
-    : tokens_(std::move(tokens)), max_skew_(max_skew), max_nonces_(max_nonces) {}
+                       std::size_t max_nonces, WallClock::time_point started)
+    : tokens_(std::move(tokens)),
+      max_skew_(max_skew),
+      max_nonces_(max_nonces),
+      started_s_(std::chrono::duration_cast<std::chrono::seconds>(started.time_since_epoch()).count()) {}
 
 RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point now) {
   RemoteVerdict v;
@@ -124,6 +127,12 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
     }
   }
   if (!matched) return refuse("bad token (no configured token signs this request)");
+  // Whole seconds, as ts is: what was signed in the very second the edge started passes (a
+  // watcher sending at once must not be turned away), so the replay window left is < 1 s.
+  if (ts_s < started_s_) {
+    v.retry = true;
+    return refuse("signed before this edge started (its replay memory starts then); sign it again");
+  }
 
   {
     std::lock_guard lock(mu_);

@@ -56,14 +56,18 @@ struct RemoteVerdict {
 // MAC holds, so a forger cannot fill the replay cache. Thread-safe.
 class RemoteAuth {
  public:
+  // `started`: when this edge's replay memory began (the server passes now). A request signed
+  // before it is refused as retryable: its nonce may have been used before a restart, and a
+  // captured request replayed across a restart is exactly that. The sender signs again.
   RemoteAuth(std::vector<std::string> tokens, std::chrono::seconds max_skew,
-             std::size_t max_nonces = 100000);
+             std::size_t max_nonces = 100000, WallClock::time_point started = {});
   RemoteVerdict verify(std::string_view line, WallClock::time_point now);
 
  private:
   std::vector<std::string> tokens_;
   std::chrono::seconds max_skew_;
   std::size_t max_nonces_;
+  std::int64_t started_s_;
   std::mutex mu_;
   std::map<std::string, WallClock::time_point> nonces_;  // nonce -> when it can be forgotten
 };

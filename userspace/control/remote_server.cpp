@@ -25,7 +25,7 @@ using nlohmann::json;
 
 struct RemoteBanServer::State {
   State(asio::io_context& io, const RemoteBanConfig& c, ControlHandlers h)
-      : cfg(c), handlers(std::move(h)), auth(c.tokens, c.max_skew), limiter(c.rate, c.burst),
+      : cfg(c), handlers(std::move(h)), auth(c.tokens, c.max_skew, 100000, WallClock::now()), limiter(c.rate, c.burst),
         acceptor(io) {}
   RemoteBanConfig cfg;
   ControlHandlers handlers;
