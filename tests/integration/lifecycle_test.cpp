@@ -123,6 +123,19 @@ TEST(Lifecycle, SecondSigtermIsAnsweredAndAThirdEndsTheDrain) {
   EXPECT_NE(d.wait_access(std::regex("end=drain_timeout")), "") << d.access_log();
 }
 
+// The bind line names each listener's protocol: a connect (forward proxy) listener is not a
+// TLS one.
+TEST(Lifecycle, BindLogNamesTheListenersProtocol) {
+  TempDir dir;
+  RawServer backend("127.0.3.1", echo_as("b"));
+  Snigated d(dir, http_config(backend.port()) +
+                      "[[listener]]\nname = \"proxy\"\nlisten = \"127.0.3.1:0\"\n"
+                      "protocol = \"connect\"\nallow = [\"*.example.org\"]\n");
+  EXPECT_TRUE(d.process().wait_for(std::regex(R"(listener proxy bound to 127\.0\.3\.1:\d+ \(connect\))")))
+      << d.process().log();
+  EXPECT_TRUE(d.process().wait_for(std::regex(R"(listener http bound to 127\.0\.3\.1:\d+ \(http\))")));
+}
+
 TEST(Lifecycle, SighupReloadsRoutesAndKeepsLiveConnections) {
   TempDir dir;
   RawServer one("127.0.3.1", echo_as("one")), two("127.0.3.1", echo_as("two"));
