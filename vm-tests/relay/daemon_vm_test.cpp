@@ -239,6 +239,9 @@ class Edge {
         << "access_log = \"" << (dir_ / "access.log").string() << "\"\n"
         << "control_socket = \"" << (dir_ / "control.sock").string() << "\"\n"
         << "drain_timeout = \"1s\"\n"
+        // The harness's clients share one address per family; the per-client caps are not
+        // what these tests measure (tests/integration covers them).
+        << "max_connections_per_client = 0\nmax_prereads_per_client = 0\n"
         << daemon_extra
         << "[bans]\nenabled = false\n"
         << "[[listener]]\nname = \"v4\"\nlisten = \"" << t.v4().edge_front << ":0\"\n"
