@@ -1,5 +1,6 @@
 // The SQLite store on its own: what it keeps across reopenings and what the history says.
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -60,6 +61,30 @@ TEST(BanStore, KeepsBansAndHistoryAcrossReopening) {
 
 // A store the disk will not let be written still opens, so the daemon keeps its bans in
 // force; every write says why it failed and tries the file again first.
+// The store quotes log lines: only its owner reads it, whatever the umask, and a store an
+// older version left world-readable is closed to the world (its group is the operator's).
+TEST(BanStore, FilesAreReadableByTheOwnerOnly) {
+  ScratchDir dir;
+  const mode_t old_umask = ::umask(022);
+  std::string error;
+  {
+    auto store = BanStore::open(dir.file("bans.db"), error);
+    ASSERT_TRUE(store) << error;
+    ASSERT_TRUE(store->add(entry("10.5.1.1", Clock::now()), error)) << error;
+    for (const char* name : {"bans.db", "bans.db-wal", "bans.db-shm"}) {
+      struct stat st {};
+      ASSERT_EQ(::stat(dir.file(name).c_str(), &st), 0) << name;
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << name;
+    }
+  }
+  ::chmod(dir.file("bans.db").c_str(), 0644);
+  ASSERT_TRUE(BanStore::open(dir.file("bans.db"), error)) << error;
+  ::umask(old_umask);
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.file("bans.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+}
+
 TEST(BanStore, UnwritablePathOpensEmptyAndEveryWriteSaysWhy) {
   ScratchDir dir;
   std::string error;

@@ -74,6 +74,28 @@ TEST(ConfigErrors, BadDuration) {
   EXPECT_NE(e.find("unknown unit 'y'"), std::string::npos) << e;
 }
 
+// Every duration has a ceiling, checked before any multiplication: none can wrap into a
+// negative time (a drain that never waits) or pass --check and stall a stop for centuries.
+TEST(ConfigErrors, DurationsAreBounded) {
+  std::string e = error_with("[daemon]\ndrain_timeout = \"9999999999999d\"\n");
+  EXPECT_EQ(e, "bad.toml:11:17: duration '9999999999999d' is longer than 1d, the most this "
+               "setting takes");
+  e = error_with("[daemon]\nidle_timeout = \"99999999999999999999999s\"\n");
+  EXPECT_TRUE(e.starts_with("bad.toml:11:16: ")) << e;
+  EXPECT_NE(e.find("longer than 3650d"), std::string::npos) << e;
+  e = error_with("[daemon]\nidle_timeout = 9223372036854775807\n");
+  EXPECT_NE(e.find("bad.toml:11:16: duration 9223372036854775807s is longer than 3650d"),
+            std::string::npos)
+      << e;
+  e = error_with("[backend.b]\nservers = [\"127.0.2.11:443 fail_timeout=2562048h\"]\n");
+  EXPECT_NE(e.find("longer than 3650d"), std::string::npos) << e;
+  e = error_with("[[listener]]\nlisten = \"127.0.2.2:1\"\ntable = \"edge\"\n"
+                 "preread_timeout = \"1h\"\n");
+  EXPECT_NE(e.find("bad.toml:13:19: duration '1h' is longer than 10m"), std::string::npos) << e;
+  // At the ceiling is fine.
+  EXPECT_NO_THROW(load_string(std::string(kBase) + "[daemon]\ndrain_timeout = \"1d\"\n", "ok"));
+}
+
 struct ListenCase {
   const char* listen;
   const char* expected;
@@ -141,6 +163,20 @@ TEST(ConfigErrors, BadRouteNames) {
             std::string::npos);
   EXPECT_NE(error_with("[table.t2]\n\"a..org\" = \"a\"\n").find("empty label"), std::string::npos);
   EXPECT_NE(error_with("[table.t2]\n\"a b.org\" = \"a\"\n").find("character ' '"), std::string::npos);
+}
+
+// Names a terminal cannot show whole: every byte outside printable ASCII is written \xNN (no
+// half UTF-8 character, nothing cut at a NUL), and an IDN gets the punycode hint.
+TEST(ConfigErrors, NonAsciiAndNulInNamesAreEscaped) {
+  std::string e = error_with("[table.t2]\n\"b\u00fccher.example\" = \"a\"\n");
+  EXPECT_EQ(e.rfind("bad.toml:11:1: name \"b\\xc3\\xbccher.example\": a non-ASCII name never "
+                    "arrives as written", 0), 0u) << e;
+  EXPECT_NE(e.find("punycode form (xn--...)"), std::string::npos) << e;
+  e = error_with("[table.t2]\n\"a\\u0000b.example\" = \"a\"\n");
+  EXPECT_EQ(e, "bad.toml:11:1: name \"a\\x00b.example\": character '\\x00' cannot appear in a "
+               "host name") << e;
+  e = error_with("[daemon]\n\"w\u00f6rkers\" = 1\n");
+  EXPECT_NE(e.find("unknown key 'w\\xc3\\xb6rkers' in [daemon]"), std::string::npos) << e;
 }
 
 TEST(ConfigErrors, MisspeltTableKeyword) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "conns/client_limits.h"
 #include "conns/conn_registry.h"
 
 namespace snigate::conns {
@@ -22,7 +23,7 @@ TEST(ConnRegistry, SnapshotIsOldestFirstAndCarriesUpdates) {
   for (int i = 0; i < 50; ++i) {
     auto c = conn(r, "192.0.2.1");
     ids.push_back(c.id);
-    r.add(c, [] {});
+    r.add(c, [](KillReason) {});
   }
   r.update(ids[7], [](ConnInfo& c) {
     c.requested = "a.example:443";
@@ -43,12 +44,53 @@ TEST(ConnRegistry, SnapshotIsOldestFirstAndCarriesUpdates) {
 TEST(ConnRegistry, KillMatchingEndsOnlyThatClient) {
   ConnRegistry r;
   int banned_killed = 0, other_killed = 0;
-  for (int i = 0; i < 3; ++i) r.add(conn(r, "192.0.2.7"), [&] { ++banned_killed; });
-  r.add(conn(r, "192.0.2.8"), [&] { ++other_killed; });
+  for (int i = 0; i < 3; ++i)
+    r.add(conn(r, "192.0.2.7"), [&](KillReason why) { banned_killed += why == KillReason::Banned; });
+  r.add(conn(r, "192.0.2.8"), [&](KillReason) { ++other_killed; });
   auto target = boost::asio::ip::make_address("192.0.2.7");
   EXPECT_EQ(r.kill_matching([&](const boost::asio::ip::address& a) { return a == target; }), 3u);
   EXPECT_EQ(banned_killed, 3);
   EXPECT_EQ(other_killed, 0);
+}
+
+TEST(ConnRegistry, DrainKillsSayDrain) {
+  ConnRegistry r;
+  int drained = 0;
+  r.add(conn(r, "192.0.2.7"), [&](KillReason why) { drained += why == KillReason::Drain; });
+  EXPECT_EQ(r.kill_matching([](const boost::asio::ip::address&) { return true; }, KillReason::Drain),
+            1u);
+  EXPECT_EQ(drained, 1);
+}
+
+// One IPv4 address, or one IPv6 /64, holds at most `prereads` connections in preread and
+// `connections` in all; places come back when a preread ends or a ticket goes.
+TEST(ClientLimits, CapsPrereadsAndConnectionsPerAddressAndPer64) {
+  ClientLimits limits;
+  const ClientLimits::Caps caps{3, 2};
+  auto a = [](const char* text) { return boost::asio::ip::make_address(text); };
+  std::string why;
+  std::vector<ClientLimits::Ticket> held;
+  held.push_back(*limits.admit(a("192.0.2.7"), caps, &why));
+  held.push_back(*limits.admit(a("::ffff:192.0.2.7"), caps, &why));  // the same client
+  EXPECT_FALSE(limits.admit(a("192.0.2.7"), caps, &why));
+  EXPECT_EQ(why, "192.0.2.7 already has 2 connection(s) in preread (max_prereads_per_client)");
+  EXPECT_TRUE(limits.admit(a("192.0.2.8"), caps, &why));  // another client is not affected
+  held[0].preread_done();
+  held.push_back(*limits.admit(a("192.0.2.7"), caps, &why));
+  held[1].preread_done();
+  held[2].preread_done();
+  EXPECT_FALSE(limits.admit(a("192.0.2.7"), caps, &why));
+  EXPECT_EQ(why, "192.0.2.7 already has 3 connection(s) open (max_connections_per_client)");
+
+  held.push_back(*limits.admit(a("2001:db8:1:2::1"), caps, &why));
+  held.push_back(*limits.admit(a("2001:db8:1:2:ffff::9"), caps, &why));  // same /64
+  EXPECT_FALSE(limits.admit(a("2001:db8:1:2::77"), caps, &why));
+  EXPECT_EQ(why, "2001:db8:1:2::/64 already has 2 connection(s) in preread (max_prereads_per_client)");
+  EXPECT_TRUE(limits.admit(a("2001:db8:1:3::1"), caps, &why));
+
+  held.clear();
+  EXPECT_EQ(limits.clients(), 0u);
+  EXPECT_TRUE(limits.admit(a("192.0.2.7"), {0, 0}, &why));  // 0: no cap
 }
 
 }  // namespace

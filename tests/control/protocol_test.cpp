@@ -2,6 +2,8 @@
 // get an error reply that names the problem instead of a crash or a silent default.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "control/control_server.h"
 #include "control/protocol.h"
 
@@ -61,6 +63,41 @@ TEST(ControlProtocol, BadBanRequestsNameTheKey) {
   error.clear();
   EXPECT_FALSE(ban_request_from_json(json{{"prefix", "192.0.2.1"}, {"force", "yes"}}, error));
   EXPECT_NE(error.find("'force'"), std::string::npos) << error;
+}
+
+// A duration or time that would overflow the clocks is refused with the limit, never
+// accepted as an expiry in the past (which bans nothing) or a matched_at stored as -1.
+TEST(ControlProtocol, AbsurdDurationsAndTimesAreRefused) {
+  std::string error;
+  EXPECT_FALSE(ban_request_from_json(json{{"prefix", "192.0.2.1"}, {"duration", 9999999999}}, error));
+  EXPECT_NE(error.find("'duration' must be a positive number of seconds up to 315360000"),
+            std::string::npos)
+      << error;
+  error.clear();
+  EXPECT_FALSE(ban_request_from_json(
+      json{{"prefix", "192.0.2.1"}, {"matched_at", std::numeric_limits<std::int64_t>::max()}},
+      error));
+  EXPECT_NE(error.find("'matched_at' must be seconds since 1970"), std::string::npos) << error;
+  error.clear();
+  EXPECT_FALSE(ban_request_from_json(json{{"prefix", "192.0.2.1"}, {"matched_at", -1}}, error));
+  EXPECT_NE(error.find("'matched_at'"), std::string::npos) << error;
+  error.clear();
+  auto ok = ban_request_from_json(json{{"prefix", "192.0.2.1"}, {"duration", 315360000}}, error);
+  ASSERT_TRUE(ok) << error;
+  EXPECT_EQ(ok->duration, std::chrono::seconds(315360000));
+}
+
+TEST(ControlProtocol, BanRequestCarriesItsIdempotencyId) {
+  bans::BanRequest r;
+  r.prefix = *net::Prefix::parse("192.0.2.1");
+  r.id = "0123456789abcdef0123456789abcdef";
+  std::string error;
+  auto back = ban_request_from_json(to_json(r), error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->id, r.id);
+  EXPECT_FALSE(ban_request_from_json(json{{"prefix", "192.0.2.1"}, {"id", std::string(129, 'x')}},
+                                     error));
+  EXPECT_NE(error.find("'id' must be at most 128 characters"), std::string::npos) << error;
 }
 
 TEST(ControlProtocol, BanEntryRoundTrips) {

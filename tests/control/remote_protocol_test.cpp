@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sys/stat.h>
 
 #include "config/diag.h"
@@ -48,6 +49,44 @@ TEST(RemoteProtocol, ValidRequestIsAcceptedWithItsBody) {
   ASSERT_TRUE(v.ok) << v.reason;
   EXPECT_EQ(v.token, 1u);
   EXPECT_EQ(v.body["prefix"], "192.0.2.7");
+}
+
+// Timestamps at the ends of int64 are refused as off the clock; the arithmetic never wraps
+// them into the window (nanoseconds since 1970 overflow past the year 2262).
+TEST(RemoteProtocol, AbsurdTimestampsAreOffTheClock) {
+  RemoteAuth auth({kToken}, 30s);
+  for (std::int64_t ts : {std::numeric_limits<std::int64_t>::max(),
+                          std::numeric_limits<std::int64_t>::min(), std::int64_t{1} << 40,
+                          std::int64_t{9'223'372'037}}) {
+    json req{{"v", 1}, {"ts", ts}, {"nonce", std::string(32, 'a')}, {"body", "{}"},
+             {"mac", std::string(64, 'b')}};
+    auto v = auth.verify(req.dump(), kNow);
+    EXPECT_FALSE(v.ok);
+    EXPECT_NE(v.reason.find("off this edge's clock"), std::string::npos) << ts << ": " << v.reason;
+  }
+}
+
+// Found by fuzz_remote: a key of the wrong type ("v" as a string) threw out of verify(),
+// which would end the edge's control loop for any peer that can connect.
+TEST(RemoteProtocol, KeysOfTheWrongTypeAreRefusedNotThrown) {
+  RemoteAuth auth({kToken}, 30s);
+  for (const char* text : {R"({"v":"1"})", R"({"v":[1],"ts":1})", R"({"v":1.5})", R"({"v":null})"}) {
+    RemoteVerdict v;
+    EXPECT_NO_THROW(v = auth.verify(text, kNow)) << text;
+    EXPECT_FALSE(v.ok);
+    EXPECT_NE(v.reason.find("protocol version"), std::string::npos) << v.reason;
+  }
+}
+
+// The nonce memory is lost at a restart: a request signed before the edge started is refused
+// (retryable: a watcher signs again), so a captured one cannot be replayed across a restart.
+TEST(RemoteProtocol, RequestSignedBeforeTheEdgeStartedIsRefused) {
+  RemoteAuth auth({kToken}, 30s, 100, kNow);
+  auto before = auth.verify(line(kToken, kNow - 5s), kNow + 1s);
+  EXPECT_FALSE(before.ok);
+  EXPECT_TRUE(before.retry);
+  EXPECT_NE(before.reason.find("signed before this edge started"), std::string::npos) << before.reason;
+  EXPECT_TRUE(auth.verify(line(kToken, kNow + 1s), kNow + 1s).ok);
 }
 
 TEST(RemoteProtocol, BadTokenIsRefused) {

@@ -129,6 +129,7 @@ TEST_F(RemoteServerTest, BadTokenIsRefusedForGood) {
   start();
   auto reply = RemoteBanClient(endpoint_, "not-the-token-0123456789").send(request("127.0.8.9"));
   EXPECT_EQ(reply.status, Status::Refused);
+  EXPECT_TRUE(reply.channel);  // the watcher holds such a ban until the token is fixed
   EXPECT_NE(reply.message.find("bad token"), std::string::npos) << reply.message;
   std::lock_guard lock(mu_);
   EXPECT_TRUE(bans_.empty());
@@ -144,6 +145,25 @@ TEST_F(RemoteServerTest, ReplayedRequestIsRefused) {
   EXPECT_NE(replies[1]["error"].get<std::string>().find("replayed"), std::string::npos);
   std::lock_guard lock(mu_);
   EXPECT_EQ(bans_.size(), 1u);
+}
+
+// A request captured on the wire and replayed after the edge restarted (its nonce memory
+// gone) is refused.
+TEST_F(RemoteServerTest, ReplayAcrossARestartIsRefused) {
+  nlohmann::json body{{"cmd", "unban"}, {"prefix", "127.0.8.9"}};
+  auto line = sign_remote_request(body, kToken, WallClock::now() - 2s, random_nonce());
+  start();
+  EXPECT_FALSE(raw({line})[0]["ok"].get<bool>());  // signed before this server started
+  TearDown();
+  io_.restart();
+  start();  // the "restarted" edge
+  auto replayed = raw({line})[0];
+  EXPECT_FALSE(replayed["ok"].get<bool>());
+  EXPECT_NE(replayed["error"].get<std::string>().find("signed before this edge started"),
+            std::string::npos)
+      << replayed;
+  std::lock_guard lock(mu_);
+  EXPECT_TRUE(unbans_.empty());
 }
 
 TEST_F(RemoteServerTest, StaleTimestampIsRefused) {
@@ -174,6 +194,38 @@ TEST_F(RemoteServerTest, PeerOutsideAllowIsRefused) {
   auto reply = RemoteBanClient(endpoint_, kToken).send(request("127.0.8.9"));
   EXPECT_EQ(reply.status, Status::Refused);
   EXPECT_NE(reply.message.find("allow"), std::string::npos) << reply.message;
+}
+
+// A valid token is no licence to ban half the Internet: prefixes wider than the configured
+// width are refused for good, per family.
+TEST_F(RemoteServerTest, WidePrefixesAreRefused) {
+  cfg_.min_prefix_v4 = 16;
+  cfg_.min_prefix_v6 = 48;
+  start();
+  RemoteBanClient client(endpoint_, kToken);
+  for (const char* wide : {"0.0.0.0/1", "10.0.0.0/15", "::/1", "2001:db8::/47"}) {
+    auto reply = client.send(request(wide));
+    EXPECT_EQ(reply.status, Status::Refused) << wide;
+    EXPECT_FALSE(reply.channel);  // refused for the ban itself: not worth sending again
+    EXPECT_NE(reply.message.find("the widest this edge takes"), std::string::npos) << reply.message;
+  }
+  EXPECT_TRUE(client.send(request("10.0.0.0/16")).ok());
+  EXPECT_TRUE(client.send(request("2001:db8::/48")).ok());
+  std::lock_guard lock(mu_);
+  ASSERT_EQ(bans_.size(), 2u);
+  EXPECT_EQ(bans_[0].prefix.str(), "10.0.0.0/16");
+}
+
+// A token holder's body with a non-string "cmd" is refused, and the server goes on.
+TEST_F(RemoteServerTest, CommandOfTheWrongTypeIsRefusedAndTheServerLives) {
+  start();
+  auto replies = raw({sign_remote_request(nlohmann::json{{"cmd", 5}}, kToken, WallClock::now(),
+                                          random_nonce()),
+                      sign_remote_request(nlohmann::json{{"cmd", "ban"}, {"prefix", "127.0.8.9"}},
+                                          kToken, WallClock::now(), random_nonce())});
+  EXPECT_FALSE(replies[0]["ok"].get<bool>());
+  EXPECT_NE(replies[0]["error"].get<std::string>().find("unknown command"), std::string::npos);
+  EXPECT_TRUE(replies[1]["ok"].get<bool>()) << replies[1];
 }
 
 TEST(RemoteBanClient, UnreachableEdgeMeansRetry) {

@@ -119,8 +119,8 @@ class Client {
   }
   ~Client() { ::close(fd_); }
   // Sends a request and reads until it comes back (the backend echoes) or `timeout` passes.
-  bool round_trip(std::chrono::milliseconds timeout = 3s) {
-    const std::string req = "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
+  bool round_trip(std::chrono::milliseconds timeout = 3s, const std::string& host = "a.example") {
+    const std::string req = "GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
     if (!connected_ || ::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
       return false;
     std::string got;
@@ -362,6 +362,16 @@ TEST_F(SnigatectlTest, BanEndsLiveConnectionRefusesNewOnesAndUnbanRestores) {
   EXPECT_NE(ban.output.find("ended 1 live connection"), std::string::npos) << ban.output;
   EXPECT_TRUE(banned.ended_within(2s));
   EXPECT_TRUE(other.round_trip());  // the other client is untouched
+  // The ended connection's access-log line says a ban ended it (not a bare "aborted").
+  const std::regex ended_by_ban(R"(client=127\.0\.8\.2\b.* end=banned)");
+  std::string access;
+  for (auto until = std::chrono::steady_clock::now() + 5s;
+       std::chrono::steady_clock::now() < until && !std::regex_search(access, ended_by_ban);
+       std::this_thread::sleep_for(50ms)) {
+    std::ifstream in(dir_ + "/access.log");
+    access.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_TRUE(std::regex_search(access, ended_by_ban)) << access;
 
   int reached = backend_.accepted();
   Client again("127.0.8.2", port_);
@@ -482,6 +492,22 @@ TEST_F(SnigatectlTest, StatsAndConnsShowLiveTraffic) {
   EXPECT_GE(stats_json["connections"]["accepted"].get<int>(), 1);
   EXPECT_EQ(stats_json["connections"]["active"].get<int>(), 1);
   EXPECT_EQ(stats_json["bans"]["active"].get<int>(), 0);
+}
+
+// A route regex that gives up at the match limit still routes (to the default) and is counted
+// where the operator looks: snigatectl stats.
+TEST_F(SnigatectlTest, RegexLimitHitsAreCountedInStats) {
+  stop_daemon();
+  write_config("[[listener]]\nname = \"evil\"\nlisten = \"127.0.8.1:0\"\nprotocol = \"http\"\n"
+               "table = \"evil\"\n[table.evil]\n\"~^(a+)+$\" = \"echo\"\ndefault = \"echo\"\n");
+  start_daemon();
+  const unsigned short evil = logged_port(R"(listener evil bound to 127\.0\.8\.1:(\d+))");
+  ASSERT_NE(evil, 0);
+  Client crafted("127.0.8.5", evil);
+  EXPECT_TRUE(crafted.round_trip(3s, std::string(28, 'a') + "b"));  // served by the default
+  auto stats = json::parse(ctl("stats --json").output);
+  EXPECT_EQ(stats["routing"]["regex_limit_hits"].get<int>(), 1) << stats;
+  EXPECT_NE(log().find("gave up on a name of 29 bytes at the match limit"), std::string::npos);
 }
 
 TEST_F(SnigatectlTest, ReloadReportsFileLineAndAppliesAGoodConfig) {

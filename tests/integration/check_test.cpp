@@ -177,5 +177,59 @@ tokens = ["0123456789abcdef0123456789abcdef"]
   expect_error_at(r, 14, "needs bans on");
 }
 
+// Configurations that pass the parsers but could never start: the remote channel on a
+// listener's port, one file for two uses.
+TEST(Check, SocketsAndFilesThatCollideAreRefused) {
+  TempDir dir;
+  const std::string listener = R"(
+[[listener]]
+name = "fixed"
+listen = "0.0.0.0:7443"
+table = "edge"
+)";
+  expect_error_at(check(dir, listener + R"(
+[remote_ban]
+listen = "127.0.3.1:7443"
+tokens = ["0123456789abcdef0123456789abcdef"]
+)"),
+                  18, "takes the port of listener fixed");
+  write_file(dir / "d.toml", "[daemon]\ncontrol_socket = \"/tmp/same\"\naccess_log = "
+                             "\"/tmp/./same\"\n" + kCore.substr(kCore.find("[[listener]]")));
+  RunResult same = run({SNIGATED_PATH, "--check", "-c", (dir / "d.toml").string()});
+  EXPECT_EQ(same.exit_code, 1) << same.output;
+  EXPECT_NE(same.output.find("d.toml:3:14: 'access_log' and 'control_socket' are the same file"),
+            std::string::npos)
+      << same.output;
+  expect_error_at(check(dir, "\n[bans]\nstore = \"/tmp/never-bound.sock\"\n"), 2,
+                  "'control_socket' is the ban store's file");
+  // Different ports, and a listener on port 0, are fine.
+  EXPECT_EQ(check(dir, R"(
+[remote_ban]
+listen = "127.0.3.1:7444"
+tokens = ["0123456789abcdef0123456789abcdef"]
+)").exit_code, 0);
+}
+
+TEST(Check, RegexWithNestedRepeatsIsWarnedAboutAtItsLine) {
+  TempDir dir;
+  write_file(dir / "r.toml", R"([daemon]
+control_socket = "/tmp/never-bound.sock"
+[[listener]]
+listen = "127.0.3.1:0"
+table = "edge"
+[table.edge]
+"~^(a+)+$" = "b"
+"~^api[0-9]+\\.example$" = "b"
+[backend.b]
+servers = ["127.0.3.1:9"]
+)");
+  RunResult r = run({SNIGATED_PATH, "--check", "-c", (dir / "r.toml").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: " + (dir / "r.toml").string() + ":7:1: regex \"~^(a+)+$\""),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("api[0-9]"), r.output.rfind("api[0-9]")) << r.output;  // no warning
+}
+
 }  // namespace
 }  // namespace snigate::itest

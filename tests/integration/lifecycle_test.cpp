@@ -97,7 +97,43 @@ TEST(Lifecycle, DrainIsBoundedByDrainTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   EXPECT_EQ(recv_until_eof(fd).find("b:"), std::string::npos);  // ended, not left hanging
   close(fd);
-  EXPECT_NE(d.wait_access(std::regex("end=aborted")), "") << d.access_log();
+  EXPECT_NE(d.wait_access(std::regex("end=drain_timeout")), "") << d.access_log();
+}
+
+// A second SIGTERM during a long drain is answered, and the drain goes on; a third one ends
+// the live connections at once, each logged as cut by the drain.
+TEST(Lifecycle, SecondSigtermIsAnsweredAndAThirdEndsTheDrain) {
+  TempDir dir;
+  RawServer backend("127.0.3.1", echo_as("b"));
+  Snigated d(dir, http_config(backend.port(), "drain_timeout = \"60s\""));
+  int fd = open_session(d.port("http"));
+  EXPECT_EQ(line_through(fd, "hi"), "b:hi");
+  d.process().signal(SIGTERM);
+  ASSERT_TRUE(d.process().wait_for(std::regex("stopped accepting")));
+  d.process().signal(SIGTERM);
+  ASSERT_TRUE(d.process().wait_for(std::regex("signal 15 again: already stopping, 1 connection")))
+      << d.process().log();
+  EXPECT_EQ(line_through(fd, "still"), "b:still");
+  const auto start = std::chrono::steady_clock::now();
+  d.process().signal(SIGTERM);
+  EXPECT_EQ(d.process().stop(0, 10s), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(recv_until_eof(fd), "");
+  close(fd);
+  EXPECT_NE(d.wait_access(std::regex("end=drain_timeout")), "") << d.access_log();
+}
+
+// The bind line names each listener's protocol: a connect (forward proxy) listener is not a
+// TLS one.
+TEST(Lifecycle, BindLogNamesTheListenersProtocol) {
+  TempDir dir;
+  RawServer backend("127.0.3.1", echo_as("b"));
+  Snigated d(dir, http_config(backend.port()) +
+                      "[[listener]]\nname = \"proxy\"\nlisten = \"127.0.3.1:0\"\n"
+                      "protocol = \"connect\"\nallow = [\"*.example.org\"]\n");
+  EXPECT_TRUE(d.process().wait_for(std::regex(R"(listener proxy bound to 127\.0\.3\.1:\d+ \(connect\))")))
+      << d.process().log();
+  EXPECT_TRUE(d.process().wait_for(std::regex(R"(listener http bound to 127\.0\.3\.1:\d+ \(http\))")));
 }
 
 TEST(Lifecycle, SighupReloadsRoutesAndKeepsLiveConnections) {
@@ -128,6 +164,24 @@ TEST(Lifecycle, SighupReloadsRoutesAndKeepsLiveConnections) {
   close(fd);
   EXPECT_EQ(line_through(live, "still"), "one:still");
   close(live);
+}
+
+// One address holding idle connections (nothing sent) fills only its own preread cap, not
+// max_connections: one more from it is refused at once, and other clients are still served.
+TEST(Lifecycle, IdlePrereadsAreCappedPerClient) {
+  TempDir dir;
+  RawServer backend("127.0.3.1", echo_as("b"));
+  Snigated d(dir, http_config(backend.port(), "max_connections = 10\nmax_prereads_per_client = 3"));
+  std::vector<int> idle;
+  for (int i = 0; i < 4; ++i) idle.push_back(connect_to("127.0.3.1", d.port("http"), "127.0.3.60"));
+  const std::string refused = d.wait_access(std::regex(
+      R"(client=127\.0\.3\.60:\d+ .*end=limit detail=127\.0\.3\.60\\x20already\\x20has\\x203\\x20connection\(s\)\\x20in\\x20preread)"));
+  EXPECT_NE(refused, "") << d.access_log();
+  int other = connect_to("127.0.3.1", d.port("http"), "127.0.3.61", 5s);
+  send_all(other, "GET / HTTP/1.1\r\nHost: x.test\r\n\r\n");
+  EXPECT_EQ(line_through(other, "served"), "b:served");
+  close(other);
+  for (int fd : idle) close(fd);
 }
 
 TEST(Lifecycle, ConnectionLimitRefusesTheExtraOnes) {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "config/config.h"
+#include "config/route_regex.h"
 #include "routing/route_table.h"
 
 namespace snigate::routing {
@@ -143,6 +144,43 @@ TEST(RouteTableRegex, BadPatternFailsAtItsEntry) {
   } catch (const config::ConfigError& e) {
     EXPECT_TRUE(std::string(e.what()).starts_with("regex.toml:5:1: regex \"[a-\": ")) << e.what();
   }
+}
+
+// (a+)+$ against "aaaa...a!" backtracks exponentially. With PCRE2's default limit (10 million
+// steps) the name below fails only after millions of steps; with the route limit it gives up
+// at once, is counted, and the lookup goes on to the default.
+TEST(RouteTableRegex, CatastrophicPatternGivesUpAtTheLimitAndIsCounted) {
+  config::TableConfig table;
+  table.entries.push_back({config::RouteEntry::Kind::Regex, "^(a+)+$", "evil", {}});
+  table.entries.push_back({config::RouteEntry::Kind::Regex, "^b[a-z]+\\.example$", "fine", {}});
+  table.default_backend = "fallback";
+  RouteTable t = RouteTable::build(table);
+  EXPECT_EQ(*t.lookup("aaaaaaaaaa"), "evil");
+  EXPECT_EQ(t.regex_limit_hits(), 0u);
+  const std::string crafted = std::string(28, 'a') + "!";
+  EXPECT_EQ(*t.lookup(crafted), "fallback");
+  EXPECT_EQ(*t.lookup(crafted), "fallback");
+  EXPECT_EQ(t.regex_limit_hits(), 2u);
+  // A long but ordinary name is well inside the limit.
+  EXPECT_EQ(*t.lookup("b" + std::string(240, 'x') + ".example"), "fine");
+  EXPECT_EQ(t.regex_limit_hits(), 2u);
+
+  // Direct: the same match with the shared context reports the limit, not "no match".
+  auto code = config::compile_route_regex("^(a+)+$", nullptr);
+  auto* data = pcre2_match_data_create(1, nullptr);
+  int rc = pcre2_match(code.get(), reinterpret_cast<PCRE2_SPTR>(crafted.data()), crafted.size(),
+                       0, 0, data, config::route_match_context());
+  pcre2_match_data_free(data);
+  EXPECT_TRUE(rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT) << rc;
+}
+
+TEST(RouteRegexShape, NestedUnboundedQuantifiersAreFlagged) {
+  for (const char* bad : {"(a+)+$", "^(x*y)*z", "((ab)+c)+", "(?:[a-z]+\\.)+example$", "(a{2,})*",
+                          "(a+?)+"})
+    EXPECT_TRUE(config::nests_unbounded_quantifiers(bad)) << bad;
+  for (const char* ok : {"^api[0-9]+\\.example\\.net$", "(ab)+", "(a+){3}", "(a|b)*c",
+                         "[(a+)]+", "\\(a+\\)+", "^(www\\.)?example\\.org$"})
+    EXPECT_FALSE(config::nests_unbounded_quantifiers(ok)) << ok;
 }
 
 TEST(RouteTableThreads, ConcurrentLookupsAgree) {

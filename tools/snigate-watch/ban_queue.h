@@ -1,7 +1,9 @@
 #pragma once
 // snigate-watch's outbox: every ban a jail makes is written to disk before anything else,
 // then sent to the edge in order; while the edge is unreachable the sender retries with
-// exponential backoff, and a restart resumes from the file, so no ban is lost.
+// exponential backoff, and a restart resumes from the file, so no ban is lost. A ban the edge
+// refuses for the channel's sake (wrong token, clock skew: RemoteReply::channel) is held,
+// with the reason, and queued again as soon as the edge accepts a ban from us.
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -19,6 +21,7 @@ struct BanQueueOptions {
   std::string file;  // JSON lines, one pending ban each; empty: memory only
   std::chrono::milliseconds backoff_min{1000};
   std::chrono::milliseconds backoff_max{60000};
+  std::size_t max_held = 10000;  // channel-refused bans kept; the oldest go beyond this
 };
 
 class BanQueue {
@@ -31,10 +34,13 @@ class BanQueue {
   BanQueue(const BanQueue&) = delete;
   BanQueue& operator=(const BanQueue&) = delete;
 
-  // Queues and writes the file. Returns false when the disk refused (the ban stays queued in
+  // Queues (with an idempotency id, when the request has none) and writes the file. Returns false when the disk refused (the ban stays queued in
   // memory; the next write retries).
   bool push(const bans::BanRequest& request);
   std::size_t pending() const;
+  // Bans the edge refused for the channel's sake, waiting for it to accept us again.
+  std::size_t held() const;
+  std::string held_reason() const;  // the latest refusal, "" when none is held
   // Waits until the queue is empty or `limit` passes; true when empty.
   bool drain(std::chrono::milliseconds limit);
 
@@ -47,6 +53,8 @@ class BanQueue {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<bans::BanRequest> queue_;
+  std::deque<bans::BanRequest> held_;  // in the file too, each line marked "held"
+  std::string held_reason_;
   bool stopping_ = false;
   std::thread sender_;
 };

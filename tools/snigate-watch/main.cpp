@@ -85,6 +85,9 @@ int run(const std::string& path, bool check_only) {
   sigwait(&signals, &sig);
   spdlog::info("snigate-watch: signal {}, stopping ({} ban(s) left in the queue file)", sig,
                queue.pending());
+  if (queue.held())
+    spdlog::warn("snigate-watch: {} ban(s) held, refused by the edge: {}; fix that and they are "
+                 "sent with the next ban it accepts", queue.held(), queue.held_reason());
   watcher->stop();
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "bans/bpf_ban_map.h"
 
@@ -12,6 +13,9 @@ namespace {
 // Expiries converted between the wall and boot clocks differ by scheduling noise; within
 // this they are the same ban and reconciliation leaves them alone.
 constexpr std::uint64_t kSameExpiryNs = 2'000'000'000;
+
+// Expired bans lifted per store transaction, and per hold of the ban lock.
+constexpr std::size_t kSweepBatch = 500;
 
 std::string describe(const BanEntry& e, Clock::time_point now) {
   if (!e.expires) return "permanently";
@@ -68,18 +72,25 @@ BanManager::~BanManager() {
   if (sweeper_.joinable()) sweeper_.join();
 }
 
+// Both conversions saturate: a far expiry from a damaged store or map stays far (and never
+// wraps into "permanent" (0) or into the past).
 std::uint64_t BanManager::to_boot_ns(const std::optional<Clock::time_point>& expires) const {
   if (!expires) return 0;
   auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*expires - clock_->wall()).count();
   // Already past: one nanosecond after boot, so it reads as expired, never as permanent.
   if (left <= 0) return 1;
-  return clock_->boot_ns() + static_cast<std::uint64_t>(left);
+  const std::uint64_t now = clock_->boot_ns();
+  const auto far = std::numeric_limits<std::uint64_t>::max();
+  return static_cast<std::uint64_t>(left) > far - now ? far : now + static_cast<std::uint64_t>(left);
 }
 
 Clock::time_point BanManager::to_wall(std::uint64_t boot_ns) const {
-  auto now_boot = clock_->boot_ns();
-  auto delta = std::chrono::nanoseconds(static_cast<std::int64_t>(boot_ns) -
-                                        static_cast<std::int64_t>(now_boot));
+  const std::uint64_t now_boot = clock_->boot_ns();
+  const std::uint64_t limit = static_cast<std::uint64_t>(kMaxBanDuration.count()) * 1'000'000'000;
+  const std::uint64_t ahead = boot_ns > now_boot ? std::min(boot_ns - now_boot, limit) : 0;
+  const std::uint64_t behind = boot_ns < now_boot ? std::min(now_boot - boot_ns, limit) : 0;
+  auto delta = std::chrono::nanoseconds(static_cast<std::int64_t>(ahead) -
+                                        static_cast<std::int64_t>(behind));
   return clock_->wall() + std::chrono::duration_cast<Clock::duration>(delta);
 }
 
@@ -172,6 +183,18 @@ BanOutcome BanManager::ban(const BanRequest& request) {
     out.error = "ban " + prefix.str() + ": the duration must be positive; omit it for a permanent ban";
     return out;
   }
+  if (request.duration && *request.duration > kMaxBanDuration) {
+    out.error = "ban " + prefix.str() + ": " + std::to_string(request.duration->count()) +
+                "s is longer than the longest timed ban (3650d); omit the duration for a "
+                "permanent ban";
+    return out;
+  }
+  if (request.matched_at && (request.matched_at->time_since_epoch().count() < 0 ||
+                             *request.matched_at > Clock::time_point(std::chrono::seconds(
+                                                       kLatestUnixSeconds)))) {
+    out.error = "ban " + prefix.str() + ": matched_at is not a time between 1970 and 2100";
+    return out;
+  }
   if (prefix.length() == 0) {
     out.error = "ban " + prefix.str() + " would refuse every client; ban a narrower prefix";
     return out;
@@ -193,8 +216,20 @@ BanOutcome BanManager::ban(const BanRequest& request) {
   entry.jail = request.jail;
   entry.matched_at = request.matched_at;
   entry.sample = request.sample;
+  entry.id = request.id;
   {
     std::lock_guard lock(mu_);
+    // A retried delivery (the reply to the first was lost): the ban stands as made, and the
+    // retry is not counted as one more offence.
+    if (auto it = active_.find(prefix); !request.id.empty() && it != active_.end() &&
+                                        it->second.id == request.id) {
+      out.ok = true;
+      out.entry = it->second;
+      out.stored = !unsaved_adds_.count(prefix);
+      spdlog::info("bans: {} delivered again (id {}); the ban made the first time stands",
+                   prefix.str(), request.id);
+      return out;
+    }
     auto existing = map_->longest_match(prefix);
     if (existing && existing->prefix == prefix) entry.drops = existing->drops;
     const std::uint32_t earlier = store_->history_count(prefix) + (unsaved_adds_.count(prefix) ? 1 : 0);
@@ -282,32 +317,56 @@ std::uint32_t BanManager::history_count(const net::Prefix& prefix) const {
 }
 
 std::size_t BanManager::sweep() {
-  std::lock_guard lock(mu_);
   // From the in-memory index: walking the pinned tries costs a syscall per ban, which with
   // 100,000 bans would keep a core busy every second.
   const auto due = index_.expired(clock_->boot_ns());
-  for (const auto& prefix : due) {
-    std::uint64_t drops = 0;
-    if (auto m = map_->longest_match(prefix); m && m->prefix == prefix) drops = m->drops;
-    map_->erase(prefix);
-    index_.erase(prefix);
-    {
-      std::lock_guard refused(refused_mu_);
-      if (auto it = refused_at_accept_.find(prefix); it != refused_at_accept_.end()) {
-        drops += it->second;
-        refused_at_accept_.erase(it);
+  std::size_t lifted = 0, batches = 0;
+  std::uint64_t drops_total = 0;
+  // In batches, each one store transaction, with the lock let go in between: 100,000 bans
+  // expiring at once must not keep a ban or unban from snigatectl or a jail waiting seconds.
+  for (std::size_t start = 0; start < due.size(); start += kSweepBatch) {
+    if (batches++) std::this_thread::yield();  // let a waiting ban/unban in
+    std::lock_guard lock(mu_);
+    std::vector<BanStore::Lift> lifts;
+    for (std::size_t i = start; i < std::min(due.size(), start + kSweepBatch); ++i) {
+      const auto& prefix = due[i];
+      auto m = map_->longest_match(prefix);
+      const bool held = m && m->prefix == prefix;
+      // Banned again (or unbanned) since the list was taken: not ours to lift.
+      if (held ? !expired(m->expires_ns) : !active_.count(prefix)) continue;
+      std::uint64_t drops = held ? m->drops : 0;
+      map_->erase(prefix);
+      index_.erase(prefix);
+      {
+        std::lock_guard refused(refused_mu_);
+        if (auto it = refused_at_accept_.find(prefix); it != refused_at_accept_.end()) {
+          drops += it->second;
+          refused_at_accept_.erase(it);
+        }
       }
+      auto it = active_.find(prefix);
+      const auto when =
+          it != active_.end() && it->second.expires ? *it->second.expires : clock_->wall();
+      if (it != active_.end()) active_.erase(it);
+      unsaved_adds_.erase(prefix);
+      lifts.push_back({prefix, when, "expired", drops});
+      drops_total += drops;
+      spdlog::debug("bans: {} expired ({} drops)", prefix.str(), drops);
     }
-    auto it = active_.find(prefix);
-    PendingLift lift{it != active_.end() && it->second.expires ? *it->second.expires : clock_->wall(),
-                     "expired", drops};
-    if (it != active_.end()) active_.erase(it);
-    unsaved_adds_.erase(prefix);
-    if (!store_lift(prefix, lift)) unsaved_lifts_[prefix] = lift;
-    spdlog::info("bans: {} expired ({} drops)", prefix.str(), drops);
+    std::string error;
+    if (!store_->lift_many(lifts, error)) {
+      spdlog::error("bans: {}; lifting {} expired ban(s) is retried every sweep", error,
+                    lifts.size());
+      for (const auto& l : lifts) unsaved_lifts_[l.prefix] = {l.when, l.why, l.drops};
+    }
+    lifted += lifts.size();
   }
+  if (lifted)
+    spdlog::info("bans: {} ban(s) expired and lifted ({} drops under them), {} left in force",
+                 lifted, drops_total, index_.size());
+  std::lock_guard lock(mu_);
   retry_unsaved();
-  return due.size();
+  return lifted;
 }
 
 void BanManager::retry_unsaved() {

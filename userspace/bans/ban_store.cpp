@@ -1,7 +1,12 @@
 #include "bans/ban_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <filesystem>
 
@@ -90,6 +95,26 @@ bool exec_on(sqlite3* db, const char* sql) {
   return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
 }
 
+// The store quotes log lines (samples) and says who was banned: readable by its owner only,
+// like the logs it quotes. Created 0600 whatever the umask; a store an older version made
+// world-readable loses the world's bits (a group the operator chose keeps its). SQLite gives
+// the -wal and -shm files the database file's mode.
+void keep_private(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+    return;
+  }
+  struct stat st {};
+  if (errno == EEXIST && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0007))
+    ::chmod(path.c_str(), st.st_mode & 0770);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    const std::string side = path + suffix;
+    if (::stat(side.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0007))
+      ::chmod(side.c_str(), st.st_mode & 0770);
+  }
+}
+
 // A connection ready for writing (WAL, schema, page cap), or null with advice and the
 // SQLite error code.
 sqlite3* open_writable(const std::string& path, const StoreOptions& options, std::string& error,
@@ -97,6 +122,7 @@ sqlite3* open_writable(const std::string& path, const StoreOptions& options, std
   std::error_code ec;
   auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  keep_private(path);
   sqlite3* db = nullptr;
   code = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (code != SQLITE_OK) {
@@ -266,24 +292,33 @@ bool BanStore::add(const BanEntry& e, std::string& error) {
 
 bool BanStore::lift(const net::Prefix& prefix, Clock::time_point when, std::string_view why,
                     std::uint64_t drops, std::string& error) {
+  return lift_many({Lift{prefix, when, std::string(why), drops}}, error);
+}
+
+bool BanStore::lift_many(const std::vector<Lift>& lifts, std::string& error) {
+  if (lifts.empty()) return true;
   if (!begin_write(error)) return false;
-  const auto text = prefix.str();
+  for (const auto& lift : lifts)
+    if (!lift_in_transaction(lift, error)) return false;
+  if (!exec("COMMIT", error)) return rollback("committing the unban", error);
+  return true;
+}
+
+bool BanStore::lift_in_transaction(const Lift& lift, std::string& error) {
+  const auto text = lift.prefix.str();
   {
     Stmt end(db_,
              "UPDATE history SET ended_ms=?1, ended_by=?2, drops=MAX(drops, ?3) "
              "WHERE id=(SELECT history_id FROM bans WHERE prefix=?4)");
-    end.integer(1, to_ms(when));
-    end.text(2, why);
-    end.integer(3, static_cast<std::int64_t>(drops));
+    end.integer(1, to_ms(lift.when));
+    end.text(2, lift.why);
+    end.integer(3, static_cast<std::int64_t>(lift.drops));
     end.text(4, text);
     if (!end.ok() || end.step() != SQLITE_DONE) return rollback("ending the ban", error);
   }
-  {
-    Stmt del(db_, "DELETE FROM bans WHERE prefix=?1");
-    del.text(1, text);
-    if (!del.ok() || del.step() != SQLITE_DONE) return rollback("ending the ban", error);
-  }
-  if (!exec("COMMIT", error)) return rollback("committing the unban", error);
+  Stmt del(db_, "DELETE FROM bans WHERE prefix=?1");
+  del.text(1, text);
+  if (!del.ok() || del.step() != SQLITE_DONE) return rollback("ending the ban", error);
   return true;
 }
 

@@ -40,6 +40,14 @@ class BanStore {
   // Ends the ban in force for `prefix`: `why` is "unban", "expired" or "replaced".
   bool lift(const net::Prefix& prefix, Clock::time_point when, std::string_view why,
             std::uint64_t drops, std::string& error);
+  struct Lift {
+    net::Prefix prefix;
+    Clock::time_point when;
+    std::string why;
+    std::uint64_t drops = 0;
+  };
+  // lift() for many prefixes in one transaction (one fsync): all or none.
+  bool lift_many(const std::vector<Lift>& lifts, std::string& error);
   std::vector<BanEntry> active(std::string& error) const;
   std::uint32_t history_count(const net::Prefix& prefix) const;
   const std::string& path() const { return path_; }
@@ -53,6 +61,8 @@ class BanStore {
   bool reopen_writable(std::string& error);
   // A write transaction: reopens a store that refused writes first.
   bool begin_write(std::string& error);
+  // The statements of one lift, inside a transaction the caller opened.
+  bool lift_in_transaction(const Lift& lift, std::string& error);
   // Reports what failed while `doing`, rolls the transaction back; always false.
   bool rollback(std::string_view doing, std::string& error) const;
   sqlite3* db_;

@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -23,6 +24,54 @@ namespace ip = boost::asio::ip;
 // A TC filter handle of our own, so detaching removes our filter and nobody else's.
 constexpr __u32 kTcHandle = 0x5b4e;
 constexpr __u32 kTcPriority = 1;
+
+// The record of ownership: the programs this instance attached, pinned beside its maps. A
+// program found on an interface is this instance's (left by a crash, taken over in place)
+// only when it is the one pinned in this pin_dir; another snigated's (another pin_dir) is
+// never replaced.
+constexpr const char* kPinXdp = "/sg_ban_prog_xdp";
+constexpr const char* kPinTc = "/sg_ban_prog_tc";
+
+__u32 prog_id(int fd) {
+  bpf_prog_info info{};
+  __u32 len = sizeof info;
+  return fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
+// Id of the program pinned at `path` (0: none).
+__u32 pinned_prog_id(const std::string& path) {
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return 0;
+  __u32 id = prog_id(fd);
+  ::close(fd);
+  return id;
+}
+
+std::string prog_name(__u32 id) {
+  int fd = bpf_prog_get_fd_by_id(id);
+  bpf_prog_info info{};
+  __u32 len = sizeof info;
+  std::string name = fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.name : "";
+  if (fd >= 0) ::close(fd);
+  return name;
+}
+
+// Replaces the pin at `path` with `fd`'s program.
+bool pin_prog(int fd, const std::string& path, std::string& error) {
+  ::unlink(path.c_str());
+  if (bpf_obj_pin(fd, path.c_str()) == 0) return true;
+  error = "cannot pin the ban program at " + path + ": " + std::strerror(errno);
+  return false;
+}
+
+std::string another_instance(const std::string& name, const char* hook, __u32 id) {
+  return "cannot enforce bans on " + name + ": its " + hook + " runs program " +
+         std::to_string(id) + " of another snigated (one with another [bans] pin_dir); two "
+         "daemons cannot share an interface's enforcement, so it is left alone. Give each "
+         "daemon its own [bans] interfaces, or stop the other one (if it died, remove its "
+         "program: ip link set dev " + name + " xdp off, or tc qdisc del dev " + name +
+         " clsact)";
+}
 
 int libbpf_to_spdlog(enum libbpf_print_level level, const char* format, va_list args) {
   char buffer[1024];
@@ -128,6 +177,16 @@ std::unique_ptr<BpfBanMap> BpfBanMap::open(const std::string& pin_dir,
   map->fd_v4_ = bpf_map__fd(skel->maps.sg_ban_v4);
   map->fd_v6_ = bpf_map__fd(skel->maps.sg_ban_v6);
   map->fd_stats_ = bpf_map__fd(skel->maps.sg_ban_stats);
+  // What a previous run of this instance left attached is ours to take over; then the pins
+  // name this run's programs.
+  map->pin_dir_ = pin_dir;
+  map->previous_xdp_ = pinned_prog_id(pin_dir + kPinXdp);
+  map->previous_tc_ = pinned_prog_id(pin_dir + kPinTc);
+  if (!interfaces.empty() &&
+      (!pin_prog(map->xdp_prog_fd(), pin_dir + kPinXdp, error) ||
+       !pin_prog(bpf_program__fd(skel->progs.snigate_ban_tc),
+                 pin_dir + kPinTc, error)))
+    return nullptr;
   for (const auto& name : interfaces)
     if (!map->attach(name, error)) return nullptr;
   return map;
@@ -135,6 +194,11 @@ std::unique_ptr<BpfBanMap> BpfBanMap::open(const std::string& pin_dir,
 
 BpfBanMap::~BpfBanMap() {
   for (const auto& a : attached_) detach(a);
+  // A clean exit attaches nothing: no record of ownership is left behind.
+  if (!pin_dir_.empty() && !attached_.empty()) {
+    ::unlink((pin_dir_ + kPinXdp).c_str());
+    ::unlink((pin_dir_ + kPinTc).c_str());
+  }
   ban_bpf__destroy(skel_);
 }
 
@@ -147,18 +211,17 @@ bool BpfBanMap::attach(const std::string& name, std::string& error) {
     return false;
   }
   const int xdp_fd = xdp_prog_fd();
-  // Replace a program only when it is ours (left by a daemon that died); never someone
-  // else's XDP program: fall back to TC beside it instead.
+  // Replace a program only when this instance left it (a crash); never another snigated's,
+  // and never someone else's XDP program: TC enforces beside a foreign one instead.
   __u32 flags_common = XDP_FLAGS_UPDATE_IF_NOEXIST;
   __u32 existing = 0;
   if (bpf_xdp_query_id(ifindex, 0, &existing) == 0 && existing) {
-    int fd = bpf_prog_get_fd_by_id(existing);
-    bpf_prog_info info{};
-    __u32 len = sizeof info;
-    if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-        std::strncmp(info.name, "snigate_ban_xdp", sizeof info.name) == 0)
+    if (existing == previous_xdp_) {
       flags_common = 0;
-    if (fd >= 0) ::close(fd);
+    } else if (prog_name(existing) == "snigate_ban_xdp") {
+      error = another_instance(name, "XDP hook", existing);
+      return false;
+    }
   }
   const std::pair<Mode, __u32> tries[] = {{Mode::xdp_native, XDP_FLAGS_DRV_MODE},
                                           {Mode::xdp_generic, XDP_FLAGS_SKB_MODE}};
@@ -166,7 +229,7 @@ bool BpfBanMap::attach(const std::string& name, std::string& error) {
   for (auto [mode, flags] : tries) {
     int err = bpf_xdp_attach(ifindex, xdp_fd, flags | flags_common, nullptr);
     if (err == 0) {
-      attached_.push_back({name, ifindex, mode});
+      attached_.push_back({name, ifindex, mode, false});
       spdlog::info("bans: enforcing on {} with {}", name, mode_name(static_cast<int>(mode)));
       return true;
     }
@@ -179,13 +242,24 @@ bool BpfBanMap::attach(const std::string& name, std::string& error) {
     error = "cannot enforce bans on " + name + ": " + why + ", tc: " + sys_error(err);
     return false;
   }
+  const bool created_clsact = err == 0;
+  // Our handle taken: ours from a crash is replaced, another snigated's is left alone.
+  LIBBPF_OPTS(bpf_tc_opts, query, .handle = kTcHandle, .priority = kTcPriority);
+  __u32 tc_flags = 0;
+  if (bpf_tc_query(&hook, &query) == 0 && query.prog_id) {
+    if (query.prog_id != previous_tc_) {
+      error = another_instance(name, "tc ingress filter", query.prog_id);
+      return false;
+    }
+    tc_flags = BPF_TC_F_REPLACE;
+  }
   LIBBPF_OPTS(bpf_tc_opts, tc, .prog_fd = bpf_program__fd(skel_->progs.snigate_ban_tc),
-              .flags = BPF_TC_F_REPLACE, .handle = kTcHandle, .priority = kTcPriority);
+              .flags = tc_flags, .handle = kTcHandle, .priority = kTcPriority);
   if ((err = bpf_tc_attach(&hook, &tc))) {
     error = "cannot enforce bans on " + name + ": " + why + ", tc: " + sys_error(err);
     return false;
   }
-  attached_.push_back({name, ifindex, Mode::tc});
+  attached_.push_back({name, ifindex, Mode::tc, created_clsact});
   spdlog::warn("bans: XDP refused on {} ({}); enforcing with tc ingress", name, why);
   return true;
 }
@@ -195,6 +269,14 @@ void BpfBanMap::detach(const Attachment& a) {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a.ifindex, .attach_point = BPF_TC_INGRESS);
     LIBBPF_OPTS(bpf_tc_opts, tc, .handle = kTcHandle, .priority = kTcPriority);
     bpf_tc_detach(&hook, &tc);
+    // The clsact qdisc goes too when this daemon added it (libbpf removes the qdisc when
+    // both attach points are named).
+    if (a.created_clsact) {
+      LIBBPF_OPTS(bpf_tc_hook, qdisc, .ifindex = a.ifindex,
+                  .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+      if (int err = bpf_tc_hook_destroy(&qdisc))
+        spdlog::warn("bans: removing the clsact qdisc from {}: {}", a.name, sys_error(err));
+    }
     return;
   }
   // old_prog_fd: detach only if the program there is still this one (XDP_FLAGS_REPLACE).
@@ -268,9 +350,28 @@ MapTotals BpfBanMap::totals() const {
   return t;
 }
 
+// Asked of the kernel each time, not remembered: if someone replaced or removed our program
+// since, this says so instead of claiming enforcement that no longer runs.
 std::vector<std::string> BpfBanMap::enforcement() const {
   std::vector<std::string> out;
-  for (const auto& a : attached_) out.push_back(a.name + ": " + mode_name(static_cast<int>(a.mode)));
+  for (const auto& a : attached_) {
+    __u32 ours = 0, there = 0;
+    if (a.mode == Mode::tc) {
+      ours = prog_id(bpf_program__fd(skel_->progs.snigate_ban_tc));
+      LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a.ifindex, .attach_point = BPF_TC_INGRESS);
+      LIBBPF_OPTS(bpf_tc_opts, query, .handle = kTcHandle, .priority = kTcPriority);
+      if (bpf_tc_query(&hook, &query) == 0) there = query.prog_id;
+    } else {
+      ours = prog_id(xdp_prog_fd());
+      bpf_xdp_query_id(a.ifindex, a.mode == Mode::xdp_native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE,
+                       &there);
+    }
+    std::string line = a.name + ": " + mode_name(static_cast<int>(a.mode));
+    if (there != ours)
+      line += there ? " NOT ENFORCING: replaced by program " + std::to_string(there)
+                    : " NOT ENFORCING: detached by someone else";
+    out.push_back(std::move(line));
+  }
   return out;
 }
 

@@ -12,13 +12,19 @@
 //   (XDP_FLAGS_REPLACE with our fd; our own TC handle), so stopping snigate leaves the
 //   interface as it found it.
 // - A crash or SIGKILL leaves the netlink-attached program in place, still reading the
-//   pinned maps: bans keep holding while the daemon is down. The next start recognises the
-//   program by name and replaces it in place.
-// - XDP: native first, then generic (skb). An XDP program that is not ours is never
+//   pinned maps: bans keep holding while the daemon is down. The programs are pinned in
+//   pin_dir too, as the record of who attached them: the next start of this instance finds
+//   its own program on the interface and replaces it in place.
+// - Another snigated (another pin_dir) on the same interface is refused with an error, not
+//   taken over: its program is not the one pinned here. A TC qdisc (clsact) this daemon
+//   added is removed on a clean exit.
+// - XDP: native first, then generic (skb). An XDP program that is not snigate's is never
 //   replaced; TC ingress (clsact) enforces beside it instead.
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <linux/types.h>
 
 #include "bans/ban_map.h"
 
@@ -51,6 +57,7 @@ class BpfBanMap final : public BanMap {
     std::string name;
     int ifindex = 0;
     Mode mode = Mode::xdp_native;
+    bool created_clsact = false;  // tc: this daemon added the qdisc, so it removes it
   };
   explicit BpfBanMap(ban_bpf* skel) : skel_(skel) {}
   bool attach(const std::string& name, std::string& error);
@@ -61,6 +68,9 @@ class BpfBanMap final : public BanMap {
   int fd_v6_ = -1;
   int fd_stats_ = -1;
   std::vector<Attachment> attached_;
+  std::string pin_dir_;
+  __u32 previous_xdp_ = 0;  // programs a crashed run of this instance left attached
+  __u32 previous_tc_ = 0;
 };
 
 }  // namespace snigate::bans

@@ -89,7 +89,8 @@ DaemonConfig parse_daemon(const toml::table& root) {
   const toml::table* t = node->as_table();
   if (!t) fail(*node, "[daemon] must be a table");
   check_keys(*t, {"workers", "relay", "sockmap_queue_limit", "control_socket", "access_log",
-                  "log_level", "max_connections", "drain_timeout", "idle_timeout"},
+                  "log_level", "max_connections", "max_connections_per_client",
+                  "max_prereads_per_client", "drain_timeout", "idle_timeout"},
              "daemon");
   d.workers = static_cast<unsigned>(get_int(*t, "workers", 0, 0, 1024));
   if (t->contains("relay")) {
@@ -116,7 +117,14 @@ DaemonConfig parse_daemon(const toml::table& root) {
                                      did_you_mean(d.log_level, levels));
   d.max_connections =
       static_cast<std::size_t>(get_int(*t, "max_connections", 65536, 1, 10'000'000));
-  d.drain_timeout = get_duration(*t, "drain_timeout", d.drain_timeout);
+  d.max_connections_per_client = static_cast<std::size_t>(
+      get_int(*t, "max_connections_per_client",
+              static_cast<std::int64_t>(d.max_connections_per_client), 0, 10'000'000));
+  d.max_prereads_per_client = static_cast<std::size_t>(get_int(
+      *t, "max_prereads_per_client", static_cast<std::int64_t>(d.max_prereads_per_client), 0,
+      10'000'000));
+  // A drain longer than a day is a typo, not a plan: a stop would hang that long.
+  d.drain_timeout = get_duration(*t, "drain_timeout", d.drain_timeout, std::chrono::hours(24));
   d.idle_timeout = get_duration(*t, "idle_timeout", d.idle_timeout);
   if (d.idle_timeout.count() == 0)
     fail(child(*t, "idle_timeout"), "'idle_timeout' must be more than zero");
@@ -205,7 +213,8 @@ ListenerConfig parse_listener(const toml::table& t) {
     fail(child(t, "trusted_proxies"), "'trusted_proxies' has no effect without "
                                       "proxy_protocol_in = true");
 
-  l.preread_timeout = get_duration(t, "preread_timeout", l.preread_timeout);
+  // A preread holds a connection slot for a client that has sent nothing useful yet.
+  l.preread_timeout = get_duration(t, "preread_timeout", l.preread_timeout, std::chrono::minutes(10));
   if (l.preread_timeout.count() == 0)
     fail(child(t, "preread_timeout"), "'preread_timeout' must be more than zero");
   l.preread_max = static_cast<std::size_t>(get_int(t, "preread_max", 16384, 512, 1 << 20));
@@ -291,7 +300,7 @@ BackendConfig parse_backend(const std::string& name, const toml::node& node) {
   else
     fail(child(*t, "proxy_protocol"), "'proxy_protocol' must be off, v1 or v2" +
                                           did_you_mean(pp, {"off", "v1", "v2"}));
-  b.connect_timeout = get_duration(*t, "connect_timeout", b.connect_timeout);
+  b.connect_timeout = get_duration(*t, "connect_timeout", b.connect_timeout, std::chrono::minutes(10));
   if (b.connect_timeout.count() == 0)
     fail(child(*t, "connect_timeout"), "'connect_timeout' must be more than zero");
   b.max_tries = static_cast<unsigned>(get_int(*t, "max_tries", 3, 1, 100));
@@ -331,6 +340,9 @@ std::string bad_name_reason(std::string_view name) {
     return "'*' is only allowed as the whole first label (\"*.example.org\"); use \"~regex\" "
            "for other patterns";
   if (name.front() == '[' && name.back() == ']') return "";
+  if (std::any_of(name.begin(), name.end(), [](unsigned char c) { return c >= 0x80; }))
+    return "a non-ASCII name never arrives as written: clients send an internationalised "
+           "name in its punycode form (xn--...); write that instead (idn2 NAME prints it)";
   std::size_t label = 0;
   for (char c : name) {
     if (c == '.') {
@@ -339,7 +351,7 @@ std::string bad_name_reason(std::string_view name) {
     } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':') {
       ++label;
     } else {
-      return std::string("character '") + c + "' cannot appear in a host name";
+      return "character '" + escaped(std::string_view(&c, 1)) + "' cannot appear in a host name";
     }
   }
   return "";
@@ -355,7 +367,7 @@ TableConfig parse_table(const std::string& name, const toml::node& node) {
   for (const auto& [key, value] : *t) {
     auto backend = value.value_exact<std::string>();
     if (!backend)
-      fail(value, "[" + where + "] \"" + std::string(key.str()) + "\" must name a backend");
+      fail(value, "[" + where + "] \"" + escaped(key.str()) + "\" must name a backend");
     std::string_view k = key.str();
     if (k == "default") {
       table.default_backend = *backend;
@@ -371,26 +383,26 @@ TableConfig parse_table(const std::string& name, const toml::node& node) {
       entry.pattern = std::string(k.substr(1));
       std::string error;
       if (!compile_route_regex(entry.pattern, &error))
-        throw ConfigError(entry.where, "regex \"" + entry.pattern + "\": " + error);
+        throw ConfigError(entry.where, "regex \"" + escaped(entry.pattern) + "\": " + error);
     } else if (k.starts_with("*.")) {
       entry.kind = RouteEntry::Kind::Wildcard;
       entry.pattern = normalize_name(k.substr(2));
       std::string why = bad_name_reason(entry.pattern);
-      if (!why.empty()) throw ConfigError(entry.where, "wildcard \"" + std::string(k) + "\": " + why);
+      if (!why.empty()) throw ConfigError(entry.where, "wildcard \"" + escaped(k) + "\": " + why);
     } else {
       // A dotless near miss of a keyword is a typo, not a host name nobody would send.
       std::string keyword = k.find('.') == std::string_view::npos
                                 ? did_you_mean(k, {"default", "no_sni"})
                                 : std::string();
       if (!keyword.empty())
-        throw ConfigError(entry.where, "\"" + std::string(k) + "\" would route a host of that "
+        throw ConfigError(entry.where, "\"" + escaped(k) + "\" would route a host of that "
                                        "name" + keyword);
       entry.pattern = normalize_name(k);
       std::string why = bad_name_reason(entry.pattern);
-      if (!why.empty()) throw ConfigError(entry.where, "name \"" + std::string(k) + "\": " + why);
+      if (!why.empty()) throw ConfigError(entry.where, "name \"" + escaped(k) + "\": " + why);
     }
     if (!seen.insert({entry.kind, entry.pattern}).second)
-      throw ConfigError(entry.where, "\"" + std::string(k) + "\" is listed twice in [" + where +
+      throw ConfigError(entry.where, "\"" + escaped(k) + "\" is listed twice in [" + where +
                                          "] (names ignore case and a trailing dot)");
     table.entries.push_back(std::move(entry));
   }

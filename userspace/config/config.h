@@ -83,6 +83,10 @@ struct DaemonConfig {
   std::string access_log = "stdout";
   std::string log_level = "info";
   std::size_t max_connections = 65536;
+  // Per client (an IPv4 address, an IPv6 /64; behind PROXY in, the address in the header).
+  // 0 turns a cap off.
+  std::size_t max_connections_per_client = 512;
+  std::size_t max_prereads_per_client = 32;    // connections not yet past their preread
   std::chrono::milliseconds drain_timeout{30000};
   std::chrono::milliseconds idle_timeout{600000};
 };

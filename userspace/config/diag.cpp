@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <vector>
 
 namespace snigate::config {
@@ -34,6 +35,21 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
+std::string escaped(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 ConfigError::ConfigError(const toml::source_region& where, const std::string& message)
     : std::runtime_error(position(where) + ": " + message) {}
 
@@ -63,43 +79,64 @@ void check_keys(const toml::table& table, std::initializer_list<std::string_view
     for (auto a : allowed) known = known || key.str() == a;
     if (known) continue;
     std::vector<std::string> candidates(allowed.begin(), allowed.end());
-    std::string message = "unknown key '" + std::string(key.str()) + "' in [" +
+    std::string message = "unknown key '" + escaped(key.str()) + "' in [" +
                           std::string(where) + "]" + did_you_mean(key.str(), candidates);
     if (key.source().begin.line != 0) throw ConfigError(key.source(), message);
     fail(value, message);
   }
 }
 
-std::chrono::milliseconds parse_duration(std::string_view text) {
+std::chrono::milliseconds parse_duration(std::string_view text, std::chrono::milliseconds max) {
   if (text.empty()) throw std::invalid_argument("empty duration");
   std::int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end == text.data() || value < 0)
+  // A number too large for 64 bits is still a number: the bound below refuses it with the limit.
+  const bool huge = ec == std::errc::result_out_of_range;
+  if (!huge && (ec != std::errc() || end == text.data() || value < 0))
     throw std::invalid_argument("'" + std::string(text) + "' is not a duration such as 500ms, 5s, 10m, 1h, 2d");
+  if (huge) value = std::numeric_limits<std::int64_t>::max();
   std::string_view unit(end, text.data() + text.size() - end);
   using namespace std::chrono;
-  if (unit.empty() || unit == "s") return seconds(value);
-  if (unit == "ms") return milliseconds(value);
-  if (unit == "m") return minutes(value);
-  if (unit == "h") return hours(value);
-  if (unit == "d") return hours(24 * value);
-  if (unit == "w") return hours(24 * 7 * value);
-  throw std::invalid_argument("unknown unit '" + std::string(unit) + "' in duration '" +
-                              std::string(text) + "' (use ms, s, m, h, d or w)");
+  std::int64_t unit_ms = 0;
+  if (unit.empty() || unit == "s") unit_ms = 1000;
+  else if (unit == "ms") unit_ms = 1;
+  else if (unit == "m") unit_ms = 60'000;
+  else if (unit == "h") unit_ms = 3'600'000;
+  else if (unit == "d") unit_ms = 86'400'000;
+  else if (unit == "w") unit_ms = 7 * 86'400'000LL;
+  else
+    throw std::invalid_argument("unknown unit '" + std::string(unit) + "' in duration '" +
+                                std::string(text) + "' (use ms, s, m, h, d or w)");
+  // Compared before multiplying, so no value wraps into a negative or tiny duration.
+  if (value > max.count() / unit_ms)
+    throw std::invalid_argument("duration '" + std::string(text) + "' is longer than " +
+                                format_duration(max) + ", the most this setting takes");
+  return milliseconds(value * unit_ms);
 }
 
-std::chrono::milliseconds parse_duration(const toml::node& node) {
+std::chrono::milliseconds parse_duration(const toml::node& node, std::chrono::milliseconds max) {
   if (auto i = node.value_exact<std::int64_t>()) {
     if (*i < 0) fail(node, "a duration cannot be negative");
+    if (*i > max.count() / 1000)
+      fail(node, "duration " + std::to_string(*i) + "s is longer than " + format_duration(max) +
+                     ", the most this setting takes");
     return std::chrono::seconds(*i);
   }
   auto s = node.value_exact<std::string>();
   if (!s) fail(node, "expected a duration string such as \"5s\"");
   try {
-    return parse_duration(*s);
+    return parse_duration(*s, max);
   } catch (const std::invalid_argument& e) {
     fail(node, e.what());
   }
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+  const std::int64_t ms = d.count();
+  struct Unit { std::int64_t ms; const char* suffix; };
+  for (Unit u : {Unit{86'400'000, "d"}, Unit{3'600'000, "h"}, Unit{60'000, "m"}, Unit{1000, "s"}})
+    if (ms >= u.ms && ms % u.ms == 0) return std::to_string(ms / u.ms) + u.suffix;
+  return std::to_string(ms) + "ms";
 }
 
 std::string get_string(const toml::table& t, std::string_view key, std::string_view fallback) {
@@ -134,9 +171,10 @@ bool get_bool(const toml::table& t, std::string_view key, bool fallback) {
 }
 
 std::chrono::milliseconds get_duration(const toml::table& t, std::string_view key,
-                                       std::chrono::milliseconds fallback) {
+                                       std::chrono::milliseconds fallback,
+                                       std::chrono::milliseconds max) {
   if (!t.contains(key)) return fallback;
-  return parse_duration(at_key(t, key));
+  return parse_duration(at_key(t, key), max);
 }
 
 std::vector<std::string> get_string_list(const toml::table& t, std::string_view key) {

@@ -30,10 +30,24 @@ void check_keys(const toml::table& table, std::initializer_list<std::string_view
 // else "". Appended to errors about a misspelt key, table or backend name.
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 
+// The longest duration any setting takes unless it says less: ten years. Every duration is
+// bounded, so none can overflow into a negative time (now + it stays far from the clocks'
+// limits, which are centuries away).
+inline constexpr std::chrono::milliseconds kMaxDuration{3650LL * 86'400'000};
+
 // Durations as people write them: "500ms", "5s", "10m", "1h", "2d", or a plain integer of
-// seconds. Zero is allowed; negatives and unknown units are errors.
-std::chrono::milliseconds parse_duration(const toml::node& node);
-std::chrono::milliseconds parse_duration(std::string_view text);  // throws std::invalid_argument
+// seconds. Zero is allowed; negatives, unknown units and more than `max` are errors.
+std::chrono::milliseconds parse_duration(const toml::node& node,
+                                         std::chrono::milliseconds max = kMaxDuration);
+// Throws std::invalid_argument.
+std::chrono::milliseconds parse_duration(std::string_view text,
+                                         std::chrono::milliseconds max = kMaxDuration);
+// The shortest exact spelling parse_duration reads back: "3650d", "90s", "1500ms".
+std::string format_duration(std::chrono::milliseconds d);
+
+// `text` safe to quote in an error: printable ASCII as is, every other byte (UTF-8, control
+// characters, NUL) as \xNN, so a message never carries half a character or ends at a NUL.
+std::string escaped(std::string_view text);
 
 // Typed readers with errors that name the key. `required` readers fail when the key is absent.
 std::string get_string(const toml::table& t, std::string_view key, std::string_view fallback);
@@ -42,7 +56,8 @@ std::int64_t get_int(const toml::table& t, std::string_view key, std::int64_t fa
                      std::int64_t min, std::int64_t max);
 bool get_bool(const toml::table& t, std::string_view key, bool fallback);
 std::chrono::milliseconds get_duration(const toml::table& t, std::string_view key,
-                                       std::chrono::milliseconds fallback);
+                                       std::chrono::milliseconds fallback,
+                                       std::chrono::milliseconds max = kMaxDuration);
 // A string or an array of strings.
 std::vector<std::string> get_string_list(const toml::table& t, std::string_view key);
 

@@ -34,7 +34,7 @@ std::size_t ConnRegistry::size() const {
 }
 
 std::size_t ConnRegistry::kill_matching(
-    const std::function<bool(const boost::asio::ip::address&)>& match) {
+    const std::function<bool(const boost::asio::ip::address&)>& match, KillReason reason) {
   std::vector<Kill> kills;
   {
     std::lock_guard lock(mu_);
@@ -42,7 +42,7 @@ std::size_t ConnRegistry::kill_matching(
       if (match(e.info.client)) kills.push_back(e.kill);
   }
   // Outside the lock: a kill posts to the connection's loop, which then calls remove().
-  for (auto& k : kills) k();
+  for (auto& k : kills) k(reason);
   return kills.size();
 }
 

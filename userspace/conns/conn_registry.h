@@ -38,10 +38,13 @@ struct ConnInfo {
   std::shared_ptr<const relay::Counters> counters;  // bytes each way and the relay moving them
 };
 
+// Why a connection is ended from outside, for its access-log line.
+enum class KillReason { Banned, Drain };
+
 class ConnRegistry {
  public:
   // `kill` must be callable from any thread; it ends the connection on its own event loop.
-  using Kill = std::function<void()>;
+  using Kill = std::function<void(KillReason)>;
 
   void add(const ConnInfo& info, Kill kill);
   void update(std::uint64_t id, const std::function<void(ConnInfo&)>& change);
@@ -51,7 +54,8 @@ class ConnRegistry {
   std::vector<ConnInfo> snapshot() const;
   std::size_t size() const;
   // Ends every connection whose real client matches; returns how many were asked to end.
-  std::size_t kill_matching(const std::function<bool(const boost::asio::ip::address&)>& match);
+  std::size_t kill_matching(const std::function<bool(const boost::asio::ip::address&)>& match,
+                            KillReason reason = KillReason::Banned);
 
   std::uint64_t next_id() { return next_id_.fetch_add(1) + 1; }
 

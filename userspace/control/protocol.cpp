@@ -45,7 +45,10 @@ struct Reader {
   }
   std::optional<Clock::time_point> time(const std::string& key) {
     auto s = integer(key);
-    return s ? std::optional(from_unix(*s)) : std::nullopt;
+    if (!s) return std::nullopt;
+    if (*s < 0 || *s > bans::kLatestUnixSeconds)
+      return fail(key, "seconds since 1970 (UTC), before the year 2100"), std::nullopt;
+    return from_unix(*s);
   }
   bool boolean(const std::string& key) {
     auto it = j.find(key);
@@ -107,6 +110,7 @@ json to_json(const bans::BanRequest& r) {
          {"sample", r.sample},
          {"force", r.force}};
   if (!r.source.empty()) j["source"] = r.source;
+  if (!r.id.empty()) j["id"] = r.id;
   return j;
 }
 
@@ -166,8 +170,12 @@ std::optional<bans::BanRequest> ban_request_from_json(const json& j, std::string
   auto prefix = r.prefix("prefix");
   if (prefix) req.prefix = *prefix;
   if (auto d = r.integer("duration")) {
-    if (*d <= 0) r.fail("duration", "a positive number of seconds (omit it for a permanent ban)");
-    req.duration = std::chrono::seconds(*d);
+    if (*d <= 0 || *d > bans::kMaxBanDuration.count())
+      r.fail("duration", ("a positive number of seconds up to " +
+                          std::to_string(bans::kMaxBanDuration.count()) +
+                          " (ten years); omit it for a permanent ban").c_str());
+    else
+      req.duration = std::chrono::seconds(*d);
   }
   req.reason = r.str("reason");
   req.source = r.str("source");
@@ -175,6 +183,8 @@ std::optional<bans::BanRequest> ban_request_from_json(const json& j, std::string
   req.matched_at = r.time("matched_at");
   req.sample = r.str("sample");
   req.force = r.boolean("force");
+  req.id = r.str("id");
+  if (req.id.size() > 128) r.fail("id", "at most 128 characters");
   if (!error.empty()) return std::nullopt;
   return req;
 }

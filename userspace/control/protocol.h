@@ -10,6 +10,8 @@
 //   {"cmd":"ban","prefix":"192.0.2.7","duration":3600,"reason":"..","force":false,
 //    "source":"ctl","jail":"","matched_at":1700000000,"sample":".."}
 //        duration: seconds, absent or null for a permanent ban; all keys but prefix optional.
+//        "id": an idempotency key (up to 128 characters): the same id again while the ban it
+//        made is in force is a repeated delivery, answered with that ban, not a new offence.
 //   {"cmd":"unban","prefix":"192.0.2.0/24"}
 //   {"cmd":"bans"}  {"cmd":"stats"}  {"cmd":"conns"}  {"cmd":"reload"}
 // Replies:

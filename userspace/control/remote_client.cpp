@@ -62,9 +62,19 @@ RemoteReply exchange(const std::string& endpoint, const std::string& line,
   json answer = json::parse(in.substr(0, in.find('\n')), nullptr, false);
   if (answer.is_discarded() || !answer.is_object())
     return reply(Status::Retry, "edge " + endpoint + " answered something that is not a JSON object");
-  if (answer.value("ok", false)) return reply(Status::Ok, answer.value("message", std::string()));
-  return reply(answer.value("retry", false) ? Status::Retry : Status::Refused,
-               answer.value("error", std::string("refused")));
+  // Typed lookups: an edge's reply with a key of another type is an odd reply, not a crash.
+  auto text = [&](const char* key, const char* fallback) {
+    auto it = answer.find(key);
+    return it != answer.end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
+  };
+  auto flag = [&](const char* key) {
+    auto it = answer.find(key);
+    return it != answer.end() && it->is_boolean() && it->get<bool>();
+  };
+  if (flag("ok")) return reply(Status::Ok, text("message", ""));
+  RemoteReply r = reply(flag("retry") ? Status::Retry : Status::Refused, text("error", "refused"));
+  r.channel = r.status == Status::Refused && flag("channel");
+  return r;
 }
 
 }  // namespace

@@ -20,6 +20,9 @@ struct RemoteReply {
   };
   Status status = Status::Retry;
   std::string message;  // the edge's words, or why it could not be reached
+  // Refused: by the channel (bad token, clock skew, allow-list), not for the ban itself; the
+  // same ban is worth sending again once the edge accepts this sender.
+  bool channel = false;
   bool ok() const { return status == Status::Ok; }
 };
 

@@ -14,7 +14,8 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
   const auto* t = node->as_table();
   if (!t) config::fail(*node, "[remote_ban] must be a table");
   config::check_keys(*t, {"enabled", "listen", "tokens", "token_files", "allow", "rate", "burst",
-                          "max_skew", "idle_timeout", "max_connections"},
+                          "max_skew", "idle_timeout", "max_connections", "min_prefix_v4",
+                          "min_prefix_v6"},
                      "remote_ban");
   if (!t->contains("listen")) {
     if (config::get_bool(*t, "enabled", false))
@@ -64,6 +65,8 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
     config::fail(*t->get("idle_timeout"), "'idle_timeout' must be at least \"1s\"");
   cfg.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(idle);
   cfg.max_connections = static_cast<std::size_t>(config::get_int(*t, "max_connections", 64, 1, 100000));
+  cfg.min_prefix_v4 = static_cast<unsigned>(config::get_int(*t, "min_prefix_v4", cfg.min_prefix_v4, 1, 32));
+  cfg.min_prefix_v6 = static_cast<unsigned>(config::get_int(*t, "min_prefix_v6", cfg.min_prefix_v6, 1, 128));
   return cfg;
 }
 

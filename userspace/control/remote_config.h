@@ -9,6 +9,8 @@
 //   rate = 5                         # requests per second per peer address
 //   burst = 20
 //   max_skew = "30s"                 # request timestamps this far off the edge's clock
+//   min_prefix_v4 = 16               # the widest prefixes a remote ban may cover
+//   min_prefix_v6 = 48
 //   enabled = true
 #include <chrono>
 #include <optional>
@@ -33,6 +35,10 @@ struct RemoteBanConfig {
   std::chrono::seconds max_skew{30};
   std::chrono::seconds idle_timeout{30};
   std::size_t max_connections = 64;
+  // A stolen token must not ban half the Internet: wider remote bans are refused (the edge's
+  // operator can still make them with snigatectl).
+  unsigned min_prefix_v4 = 16;
+  unsigned min_prefix_v6 = 48;
 };
 
 // Reads [remote_ban] from the config document (config::Config::raw) and the token files it

@@ -73,8 +73,11 @@ std::string sign_remote_request(const json& body, std::string_view token,
 }
 
 RemoteAuth::RemoteAuth(std::vector<std::string> tokens, std::chrono::seconds max_skew,
-                       std::size_t max_nonces)
-    : tokens_(std::move(tokens)), max_skew_(max_skew), max_nonces_(max_nonces) {}
+                       std::size_t max_nonces, WallClock::time_point started)
+    : tokens_(std::move(tokens)),
+      max_skew_(max_skew),
+      max_nonces_(max_nonces),
+      started_s_(std::chrono::duration_cast<std::chrono::seconds>(started.time_since_epoch()).count()) {}
 
 RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point now) {
   RemoteVerdict v;
@@ -84,7 +87,11 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
   };
   json req = json::parse(line, nullptr, false);
   if (req.is_discarded() || !req.is_object()) return refuse("not a JSON object");
-  if (req.value("v", 0) != kRemoteVersion)
+  // Typed lookups only: json::value() throws on a key of another type ({"v":"1"}), and an
+  // exception here would end the edge's control loop for an unauthenticated peer.
+  auto version = req.find("v");
+  if (version == req.end() || !version->is_number_integer() ||
+      version->get<std::int64_t>() != kRemoteVersion)
     return refuse("unsupported protocol version (this edge speaks v" +
                   std::to_string(kRemoteVersion) + ")");
   auto ts = req.find("ts"), nonce = req.find("nonce"), body = req.find("body"),
@@ -98,12 +105,17 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
   if (!is_hex(nonce_text, 32)) return refuse("malformed nonce (32 lower-case hex characters)");
   if (!is_hex(mac_text, 64)) return refuse("malformed mac (64 lower-case hex characters)");
 
-  auto sent = WallClock::time_point(std::chrono::seconds(ts->get<std::int64_t>()));
-  auto skew = std::chrono::duration_cast<std::chrono::seconds>(now - sent);
-  if (skew > max_skew_ || -skew > max_skew_)
-    return refuse("timestamp " + std::to_string(skew.count()) +
-                  " s off this edge's clock (allowed: " + std::to_string(max_skew_.count()) +
-                  " s); check both clocks (NTP)");
+  // In whole seconds, and clamped first: a timestamp near the ends of int64 would overflow
+  // the clock's nanoseconds (and the subtraction) before any comparison.
+  const std::int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const std::int64_t ts_s = std::clamp<std::int64_t>(ts->get<std::int64_t>(), -(std::int64_t{1} << 40),
+                                                     std::int64_t{1} << 40);
+  const std::int64_t skew = now_s - ts_s;
+  if (skew > max_skew_.count() || -skew > max_skew_.count())
+    return refuse("timestamp " + std::to_string(skew) + " s off this edge's clock (allowed: " +
+                  std::to_string(max_skew_.count()) + " s); check both clocks (NTP)");
+  const auto sent = WallClock::time_point(std::chrono::seconds(ts_s));
 
   std::string text = remote_signed_text(ts->get<std::int64_t>(), nonce_text, body_text);
   bool matched = false;
@@ -115,6 +127,12 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
     }
   }
   if (!matched) return refuse("bad token (no configured token signs this request)");
+  // Whole seconds, as ts is: what was signed in the very second the edge started passes (a
+  // watcher sending at once must not be turned away), so the replay window left is < 1 s.
+  if (ts_s < started_s_) {
+    v.retry = true;
+    return refuse("signed before this edge started (its replay memory starts then); sign it again");
+  }
 
   {
     std::lock_guard lock(mu_);

@@ -9,7 +9,9 @@
 // mac = hex(HMAC-SHA256(token, "snigate-remote-ban v1\n" + ts + "\n" + nonce + "\n" + body)).
 // The token itself never crosses the wire. The edge refuses a timestamp more than max_skew
 // away from its clock, and a nonce it has already seen within that window (replay).
-// A reply: {"ok":true,"message":".."} or {"ok":false,"error":"..","retry":true|false}.
+// A reply: {"ok":true,"message":".."} or {"ok":false,"error":"..","retry":true|false}, with
+// "channel":true when the refusal is of the channel (token, clock, version, allow-list), not
+// of the ban: once that is fixed, the same ban would be taken.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -54,14 +56,18 @@ struct RemoteVerdict {
 // MAC holds, so a forger cannot fill the replay cache. Thread-safe.
 class RemoteAuth {
  public:
+  // `started`: when this edge's replay memory began (the server passes now). A request signed
+  // before it is refused as retryable: its nonce may have been used before a restart, and a
+  // captured request replayed across a restart is exactly that. The sender signs again.
   RemoteAuth(std::vector<std::string> tokens, std::chrono::seconds max_skew,
-             std::size_t max_nonces = 100000);
+             std::size_t max_nonces = 100000, WallClock::time_point started = {});
   RemoteVerdict verify(std::string_view line, WallClock::time_point now);
 
  private:
   std::vector<std::string> tokens_;
   std::chrono::seconds max_skew_;
   std::size_t max_nonces_;
+  std::int64_t started_s_;
   std::mutex mu_;
   std::map<std::string, WallClock::time_point> nonces_;  // nonce -> when it can be forgotten
 };

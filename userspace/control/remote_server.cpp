@@ -25,7 +25,7 @@ using nlohmann::json;
 
 struct RemoteBanServer::State {
   State(asio::io_context& io, const RemoteBanConfig& c, ControlHandlers h)
-      : cfg(c), handlers(std::move(h)), auth(c.tokens, c.max_skew), limiter(c.rate, c.burst),
+      : cfg(c), handlers(std::move(h)), auth(c.tokens, c.max_skew, 100000, WallClock::now()), limiter(c.rate, c.burst),
         acceptor(io) {}
   RemoteBanConfig cfg;
   ControlHandlers handlers;
@@ -41,6 +41,14 @@ json refused(const std::string& why, bool retry = false) {
   return json{{"ok", false}, {"error", why}, {"retry", retry}};
 }
 
+// A refusal of the channel (token, clock, version, allow-list) rather than of the ban: the
+// watcher keeps such bans and sends them again once the edge accepts it (protocol "channel").
+json channel_refused(const std::string& why) {
+  json j = refused(why);
+  j["channel"] = true;
+  return j;
+}
+
 std::string encode(const json& reply) {
   return reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -48,12 +56,20 @@ std::string encode(const json& reply) {
 // Runs a verified command; `what` says what was asked, for the log.
 json run(const RemoteBanServer::State& s, const json& body, const tcp::endpoint& peer,
          std::string& what) {
-  std::string cmd = body.value("cmd", std::string());
+  auto cmd_it = body.find("cmd");  // not body.value(): a non-string "cmd" would throw
+  std::string cmd = cmd_it != body.end() && cmd_it->is_string() ? cmd_it->get<std::string>() : "";
   std::string error;
   if (cmd == "ban") {
     auto request = ban_request_from_json(body, error);
     if (!request) return what = "ban", refused("ban: " + error);
     what = "ban " + request->prefix.str();
+    const bool v4 = request->prefix.is_v4();
+    const unsigned widest = v4 ? s.cfg.min_prefix_v4 : s.cfg.min_prefix_v6;
+    if (request->prefix.length() < widest)
+      return refused("ban " + request->prefix.str() + ": wider than /" + std::to_string(widest) +
+                     ", the widest this edge takes from the remote channel ([remote_ban] " +
+                     (v4 ? "min_prefix_v4" : "min_prefix_v6") +
+                     "); ban it with snigatectl on the edge if it is meant");
     request->source = "remote:" + peer.address().to_string();
     request->force = false;  // an `ignore` network stays the edge operator's call
     auto outcome = s.handlers.ban(*request);
@@ -115,7 +131,7 @@ asio::awaitable<void> session(std::shared_ptr<RemoteBanServer::State> state,
       close_after = true;
     } else if (auto v = state->auth.verify(line, WallClock::now()); !v.ok) {
       spdlog::warn("remote ban: {}: refused: {}", who, v.reason);
-      reply = refused(v.reason, v.retry);
+      reply = v.retry ? refused(v.reason, true) : channel_refused(v.reason);
     } else {
       std::string what;
       try {
@@ -171,7 +187,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<RemoteBanServer::State> state)
     }
     if (!refusal.empty()) {
       spdlog::warn("remote ban: {}: refused: {}", config::format_endpoint(peer), refusal);
-      asio::write(*socket, asio::buffer(encode(refused(refusal, retry))), ec);
+      asio::write(*socket,
+                  asio::buffer(encode(retry ? refused(refusal, true) : channel_refused(refusal))), ec);
       continue;
     }
     state->clients.insert(socket);

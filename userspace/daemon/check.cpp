@@ -1,9 +1,13 @@
 #include "daemon/check.h"
 
+#include <filesystem>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "bans/ban_manager.h"
+#include "config/endpoint.h"
+#include "config/route_regex.h"
 #include "control/remote_config.h"
 #include "daemon/generation.h"
 #include "watch/filter.h"
@@ -17,6 +21,75 @@ std::string join(const std::vector<std::string>& items, const char* none) {
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
   return out.empty() ? none : out;
+}
+
+// Two sockets that cannot both bind: the same port on the same address, or on a wildcard
+// address of the same family (the listeners share ports with each other via SO_REUSEPORT,
+// the remote channel does not).
+bool same_port(const boost::asio::ip::tcp::endpoint& a, const boost::asio::ip::tcp::endpoint& b) {
+  if (a.port() == 0 || a.port() != b.port()) return false;
+  if (a.address() == b.address()) return true;
+  const bool any = a.address().is_unspecified() || b.address().is_unspecified();
+  // [::] takes IPv4 too (dual stack, the Linux default).
+  const bool v6_any = (a.address().is_v6() && a.address().is_unspecified()) ||
+                      (b.address().is_v6() && b.address().is_unspecified());
+  return any && (a.address().is_v4() == b.address().is_v4() || v6_any);
+}
+
+std::string lexical(const std::string& path) {
+  return std::filesystem::path(path).lexically_normal().string();
+}
+
+// What the daemon would fail at start without a word from --check: two sockets on one port,
+// one file used for two things.
+void check_conflicts(const config::Config& c, const control::RemoteBanConfig& remote,
+                     const bans::BansConfig& bans) {
+  if (remote.enabled) {
+    for (const auto& l : c.listeners)
+      if (same_port(remote.listen, l.listen))
+        throw config::ConfigError(
+            c.raw["remote_ban"]["listen"].node()->source(),
+            "[remote_ban] listen = \"" + config::format_endpoint(remote.listen) +
+                "\" takes the port of listener " + l.name + " (" +
+                config::format_endpoint(l.listen) + "); give the remote channel a port of its own");
+  }
+  const auto* daemon = c.raw["daemon"].as_table();
+  auto where = [&](const char* key) {
+    const toml::node* n = daemon ? daemon->get(key) : nullptr;
+    return n ? n->source() : c.raw.source();
+  };
+  const std::string socket = lexical(c.daemon.control_socket);
+  if (c.daemon.access_log != "stdout" && lexical(c.daemon.access_log) == socket)
+    throw config::ConfigError(where("access_log"),
+                              "'access_log' and 'control_socket' are the same file (" +
+                                  c.daemon.access_log + "); give each its own path");
+  if (bans.enabled) {
+    const std::string store = lexical(bans.store);
+    for (const auto& [what, path] : {std::pair{"control_socket", c.daemon.control_socket},
+                                     std::pair{"access_log", c.daemon.access_log}})
+      if (path != "stdout" && lexical(path) == store)
+        throw config::ConfigError(where(what), std::string("'") + what +
+                                                   "' is the ban store's file ([bans] store = \"" +
+                                                   bans.store + "\"); give each its own path");
+  }
+}
+
+// Route regexes that can backtrack without end: not an error (they work, bounded by the
+// match limit), but a name crafted against them costs a worker the limit on every lookup.
+std::string regex_warnings(const config::Config& c) {
+  std::string out;
+  for (const auto& [name, table] : c.tables)
+    for (const auto& e : table.entries)
+      if (e.kind == config::RouteEntry::Kind::Regex && config::nests_unbounded_quantifiers(e.pattern))
+        out += std::string("warning: ") +
+               config::ConfigError(e.where, "regex \"~" + e.pattern + "\" in [table." + name +
+                                                "] repeats a group that itself repeats without "
+                                                "bound; crafted names make it backtrack to the "
+                                                "match limit (then it does not match): rewrite "
+                                                "it without the nesting")
+                   .what() +
+               "\n";
+  return out;
 }
 
 }  // namespace
@@ -44,6 +117,7 @@ std::string check_config(std::shared_ptr<const config::Config> config) {
   }
 
   const auto remote = control::parse_remote_ban_config(c.raw);
+  check_conflicts(c, remote, bans);
   if (remote.enabled) {
     // start_subsystems refuses this too; --check says so before the daemon is started.
     if (!bans.enabled)
@@ -77,6 +151,7 @@ std::string check_config(std::shared_ptr<const config::Config> config) {
         << jail.findtime.count() << "s, bantime " << jail.bantime.count() << "s"
         << (bans.enabled ? "" : " (not started: bans are off)") << "\n";
   }
+  out << regex_warnings(c);
   return out.str();
 }
 

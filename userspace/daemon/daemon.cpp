@@ -20,10 +20,11 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
       relay::select_relay(relay_mode(*g->config), g->config->daemon.sockmap_queue_limit).relay;
   generation_ = g;
   access_log_ = make_access_logger(g->config->daemon.access_log);
-  context_.reset(new SessionContext{registry_, stats_, access_log_, ban_check_});
+  context_.reset(new SessionContext{registry_, stats_, access_log_, ban_check_, client_limits_});
   unsigned n = g->config->daemon.workers;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
+  signals_.emplace(control_, SIGINT, SIGTERM, SIGHUP);
 }
 
 Daemon::~Daemon() {
@@ -78,7 +79,7 @@ void Daemon::bind_listeners(const Generation& g) {
     const std::string host = bound.address().to_string();
     spdlog::info("listener {} bound to {}:{} ({}{}), {} worker(s)", ls.name(),
                  bound.address().is_v6() ? "[" + host + "]" : host, bound.port(),
-                 ls.http() ? "http" : "tls",
+                 config::to_string(ls.config->protocol),
                  ls.config->proxy_protocol_in ? ", PROXY in" : "", per_worker.size());
     next[ls.name()] = std::move(per_worker);
   }
@@ -92,7 +93,6 @@ void Daemon::bind_listeners(const Generation& g) {
 }
 
 void Daemon::start() {
-  signals_.emplace(control_, SIGINT, SIGTERM, SIGHUP);
   {
     std::lock_guard lock(mu_);
     bind_listeners(*generation_);
@@ -142,22 +142,43 @@ bool Daemon::reload(std::string* error) {
 }
 
 void Daemon::run() {
-  if (!signals_) signals_.emplace(control_, SIGINT, SIGTERM, SIGHUP);
   asio::signal_set& signals = *signals_;
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
       reload();
-    } else {
+    } else if (!stopping_) {
       spdlog::info("signal {}: stopping", sig);
       stop();
+    } else {
+      on_signal_while_stopping(sig);
     }
-    if (!stopping_) signals.async_wait(on_signal);
+    signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
   // Keeps run() going until finish() has drained and joined the workers.
   auto guard = asio::make_work_guard(control_);
   control_.run();
+}
+
+// During a drain: a second SIGTERM is answered (not silently dropped) and a third, or a
+// SIGINT (Ctrl-C twice), ends the live connections now instead of at drain_timeout.
+void Daemon::on_signal_while_stopping(int sig) {
+  ++extra_stop_signals_;
+  if (sig == SIGTERM && extra_stop_signals_ == 1) {
+    spdlog::warn("signal {} again: already stopping, {} connection(s) still draining until "
+                 "drain_timeout; send it once more (or SIGINT) to end them now",
+                 sig, registry_.size());
+    return;
+  }
+  if (cut_) return;
+  cut_ = true;
+  spdlog::warn("signal {}: ending the {} draining connection(s) now", sig, registry_.size());
+  // Before begin_drain ran, this is a no-op: begin_drain sees cut_ and uses no drain time.
+  if (drain_timer_) {
+    drain_timer_->cancel();
+    drain_step(std::chrono::steady_clock::now(), false);
+  }
 }
 
 void Daemon::stop() {
@@ -177,14 +198,16 @@ void Daemon::begin_drain() {
   spdlog::info("stopped accepting; draining {} connection(s) for up to {}ms", registry_.size(),
                drain.count());
   if (!drain_timer_) drain_timer_ = std::make_unique<asio::steady_timer>(control_);
-  drain_step(std::chrono::steady_clock::now() + drain, false);
+  drain_step(std::chrono::steady_clock::now() + (cut_ ? std::chrono::milliseconds(0) : drain),
+             false);
 }
 
 void Daemon::drain_step(std::chrono::steady_clock::time_point deadline, bool killed) {
   auto now = std::chrono::steady_clock::now();
   if (registry_.size() == 0 || (killed && now >= deadline)) return finish();
   if (!killed && now >= deadline) {
-    std::size_t n = registry_.kill_matching([](const asio::ip::address&) { return true; });
+    const std::size_t n = registry_.kill_matching([](const asio::ip::address&) { return true; },
+                                           conns::KillReason::Drain);
     spdlog::info("drain timeout: ending {} connection(s)", n);
     killed = true;
     deadline = now + std::chrono::seconds(2);

@@ -19,6 +19,7 @@
 
 #include "bans/ban_check.h"
 #include "config/config.h"
+#include "conns/client_limits.h"
 #include "conns/conn_registry.h"
 #include "daemon/generation.h"
 #include "daemon/listener.h"
@@ -37,10 +38,11 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Takes SIGTERM/SIGINT/SIGHUP (queued until run()), binds every listener and starts the
-  // workers; throws with advice on failure.
+  // Binds every listener and starts the workers; throws with advice on failure. Call it
+  // once the ban check is installed (set_ban_check): from here on, clients are served.
   void start();
-  // Blocks until stopped: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.
+  // Blocks until stopped: SIGTERM/SIGINT stop gracefully, SIGHUP reloads. During the drain
+  // a third SIGTERM, or a SIGINT, ends the live connections at once.
   void run();
   // Thread-safe. Stops accepting, lets live connections finish for up to drain_timeout, then
   // ends the rest.
@@ -70,6 +72,7 @@ class Daemon {
   void bind_listeners(const Generation& g);
   void accept(boost::asio::ip::tcp::socket socket, const std::string& name);
   void begin_drain();
+  void on_signal_while_stopping(int sig);
   void drain_step(std::chrono::steady_clock::time_point deadline, bool killed);
   void finish();
 
@@ -86,14 +89,18 @@ class Daemon {
   std::map<std::string, std::vector<std::shared_ptr<Listener>>> listeners_;
   std::mutex reload_mu_;
   conns::ConnRegistry registry_;
+  conns::ClientLimits client_limits_;
   Stats stats_;
   std::atomic<const bans::BanCheck*> ban_check_{nullptr};
   std::shared_ptr<spdlog::logger> access_log_;
   std::unique_ptr<SessionContext> context_;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
-  // Registered in start(), before the first listener is bound: a signal sent as soon as the
-  // daemon serves (while the subsystems still start) is handled, not fatal by default action.
+  int extra_stop_signals_ = 0;  // SIGTERM/SIGINT after the first; control_ thread only
+  bool cut_ = false;            // the drain was cut short by a signal
+  // Registered at construction, before the subsystems start and the first listener is bound:
+  // a signal sent while the ban store loads, or as soon as the daemon serves, is handled
+  // (queued until run()), not fatal by default action.
   std::optional<boost::asio::signal_set> signals_;
 };
 

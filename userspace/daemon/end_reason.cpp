@@ -17,6 +17,7 @@ const char* to_string(EndReason reason) {
     case EndReason::Untrusted: return "untrusted_proxy";
     case EndReason::ProxyError: return "proxy_error";
     case EndReason::Aborted: return "aborted";
+    case EndReason::DrainTimeout: return "drain_timeout";
     case EndReason::Error: return "error";
     case EndReason::Count: break;
   }

@@ -20,7 +20,9 @@ enum class EndReason {
   Limit,           // max_connections reached
   Untrusted,       // a PROXY header was expected from a peer not in trusted_proxies
   ProxyError,      // malformed incoming PROXY header
-  Aborted,         // ended from outside: a ban, a forced stop
+  Aborted,         // the relay was cut short without a reason of its own
+  DrainTimeout,    // still open when a stop's drain_timeout ran out
+  // (a live connection a new ban ends is Banned, like one refused at accept)
   Error,
   Count
 };

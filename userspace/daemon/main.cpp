@@ -65,8 +65,10 @@ int main(int argc, char** argv) {
                                                               : log_level));
   try {
     daemon::Daemon d(cfg, config_path, relay_override);
-    d.start();
+    // Bans first: nothing is accepted before the ban maps are loaded and reconciled with the
+    // store, or a banned client would be served while a large store loads.
     auto subsystems = daemon::start_subsystems(d, *cfg);
+    d.start();
     spdlog::info("snigated ready (pid {})", ::getpid());
     d.run();
   } catch (const std::exception& e) {

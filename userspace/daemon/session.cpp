@@ -77,11 +77,11 @@ void Session::start() {
                  asio::detached);
 }
 
-void Session::kill() {
-  asio::post(client_.get_executor(), [weak = weak_from_this()] {
+void Session::kill(conns::KillReason reason) {
+  asio::post(client_.get_executor(), [weak = weak_from_this(), reason] {
     auto self = weak.lock();
     if (!self) return;
-    self->killed_ = true;
+    self->killed_ = reason == conns::KillReason::Banned ? EndReason::Banned : EndReason::DrainTimeout;
     error_code ignored;
     self->client_.close(ignored);
     if (self->upstream_) self->upstream_->close(ignored);
@@ -91,6 +91,15 @@ void Session::kill() {
 bool Session::banned(const asio::ip::address& address) const {
   const bans::BanCheck* check = context_.ban_check.load();
   return check && check->banned(net::unmap(address));
+}
+
+bool Session::admit(const asio::ip::address& client) {
+  const auto& d = generation_->config->daemon;
+  auto ticket = context_.client_limits.admit(
+      client, {d.max_connections_per_client, d.max_prereads_per_client}, &record_.detail);
+  if (!ticket) return false;
+  ticket_.emplace(std::move(*ticket));
+  return true;
 }
 
 void Session::arm_deadline(std::chrono::milliseconds timeout) {
@@ -128,8 +137,8 @@ asio::awaitable<void> Session::run() {
   info.state = "preread";
   info.started = std::chrono::system_clock::now();
   info.counters = counters_;
-  context_.registry.add(info, [weak = weak_from_this()] {
-    if (auto self = weak.lock()) self->kill();
+  context_.registry.add(info, [weak = weak_from_this()](conns::KillReason reason) {
+    if (auto self = weak.lock()) self->kill(reason);
   });
 
   EndReason end = EndReason::Error;
@@ -144,6 +153,7 @@ asio::awaitable<void> Session::run() {
   if (upstream_) upstream_->close(ignored);
   client_.close(ignored);
   context_.registry.remove(id_);
+  ticket_.reset();
   log_end(end);
 }
 
@@ -175,6 +185,9 @@ asio::awaitable<EndReason> Session::steps() {
   const std::size_t limit = generation_->config->daemon.max_connections;
   if (limit && context_.registry.size() > limit) co_return EndReason::Limit;
   if (banned(peer_.address())) co_return EndReason::Banned;
+  // Behind PROXY in, the peer is a trusted proxy carrying many clients: the client is counted
+  // once its header names it.
+  if (!listener_.config->proxy_protocol_in && !admit(peer_.address())) co_return EndReason::Limit;
 
   arm_deadline(listener_.config->preread_timeout);
   // The PROXY header comes before anything the client itself sent, on every listener kind: a
@@ -184,6 +197,7 @@ asio::awaitable<EndReason> Session::steps() {
     EndReason e = co_await read_proxy_header();
     if (e != EndReason::Clean) co_return e;
     if (banned(client_endpoint_.address())) co_return EndReason::Banned;
+    if (!admit(client_endpoint_.address())) co_return EndReason::Limit;
   }
   // `protocol = "connect"` listeners read a CONNECT request instead of a ClientHello (head,
   // auth, allow-list, DNS, reply), then relay the bytes the client sent after its head. The
@@ -202,7 +216,8 @@ asio::awaitable<EndReason> Session::steps() {
     };
     forward::ForwardResult f = co_await forward::serve_connect(
         client_, buffer_, *generation_->forward, listener_.name(), on_destination);
-    if (killed_) co_return EndReason::Aborted;
+    if (killed_) co_return *killed_;
+    if (ticket_) ticket_->preread_done();
     record_.name = f.name;
     record_forward(f, record_);
     context_.registry.update(id_, [&](conns::ConnInfo& i) {
@@ -216,6 +231,7 @@ asio::awaitable<EndReason> Session::steps() {
   }
   if (EndReason e = co_await preread(); e != EndReason::Clean) co_return e;
   disarm_deadline();
+  if (ticket_) ticket_->preread_done();
 
   const std::string* backend = listener_.table->lookup(record_.name);
   if (!backend) {
@@ -254,7 +270,7 @@ asio::awaitable<EndReason> Session::read_proxy_header() {
     }
     if (!co_await read_more(kProxyHeaderMax))
       co_return deadline_hit_ ? EndReason::PrereadTimeout
-                              : killed_ ? EndReason::Aborted : EndReason::ProxyError;
+                              : killed_ ? *killed_ : EndReason::ProxyError;
   }
 }
 
@@ -295,7 +311,7 @@ asio::awaitable<EndReason> Session::preread() {
     }
     if (!co_await read_more(max))
       co_return deadline_hit_ ? EndReason::PrereadTimeout
-                              : killed_ ? EndReason::Aborted : EndReason::ParseError;
+                              : killed_ ? *killed_ : EndReason::ParseError;
   }
   context_.registry.update(id_, [this](conns::ConnInfo& i) {
     i.server_name = record_.name;
@@ -321,7 +337,7 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
     });
     forward::ForwardResult f = co_await forward::open_forward(
         client_.get_executor(), *generation_->forward, backend_name, record_.name);
-    if (killed_) co_return EndReason::Aborted;
+    if (killed_) co_return *killed_;
     record_forward(f, record_);
     context_.registry.update(id_, [this](conns::ConnInfo& i) { show_forward(record_, i); });
     if (!f.ok()) co_return forward_end(f.verdict);
@@ -331,7 +347,7 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   }
   const auto connect_start = std::chrono::steady_clock::now();
   upstream::ConnectResult r = co_await upstream::connect_upstream(*backend->pool, *backend->config);
-  if (killed_) co_return EndReason::Aborted;
+  if (killed_) co_return *killed_;
   if (!r.socket) {
     for (const auto& a : r.attempts)
       record_.detail += (record_.detail.empty() ? "" : ";") + a.server + ":" + a.error.message();
@@ -378,7 +394,7 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
   counters_->client_to_upstream += buffer_.size();
   co_await asio::async_write(*upstream_, asio::buffer(out),
                              asio::redirect_error(asio::use_awaitable, ec));
-  if (killed_) co_return EndReason::Aborted;
+  if (killed_) co_return *killed_;
   if (ec) {
     record_.detail = "writing to upstream: " + ec.message();
     co_return EndReason::UpstreamReset;
@@ -388,8 +404,7 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
   relay::Result result = co_await generation_->relay->run(client_, *upstream_,
                                                           generation_->relay_options, *counters_);
   if (!result.detail.empty()) record_.detail = result.detail;
-  co_return killed_ && result.end == relay::End::Aborted ? EndReason::Aborted
-                                                         : from_relay(result.end);
+  co_return killed_ && result.end == relay::End::Aborted ? *killed_ : from_relay(result.end);
 }
 
 }  // namespace snigate::daemon

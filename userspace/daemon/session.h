@@ -17,6 +17,7 @@
 #include <spdlog/logger.h>
 
 #include "bans/ban_check.h"
+#include "conns/client_limits.h"
 #include "conns/conn_registry.h"
 #include "daemon/access_log.h"
 #include "daemon/generation.h"
@@ -30,6 +31,7 @@ struct SessionContext {
   Stats& stats;
   std::shared_ptr<spdlog::logger> access_log;
   std::atomic<const bans::BanCheck*>& ban_check;
+  conns::ClientLimits& client_limits;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -54,10 +56,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // Appends what the client sent next to buffer_; false on error, EOF or deadline.
   boost::asio::awaitable<bool> read_more(std::size_t max_total);
   bool banned(const boost::asio::ip::address& address) const;
+  // Takes a place under the client's caps (max_*_per_client); false, with the detail set,
+  // when the client is at one.
+  bool admit(const boost::asio::ip::address& client);
   void arm_deadline(std::chrono::milliseconds timeout);
   void disarm_deadline();
-  // From any thread: closes the sockets on the session's own loop.
-  void kill();
+  // From any thread: closes the sockets on the session's own loop; the access log says why.
+  void kill(conns::KillReason reason);
   void log_end(EndReason end);
 
   tcp::socket client_;
@@ -67,7 +72,8 @@ class Session : public std::enable_shared_from_this<Session> {
   SessionContext& context_;
   boost::asio::steady_timer deadline_;
   bool deadline_hit_ = false;
-  bool killed_ = false;
+  std::optional<EndReason> killed_;
+  std::optional<conns::ClientLimits::Ticket> ticket_;  // this connection's place per client  // set by kill(): banned or drain_timeout
 
   std::uint64_t id_ = 0;
   std::chrono::steady_clock::time_point started_;

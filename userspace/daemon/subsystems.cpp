@@ -1,5 +1,6 @@
 #include "daemon/subsystems.h"
 
+#include <set>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -50,6 +51,13 @@ json stats_json(Daemon& daemon, const bans::BanManager* manager) {
                       {"upstream_to_client", s.bytes_upstream_to_client}}},
            {"ended", s.ended},
            {"backends", std::move(backends)}};
+  // Route regexes that gave up at the match limit (config/route_regex.h), in the tables of
+  // the running configuration; a table shared by listeners is counted once.
+  std::set<const routing::RouteTable*> tables;
+  std::uint64_t limit_hits = 0;
+  for (const auto& l : daemon.current()->listeners)
+    if (l.table && tables.insert(l.table.get()).second) limit_hits += l.table->regex_limit_hits();
+  out["routing"] = {{"regex_limit_hits", limit_hits}};
   if (manager) {
     auto t = manager->totals();
     json enforcement = json::array();

@@ -1,8 +1,9 @@
 #pragma once
 // What snigated runs besides the data path: the ban subsystem (pinned BPF maps + SQLite
 // store, checked at accept time), the control socket for snigatectl, the remote ban channel
-// for snigate-watch, and the in-daemon jails. main.cpp starts them after Daemon::start() and
-// drops them (before the Daemon) when run() returns.
+// for snigate-watch, and the in-daemon jails. main.cpp starts them before Daemon::start()
+// (so the ban check guards the very first accept) and drops them (before the Daemon) when
+// run() returns.
 #include <memory>
 
 #include "config/config.h"

@@ -1,7 +1,10 @@
 #include "routing/route_table.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+
+#include <spdlog/spdlog.h>
 
 #include "config/route_regex.h"
 
@@ -10,6 +13,8 @@ namespace snigate::routing {
 struct RouteTable::Regex {
   config::RouteRegex code;
   std::string backend;
+  std::string pattern;
+  std::atomic<std::uint64_t> limit_hits{0};
 };
 
 namespace {
@@ -36,6 +41,23 @@ std::string normalize(std::string_view name) {
 
 }  // namespace
 
+// A hit is no match (the next route is tried); it is counted, and logged at the 1st, 2nd,
+// 4th, 8th... hit of each pattern, so a flood of crafted names cannot flood the log too.
+void RouteTable::note_limit_hit(Regex& re, std::string_view name) {
+  const std::uint64_t n = ++re.limit_hits;
+  if ((n & (n - 1)) != 0) return;
+  spdlog::warn("route regex \"~{}\" gave up on a name of {} bytes at the match limit ({} "
+               "time(s) so far), so it did not match; a pattern with nested repeats such as "
+               "(a+)+ backtracks without end on crafted names: rewrite it without them",
+               re.pattern, name.size(), n);
+}
+
+std::uint64_t RouteTable::regex_limit_hits() const {
+  std::uint64_t total = 0;
+  for (const auto& re : regexes_) total += re->limit_hits.load(std::memory_order_relaxed);
+  return total;
+}
+
 RouteTable::RouteTable() = default;
 RouteTable::RouteTable(RouteTable&&) noexcept = default;
 RouteTable& RouteTable::operator=(RouteTable&&) noexcept = default;
@@ -57,7 +79,11 @@ RouteTable RouteTable::build(const config::TableConfig& table) {
         if (!code) throw config::ConfigError(e.where, "regex \"" + e.pattern + "\": " + error);
         // Without JIT (no executable memory, say) PCRE2 interprets: slower, same answers.
         pcre2_jit_compile(code.get(), PCRE2_JIT_COMPLETE);
-        t.regexes_.push_back(std::make_unique<Regex>(Regex{std::move(code), e.backend}));
+        auto re = std::make_unique<Regex>();
+        re->code = std::move(code);
+        re->backend = e.backend;
+        re->pattern = e.pattern;
+        t.regexes_.push_back(std::move(re));
         break;
       }
     }
@@ -85,8 +111,9 @@ const std::string* RouteTable::lookup(std::string_view raw) const {
     pcre2_match_data* data = thread_match_data();
     for (const auto& re : regexes_) {
       int rc = pcre2_match(re->code.get(), reinterpret_cast<PCRE2_SPTR>(name.data()), name.size(),
-                           0, 0, data, nullptr);
+                           0, 0, data, config::route_match_context());
       if (rc >= 0) return &re->backend;
+      if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT) note_limit_hit(*re, name);
     }
   }
   return default_ ? &*default_ : nullptr;

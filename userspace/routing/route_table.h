@@ -1,6 +1,7 @@
 #pragma once
 // SNI/Host → backend name for one [table.X]. Built once per (re)load, then read concurrently
 // by every worker: lookup() is const and thread-safe.
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,7 +22,10 @@ class RouteTable {
   // Precedence: exact, then the longest wildcard ("*.a.b" matches any depth below a.b, not
   // a.b itself), then regexes in file order, then default. No name: no_sni if set, else
   // default. Returns the backend name, nullptr when nothing matches.
+  // A regex gives up after config::kRouteMatchLimit steps, so one lookup is bounded.
   const std::string* lookup(std::string_view name) const;
+  // How many regex matches gave up at that limit (each logged with rising spacing).
+  std::uint64_t regex_limit_hits() const;
 
   RouteTable(RouteTable&&) noexcept;
   RouteTable& operator=(RouteTable&&) noexcept;
@@ -30,6 +34,7 @@ class RouteTable {
  private:
   RouteTable();
   struct Regex;
+  static void note_limit_hit(Regex& re, std::string_view name);
   std::unordered_map<std::string, std::string> exact_;
   std::unordered_map<std::string, std::string> wildcard_;  // key: suffix without "*."
   std::vector<std::unique_ptr<Regex>> regexes_;

@@ -50,8 +50,8 @@ TEST_F(BanVmTest, SomeoneElsesXdpProgramIsLeftAloneAndTcEnforces) {
   });
   ASSERT_EQ(attached, 0);
   open_manager();
-  ASSERT_EQ(manager_->enforcement().size(), 1u);
-  EXPECT_EQ(manager_->enforcement()[0], std::string(kEdgeIf) + ": tc ingress");
+  ASSERT_EQ(enforcement().size(), 1u);
+  EXPECT_EQ(enforcement()[0], std::string(kEdgeIf) + ": tc ingress");
   ASSERT_TRUE(ban(kA6).ok);
   EXPECT_FALSE(reaches(kA6));
   EXPECT_TRUE(reaches(kB6));
@@ -96,11 +96,81 @@ TEST_F(BanVmTest, ProgramOfADeadDaemonKeepsEnforcingAndIsTakenOver) {
 
   open_manager();
   EXPECT_EQ(manager_->reconciled().in_sync, 1u);
-  EXPECT_EQ(manager_->enforcement()[0].rfind(std::string(kEdgeIf) + ": xdp", 0), 0u)
-      << manager_->enforcement()[0];
+  EXPECT_EQ(enforcement()[0].rfind(std::string(kEdgeIf) + ": xdp", 0), 0u)
+      << enforcement()[0];
   EXPECT_FALSE(reaches(kA));
   close_manager();  // a clean exit detaches
   EXPECT_TRUE(reaches(kA));
+}
+
+// What `tc qdisc show` says about the edge's client-facing interface.
+std::string edge_qdiscs(const std::string& edge_ns, const char* dev) {
+  std::string out;
+  const std::string cmd = "ip netns exec " + edge_ns + " tc qdisc show dev " + dev;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    ::pclose(p);
+  }
+  return out;
+}
+
+// A second daemon (another pin_dir) on the same interface is refused with advice; the first
+// keeps enforcing and still reports what really runs.
+TEST_F(BanVmTest, SecondInstanceIsRefusedNotAllowedToTakeOverXdp) {
+  open_manager();
+  ASSERT_TRUE(ban(kA).ok);
+  EXPECT_FALSE(reaches(kA));
+  bans::BansConfig second = cfg_;
+  second.pin_dir = pin_root_ + "/second";
+  second.store = store_dir_ + "/second.db";
+  std::string error;
+  std::unique_ptr<bans::BanManager> other;
+  in_netns(net_->edge(), [&] { other = bans::BanManager::open(second, nullptr, error); });
+  EXPECT_FALSE(other);
+  EXPECT_NE(error.find("another snigated"), std::string::npos) << error;
+  EXPECT_NE(error.find("XDP hook"), std::string::npos) << error;
+  EXPECT_FALSE(reaches(kA));  // still enforced by the first
+  const auto report = enforcement();
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_EQ(report[0].rfind(std::string(kEdgeIf) + ": xdp", 0), 0u) << report[0];
+  EXPECT_EQ(report[0].find("NOT ENFORCING"), std::string::npos) << report[0];
+}
+
+// The same with TC (XDP held by someone else's program): the second daemon may not replace
+// the first one's filter, and the clsact qdisc the first one added goes when it stops.
+TEST_F(BanVmTest, SecondInstanceIsRefusedOnTcAndTheQdiscGoesWithTheFirst) {
+  int other_prog = foreign_xdp_program();
+  ASSERT_GE(other_prog, 0);
+  int attached = -1;
+  in_netns(net_->edge(), [&] {
+    attached = bpf_xdp_attach(static_cast<int>(if_nametoindex(kEdgeIf)), other_prog,
+                              XDP_FLAGS_DRV_MODE, nullptr);
+  });
+  ASSERT_EQ(attached, 0);
+  EXPECT_EQ(edge_qdiscs(net_->edge(), kEdgeIf).find("clsact"), std::string::npos);
+  open_manager();
+  ASSERT_EQ(enforcement()[0], std::string(kEdgeIf) + ": tc ingress");
+  ASSERT_TRUE(ban(kA6).ok);
+  EXPECT_FALSE(reaches(kA6));
+  bans::BansConfig second = cfg_;
+  second.pin_dir = pin_root_ + "/second";
+  second.store = store_dir_ + "/second.db";
+  std::string error;
+  std::unique_ptr<bans::BanManager> other;
+  in_netns(net_->edge(), [&] { other = bans::BanManager::open(second, nullptr, error); });
+  EXPECT_FALSE(other);
+  EXPECT_NE(error.find("tc ingress filter"), std::string::npos) << error;
+  EXPECT_FALSE(reaches(kA6));
+  EXPECT_NE(edge_qdiscs(net_->edge(), kEdgeIf).find("clsact"), std::string::npos);
+  close_manager();
+  EXPECT_EQ(edge_qdiscs(net_->edge(), kEdgeIf).find("clsact"), std::string::npos)
+      << edge_qdiscs(net_->edge(), kEdgeIf);
+  // Neighbour discovery the filter dropped is retried by the kernel: allow it a few seconds.
+  bool reached = false;
+  for (int i = 0; i < 10 && !(reached = reaches(kA6)); ++i) std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(reached);
+  ::close(other_prog);
 }
 
 }  // namespace

@@ -16,9 +16,9 @@ using boost::asio::ip::make_address;
 
 TEST_F(BanVmTest, XdpDropsTheBannedAddressOnlyV4AndV6) {
   open_manager();
-  ASSERT_EQ(manager_->enforcement().size(), 1u);
-  EXPECT_EQ(manager_->enforcement()[0].rfind(std::string(kEdgeIf) + ": xdp", 0), 0u)
-      << manager_->enforcement()[0];
+  ASSERT_EQ(enforcement().size(), 1u);
+  EXPECT_EQ(enforcement()[0].rfind(std::string(kEdgeIf) + ": xdp", 0), 0u)
+      << enforcement()[0];
   for (const char* a : {kA, kB, kA6, kB6}) EXPECT_TRUE(reaches(a)) << a;
 
   ASSERT_TRUE(ban(kA).ok);
@@ -96,7 +96,7 @@ TEST_F(BanVmTest, NewBanClosesTheClientsLiveConnection) {
   conns::ConnInfo info;
   info.id = registry_.next_id();
   info.client = make_address(std::string("::ffff:") + kN1);  // as the dual-stack socket saw it
-  registry_.add(info, [served] { ::shutdown(served, SHUT_RDWR); });
+  registry_.add(info, [served](conns::KillReason) { ::shutdown(served, SHUT_RDWR); });
 
   auto out = ban(kNet);
   ASSERT_TRUE(out.ok);

@@ -89,6 +89,14 @@ class BanVmTest : public ::testing::Test {
     if (manager_) in_netns(net_->edge(), [&] { manager_.reset(); });
   }
 
+  // What the manager reports, asked from inside the edge: the report queries the kernel for
+  // what is attached now, by interface index, in the caller's namespace.
+  std::vector<std::string> enforcement() {
+    std::vector<std::string> out;
+    in_netns(net_->edge(), [&] { out = manager_->enforcement(); });
+    return out;
+  }
+
   bans::BanOutcome ban(const char* text, std::optional<std::chrono::seconds> duration = {}) {
     bans::BanRequest r;
     r.prefix = *net::Prefix::parse(text);
