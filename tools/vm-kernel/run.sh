@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs one command as root inside a KVM guest booted on a Debian kernel package, so the
+# Runs one command as root inside a qemu guest booted on a Debian kernel package, so the
 # vm-tests can run under the kernels users have (Debian 12's 6.1 by default), not only the
 # machine's own. The way virtme-ng and little-vm-helper do it, with Debian 12's packages only:
 # the package is unpacked into a cache (never installed, so this machine's boot is untouched),
@@ -11,8 +11,8 @@
 # --kernel  a Debian kernel image package, or a downloaded .deb (default linux-image-amd64).
 # --rw DIR  shared read-write (writes reach this machine); the project directory always is.
 # The command runs in the current directory, which must lie in the root or a --rw directory.
-# Exit status: the command's, or 125 if the guest never
-# reported a status (it failed to boot, or crashed). SNIGATE_VM_MEM sets the guest's memory.
+# Exit status: the command's; 77 if the guest did not boot; 125 if it died during the command.
+# SNIGATE_VM_MEM sets the guest's memory (3G), SNIGATE_VM_ACCEL forces kvm or tcg.
 set -euo pipefail
 
 project=$(cd "$(dirname "$0")/../.." && pwd)
@@ -51,7 +51,7 @@ esac
 
 sudo_cmd=(); [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
 missing=()
-for p in qemu-system-x86 busybox-static kmod; do  # the guest, its initramfs, depmod/modprobe
+for p in qemu-system-x86 busybox-static kmod xz-utils; do  # guest, initramfs, depmod, vmlinux
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -69,28 +69,35 @@ if [[ $kernel == *.deb ]]; then
   name=$(dpkg-deb -f "$deb" Package)_$(dpkg-deb -f "$deb" Version)
 else
   # linux-image-amd64 is a metapackage: follow it to the versioned image it depends on.
-  image=$(apt-cache depends "$kernel" 2>/dev/null |
-            sed -n 's/^  Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)
-  image=${image:-$kernel}
-  version=$(apt-cache show --no-all-versions "$image" 2>/dev/null | sed -n 's/^Version: //p')
-  [[ -n $version ]] || { echo "vm-kernel: no Debian package '$image' (apt-get update?)" >&2; exit 2; }
-  name=${image}_$version
+  info=$(apt-cache show --no-all-versions "$kernel" 2>/dev/null) ||
+    { echo "vm-kernel: no Debian package '$kernel' (apt-get update?)" >&2; exit 2; }
+  name=$(sed -n 's/^Depends: .*\(linux-image-[0-9][^ ,]*\) (= \([^)]*\)).*/\1_\2/p' <<<"$info")
+  name=${name:-${kernel}_$(sed -n 's/^Version: //p' <<<"$info")}
 fi
 unpacked=$cache/${name//[:\/]/_}
 if [[ ! -e $unpacked/.done ]]; then
   tmp=$(mktemp -d "$cache/.unpack.XXXXXX")
   if [[ -z ${deb:-} ]]; then
-    echo "vm-kernel: fetching $image $version into $cache" >&2
-    (cd "$tmp" && apt-get download -qq "$image=$version" 2>/dev/null)
+    echo "vm-kernel: fetching ${name%_*} ${name#*_} into $cache" >&2
+    (cd "$tmp" && apt-get download -qq "${name%_*}=${name#*_}" 2>/dev/null)
     deb=$(echo "$tmp"/*.deb)
   fi
   dpkg-deb -x "$deb" "$tmp/root"
   kver=$(basename "$tmp"/root/lib/modules/*)
   depmod -b "$tmp/root" "$kver"
+  # Debian's kernels are xz-compressed bzImages; the ELF inside boots through its PVH entry,
+  # which skips decompressing in the guest: most of the boot time under TCG.
+  off=$(LC_ALL=C grep -m1 -aboP '\xfd7zXZ\x00' "$tmp/root/boot/vmlinuz-$kver" | cut -d: -f1)
+  if [[ -n $off ]]; then
+    xz -dc --single-stream <(tail -c +$((off + 1)) "$tmp/root/boot/vmlinuz-$kver") \
+      >"$tmp/root/boot/vmlinux-$kver" 2>/dev/null || rm -f "$tmp/root/boot/vmlinux-$kver"
+  fi
   rm -rf "$unpacked" && mv "$tmp/root" "$unpacked" && rm -rf "$tmp"
   touch "$unpacked/.done"
 fi
 kver=$(basename "$unpacked"/lib/modules/*)
+image=$unpacked/boot/vmlinux-$kver
+[[ -s $image ]] || image=$unpacked/boot/vmlinuz-$kver
 
 # Per run: the initramfs, and the directory shared as /run/snigate-vm (command in, status out).
 run=$(mktemp -d "${TMPDIR:-/tmp}/snigate-vm.XXXXXX")
@@ -122,11 +129,14 @@ done
 echo "vm-kernel: booting $name (kernel $kver), 2 vCPUs, $accel" >&2
 qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
   "${machine[@]}" -smp 2 -m "${SNIGATE_VM_MEM:-3G}" \
-  -kernel "$unpacked/boot/vmlinuz-$kver" -initrd "$run/initrd.gz" \
+  -kernel "$image" -initrd "$run/initrd.gz" \
   -append "console=ttyS0 quiet loglevel=4 panic=-1" \
   -serial stdio "${shares[@]}" </dev/null || true
-if [[ ! -s $run/share/status ]]; then
-  echo "vm-kernel: the guest on $kver ended without reporting a status (boot failure or crash)" >&2
+if [[ ! -e $run/share/booted ]]; then
+  echo "vm-kernel: THE GUEST DID NOT BOOT: $kver never reached guest.sh (see the console above)" >&2
+  exit 77
+elif [[ ! -s $run/share/status ]]; then
+  echo "vm-kernel: the guest on $kver died while running the command (see the console above)" >&2
   exit 125
 fi
 exit "$(cat "$run/share/status")"
