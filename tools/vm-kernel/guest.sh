@@ -7,8 +7,10 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 stty -onlcr 2>/dev/null  # the serial console would turn every \n into \r\n on the host
 ip link set lo up
 dmesg -n 5  # from here on the kernel's warnings (a WARN splat, say) reach the console
-bash /run/snigate-vm/command
-echo $? >/run/snigate-vm/status
+# Through a pipe, as on the host: a console is a terminal, and CTest and GoogleTest would colour
+# their output, summary line included, for it.
+bash /run/snigate-vm/command 2>&1 | cat
+echo "${PIPESTATUS[0]}" >/run/snigate-vm/status
 sync
 echo o >/proc/sysrq-trigger
 sleep 10
