@@ -10,7 +10,7 @@
 #
 # --kernel  a Debian kernel image package, or a downloaded .deb (default linux-image-amd64).
 # --rw DIR  shared read-write (writes reach this machine); the project directory always is.
-# The command runs in the current directory, which must lie in the root or a --rw directory.
+# The command runs in the current directory; the guest's /tmp, /run and /var/tmp are its own.
 # Exit status: the command's; 77 if the guest did not boot; 125 if it died during the command.
 # SNIGATE_VM_MEM sets the guest's memory (3G), SNIGATE_VM_ACCEL forces kvm or tcg.
 set -euo pipefail
@@ -79,7 +79,8 @@ if [[ ! -e $unpacked/.done ]]; then
   tmp=$(mktemp -d "$cache/.unpack.XXXXXX")
   if [[ -z ${deb:-} ]]; then
     echo "vm-kernel: fetching ${name%_*} ${name#*_} into $cache" >&2
-    (cd "$tmp" && apt-get download -qq "${name%_*}=${name#*_}" 2>/dev/null)
+    (cd "$tmp" && apt-get download -qq "${name%_*}=${name#*_}" 2>/dev/null) ||
+      { echo "vm-kernel: cannot download ${name%_*} ${name#*_} (apt-get update?)" >&2; exit 2; }
     deb=$(echo "$tmp"/*.deb)
   fi
   dpkg-deb -x "$deb" "$tmp/root"
@@ -113,7 +114,7 @@ done
 (cd "$run/initrd" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$run/initrd.gz"
 
 cp "$here/guest.sh" "$run/share/guest.sh"
-{ printf 'cd %q || exit 125\n' "$PWD"; printf '%q ' "$@"; echo; } >"$run/share/command"
+{ printf 'cd %q || exit 2\n' "$PWD"; printf '%q ' "$@"; echo; } >"$run/share/command"
 shares=(-fsdev "local,id=root,path=/,security_model=none,multidevs=remap,readonly=on"
         -device virtio-9p-pci,fsdev=root,mount_tag=root
         -fsdev "local,id=modules,path=$unpacked/lib/modules/$kver,security_model=none,readonly=on"
