@@ -217,6 +217,24 @@ TEST_F(Follow, RestartKeepsFailureCounts) {
   expect_ban_within_1s("192.0.2.72", 1);
 }
 
+// The state files name log files and clients: owner-only, whatever the umask (issue 15).
+TEST_F(Follow, StateFilesAreReadableByTheOwnerOnly) {
+  auto state = (dir / "state").string();
+  const mode_t old_umask = ::umask(022);
+  append(log, "");
+  start(jail(), state);
+  append(log, auth_failure("192.0.2.73"));
+  std::this_thread::sleep_for(300ms);
+  watcher.reset();
+  ::umask(old_umask);
+  for (const char* name : {"nginx-auth.pos", "nginx-auth.failures"}) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(fs::exists(dir / "state" / name));
+    EXPECT_EQ(fs::status(dir / "state" / name).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+  }
+}
+
 TEST_F(Follow, BadFilterNamesTheJail) {
   auto c = jail();
   c.filter = (dir / "missing.conf").string();

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "watch/line_splitter.h"
+#include "watch/private_file.h"
 
 namespace snigate::watch {
 
@@ -269,6 +270,10 @@ void Follower::save_positions() {
   // Written aside and renamed, so a crash leaves the old or the new positions, never half.
   std::string tmp = options_.state_file + ".tmp";
   {
+    if (!create_private(tmp)) {
+      dirty_ = true;
+      return;
+    }
     std::ofstream out(tmp, std::ios::trunc);
     out << kStateHeader << '\n';
     for (const auto& [path, s] : saved_)

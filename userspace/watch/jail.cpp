@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/local_address.h"
+#include "watch/private_file.h"
 
 namespace snigate::watch {
 
@@ -93,6 +94,7 @@ void Jail::save(const std::string& path) {
   const std::string tmp = path + ".tmp";
   {
     // One prefix a line: "PREFIX SECONDS SECONDS ...", the failures' times since the epoch.
+    if (!create_private(tmp)) return;  // retried on the next change
     std::ofstream out(tmp, std::ios::trunc);
     for (const auto& [prefix, times] : failures_) {
       if (times.empty()) continue;
