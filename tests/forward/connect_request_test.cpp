@@ -235,6 +235,21 @@ TEST(ConnectReply, DeniedAddressDoesNotTellWhereTheNamePoints) {
   EXPECT_EQ(r.log_fields(), "requested=inside.test:443 resolved=10.1.2.3 verdict=denied-address");
 }
 
+// "Refused" only when the destination refused; an unreachable network is told as such (issue 15).
+TEST(ConnectReply, RefusedOnlyWhenEveryAddressRefused) {
+  ForwardResult r;
+  r.verdict = Verdict::ConnectFailed;
+  r.name = "far.test";
+  r.port = 443;
+  r.detail = "192.0.2.1:443: Connection refused";
+  EXPECT_NE(connect_reply(r, {}).find("far.test:443 refused the connection"), std::string::npos);
+  r.detail = "192.0.2.1:443: Connection refused, 192.0.2.2:443: Network is unreachable";
+  auto reply = connect_reply(r, {});
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 502 Bad Gateway\r\n")) << reply;
+  EXPECT_NE(reply.find("far.test:443 could not be reached"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("refused"), std::string::npos) << reply;
+}
+
 TEST(ExplainNotTls, NamesTheConnectMistake) {
   std::string connect = "CONNECT a.test:443 HTTP/1.1\r\n";
   auto why = explain_not_tls(std::span(reinterpret_cast<const std::uint8_t*>(connect.data()),

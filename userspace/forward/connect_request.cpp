@@ -1,7 +1,9 @@
 #include "forward/connect_request.h"
 
+#include <cerrno>
 #include <memory>
 #include <string_view>
+#include <system_error>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -35,6 +37,21 @@ std::string destination(const ForwardResult& r) {
   return (v6 ? "[" + r.name + "]" : r.name) + ":" + std::to_string(r.port);
 }
 
+// Whether every address tried answered with a refusal (detail: "ADDR: REASON, ..."): only
+// then did the destination refuse; an unreachable network or a reset is something else.
+bool all_refused(const std::string& detail) {
+  const std::string refused = std::error_code(ECONNREFUSED, std::system_category()).message();
+  std::size_t failures = 0, refusals = 0;
+  for (std::size_t at = 0; at < detail.size(); ++failures) {
+    std::size_t end = detail.find(", ", at);
+    if (end == std::string::npos) end = detail.size();
+    std::string_view one(detail.data() + at, end - at);
+    refusals += one.ends_with(": " + refused);
+    at = end + 2;
+  }
+  return failures > 0 && refusals == failures;
+}
+
 // Short, and free of resolved addresses: what was found inside stays in the log.
 std::string body(const ForwardResult& r) {
   switch (r.verdict) {
@@ -47,7 +64,8 @@ std::string body(const ForwardResult& r) {
     case Verdict::DnsNotFound: return r.name + " does not resolve";
     case Verdict::DnsError: return "DNS lookup of " + r.name + " failed";
     case Verdict::DnsTimeout: return "DNS lookup of " + r.name + " timed out";
-    case Verdict::ConnectFailed: return destination(r) + " refused the connection";
+    case Verdict::ConnectFailed:
+      return destination(r) + (all_refused(r.detail) ? " refused the connection" : " could not be reached");
     case Verdict::ConnectTimeout: return destination(r) + " did not answer in time";
   }
   return {};
