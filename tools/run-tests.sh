@@ -21,9 +21,13 @@ ctest --test-dir "$build" --output-on-failure --timeout 900 "$@" | tee "$log" ||
 recap=("running kernel $(uname -r): $(summary)")
 
 # SNIGATE_VM_KERNEL names another Debian kernel package, or is empty to skip this run. The
-# bound: where the guest is emulated (no vmx/svm) the 65 vm-tests took 32 min; on KVM far less.
+# bound: where the guest is emulated (no vmx/svm, as on these machines) the 65 vm-tests took
+# 32 min, so the guest runs what depends on the kernel (bans, forward, the sockmap relay)
+# and leaves out the load tests, the userspace relays' cases and the time-window ones, which
+# the running kernel covers: SNIGATE_VM_EXCLUDE (a CTest -E regex) is that list, empty for all.
 vm_kernel=${SNIGATE_VM_KERNEL-linux-image-amd64}
-vm_timeout=${SNIGATE_VM_TIMEOUT:-2400}
+vm_timeout=${SNIGATE_VM_TIMEOUT:-1500}
+vm_exclude=${SNIGATE_VM_EXCLUDE-TenThousand|TwoHundred|LongTwoWay|LongEcho|BulkUploadsFromTheFirstByte|RelayVmLimit|/splice|/copy}
 if [[ $(id -u) -ne 0 ]]; then
   recap+=("$vm_kernel: SKIPPED, the vm-tests need root")
 elif [[ -z $vm_kernel ]]; then
@@ -31,8 +35,10 @@ elif [[ -z $vm_kernel ]]; then
 else
   echo "==== vm-tests (label vm) on $vm_kernel in a qemu guest, at most ${vm_timeout}s ===="
   vm_status=0
+  echo "(left out here, run on the running kernel above: ${vm_exclude:-nothing})"
   timeout -k 30 "$vm_timeout" tools/vm-kernel/run.sh --kernel "$vm_kernel" -- \
-    ctest --test-dir "$build" -L vm --output-on-failure --timeout 600 "$@" | tee "$log" ||
+    ctest --test-dir "$build" -L vm ${vm_exclude:+-E "$vm_exclude"} --output-on-failure \
+    --timeout 600 "$@" | tee "$log" ||
     vm_status=${PIPESTATUS[0]}
   case $vm_status in
     0) recap+=("$vm_kernel: $(summary)") ;;
