@@ -28,7 +28,8 @@ RelaySelection choose(Mode requested, [[maybe_unused]] std::uint64_t sockmap_que
   if (requested == Mode::Auto) {
     // The kernel relay is opt-in: while a direction is paused its source keeps taking bytes
     // past its receive buffer, and two full-speed streams through an echoing peer can then
-    // stall for minutes (README, "The sockmap relay today"); splice is as fast or faster.
+    // stall for minutes (README, "The sockmap relay today"); splice led it in the bench but
+    // for a one-connection upload.
     RelaySelection s = userspace_relay(requested);
     s.reason = "sockmap only when configured (relay = \"sockmap\"); " + s.reason;
     return s;
