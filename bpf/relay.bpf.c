@@ -6,7 +6,6 @@
  * socket's lock, so each direction's program-owned fields have a single writer. */
 #include "vmlinux.h"
 
-#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
 #include "snigate/bpf/relay_abi.h"
