@@ -10,6 +10,7 @@ packages=(
   libsqlite3-dev libpcre2-dev libc-ares-dev libssl-dev
   libgtest-dev libgmock-dev
   openssl curl iproute2 socat dnsmasq-base fail2ban procps psmisc
+  nftables                                # the relay vm-tests' lossy link (nft numgen drop)
   nginx libnginx-mod-stream haproxy       # peers tools/bench/bench.sh compares against
 )
 # Installed for the bench only, which starts them itself on 127.0.3.1 with its own config: their
