@@ -121,13 +121,7 @@ TEST_F(BanVmTest, SecondInstanceIsRefusedNotAllowedToTakeOverXdp) {
   open_manager();
   ASSERT_TRUE(ban(kA).ok);
   EXPECT_FALSE(reaches(kA));
-  bans::BansConfig second = cfg_;
-  second.pin_dir = pin_root_ + "/second";
-  second.store = store_dir_ + "/second.db";
-  std::string error;
-  std::unique_ptr<bans::BanManager> other;
-  in_netns(net_->edge(), [&] { other = bans::BanManager::open(second, nullptr, error); });
-  EXPECT_FALSE(other);
+  const std::string error = open_second_instance();
   EXPECT_NE(error.find("another snigated"), std::string::npos) << error;
   EXPECT_NE(error.find("XDP hook"), std::string::npos) << error;
   EXPECT_FALSE(reaches(kA));  // still enforced by the first
@@ -153,13 +147,7 @@ TEST_F(BanVmTest, SecondInstanceIsRefusedOnTcAndTheQdiscGoesWithTheFirst) {
   ASSERT_EQ(enforcement()[0], std::string(kEdgeIf) + ": tc ingress");
   ASSERT_TRUE(ban(kA6).ok);
   EXPECT_FALSE(reaches(kA6));
-  bans::BansConfig second = cfg_;
-  second.pin_dir = pin_root_ + "/second";
-  second.store = store_dir_ + "/second.db";
-  std::string error;
-  std::unique_ptr<bans::BanManager> other;
-  in_netns(net_->edge(), [&] { other = bans::BanManager::open(second, nullptr, error); });
-  EXPECT_FALSE(other);
+  const std::string error = open_second_instance();
   EXPECT_NE(error.find("tc ingress filter"), std::string::npos) << error;
   EXPECT_FALSE(reaches(kA6));
   EXPECT_NE(edge_qdiscs(net_->edge(), kEdgeIf).find("clsact"), std::string::npos);

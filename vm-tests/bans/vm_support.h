@@ -84,6 +84,18 @@ class BanVmTest : public ::testing::Test {
     in_netns(net_->edge(), [&] { manager_ = bans::BanManager::open(cfg_, &registry_, error); });
     ASSERT_TRUE(manager_) << error;
   }
+  // Starts a second daemon's bans (another pin_dir and store) on the same interface, expects
+  // it refused, and returns its error.
+  std::string open_second_instance() {
+    bans::BansConfig second = cfg_;
+    second.pin_dir = pin_root_ + "/second";
+    second.store = store_dir_ + "/second.db";
+    std::string error;
+    std::unique_ptr<bans::BanManager> other;
+    in_netns(net_->edge(), [&] { other = bans::BanManager::open(second, nullptr, error); });
+    EXPECT_FALSE(other);
+    return error;
+  }
   // A clean exit: detaches from the edge's interface (by index, so from inside the edge).
   void close_manager() {
     if (manager_) in_netns(net_->edge(), [&] { manager_.reset(); });
