@@ -174,7 +174,8 @@ void Daemon::on_signal_while_stopping(int sig) {
   if (cut_) return;
   cut_ = true;
   spdlog::warn("signal {}: ending the {} draining connection(s) now", sig, registry_.size());
-  // Before begin_drain ran, this is a no-op: begin_drain sees cut_ and uses no drain time.
+  // Before the listeners have closed, this is a no-op: drain_listeners_closed sees cut_ and
+  // uses no drain time.
   if (drain_timer_) {
     drain_timer_->cancel();
     drain_step(std::chrono::steady_clock::now(), false);
@@ -187,12 +188,26 @@ void Daemon::stop() {
 }
 
 void Daemon::begin_drain() {
+  std::vector<std::shared_ptr<Listener>> closing;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, ls] : listeners_) closing.insert(closing.end(), ls.begin(), ls.end());
+    listeners_.clear();
+  }
+  if (closing.empty()) return drain_listeners_closed();
+  // Each acceptor closes on its own worker's loop: "stopped accepting" is logged, and the
+  // drain starts, only once the last one has, so a client told so is really refused.
+  auto left = std::make_shared<std::atomic<std::size_t>>(closing.size());
+  for (auto& l : closing)
+    l->stop([this, left] {
+      if (left->fetch_sub(1) == 1) asio::post(control_, [this] { drain_listeners_closed(); });
+    });
+}
+
+void Daemon::drain_listeners_closed() {
   std::chrono::milliseconds drain;
   {
     std::lock_guard lock(mu_);
-    for (auto& [name, ls] : listeners_)
-      for (auto& l : ls) l->stop();
-    listeners_.clear();
     drain = generation_->config->daemon.drain_timeout;
   }
   spdlog::info("stopped accepting; draining {} connection(s) for up to {}ms", registry_.size(),

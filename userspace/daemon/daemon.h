@@ -72,6 +72,7 @@ class Daemon {
   void bind_listeners(const Generation& g);
   void accept(boost::asio::ip::tcp::socket socket, const std::string& name);
   void begin_drain();
+  void drain_listeners_closed();
   void on_signal_while_stopping(int sig);
   void drain_step(std::chrono::steady_clock::time_point deadline, bool killed);
   void finish();

@@ -39,10 +39,11 @@ void Listener::start() {
                  asio::detached);
 }
 
-void Listener::stop() {
-  asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+void Listener::stop(std::function<void()> closed) {
+  asio::post(acceptor_.get_executor(), [self = shared_from_this(), closed = std::move(closed)] {
     error_code ignored;
     self->acceptor_.close(ignored);
+    if (closed) closed();
   });
 }
 

@@ -22,8 +22,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
   Listener(boost::asio::io_context& io, std::string name, const tcp::endpoint& endpoint,
            OnAccept on_accept);
   void start();
-  // Thread-safe: closes the socket on its own loop; live connections are not affected.
-  void stop();
+  // Thread-safe: closes the socket on its own loop, then calls `closed` there (if given);
+  // live connections are not affected.
+  void stop(std::function<void()> closed = {});
   tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
   // As configured (port 0 stays 0): a reload keeps this listener when it is unchanged.
   const tcp::endpoint& configured() const { return configured_; }
