@@ -1,6 +1,9 @@
 // `snigated --check -c FILE` reads every section the daemon would run, not only listeners and
 // routes: a bad [bans], [remote_ban], [resolver] or [[jail]] (even a jail whose filter regex
 // does not compile) fails the check with the file and line, before any daemon is started.
+#include <sys/utsname.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -60,6 +63,60 @@ maxretry = 3
       << r.output;
   EXPECT_NE(r.output.find("jail sshd: sshd on"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "bans.db")) << "--check must not open the ban store";
+}
+
+// The kernel report: this machine's release, what the programs need, and the relay the
+// daemon would pick from it, for the configured mode and for --relay.
+TEST(Check, ReportsTheKernelAndTheRelayItWouldChoose) {
+  TempDir dir;
+  utsname u{};
+  ASSERT_EQ(uname(&u), 0);
+  RunResult r = check(dir, "");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(std::string("kernel: Linux ") + u.release), std::string::npos)
+      << r.output;
+  for (const char* line : {"\n  sockmap: ", "\n  ban programs: ", "\n  splice: yes\n"})
+    EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+  EXPECT_NE(r.output.find("relay: splice (requested auto: sockmap only when configured"),
+            std::string::npos)
+      << r.output;
+  r = run({SNIGATED_PATH, "--check", "-c", (dir / "c.toml").string(), "--relay", "copy"});
+  EXPECT_NE(r.output.find("relay: copy (requested copy: configured relay = copy)"),
+            std::string::npos)
+      << r.output;
+}
+
+// Without bpf() (an unprivileged user), a configured sockmap relay and the ban programs fall
+// back, and the report names the missing piece: never an error.
+TEST(Check, WithoutBpfTheRelayAndTheBansFallBackAndSayWhy) {
+  TempDir dir;
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_read |
+                                  fs::perms::group_exec | fs::perms::others_read |
+                                  fs::perms::others_exec);
+  write_file(dir / "c.toml", "[daemon]\nrelay = \"sockmap\"\n" + kCore.substr(9) +
+                                 "[bans]\nstore = \"" + (dir / "bans.db").string() +
+                                 "\"\ninterfaces = [\"lo\"]\n");
+  fs::permissions(dir / "c.toml", fs::perms::owner_read | fs::perms::owner_write |
+                                      fs::perms::group_read | fs::perms::others_read);
+  std::vector<std::string> argv{SNIGATED_PATH, "--check", "-c", (dir / "c.toml").string()};
+  // As root, drop to nobody with no capabilities; otherwise this user is unprivileged already.
+  if (geteuid() == 0)
+    argv.insert(argv.begin(), {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               "--inh-caps=-all", "--bounding-set=-all"});
+  RunResult r = run(argv);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("  sockmap: no: sockhash maps: bpf() refused: Operation not "
+                          "permitted (needs CAP_BPF, or root)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("relay: splice (requested sockmap: sockmap unavailable: sockhash maps: "
+                          "bpf() refused"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("bans enforced by: at accept time only (no BPF ban programs: XDP "
+                          "programs: bpf() refused"),
+            std::string::npos)
+      << r.output;
 }
 
 TEST(Check, BadJailKeyNamesItsLine) {

@@ -10,6 +10,8 @@
 #include "config/route_regex.h"
 #include "control/remote_config.h"
 #include "daemon/generation.h"
+#include "kernel/kernel_features.h"
+#include "kernel/relay_choice.h"
 #include "watch/filter.h"
 #include "watch/watcher.h"
 
@@ -92,9 +94,22 @@ std::string regex_warnings(const config::Config& c) {
   return out;
 }
 
+// What enforces bans, as the daemon would choose it (subsystems.cpp, bpf_ban_map.h): the
+// attach mode itself (native XDP needs driver support) is learnt only by attaching.
+std::string ban_enforcement(const kernel::KernelFeatures& k, const bans::BansConfig& bans) {
+  const std::string gap = kernel::KernelFeatures::missing(k.ban_programs);
+  if (!gap.empty()) return "at accept time only (no BPF ban programs: " + gap + ")";
+  if (bans.interfaces.empty())
+    return "BPF ban maps, checked at accept time (no [bans] interfaces: no XDP/TC)";
+  return "XDP on " + join(bans.interfaces, "") +
+         " (native if the driver has it, else generic; TC ingress beside another program's "
+         "XDP), and at accept time";
+}
+
 }  // namespace
 
-std::string check_config(std::shared_ptr<const config::Config> config) {
+std::string check_config(std::shared_ptr<const config::Config> config,
+                         std::optional<relay::Mode> relay_override) {
   const config::Config& c = *config;
   // Route tables (regexes compiled), upstream pools, [resolver], forward allow-lists and auth.
   auto generation = build_generation(config);
@@ -105,13 +120,21 @@ std::string check_config(std::shared_ptr<const config::Config> config) {
     out << "resolver: " << join(resolver.servers, "/etc/resolv.conf") << ", timeout "
         << resolver.timeout.count() << "ms\n";
 
+  const auto kernel = kernel::probe_kernel();
+  out << kernel::format_report(kernel);
+  const relay::Mode requested = relay_override.value_or(c.daemon.relay);
+  out << kernel::describe(kernel::choose_relay(requested, c.daemon.sockmap_queue_limit, kernel),
+                          requested)
+      << "\n";
+
   const auto bans = bans::parse_bans_config(c.raw);
   if (bans.enabled) {
     std::vector<std::string> ignore;
     for (const auto& p : bans.ignore) ignore.push_back(p.str());
     out << "bans: store " << bans.store << ", maps in " << bans.pin_dir << ", interfaces "
         << join(bans.interfaces, "none (accept time only)") << ", ignore "
-        << join(ignore, "none") << "\n";
+        << join(ignore, "none") << "\n"
+        << "bans enforced by: " << ban_enforcement(kernel, bans) << "\n";
   } else {
     out << "bans: off\n";
   }

@@ -5,19 +5,33 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
-#include "relay/select.h"
+#include "kernel/relay_choice.h"
 
 namespace snigate::daemon {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
 
+namespace {
+
+void log_report(const std::string& lines) {
+  std::size_t start = 0;
+  for (std::size_t end; (end = lines.find('\n', start)) != std::string::npos; start = end + 1)
+    spdlog::info("{}", lines.substr(start, end - start));
+}
+
+}  // namespace
+
 Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_path,
                std::optional<relay::Mode> relay_override)
-    : config_path_(std::move(config_path)), relay_override_(relay_override) {
+    : config_path_(std::move(config_path)),
+      relay_override_(relay_override),
+      kernel_(kernel::probe_kernel()) {
+  log_report(kernel::format_report(kernel_));
   auto g = build_generation(std::move(config));
-  g->relay =
-      relay::select_relay(relay_mode(*g->config), g->config->daemon.sockmap_queue_limit).relay;
+  g->relay = kernel::select_relay(relay_mode(*g->config), g->config->daemon.sockmap_queue_limit,
+                                  kernel_)
+                 .relay;
   generation_ = g;
   access_log_ = make_access_logger(g->config->daemon.access_log);
   context_.reset(new SessionContext{registry_, stats_, access_log_, ban_check_, client_limits_});
@@ -127,7 +141,9 @@ bool Daemon::reload(std::string* error) {
     g->relay = relay_mode(*cfg) == relay_mode(*old->config) &&
                        cfg->daemon.sockmap_queue_limit == was.sockmap_queue_limit
                    ? old->relay
-                   : relay::select_relay(relay_mode(*cfg), cfg->daemon.sockmap_queue_limit).relay;
+                   : kernel::select_relay(relay_mode(*cfg), cfg->daemon.sockmap_queue_limit,
+                                          kernel_)
+                         .relay;
     std::lock_guard lock(mu_);
     bind_listeners(*g);
     generation_ = std::move(g);

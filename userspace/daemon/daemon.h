@@ -25,6 +25,7 @@
 #include "daemon/listener.h"
 #include "daemon/session.h"
 #include "daemon/stats.h"
+#include "kernel/kernel_features.h"
 
 namespace snigate::daemon {
 
@@ -57,6 +58,8 @@ class Daemon {
   // May be null; the pointee must outlive the daemon or be replaced first.
   void set_ban_check(const bans::BanCheck* check) { ban_check_ = check; }
   std::shared_ptr<const Generation> current() const;
+  // What the kernel offered at start: the relay and the ban enforcement are chosen from it.
+  const kernel::KernelFeatures& kernel() const { return kernel_; }
   // The main thread's loop (signals, drain); optional subsystems may run their I/O on it.
   boost::asio::io_context& control_context() { return control_; }
   // Bound addresses per listener name (port 0 resolved), for tests and logs.
@@ -83,6 +86,7 @@ class Daemon {
 
   std::string config_path_;
   std::optional<relay::Mode> relay_override_;
+  kernel::KernelFeatures kernel_;
   boost::asio::io_context control_{1};
   std::vector<std::unique_ptr<Worker>> workers_;
   mutable std::mutex mu_;  // generation_, listeners_

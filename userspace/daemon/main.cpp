@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   }
   if (check) {
     try {
-      std::fputs(daemon::check_config(cfg).c_str(), stdout);
+      std::fputs(daemon::check_config(cfg, relay_override).c_str(), stdout);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "%s\n", e.what());
       return 1;

@@ -11,6 +11,7 @@
 #include "control/control_server.h"
 #include "control/remote_config.h"
 #include "control/remote_server.h"
+#include "kernel/kernel_features.h"
 #include "watch/watcher.h"
 
 namespace snigate::daemon {
@@ -21,15 +22,18 @@ namespace {
 
 // The BPF maps need CAP_BPF and a bpffs; without them bans still hold at accept time, in an
 // in-memory trie with the same longest-match and expiry rules, and still persist in the store.
+// A kernel without the ban programs' needs (kernel_features.h) goes there without trying.
 std::unique_ptr<bans::BanManager> open_bans(const bans::BansConfig& cfg, Daemon& daemon) {
   std::string error;
-  auto manager = bans::BanManager::open(cfg, &daemon.registry(), error);
-  if (manager) return manager;
-  std::string bpf_error = error;
-  error.clear();
+  std::string bpf_error = kernel::KernelFeatures::missing(daemon.kernel().ban_programs);
+  if (bpf_error.empty()) {
+    if (auto manager = bans::BanManager::open(cfg, &daemon.registry(), error)) return manager;
+    bpf_error = error;
+    error.clear();
+  }
   auto store = bans::BanStore::open(cfg.store, error);
   if (!store) throw std::runtime_error("[bans] " + error);
-  manager = bans::BanManager::create(cfg, std::make_unique<bans::FakeBanMap>(), std::move(store),
+  auto manager = bans::BanManager::create(cfg, std::make_unique<bans::FakeBanMap>(), std::move(store),
                                      std::make_shared<bans::SystemBanClock>(), &daemon.registry(),
                                      error);
   if (!manager) throw std::runtime_error("[bans] " + error);

@@ -468,6 +468,9 @@ TEST(RelayChoice, SockmapWithoutBpfRightsFallsBackToSplice) {
   const std::string log = edge.daemon().log();
   EXPECT_EQ(count_matches(log, std::regex(R"(relay: splice \(requested sockmap: sockmap unavailable: .*(not permitted|denied).*; splice\(2\) available\))")), 1u) << log;
   EXPECT_EQ(count_matches(log, std::regex("relay: ")), 1u) << log;
+  // The kernel report, once at start, names what was missing for sockmap.
+  EXPECT_EQ(count_matches(log, std::regex(R"(kernel: Linux \S+)")), 1u) << log;
+  EXPECT_EQ(count_matches(log, std::regex(R"(  sockmap: no: .*bpf\(\) refused)")), 1u) << log;
   EXPECT_EQ(wait_for_lines(edge, 10).relays, std::set<std::string>{"splice"});
 }
 

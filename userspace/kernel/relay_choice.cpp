@@ -1,0 +1,70 @@
+#include "kernel/relay_choice.h"
+
+#include <spdlog/spdlog.h>
+
+#include "relay/copy_relay.h"
+#include "relay/splice_relay.h"
+#ifdef SNIGATE_RELAY_SOCKMAP
+#include "relay_sockmap/sockmap_relay.h"
+#endif
+
+namespace snigate::kernel {
+
+using relay::Mode;
+
+namespace {
+
+// Splice when this kernel has it, else copy: the fallback of sockmap, and of splice itself.
+RelayChoice userspace_relay(Mode requested, const KernelFeatures& k) {
+  if (k.splice)
+    return {std::make_shared<relay::SpliceRelay>(),
+            (requested == Mode::Splice ? "configured relay = splice" : "splice(2) available")};
+  return {std::make_shared<relay::CopyRelay>(), k.splice_detail + "; falling back to copy"};
+}
+
+}  // namespace
+
+RelayChoice choose_relay(Mode requested, [[maybe_unused]] std::uint64_t sockmap_queue_limit,
+                         const KernelFeatures& k) {
+  if (requested == Mode::Copy)
+    return {std::make_shared<relay::CopyRelay>(), "configured relay = copy"};
+  if (requested == Mode::Splice) return userspace_relay(requested, k);
+  if (requested == Mode::Auto) {
+    // The kernel relay is opt-in on every kernel tested (6.1, 6.18): while a direction is
+    // paused its source keeps taking bytes past its receive buffer, and two full-speed
+    // streams through an echoing peer can then stall for minutes (README, "The sockmap relay
+    // today"); splice led it in the bench but for a one-connection upload.
+    RelayChoice s = userspace_relay(requested, k);
+    s.reason = "sockmap only when configured (relay = \"sockmap\"); " + s.reason;
+    return s;
+  }
+  // Sockmap: the kernel relay when the kernel has what its programs need and they load and
+  // attach here. Connections it cannot hand off run on the userspace relay picked the same way.
+  RelayChoice fallback = userspace_relay(requested, k);
+  std::string why_not = KernelFeatures::missing(k.sockmap_relay);
+#ifdef SNIGATE_RELAY_SOCKMAP
+  if (why_not.empty()) {
+    if (auto sockmap = relay::SockmapRelay::create(fallback.relay, &why_not,
+                                                   {.inflight_cap = sockmap_queue_limit}))
+      return {sockmap, "configured relay = sockmap"};
+  }
+#else
+  why_not = "built without BPF (SNIGATE_BPF=OFF)";
+#endif
+  fallback.reason = "sockmap unavailable: " + why_not + "; " + fallback.reason;
+  return fallback;
+}
+
+std::string describe(const RelayChoice& choice, Mode requested) {
+  return "relay: " + std::string(relay::to_string(choice.relay->mode())) + " (requested " +
+         std::string(relay::to_string(requested)) + ": " + choice.reason + ")";
+}
+
+RelayChoice select_relay(Mode requested, std::uint64_t sockmap_queue_limit,
+                         const KernelFeatures& k) {
+  RelayChoice s = choose_relay(requested, sockmap_queue_limit, k);
+  spdlog::info("{}", describe(s, requested));
+  return s;
+}
+
+}  // namespace snigate::kernel

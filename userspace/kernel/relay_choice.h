@@ -1,0 +1,32 @@
+#pragma once
+// Picks the relay for a configured mode from what the kernel offers, once at start-up and on
+// reload, and says why.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kernel/kernel_features.h"
+#include "relay/relay.h"
+
+namespace snigate::kernel {
+
+struct RelayChoice {
+  std::shared_ptr<relay::Relay> relay;
+  std::string reason;
+};
+
+// auto: splice, else copy (sockmap only when configured: relay_choice.cpp says why). An
+// explicit mode that this kernel cannot do falls back sockmap, splice, copy, and the reason
+// names the missing piece. `sockmap_queue_limit`: bytes one direction may queue in the kernel
+// before it is handed back to userspace flow control (relay_abi.h). Logs nothing.
+RelayChoice choose_relay(relay::Mode requested, std::uint64_t sockmap_queue_limit,
+                         const KernelFeatures& kernel);
+
+// choose_relay, and one log line with the choice and its reason.
+RelayChoice select_relay(relay::Mode requested, std::uint64_t sockmap_queue_limit,
+                         const KernelFeatures& kernel);
+
+// The line both print: "relay: splice (requested auto: ...)".
+std::string describe(const RelayChoice& choice, relay::Mode requested);
+
+}  // namespace snigate::kernel
