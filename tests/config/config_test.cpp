@@ -113,6 +113,8 @@ TEST(Load, EveryKeyOfTheIssueShapeReachesItsStruct) {
   EXPECT_EQ(c.daemon.access_log, "/var/log/snigate/access.log");
   EXPECT_EQ(c.daemon.log_level, "debug");
   EXPECT_EQ(c.daemon.max_connections, 1000u);
+  EXPECT_FALSE(load_string(embedded_default(), "<embedded default>").daemon.max_connections)
+      << "unset: derived from the descriptor limit";
   EXPECT_EQ(c.daemon.drain_timeout, 10s);
   EXPECT_EQ(c.daemon.idle_timeout, 2min);
   EXPECT_EQ(c.daemon.sockmap_queue_limit, 1u << 20);

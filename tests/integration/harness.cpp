@@ -315,7 +315,8 @@ std::string http_config(std::uint16_t port, const std::string& daemon_extra) {
 }
 
 Snigated::Snigated(const TempDir& dir, const std::string& toml,
-                   const std::vector<std::string>& extra_args)
+                   const std::vector<std::string>& extra_args,
+                   const std::vector<std::string>& launcher)
     : config_(dir / "snigated.toml"), access_log_(dir / "access.log") {
   std::string text = toml;
   for (auto at = text.find("@ACCESS_LOG@"); at != std::string::npos;
@@ -333,7 +334,8 @@ Snigated::Snigated(const TempDir& dir, const std::string& toml,
   }
   if (text.find("[bans]") == std::string::npos) text += "\n[bans]\nenabled = false\n";
   write_file(config_, text);
-  std::vector<std::string> argv{SNIGATED_PATH, "-c", config_.string()};
+  std::vector<std::string> argv = launcher;
+  argv.insert(argv.end(), {SNIGATED_PATH, "-c", config_.string()});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<Process>(argv, dir / "snigated.log");
   // Every listener logs its bound address; wait until each [[listener]] name is there.

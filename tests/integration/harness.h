@@ -128,7 +128,9 @@ std::string http_config(std::uint16_t port, const std::string& daemon_extra = {}
 // Returns once the daemon logs "snigated ready".
 class Snigated {
  public:
-  Snigated(const TempDir& dir, const std::string& toml, const std::vector<std::string>& extra_args = {});
+  // `launcher`: a command that runs snigated (e.g. prlimit with its arguments and "--").
+  Snigated(const TempDir& dir, const std::string& toml, const std::vector<std::string>& extra_args = {},
+           const std::vector<std::string>& launcher = {});
   // The bound port of the listener with `name = NAME`.
   std::uint16_t port(const std::string& listener) const { return ports_.at(listener); }
   Process& process() { return *process_; }

@@ -115,8 +115,9 @@ DaemonConfig parse_daemon(const toml::table& root) {
   if (std::find(levels.begin(), levels.end(), d.log_level) == levels.end())
     fail(child(*t, "log_level"), "'log_level' must be one of " + join(levels) +
                                      did_you_mean(d.log_level, levels));
-  d.max_connections =
-      static_cast<std::size_t>(get_int(*t, "max_connections", 65536, 1, 10'000'000));
+  if (t->contains("max_connections"))
+    d.max_connections =
+        static_cast<std::size_t>(get_int(*t, "max_connections", 65536, 1, 10'000'000));
   d.max_connections_per_client = static_cast<std::size_t>(
       get_int(*t, "max_connections_per_client",
               static_cast<std::int64_t>(d.max_connections_per_client), 0, 10'000'000));

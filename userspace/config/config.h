@@ -82,7 +82,9 @@ struct DaemonConfig {
   std::string control_socket = "/run/snigate/control.sock";
   std::string access_log = "stdout";
   std::string log_level = "info";
-  std::size_t max_connections = 65536;
+  // Unset: what RLIMIT_NOFILE affords under the running relay, at most 65536
+  // (daemon/fd_budget.h); set, it is still capped by what the limit affords.
+  std::optional<std::size_t> max_connections;
   // Per client (an IPv4 address, an IPv6 /64; behind PROXY in, the address in the header).
   // 0 turns a cap off.
   std::size_t max_connections_per_client = 512;

@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/protocol.h"
+#include "net/accept_backoff.h"
 
 namespace snigate::control {
 
@@ -35,6 +36,7 @@ struct ControlServer::State {
   ControlOptions options;
   stream_protocol::acceptor acceptor;
   std::set<std::shared_ptr<stream_protocol::socket>> clients;
+  net::ThrottledWarning accept_failures;
 };
 
 namespace {
@@ -78,7 +80,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<ControlServer::State> state) {
     co_await state->acceptor.async_accept(*socket, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) co_return;
     if (ec) {
-      spdlog::warn("control socket: accept failed: {}", ec.message());
+      co_await net::back_off_after_accept_error("control socket", ec, state->accept_failures);
       continue;
     }
     if (state->clients.size() >= state->options.max_clients) {

@@ -16,6 +16,7 @@
 #include "control/format.h"
 #include "control/protocol.h"
 #include "control/remote_protocol.h"
+#include "net/accept_backoff.h"
 
 namespace snigate::control {
 
@@ -33,6 +34,7 @@ struct RemoteBanServer::State {
   RateLimiter limiter;
   tcp::acceptor acceptor;
   std::set<std::shared_ptr<tcp::socket>> clients;
+  net::ThrottledWarning accept_failures;
 };
 
 namespace {
@@ -172,7 +174,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<RemoteBanServer::State> state)
     co_await state->acceptor.async_accept(*socket, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) co_return;
     if (ec) {
-      spdlog::warn("remote ban: accept failed: {}", ec.message());
+      co_await net::back_off_after_accept_error("remote ban", ec, state->accept_failures);
       continue;
     }
     auto peer = socket->remote_endpoint(ec);

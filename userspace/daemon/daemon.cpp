@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "daemon/fd_budget.h"
 #include "kernel/relay_choice.h"
 
 namespace snigate::daemon {
@@ -28,16 +29,23 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
       relay_override_(relay_override),
       kernel_(kernel::probe_kernel()) {
   log_report(kernel::format_report(kernel_));
+  const DescriptorLimit limit = raise_descriptor_limit();
+  descriptor_limit_ = limit.soft;
+  if (limit.soft != limit.was)
+    spdlog::info("descriptors: soft limit raised from {} to the hard limit, {}", limit.was,
+                 limit.soft);
   auto g = build_generation(std::move(config));
   g->relay = kernel::select_relay(relay_mode(*g->config), g->config->daemon.sockmap_queue_limit,
                                   kernel_)
                  .relay;
-  generation_ = g;
   access_log_ = make_access_logger(g->config->daemon.access_log);
-  context_.reset(new SessionContext{registry_, stats_, access_log_, ban_check_, client_limits_});
+  context_.reset(new SessionContext{registry_, stats_, access_log_, ban_check_, client_limits_,
+                                     at_capacity_});
   unsigned n = g->config->daemon.workers;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
+  budget_connections(*g, nullptr);
+  generation_ = g;
   signals_.emplace(control_, SIGINT, SIGTERM, SIGHUP);
 }
 
@@ -144,6 +152,7 @@ bool Daemon::reload(std::string* error) {
                    : kernel::select_relay(relay_mode(*cfg), cfg->daemon.sockmap_queue_limit,
                                           kernel_)
                          .relay;
+    budget_connections(*g, old.get());
     std::lock_guard lock(mu_);
     bind_listeners(*g);
     generation_ = std::move(g);
@@ -201,6 +210,27 @@ void Daemon::on_signal_while_stopping(int sig) {
 void Daemon::stop() {
   if (stopping_.exchange(true)) return;
   asio::post(control_, [this] { begin_drain(); });
+}
+
+void Daemon::budget_connections(Generation& g, const Generation* previous) {
+  const auto& d = g.config->daemon;
+  const auto b = daemon::budget_connections(descriptor_limit_,
+                                            g.listeners.size() * workers_.size(),
+                                            g.relay->mode(), d.max_connections, 65536);
+  g.max_connections = b.max_connections;
+  if (previous && previous->max_connections == g.max_connections) return;
+  if (b.capped)
+    spdlog::warn("descriptors: [daemon] max_connections = {} needs up to {} descriptors under "
+                 "relay {} ({} each), and the limit is {}: using {} (raise LimitNOFILE or "
+                 "ulimit -n to allow more)",
+                 *d.max_connections, *d.max_connections * b.per_connection,
+                 relay::to_string(g.relay->mode()), b.per_connection, descriptor_limit_,
+                 b.max_connections);
+  else
+    spdlog::info("descriptors: limit {}, up to {} per connection under relay {}: "
+                 "max_connections {}{}",
+                 descriptor_limit_, b.per_connection, relay::to_string(g.relay->mode()),
+                 b.max_connections, d.max_connections ? "" : " (derived from the limit)");
 }
 
 void Daemon::begin_drain() {

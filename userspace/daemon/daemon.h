@@ -25,6 +25,7 @@
 #include "daemon/listener.h"
 #include "daemon/session.h"
 #include "daemon/stats.h"
+#include "net/throttled_warning.h"
 #include "kernel/kernel_features.h"
 
 namespace snigate::daemon {
@@ -73,6 +74,8 @@ class Daemon {
   };
 
   void bind_listeners(const Generation& g);
+  // g.max_connections from the descriptor limit and g.relay; logs the budget when it changes.
+  void budget_connections(Generation& g, const Generation* previous);
   void accept(boost::asio::ip::tcp::socket socket, const std::string& name);
   void begin_drain();
   void drain_listeners_closed();
@@ -87,6 +90,7 @@ class Daemon {
   std::string config_path_;
   std::optional<relay::Mode> relay_override_;
   kernel::KernelFeatures kernel_;
+  std::uint64_t descriptor_limit_ = 0;  // soft RLIMIT_NOFILE, raised to the hard limit
   boost::asio::io_context control_{1};
   std::vector<std::unique_ptr<Worker>> workers_;
   mutable std::mutex mu_;  // generation_, listeners_
@@ -98,6 +102,7 @@ class Daemon {
   Stats stats_;
   std::atomic<const bans::BanCheck*> ban_check_{nullptr};
   std::shared_ptr<spdlog::logger> access_log_;
+  net::ThrottledWarning at_capacity_;
   std::unique_ptr<SessionContext> context_;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;

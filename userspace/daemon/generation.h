@@ -34,6 +34,9 @@ struct Generation {
   std::map<std::string, BackendSettings> backends;
   std::shared_ptr<relay::Relay> relay;
   relay::Options relay_options;
+  // [daemon] max_connections within what the descriptor limit affords under `relay`
+  // (fd_budget.h); set by the daemon with the relay.
+  std::size_t max_connections = 0;
   // Connect listeners and forward backends: allow-lists, credentials, [resolver].
   std::shared_ptr<const forward::ForwardSettings> forward;
 

@@ -7,9 +7,10 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
+
+#include "net/accept_backoff.h"
 
 namespace snigate::daemon {
 
@@ -48,17 +49,14 @@ void Listener::stop(std::function<void()> closed) {
 }
 
 asio::awaitable<void> Listener::loop() {
-  asio::steady_timer backoff(acceptor_.get_executor());
+  const std::string who = "listener " + name_;
   while (acceptor_.is_open()) {
     tcp::socket socket(acceptor_.get_executor());
     error_code ec;
     co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
-      // Out of descriptors or memory: pause instead of spinning; connections stay queued.
-      spdlog::warn("listener {}: accept failed: {}; retrying in 100ms", name_, ec.message());
-      backoff.expires_after(std::chrono::milliseconds(100));
-      co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await net::back_off_after_accept_error(who, ec, accept_failures_);
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);

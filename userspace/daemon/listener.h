@@ -10,6 +10,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "net/throttled_warning.h"
+
 namespace snigate::daemon {
 
 class Listener : public std::enable_shared_from_this<Listener> {
@@ -37,6 +39,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   tcp::endpoint configured_;
   std::string name_;
   OnAccept on_accept_;
+  net::ThrottledWarning accept_failures_;
 };
 
 }  // namespace snigate::daemon

@@ -182,8 +182,14 @@ asio::awaitable<bool> Session::read_more(std::size_t max_total) {
 }
 
 asio::awaitable<EndReason> Session::steps() {
-  const std::size_t limit = generation_->config->daemon.max_connections;
-  if (limit && context_.registry.size() > limit) co_return EndReason::Limit;
+  const std::size_t limit = generation_->max_connections;
+  if (context_.registry.size() > limit) {
+    if (auto refused = context_.at_capacity.due())
+      spdlog::warn("max_connections ({}) reached: refused {} connection(s) since the last such "
+                   "line; they are closed at once (end=limit) until some end",
+                   limit, *refused);
+    co_return EndReason::Limit;
+  }
   if (banned(peer_.address())) co_return EndReason::Banned;
   // Behind PROXY in, the peer is a trusted proxy carrying many clients: the client is counted
   // once its header names it.

@@ -21,6 +21,7 @@
 #include "conns/conn_registry.h"
 #include "daemon/access_log.h"
 #include "daemon/generation.h"
+#include "net/throttled_warning.h"
 #include "daemon/stats.h"
 
 namespace snigate::daemon {
@@ -32,6 +33,7 @@ struct SessionContext {
   std::shared_ptr<spdlog::logger> access_log;
   std::atomic<const bans::BanCheck*>& ban_check;
   conns::ClientLimits& client_limits;
+  net::ThrottledWarning& at_capacity;  // max_connections refusals, one line per interval
 };
 
 class Session : public std::enable_shared_from_this<Session> {

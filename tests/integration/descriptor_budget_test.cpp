@@ -1,0 +1,140 @@
+// The descriptor budget (issue 17): under a RLIMIT_NOFILE the test sets, in each relay mode,
+// connections past what the limit affords are refused at once with one log line, never left
+// waiting in the backlog while accept() fails; the control socket still answers, and the
+// daemon serves again once the held connections close.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "integration/harness.h"
+
+namespace snigate::itest {
+namespace {
+
+constexpr int kLimit = 256;
+
+// Answers each line with "b:line" after the request head.
+RawServer::Handler echo() {
+  return [](int fd) {
+    std::string pending;
+    char c;
+    while (pending.find("\r\n\r\n") == std::string::npos && recv(fd, &c, 1, 0) == 1) pending += c;
+    pending.clear();
+    char buf[4096];
+    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) {
+      pending.append(buf, static_cast<std::size_t>(n));
+      for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+        send_all(fd, "b:" + pending.substr(0, nl + 1));
+        pending.erase(0, nl + 1);
+      }
+    }
+  };
+}
+
+// A relayed connection that answered a line, or -1 when the daemon closed it instead.
+int served_connection(std::uint16_t port, const std::string& line) {
+  int fd = connect_to("127.0.3.1", port, "127.0.3.40", 5s);
+  send_all(fd, "GET / HTTP/1.1\r\nHost: x.test\r\n\r\n" + line + "\n");
+  std::string got;
+  char c;
+  while (recv(fd, &c, 1, 0) == 1 && c != '\n') got += c;
+  if (got == "b:" + line) return fd;
+  EXPECT_EQ(got, "") << "neither served nor refused";
+  close(fd);
+  return -1;
+}
+
+// One control request; the reply line, or empty.
+std::string control(const fs::path& socket_path, const std::string& request) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string reply;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      send_all(fd, request + "\n")) {
+    char c;
+    while (recv(fd, &c, 1, 0) == 1 && c != '\n') reply += c;
+  }
+  close(fd);
+  return reply;
+}
+
+class DescriptorBudget : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(DescriptorBudget, ConnectionsPastTheBudgetAreRefusedAndTheDaemonRecovers) {
+  TempDir dir;
+  RawServer backend("127.0.3.1", echo());
+  const std::string mode = GetParam();
+  Snigated d(dir,
+             http_config(backend.port(), "workers = 1\nrelay = \"" + mode +
+                                             "\"\nmax_connections_per_client = 0\n"
+                                             "max_prereads_per_client = 0\n"),
+             {}, {"prlimit", "--nofile=" + std::to_string(kLimit), "--"});
+  auto budget = d.process().wait_for(std::regex(
+      R"(descriptors: limit (\d+), up to (\d+) per connection under relay (\w+): max_connections (\d+) \(derived from the limit\))"));
+  ASSERT_TRUE(budget) << d.process().log();
+  EXPECT_EQ(std::stoi((*budget)[1]), kLimit);
+  const int per_connection = std::stoi((*budget)[2]);
+  const int max = std::stoi((*budget)[4]);
+  EXPECT_EQ(per_connection, (*budget)[3] == "copy" ? 2 : 6) << (*budget)[0];
+  ASSERT_GT(max, 8);
+  EXPECT_LE(max * per_connection, kLimit - 64) << "the budget leaves room for the rest";
+
+  std::vector<int> held;
+  for (int i = 0; i < max; ++i) {
+    int fd = served_connection(d.port("http"), "n" + std::to_string(i));
+    ASSERT_GE(fd, 0) << "connection " << i << " of a budget of " << max << "\n"
+                     << d.process().log();
+    held.push_back(fd);
+  }
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(served_connection(d.port("http"), "extra"), -1) << "past the budget, refused";
+  EXPECT_NE(d.wait_access(std::regex("end=limit")), "") << d.access_log();
+  // One line for the eight refusals, and accept() never failed.
+  const std::string log = d.process().log();
+  EXPECT_NE(log.find("max_connections (" + std::to_string(max) + ") reached: refused 1 "),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("reached", log.find("reached") + 1), std::string::npos) << log;
+  EXPECT_EQ(log.find("accept failed"), std::string::npos) << log;
+  EXPECT_NE(control(dir / "control.sock", R"({"cmd":"stats"})").find("\"active\":" + std::to_string(max)),
+            std::string::npos)
+      << "the control socket answers at the limit";
+
+  for (int fd : held) close(fd);
+  std::string stats;
+  for (int i = 0; i < 250 && stats.find("\"active\":0") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(20ms);
+    stats = control(dir / "control.sock", R"({"cmd":"stats"})");
+  }
+  EXPECT_NE(stats.find("\"active\":0"), std::string::npos) << stats;
+  int again = served_connection(d.port("http"), "again");
+  EXPECT_GE(again, 0) << "served again once the held connections closed";
+  if (again >= 0) close(again);
+}
+
+// A max_connections the limit cannot afford is lowered to what it can, and the log says how
+// to allow more.
+TEST(DescriptorBudgetConfigured, AboveTheLimitIsLoweredWithAdvice) {
+  TempDir dir;
+  RawServer backend("127.0.3.1", echo());
+  Snigated d(dir, http_config(backend.port(), "workers = 1\nrelay = \"copy\"\nmax_connections = 100000\n"),
+             {}, {"prlimit", "--nofile=" + std::to_string(kLimit), "--"});
+  EXPECT_TRUE(d.process().wait_for(std::regex(
+      R"(descriptors: \[daemon\] max_connections = 100000 needs up to 200000 descriptors under relay copy \(2 each\), and the limit is 256: using \d+ \(raise LimitNOFILE)")))
+      << d.process().log();
+  int fd = served_connection(d.port("http"), "hi");
+  EXPECT_GE(fd, 0);
+  if (fd >= 0) close(fd);
+}
+
+INSTANTIATE_TEST_SUITE_P(Relay, DescriptorBudget, ::testing::Values("copy", "splice", "sockmap"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace snigate::itest
