@@ -12,6 +12,7 @@ packages=(
   openssl curl iproute2 socat dnsmasq-base fail2ban procps psmisc
   nftables                                # the relay vm-tests' lossy link (nft numgen drop)
   nginx libnginx-mod-stream haproxy       # peers tools/bench/bench.sh compares against
+  strace                                  # the bench counts system calls per connection
 )
 # Installed for the bench only, which starts them itself on 127.0.3.1 with its own config: their
 # packaged services must not start (they would take port 80, or fail the install if it is taken)

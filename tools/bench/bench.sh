@@ -261,6 +261,28 @@ for round in $(seq "$repeat"); do
     load_run "$c" cps --port "${port[$c]}" --seconds "$secs" >>"$work/$c.cps.runs"
   done
 done
+# System calls per relayed connection: one cps run per column with strace counting every call
+# of the relaying process (all its threads), divided by the connections served. strace slows
+# the process, so this run's rate is not reported; the count per connection does not depend
+# on it. direct has no relay process.
+echo "-" >"$work/direct.syscalls"
+for c in "${columns[@]}"; do
+  [[ $c == direct ]] && continue
+  if ! command -v strace >/dev/null; then echo "-" >"$work/$c.syscalls"; continue; fi
+  strace -c -f -q -p "${mem_pid[$c]}" -o "$work/$c.strace" &
+  tracer=$!
+  sleep 0.5  # attached
+  served=$(load_run "$c" cps --port "${port[$c]}" --seconds 2 | field conns)
+  kill -INT "$tracer"; wait "$tracer" 2>/dev/null || true
+  calls=$(awk '$NF == "total" { print $4 }' "$work/$c.strace")  # % s us/call calls [errors] total
+  awk -v calls="${calls:-0}" -v n="${served:-0}" \
+    'BEGIN { if (n > 0) printf "%.1f\n", calls / n; else print "fail" }' >"$work/$c.syscalls"
+  # The five most frequent calls per connection, for the notes under the table.
+  top=$(awk -v n="${served:-0}" 'n > 0 && $NF != "total" && $4 ~ /^[0-9]+$/ {
+          printf "%s %.1f\n", $NF, $4 / n }' "$work/$c.strace" | sort -k2 -gr | head -5 | paste -sd' ')
+  echo "$c syscalls per connection: $top" >>"$work/syscall-notes"
+done
+
 for c in "${columns[@]}"; do
   for w in "${workloads[@]}"; do
     field gbit_s <"$work/$c.$w.runs" | median >"$work/$c.$w.tput"
@@ -319,3 +341,7 @@ row "latency p50 (us, 64 B echo)" p50
 row "latency p99 (us, 64 B echo)" p99
 row "connections/s (4 parallel)" cps
 row "memory per idle conn (B RSS)" idle
+printf "%-${label_width}s" "system calls per connection (cps)"
+for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.syscalls")"; done
+echo
+[[ -f $work/syscall-notes ]] && cat "$work/syscall-notes"

@@ -340,8 +340,9 @@ int run_cps(const Target& t, unsigned parallel, double seconds) {
     });
   for (auto& th : threads) th.join();
   const double took = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("cps parallel=%u conns_s=%.0f failed=%llu\n", parallel,
-              static_cast<double>(done) / took, static_cast<unsigned long long>(failed.load()));
+  std::printf("cps parallel=%u conns_s=%.0f conns=%llu failed=%llu\n", parallel,
+              static_cast<double>(done) / took, static_cast<unsigned long long>(done.load()),
+              static_cast<unsigned long long>(failed.load()));
   return failed ? 1 : 0;
 }
 
