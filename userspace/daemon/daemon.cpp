@@ -70,11 +70,11 @@ std::vector<asio::ip::tcp::endpoint> Daemon::bound(const std::string& listener) 
   return out;
 }
 
-void Daemon::accept(asio::ip::tcp::socket socket, const std::string& name) {
+void Daemon::accept(Accepted accepted, const std::string& name) {
   auto g = current();
   const ListenerSettings* l = g->listener(name);
   if (!l) return;  // removed by a reload a moment ago
-  std::make_shared<Session>(std::move(socket), std::move(g), *l, *context_)->start();
+  std::make_shared<Session>(std::move(accepted), std::move(g), *l, *context_)->start();
 }
 
 // Caller holds mu_. Binds what is new, closes what is gone; kept listeners stay bound, so a
@@ -91,9 +91,7 @@ void Daemon::bind_listeners(const Generation& g) {
     std::vector<std::shared_ptr<Listener>> per_worker;
     asio::ip::tcp::endpoint ep = ls.config->listen;
     for (auto& w : workers_) {
-      auto on_accept = [this](asio::ip::tcp::socket s, const std::string& n) {
-        accept(std::move(s), n);
-      };
+      auto on_accept = [this](Accepted a, const std::string& n) { accept(std::move(a), n); };
       per_worker.push_back(std::make_shared<Listener>(w->io, ls.name(), ep, on_accept));
       ep = per_worker.back()->local_endpoint();  // port 0: the others share the chosen port
     }

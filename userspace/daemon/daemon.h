@@ -76,7 +76,7 @@ class Daemon {
   void bind_listeners(const Generation& g);
   // g.max_connections from the descriptor limit and g.relay; logs the budget when it changes.
   void budget_connections(Generation& g, const Generation* previous);
-  void accept(boost::asio::ip::tcp::socket socket, const std::string& name);
+  void accept(Accepted accepted, const std::string& name);
   void begin_drain();
   void drain_listeners_closed();
   void on_signal_while_stopping(int sig);

@@ -3,6 +3,7 @@
 // and the kernel spreads new connections across them.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without including it
 
@@ -14,10 +15,19 @@
 
 namespace snigate::daemon {
 
+// A connection as accept(2) returned it, with what accept already told: the peer's address,
+// and the local one when the listener is bound to a specific address (then getpeername and
+// getsockname would only repeat them, two system calls per connection).
+struct Accepted {
+  boost::asio::ip::tcp::socket socket;
+  boost::asio::ip::tcp::endpoint peer;
+  std::optional<boost::asio::ip::tcp::endpoint> local;
+};
+
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   using tcp = boost::asio::ip::tcp;
-  using OnAccept = std::function<void(tcp::socket, const std::string& name)>;
+  using OnAccept = std::function<void(Accepted, const std::string& name)>;
 
   // Binds and listens now (so errors surface at start-up or reload); throws
   // boost::system::system_error that names the address.
@@ -37,6 +47,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
   tcp::acceptor acceptor_;
   tcp::endpoint configured_;
+  std::optional<tcp::endpoint> local_;  // bound to a specific address: every accepted socket's
   std::string name_;
   OnAccept on_accept_;
   net::ThrottledWarning accept_failures_;

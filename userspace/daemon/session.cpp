@@ -64,13 +64,17 @@ constexpr std::size_t kProxyHeaderMax = 16 + 65535;
 
 }  // namespace
 
-Session::Session(tcp::socket client, std::shared_ptr<const Generation> generation,
+Session::Session(Accepted accepted, std::shared_ptr<const Generation> generation,
                  const ListenerSettings& listener, SessionContext& context)
-    : client_(std::move(client)),
+    : client_(std::move(accepted.socket)),
       generation_(std::move(generation)),
       listener_(listener),
       context_(context),
-      deadline_(client_.get_executor()) {}
+      deadline_(client_.get_executor()) {
+  peer_ = accepted.peer;
+  local_known_ = accepted.local.has_value();
+  if (local_known_) local_ = *accepted.local;
+}
 
 void Session::start() {
   asio::co_spawn(client_.get_executor(), [self = shared_from_this()] { return self->run(); },
@@ -119,8 +123,7 @@ asio::awaitable<void> Session::run() {
   started_ = std::chrono::steady_clock::now();
   context_.stats.accepted();
   error_code ec;
-  peer_ = client_.remote_endpoint(ec);
-  local_ = client_.local_endpoint(ec);
+  if (!local_known_) local_ = client_.local_endpoint(ec);
   client_endpoint_ = peer_;
   destination_ = local_;
   id_ = context_.registry.next_id();

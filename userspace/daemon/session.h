@@ -21,6 +21,7 @@
 #include "conns/conn_registry.h"
 #include "daemon/access_log.h"
 #include "daemon/generation.h"
+#include "daemon/listener.h"
 #include "net/throttled_warning.h"
 #include "daemon/stats.h"
 
@@ -40,7 +41,7 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   using tcp = boost::asio::ip::tcp;
 
-  Session(tcp::socket client, std::shared_ptr<const Generation> generation,
+  Session(Accepted accepted, std::shared_ptr<const Generation> generation,
           const ListenerSettings& listener, SessionContext& context);
   // Spawns the session's coroutine on the client socket's executor.
   void start();
@@ -80,6 +81,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t id_ = 0;
   std::chrono::steady_clock::time_point started_;
   tcp::endpoint peer_, local_;
+  bool local_known_ = false;  // from the listener's address, without getsockname
   tcp::endpoint client_endpoint_;       // real client
   tcp::endpoint destination_;           // what the client connected to (from PROXY if any)
   std::vector<std::uint8_t> buffer_;    // bytes read from the client, replayed upstream

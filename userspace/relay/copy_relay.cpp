@@ -47,9 +47,11 @@ asio::awaitable<void> pump(Link& link, Direction d) {
 asio::awaitable<Result> CopyRelay::run(tcp::socket& client, tcp::socket& upstream,
                                        const Options& options, Counters& counters) {
   counters.mode = Mode::Copy;
+  // Set once per socket (asio's flag is read without a system call): the listener already
+  // did for the client.
   error_code ignored;
-  client.non_blocking(true, ignored);
-  upstream.non_blocking(true, ignored);
+  if (!client.non_blocking()) client.non_blocking(true, ignored);
+  if (!upstream.non_blocking()) upstream.non_blocking(true, ignored);
   Link link(client, upstream, options, counters);
   co_return co_await link.run(pump);
 }

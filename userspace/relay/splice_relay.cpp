@@ -106,9 +106,11 @@ asio::awaitable<Result> SpliceRelay::run(tcp::socket& client, tcp::socket& upstr
   std::call_once(sigpipe_ignored, [] { ::signal(SIGPIPE, SIG_IGN); });
   counters.mode = Mode::Splice;
   error_code ignored;
-  // splice(2) on a blocking socket would block the event loop; asio's own flag is not enough.
-  client.native_non_blocking(true, ignored);
-  upstream.native_non_blocking(true, ignored);
+  // splice(2) on a blocking socket would block the event loop. asio's user flag means
+  // O_NONBLOCK is set on the descriptor (its internal one alone does not say so); checking it
+  // first spares an ioctl per socket already set (the listener sets the client's).
+  if (!client.non_blocking()) client.non_blocking(true, ignored);
+  if (!upstream.non_blocking()) upstream.non_blocking(true, ignored);
   Link link(client, upstream, options, counters);
   co_return co_await link.run(pump);
 }
