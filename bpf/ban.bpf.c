@@ -1,20 +1,28 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Ban enforcement: drops every packet whose source address is banned in the pinned LPM
  * tries, before the stack sees it. The same program body runs as XDP and, where XDP cannot
- * attach, as TC ingress. Layouts: include/snigate/bpf/ban_abi.h. */
-#include "vmlinux.h"
+ * attach, as TC ingress. Layouts: include/snigate/bpf/ban_abi.h. It reads only UAPI
+ * contexts (xdp_md, __sk_buff, packet headers), so it includes UAPI headers, not vmlinux.h:
+ * nothing here depends on the running kernel's internal layouts. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
 
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "snigate/bpf/ban_abi.h"
 
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define ETH_P_8021Q 0x8100
-#define ETH_P_8021AD 0x88A8
-#define TC_ACT_OK 0
-#define TC_ACT_SHOT 2
+/* An 802.1Q/802.1ad tag after the MAC addresses. The kernel's struct vlan_hdr lives in
+ * <linux/if_vlan.h>, which is not UAPI. */
+struct vlan_tag {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+/* Two tags: 802.1ad QinQ. A frame with more passes unfiltered. */
 #define MAX_VLAN_TAGS 2
 
 struct {
@@ -85,12 +93,12 @@ static __always_inline int source_banned(void *data, void *data_end)
 	proto = eth->h_proto;
 #pragma unroll
 	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
-		struct vlan_hdr *vlan = cursor;
+		struct vlan_tag *vlan = cursor;
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
 			break;
 		if ((void *)(vlan + 1) > data_end)
 			return 0;
-		proto = vlan->h_vlan_encapsulated_proto;
+		proto = vlan->encapsulated_proto;
 		cursor = vlan + 1;
 	}
 
