@@ -3,6 +3,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "snigate/bpf/ban_rule.h"
+
 namespace snigate::bans {
 namespace {
 
@@ -54,7 +56,7 @@ std::vector<net::Prefix> BanIndex::expired(std::uint64_t now_ns) const {
   for (const auto* fam : {&v4_, &v6_}) {
     for (const auto& [length, level] : *fam) {
       for (const auto& [bytes, expires] : level) {
-        if (expires == 0 || expires > now_ns) continue;
+        if (snigate_ban_holds(expires, now_ns)) continue;
         out.push_back(net::Prefix::covering(address_of(bytes, fam == &v4_), length));
       }
     }
@@ -81,7 +83,7 @@ std::optional<net::Prefix> BanIndex::match(const boost::asio::ip::address& clien
     }
     auto it = level.find(key);
     if (it == level.end()) continue;
-    if (it->second == 0 || it->second > now_ns) return net::Prefix::covering(address, length);
+    if (snigate_ban_holds(it->second, now_ns)) return net::Prefix::covering(address, length);
   }
   return std::nullopt;
 }
