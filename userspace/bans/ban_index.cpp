@@ -71,6 +71,7 @@ std::optional<net::Prefix> BanIndex::match(const boost::asio::ip::address& clien
   const unsigned bits = host.is_v4() ? 32 : 128;
   std::shared_lock lock(mu_);
   const auto& fam = host.is_v4() ? v4_ : v6_;
+  __u32 attempt = 0;
   for (const auto& [length, level] : fam) {
     // The address with its bits past `length` cleared, as Prefix stores a network.
     Bytes key = host.bytes();
@@ -83,7 +84,13 @@ std::optional<net::Prefix> BanIndex::match(const boost::asio::ip::address& clien
     }
     auto it = level.find(key);
     if (it == level.end()) continue;
-    if (snigate_ban_holds(it->second, now_ns)) return net::Prefix::covering(address, length);
+    // Levels run longest first, so the next one is at most the step's shorter length.
+    __u32 shorter = 0;
+    switch (snigate_ban_step(it->second, now_ns, length, attempt++, &shorter)) {
+      case SNIGATE_BAN_HIT: return net::Prefix::covering(address, length);
+      case SNIGATE_BAN_MISS: return std::nullopt;
+      case SNIGATE_BAN_RETRY: break;
+    }
   }
   return std::nullopt;
 }
