@@ -62,21 +62,19 @@ static __always_inline int ban_lookup(void *map, void *key, struct snigate_ban_s
 
 	for (__u32 attempt = 0; attempt <= SNIGATE_BAN_EXPIRED_RETRIES; attempt++) {
 		struct snigate_ban_value *v = bpf_map_lookup_elem(map, key);
+		enum snigate_ban_next next;
+
 		if (!v)
 			return 0;
-		switch (snigate_ban_step(v->expires_ns, now, v->prefixlen, attempt, prefixlen)) {
-		case SNIGATE_BAN_HIT:
+		next = snigate_ban_step(v->expires_ns, now, v->prefixlen, attempt, prefixlen);
+		if (next == SNIGATE_BAN_HIT) {
 			__sync_fetch_and_add(&v->drops, 1);
 			return 1;
-		case SNIGATE_BAN_MISS:
-			if (stats)
-				stats->expired_hits++;
-			return 0;
-		case SNIGATE_BAN_RETRY:
-			if (stats)
-				stats->expired_hits++;
-			break;
 		}
+		if (stats)
+			stats->expired_hits++;
+		if (next == SNIGATE_BAN_MISS)
+			return 0;
 	}
 	return 0;
 }
