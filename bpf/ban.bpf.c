@@ -1,20 +1,30 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Ban enforcement: drops every packet whose source address is banned in the pinned LPM
  * tries, before the stack sees it. The same program body runs as XDP and, where XDP cannot
- * attach, as TC ingress. Layouts: include/snigate/bpf/ban_abi.h. */
-#include "vmlinux.h"
+ * attach, as TC ingress. Layouts: include/snigate/bpf/ban_abi.h; the rule:
+ * include/snigate/bpf/ban_rule.h. It reads only UAPI contexts (xdp_md, __sk_buff, packet
+ * headers), so it includes UAPI headers, not vmlinux.h: nothing here depends on the running
+ * kernel's internal layouts. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
 
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "snigate/bpf/ban_abi.h"
+#include "snigate/bpf/ban_rule.h"
 
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define ETH_P_8021Q 0x8100
-#define ETH_P_8021AD 0x88A8
-#define TC_ACT_OK 0
-#define TC_ACT_SHOT 2
+/* An 802.1Q/802.1ad tag after the MAC addresses. The kernel's struct vlan_hdr lives in
+ * <linux/if_vlan.h>, which is not UAPI. */
+struct vlan_tag {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+/* Two tags: 802.1ad QinQ. A frame with more passes unfiltered. */
 #define MAX_VLAN_TAGS 2
 
 struct {
@@ -43,31 +53,31 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sg_ban_stats SEC(".maps");
 
-/* The longest-prefix ban covering the key that has not expired. An expired entry hides
- * shorter ones, so retry one bit shorter than it (ban_abi.h). Counts the drop on the ban. */
-#define BAN_LOOKUP(map, key, stats, counter)                                           \
-	({                                                                             \
-		int hit_ = 0;                                                          \
-		__u64 now_ = bpf_ktime_get_boot_ns();                                  \
-		for (int i_ = 0; i_ <= SNIGATE_BAN_EXPIRED_RETRIES; i_++) {            \
-			struct snigate_ban_value *v_ = bpf_map_lookup_elem(map, key);  \
-			if (!v_)                                                       \
-				break;                                                 \
-			if (v_->expires_ns == 0 || v_->expires_ns > now_) {            \
-				__sync_fetch_and_add(&v_->drops, 1);                   \
-				if (stats)                                             \
-					stats->counter++;                              \
-				hit_ = 1;                                              \
-				break;                                                 \
-			}                                                              \
-			if (stats)                                                     \
-				stats->expired_hits++;                                 \
-			if (v_->prefixlen == 0)                                        \
-				break;                                                 \
-			(key)->prefixlen = v_->prefixlen - 1;                          \
-		}                                                                      \
-		hit_;                                                                  \
-	})
+/* 1 when a ban in `map` holds for the address in `key` (a snigate_ban_key_v4/_v6, whose
+ * prefixlen comes first); counts the drop on that ban. */
+static __always_inline int ban_lookup(void *map, void *key, struct snigate_ban_stats *stats)
+{
+	__u32 *prefixlen = key;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	for (__u32 attempt = 0; attempt <= SNIGATE_BAN_EXPIRED_RETRIES; attempt++) {
+		struct snigate_ban_value *v = bpf_map_lookup_elem(map, key);
+		enum snigate_ban_next next;
+
+		if (!v)
+			return 0;
+		next = snigate_ban_step(v->expires_ns, now, v->prefixlen, attempt, prefixlen);
+		if (next == SNIGATE_BAN_HIT) {
+			__sync_fetch_and_add(&v->drops, 1);
+			return 1;
+		}
+		if (stats)
+			stats->expired_hits++;
+		if (next == SNIGATE_BAN_MISS)
+			return 0;
+	}
+	return 0;
+}
 
 /* 1 when the packet in [data, data_end) comes from a banned source. */
 static __always_inline int source_banned(void *data, void *data_end)
@@ -85,12 +95,12 @@ static __always_inline int source_banned(void *data, void *data_end)
 	proto = eth->h_proto;
 #pragma unroll
 	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
-		struct vlan_hdr *vlan = cursor;
+		struct vlan_tag *vlan = cursor;
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
 			break;
 		if ((void *)(vlan + 1) > data_end)
 			return 0;
-		proto = vlan->h_vlan_encapsulated_proto;
+		proto = vlan->encapsulated_proto;
 		cursor = vlan + 1;
 	}
 
@@ -100,7 +110,11 @@ static __always_inline int source_banned(void *data, void *data_end)
 		if ((void *)(ip + 1) > data_end)
 			return 0;
 		__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
-		return BAN_LOOKUP(&sg_ban_v4, &key, stats, dropped_v4);
+		if (!ban_lookup(&sg_ban_v4, &key, stats))
+			return 0;
+		if (stats)
+			stats->dropped_v4++;
+		return 1;
 	}
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = cursor;
@@ -108,7 +122,11 @@ static __always_inline int source_banned(void *data, void *data_end)
 		if ((void *)(ip6 + 1) > data_end)
 			return 0;
 		__builtin_memcpy(key.addr, &ip6->saddr, sizeof(key.addr));
-		return BAN_LOOKUP(&sg_ban_v6, &key, stats, dropped_v6);
+		if (!ban_lookup(&sg_ban_v6, &key, stats))
+			return 0;
+		if (stats)
+			stats->dropped_v6++;
+		return 1;
 	}
 	return 0;
 }

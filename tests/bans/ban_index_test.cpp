@@ -3,6 +3,7 @@
 #include <random>
 
 #include "bans/ban_index.h"
+#include "snigate/bpf/ban_abi.h"
 #include "test_support.h"
 
 namespace snigate::bans::testing {
@@ -21,6 +22,32 @@ TEST(BanIndex, LongestLiveMatchAndErase) {
   index.erase(prefix("10.5.0.0/16"));
   EXPECT_FALSE(index.match(addr("10.5.3.1"), 600));
   EXPECT_EQ(index.size(), 2u);
+}
+
+// The program looks past at most SNIGATE_BAN_EXPIRED_RETRIES expired bans; the mirror must
+// stop there too, or it refuses at accept a client whose packets XDP lets through.
+TEST(BanIndex, LooksPastAsManyExpiredBansAsTheProgram) {
+  BanIndex index;
+  FakeBanMap map;
+  auto put = [&](const net::Prefix& p, std::uint64_t expires) {
+    std::string error;
+    ASSERT_TRUE(map.put({p, expires, 0}, error)) << error;
+    index.put(p, expires);
+  };
+  const auto client = addr("10.5.2.7");
+  put(prefix("10.0.0.0/8"), 0);
+  // One expired ban more than the program looks past: /32 down to /24.
+  const unsigned expired = SNIGATE_BAN_EXPIRED_RETRIES + 1;
+  for (unsigned length = 32; length > 32 - expired; --length)
+    put(net::Prefix::covering(client, length), 100);
+  EXPECT_FALSE(ban_in_force(map, client, 1000));
+  EXPECT_FALSE(index.match(client, 1000));
+  // One fewer: both reach the live /8.
+  const auto shortest = net::Prefix::covering(client, 32 - expired + 1);
+  ASSERT_TRUE(map.erase(shortest));
+  index.erase(shortest);
+  EXPECT_EQ(ban_in_force(map, client, 1000)->prefix.str(), "10.0.0.0/8");
+  EXPECT_EQ(index.match(client, 1000)->str(), "10.0.0.0/8");
 }
 
 TEST(BanIndex, AgreesWithTheProgramsRuleOnRandomBans) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 
@@ -50,6 +51,43 @@ sys.stdin.readline()
 action.unban(info)
 )";
 
+struct RemovedAtEnd {
+  ~RemovedAtEnd() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  fs::path dir;
+};
+
+// The control server's thread, stopped and joined however the test ends.
+struct ServerLoop {
+  explicit ServerLoop(boost::asio::io_context& io)
+      : io(io), thread([&io] {
+          auto guard = boost::asio::make_work_guard(io);
+          io.run();
+        }) {}
+  ~ServerLoop() {
+    io.stop();
+    thread.join();
+  }
+  boost::asio::io_context& io;
+  std::thread thread;
+};
+
+// The fail2ban driver's stdin: however the test ends, the driver is told to unban and
+// reaped, so nothing outlives the test.
+struct Driver {
+  explicit Driver(FILE* pipe) : pipe(pipe) {}
+  ~Driver() { unban(); }
+  // Tells the driver to run actionunban; its exit status.
+  int unban() {
+    if (!pipe) return -1;
+    std::fputs("unban\n", pipe);
+    return ::pclose(std::exchange(pipe, nullptr));
+  }
+  FILE* pipe;
+};
+
 // Runs actionban for 192.0.2.5 with fail2ban's `bantime` (seconds, maybe a float; -1:
 // permanent), checks the ban through `check`, then actionunban.
 template <class Check>
@@ -58,6 +96,7 @@ void ban_and_unban(const std::string& bantime, Check check) {
   fs::path dir = fs::temp_directory_path() / ("snigate-f2b-action-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
+  RemovedAtEnd scratch{dir};
 
   bans::BansConfig cfg;
   cfg.sweep_interval = 0s;
@@ -76,48 +115,32 @@ void ban_and_unban(const std::string& bantime, Check check) {
   auto socket = (dir / "control.sock").string();
   auto server = control::ControlServer::start(io, socket, h, error);
   ASSERT_TRUE(server) << error;
-  std::thread loop([&] {
-    auto guard = boost::asio::make_work_guard(io);
-    io.run();
-  });
+  ServerLoop loop(io);
 
-  auto driver = dir / "driver.py";
-  std::ofstream(driver) << kDriver;
-  std::string cmd = "python3 '" + driver.string() + "' '" + SNIGATE_SOURCE_DIR +
+  auto driver_py = dir / "driver.py";
+  std::ofstream(driver_py) << kDriver;
+  std::string cmd = "python3 '" + driver_py.string() + "' '" + SNIGATE_SOURCE_DIR +
                     "/config/fail2ban' '" + socket + "' '" + SNIGATECTL_BIN + "' " +
                     bantime + " > '" + (dir / "driver.out").string() + "' 2> '" + (dir / "driver.err").string() + "'";
-  FILE* fail2ban = ::popen(cmd.c_str(), "w");
-  ASSERT_TRUE(fail2ban);
+  Driver driver(::popen(cmd.c_str(), "w"));
+  ASSERT_TRUE(driver.pipe);
   auto printed = [&] {
     std::ifstream in(dir / "driver.out");
     std::string all((std::istreambuf_iterator<char>(in)), {});
     return all.find("banned") != std::string::npos;
   };
   for (int i = 0; i < 200 && !printed(); ++i) std::this_thread::sleep_for(50ms);
-  // Whatever happened, the driver is told to unban and the server stopped, so nothing
-  // outlives the test.
-  const bool ran = printed();
-  EXPECT_TRUE(ran) << "fail2ban's actionban did not run: " << slurp(dir / "driver.err");
+  ASSERT_TRUE(printed()) << "fail2ban's actionban did not run: " << slurp(dir / "driver.err");
   auto client = boost::asio::ip::make_address("192.0.2.5");
+  EXPECT_TRUE(manager->banned(client));
   auto list = manager->list();
-  if (ran) {
-    EXPECT_TRUE(manager->banned(client));
-    EXPECT_EQ(list.size(), 1u);
-  }
-  if (list.size() == 1) {
-    EXPECT_EQ(list[0].reason, "fail2ban nginx-auth");
-    EXPECT_EQ(list[0].source, "fail2ban");
-    EXPECT_EQ(list[0].jail, "nginx-auth");
-    check(list[0]);
-  }
-  std::fputs("unban\n", fail2ban);
-  EXPECT_EQ(::pclose(fail2ban), 0);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].reason, "fail2ban nginx-auth");
+  EXPECT_EQ(list[0].source, "fail2ban");
+  EXPECT_EQ(list[0].jail, "nginx-auth");
+  check(list[0]);
+  EXPECT_EQ(driver.unban(), 0) << slurp(dir / "driver.err");
   EXPECT_FALSE(manager->banned(client));
-
-  io.stop();
-  loop.join();
-  server.reset();
-  fs::remove_all(dir);
 }
 
 // The ban expires `bantime` after it was made, which was at most 10 s ago.

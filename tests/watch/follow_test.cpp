@@ -111,23 +111,44 @@ class Follow : public ::testing::Test {
     EXPECT_NE(rec.bans[n - 1].sample.find("client: " + client), std::string::npos);
   }
 
+  // Proof, without a sleep, that the watcher has handled every line written to `file` so
+  // far: a sentinel client's maxretry failures written after them ban it, and the watcher
+  // handles a file's lines in order on one thread. A ban that arrives first fails here.
+  void caught_up(const std::string& sentinel, const fs::path& file) {
+    const auto n = rec.count() + 1;
+    std::string lines;
+    for (int i = 0; i < jail().maxretry; ++i) lines += auth_failure(sentinel);
+    append(file, lines);
+    ASSERT_TRUE(rec.wait(n, 3s)) << "the sentinel " << sentinel << " was never banned";
+    std::lock_guard lock(rec.mu);
+    ASSERT_EQ(rec.bans[n - 1].prefix.str(), sentinel) << "a ban came before the sentinel's";
+  }
+  void caught_up(const std::string& sentinel) { caught_up(sentinel, log); }
+  std::vector<std::string> banned() {
+    std::lock_guard lock(rec.mu);
+    std::vector<std::string> out;
+    for (const auto& b : rec.bans) out.push_back(b.prefix.str());
+    return out;
+  }
+
   fs::path dir, log;
   Recorder rec;
   std::unique_ptr<Watcher> watcher;
 };
+
+using Clients = std::vector<std::string>;
 
 TEST_F(Follow, AppendedLinesBanAndOldLinesDoNot) {
   // Failures already in the file at start are history: following starts at the end.
   append(log, auth_failure("192.0.2.10") + auth_failure("192.0.2.10") + auth_failure("192.0.2.10"));
   start(jail());
   append(log, auth_failure("192.0.2.11") + auth_failure("192.0.2.11"));
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(rec.count(), 0u);
+  caught_up("192.0.2.99");
+  // Two failures of .11 are not enough, and .10's old lines never counted.
+  EXPECT_EQ(banned(), Clients{"192.0.2.99"});
   append(log, auth_failure("192.0.2.11"));
-  expect_ban_within_1s("192.0.2.11", 1);
-  EXPECT_EQ(rec.bans[0].duration, std::chrono::seconds(2));
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(rec.count(), 1u);  // 192.0.2.10's old lines never counted
+  expect_ban_within_1s("192.0.2.11", 2);
+  EXPECT_EQ(rec.bans[1].duration, std::chrono::seconds(2));
 }
 
 TEST_F(Follow, RenameRotation) {
@@ -154,14 +175,22 @@ TEST_F(Follow, CopyTruncate) {
 }
 
 TEST_F(Follow, PartialLineWaitsForItsNewline) {
-  start(jail());
+  // The sentinels go to a second file: in the first they would complete the partial line.
+  const auto other = dir / "other.log";
+  append(other, "");
+  auto c = jail();
+  c.logpath.push_back(other.string());
+  start(c);
   append(log, auth_failure("192.0.2.40") + auth_failure("192.0.2.40"));
   std::string last = auth_failure("192.0.2.40");
   append(log, last.substr(0, 40));
-  std::this_thread::sleep_for(400ms);
-  EXPECT_EQ(rec.count(), 0u);
+  // Each scan reads every file, and the second sentinel's lines are read by a scan that
+  // began after the first sentinel's ban, so after the partial line was written.
+  caught_up("192.0.2.98", other);
+  caught_up("192.0.2.99", other);
+  EXPECT_EQ(banned(), (Clients{"192.0.2.98", "192.0.2.99"}));
   append(log, last.substr(40));
-  expect_ban_within_1s("192.0.2.40", 1);
+  expect_ban_within_1s("192.0.2.40", 3);
 }
 
 TEST_F(Follow, FileThatAppearsLaterIsReadFromItsStart) {
@@ -187,19 +216,18 @@ TEST_F(Follow, RestartNeitherRereadsNorSkips) {
   append(log, "");
   start(jail(), state);
   append(log, auth_failure("192.0.2.70") + auth_failure("192.0.2.70"));
-  std::this_thread::sleep_for(300ms);
+  caught_up("192.0.2.99");
   watcher.reset();  // stopped: positions saved
   append(log, auth_failure("192.0.2.71"));  // written while nobody watched
 
   start(jail(), state);
-  std::this_thread::sleep_for(400ms);
-  // Re-reading would have counted .70 three times (a ban); skipping would lose .71's line.
-  EXPECT_EQ(rec.count(), 0u);
   append(log, auth_failure("192.0.2.71"));
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(rec.count(), 0u);
+  caught_up("192.0.2.98");
+  // Re-reading would have counted .70 four times and .99 again (bans); skipping would lose
+  // .71's line, which the next one shows.
+  EXPECT_EQ(banned(), (Clients{"192.0.2.99", "192.0.2.98"}));
   append(log, auth_failure("192.0.2.71"));
-  expect_ban_within_1s("192.0.2.71", 1);
+  expect_ban_within_1s("192.0.2.71", 3);
 }
 
 // Failures counted before a stop still count after it: positions are never re-read, so a
@@ -209,12 +237,12 @@ TEST_F(Follow, RestartKeepsFailureCounts) {
   append(log, "");
   start(jail(), state);
   append(log, auth_failure("192.0.2.72") + auth_failure("192.0.2.72"));
-  std::this_thread::sleep_for(300ms);
+  caught_up("192.0.2.99");  // the two failures were counted before the stop
   watcher.reset();
   EXPECT_TRUE(fs::exists(dir / "state" / "nginx-auth.failures"));
   start(jail(), state);
   append(log, auth_failure("192.0.2.72"));
-  expect_ban_within_1s("192.0.2.72", 1);
+  expect_ban_within_1s("192.0.2.72", 2);
 }
 
 // The state files name log files and clients: owner-only, whatever the umask (issue 15).

@@ -354,6 +354,18 @@ bantime = "4s"
     ASSERT_NE(reply.find(path == "/admin" ? "denied" : "nothing"), std::string::npos)
         << client << " " << path << ": " << reply << "\n" << slurp(daemon_log);
   }
+  // Proof, without a sleep, that the daemon's jails have read every line the backend logged
+  // so far: a sentinel client's `maxretry` failures on `path`, logged after them, get it
+  // refused (the backend logs in request order, a jail reads its log in order). Then the
+  // sentinel is unbanned, so the case sees only its own bans.
+  void caught_up(const std::string& sentinel, const std::string& path, int maxretry) {
+    for (int i = 1; i < maxretry; ++i) ASSERT_NO_FATAL_FAILURE(fail(sentinel, path));
+    fail(sentinel, path, true);
+    ASSERT_TRUE(when(5000ms, [&] { return !served(sentinel); }))
+        << "the sentinel " << sentinel << " was never banned:\n" << slurp(daemon_log);
+    auto out = run_capture({SNIGATECTL_BIN, "--socket", socket, "unban", sentinel});
+    ASSERT_TRUE(when(2000ms, [&] { return served(sentinel); })) << "unban " << sentinel << ": " << out;
+  }
   // From the backend's write of the line that reached maxretry to the first refused
   // connection; a probe every 10 ms.
   Steady::duration ban_latency(const std::string& client) {
@@ -382,7 +394,7 @@ TEST_F(SnigatedJail, ErrorLogBansTheProxiedClientThroughRenameAndCopytruncateUnt
   ASSERT_TRUE(served("127.0.6.2")) << slurp(daemon_log);
   fail("127.0.6.2");
   fail("127.0.6.2");
-  std::this_thread::sleep_for(300ms);
+  ASSERT_NO_FATAL_FAILURE(caught_up("127.0.6.90", "/admin", 3));
   ASSERT_TRUE(served("127.0.6.2"));
   std::time_t third_at = std::time(nullptr);
   fail("127.0.6.2", "/admin", true);
@@ -441,7 +453,7 @@ TEST_F(SnigatedJail, ErrorLogBansTheProxiedClientThroughRenameAndCopytruncateUnt
 TEST_F(SnigatedJail, AccessLogBotProbesBanTheProxiedClient) {
   ASSERT_TRUE(served("127.0.6.5")) << slurp(daemon_log);
   fail("127.0.6.5", "/phpmyadmin/index.php");
-  std::this_thread::sleep_for(300ms);
+  ASSERT_NO_FATAL_FAILURE(caught_up("127.0.6.90", "/phpmyadmin/index.php", 2));
   ASSERT_TRUE(served("127.0.6.5"));
   fail("127.0.6.5", "/phpmyadmin/setup.php", true);
   EXPECT_LT(ban_latency("127.0.6.5"), 2s);
@@ -479,7 +491,7 @@ TEST_F(SnigatedJail, IPv6ClientIsBannedByItsSlash64) {
 // "watch/").
 TEST_F(SnigatedJail, RestartNeitherRereadsNorSkipsAndKeepsCounts) {
   fail("127.0.6.8");
-  std::this_thread::sleep_for(300ms);
+  ASSERT_NO_FATAL_FAILURE(caught_up("127.0.6.91", "/admin", 3));  // counted before the stop
   stop_daemon();
   EXPECT_TRUE(fs::exists(dir / "watch" / "app-auth.pos"));
   // Written while the edge is down (a client the backend still served some other way).
@@ -490,7 +502,7 @@ TEST_F(SnigatedJail, RestartNeitherRereadsNorSkipsAndKeepsCounts) {
   ASSERT_NO_FATAL_FAILURE(start_daemon());
   // Kept count 1 and the line written while down make 2; re-reading the first line would
   // make 3: a ban.
-  std::this_thread::sleep_for(500ms);
+  ASSERT_NO_FATAL_FAILURE(caught_up("127.0.6.90", "/admin", 3));
   EXPECT_TRUE(served("127.0.6.8")) << slurp(daemon_log);
   // The third failure bans: without the kept count (or skipping the line written while
   // down) it would be the second.

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "snigate/bpf/ban_rule.h"
+
 namespace snigate::bans {
 namespace {
 
@@ -54,7 +56,7 @@ std::vector<net::Prefix> BanIndex::expired(std::uint64_t now_ns) const {
   for (const auto* fam : {&v4_, &v6_}) {
     for (const auto& [length, level] : *fam) {
       for (const auto& [bytes, expires] : level) {
-        if (expires == 0 || expires > now_ns) continue;
+        if (snigate_ban_holds(expires, now_ns)) continue;
         out.push_back(net::Prefix::covering(address_of(bytes, fam == &v4_), length));
       }
     }
@@ -69,6 +71,7 @@ std::optional<net::Prefix> BanIndex::match(const boost::asio::ip::address& clien
   const unsigned bits = host.is_v4() ? 32 : 128;
   std::shared_lock lock(mu_);
   const auto& fam = host.is_v4() ? v4_ : v6_;
+  __u32 attempt = 0;
   for (const auto& [length, level] : fam) {
     // The address with its bits past `length` cleared, as Prefix stores a network.
     Bytes key = host.bytes();
@@ -81,7 +84,13 @@ std::optional<net::Prefix> BanIndex::match(const boost::asio::ip::address& clien
     }
     auto it = level.find(key);
     if (it == level.end()) continue;
-    if (it->second == 0 || it->second > now_ns) return net::Prefix::covering(address, length);
+    // Levels run longest first, so the next one is at most the step's shorter length.
+    __u32 shorter = 0;
+    switch (snigate_ban_step(it->second, now_ns, length, attempt++, &shorter)) {
+      case SNIGATE_BAN_HIT: return net::Prefix::covering(address, length);
+      case SNIGATE_BAN_MISS: return std::nullopt;
+      case SNIGATE_BAN_RETRY: break;
+    }
   }
   return std::nullopt;
 }

@@ -23,9 +23,9 @@ class BanIndex {
   void put(const net::Prefix& prefix, std::uint64_t expires_ns);  // 0 = permanent
   void erase(const net::Prefix& prefix);
   void clear();
-  // The longest ban containing `client` that has not expired at boot time `now_ns`. Past an
-  // expired one it keeps looking at shorter ones (the XDP program does so for
-  // SNIGATE_BAN_EXPIRED_RETRIES levels, enough until the sweeper removes the expired one).
+  // The ban the program would drop `client`'s packets under at boot time `now_ns`: the
+  // longest that holds, looking past at most SNIGATE_BAN_EXPIRED_RETRIES expired ones
+  // (snigate/bpf/ban_rule.h, the rule the program and ban_in_force apply too).
   std::optional<net::Prefix> match(const boost::asio::ip::address& client, std::uint64_t now_ns) const;
   std::size_t size() const;
   // Every ban whose expiry has passed at `now_ns`, for the sweeper.

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "bans/bpf_ban_map.h"
+#include "snigate/bpf/ban_rule.h"
 
 namespace snigate::bans {
 namespace {
@@ -95,7 +96,7 @@ Clock::time_point BanManager::to_wall(std::uint64_t boot_ns) const {
 }
 
 bool BanManager::expired(std::uint64_t expires_ns) const {
-  return expires_ns != 0 && expires_ns <= clock_->boot_ns();
+  return !snigate_ban_holds(expires_ns, clock_->boot_ns());
 }
 
 std::chrono::seconds BanManager::escalated(const BanRequest& request, std::uint32_t earlier) const {

@@ -2,7 +2,7 @@
 
 #include <time.h>
 
-#include "snigate/bpf/ban_abi.h"
+#include "snigate/bpf/ban_rule.h"
 
 namespace snigate::bans {
 
@@ -17,12 +17,15 @@ std::optional<MapBan> ban_in_force(const BanMap& map, const boost::asio::ip::add
                                    std::uint64_t now_ns) {
   const auto address = net::unmap(client);
   auto key = net::Prefix::host(address);
-  for (int attempt = 0; attempt <= SNIGATE_BAN_EXPIRED_RETRIES; ++attempt) {
+  for (__u32 attempt = 0; attempt <= SNIGATE_BAN_EXPIRED_RETRIES; ++attempt) {
     auto hit = map.longest_match(key);
     if (!hit) return std::nullopt;
-    if (hit->expires_ns == 0 || hit->expires_ns > now_ns) return hit;
-    if (hit->prefix.length() == 0) return std::nullopt;
-    key = net::Prefix::covering(address, hit->prefix.length() - 1);
+    __u32 next = 0;
+    switch (snigate_ban_step(hit->expires_ns, now_ns, hit->prefix.length(), attempt, &next)) {
+      case SNIGATE_BAN_HIT: return hit;
+      case SNIGATE_BAN_MISS: return std::nullopt;
+      case SNIGATE_BAN_RETRY: key = net::Prefix::covering(address, next); break;
+    }
   }
   return std::nullopt;
 }

@@ -44,9 +44,9 @@ class BanMap {
   virtual std::vector<std::string> enforcement() const = 0;
 };
 
-// The ban in force for `client` at boot time `now_ns`, by the rule the XDP program applies:
-// the longest match, and past an expired one the next shorter match (at most
-// SNIGATE_BAN_EXPIRED_RETRIES times), so a stale /32 never hides a live /24.
+// The ban in force for `client` at boot time `now_ns`, by the rule the XDP program applies
+// (snigate/bpf/ban_rule.h): the longest match, and past an expired one the next shorter
+// match (at most SNIGATE_BAN_EXPIRED_RETRIES times), so a stale /32 never hides a live /24.
 std::optional<MapBan> ban_in_force(const BanMap& map, const boost::asio::ip::address& client,
                                    std::uint64_t now_ns);
 

@@ -184,8 +184,7 @@ std::unique_ptr<BpfBanMap> BpfBanMap::open(const std::string& pin_dir,
   map->previous_tc_ = pinned_prog_id(pin_dir + kPinTc);
   if (!interfaces.empty() &&
       (!pin_prog(map->xdp_prog_fd(), pin_dir + kPinXdp, error) ||
-       !pin_prog(bpf_program__fd(skel->progs.snigate_ban_tc),
-                 pin_dir + kPinTc, error)))
+       !pin_prog(map->tc_prog_fd(), pin_dir + kPinTc, error)))
     return nullptr;
   for (const auto& name : interfaces)
     if (!map->attach(name, error)) return nullptr;
@@ -203,6 +202,7 @@ BpfBanMap::~BpfBanMap() {
 }
 
 int BpfBanMap::xdp_prog_fd() const { return bpf_program__fd(skel_->progs.snigate_ban_xdp); }
+int BpfBanMap::tc_prog_fd() const { return bpf_program__fd(skel_->progs.snigate_ban_tc); }
 
 bool BpfBanMap::attach(const std::string& name, std::string& error) {
   const int ifindex = static_cast<int>(if_nametoindex(name.c_str()));
@@ -253,7 +253,7 @@ bool BpfBanMap::attach(const std::string& name, std::string& error) {
     }
     tc_flags = BPF_TC_F_REPLACE;
   }
-  LIBBPF_OPTS(bpf_tc_opts, tc, .prog_fd = bpf_program__fd(skel_->progs.snigate_ban_tc),
+  LIBBPF_OPTS(bpf_tc_opts, tc, .prog_fd = tc_prog_fd(),
               .flags = tc_flags, .handle = kTcHandle, .priority = kTcPriority);
   if ((err = bpf_tc_attach(&hook, &tc))) {
     error = "cannot enforce bans on " + name + ": " + why + ", tc: " + sys_error(err);
@@ -357,7 +357,7 @@ std::vector<std::string> BpfBanMap::enforcement() const {
   for (const auto& a : attached_) {
     __u32 ours = 0, there = 0;
     if (a.mode == Mode::tc) {
-      ours = prog_id(bpf_program__fd(skel_->progs.snigate_ban_tc));
+      ours = prog_id(tc_prog_fd());
       LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a.ifindex, .attach_point = BPF_TC_INGRESS);
       LIBBPF_OPTS(bpf_tc_opts, query, .handle = kTcHandle, .priority = kTcPriority);
       if (bpf_tc_query(&hook, &query) == 0) there = query.prog_id;

@@ -48,8 +48,9 @@ class BpfBanMap final : public BanMap {
   MapTotals totals() const override;
   std::vector<std::string> enforcement() const override;
 
-  // The loaded XDP program, for BPF_PROG_TEST_RUN in the bench and the vm-tests.
+  // The loaded XDP and TC programs, for BPF_PROG_TEST_RUN in the bench and the vm-tests.
   int xdp_prog_fd() const;
+  int tc_prog_fd() const;
 
  private:
   enum class Mode { xdp_native, xdp_generic, tc };

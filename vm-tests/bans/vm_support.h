@@ -14,27 +14,11 @@
 #include <optional>
 
 #include "bans/ban_manager.h"
+#include "bpffs.h"
 #include "netns.h"
 #include "peers.h"
 
 namespace snigate::vmtest {
-
-inline bool on_bpffs(const char* path) {
-  struct statfs fs {};
-  return ::statfs(path, &fs) == 0 && fs.f_type == 0xcafe4a11;  // BPF_FS_MAGIC
-}
-
-// Pin directories named sg-ban-test-PID whose process is gone: a run that was killed.
-inline void remove_stale_pins() {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/sys/fs/bpf", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.rfind("sg-ban-test-", 0) != 0) continue;
-    const long pid = std::strtol(name.c_str() + 12, nullptr, 10);
-    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
-      std::filesystem::remove_all(entry.path(), ec);
-  }
-}
 
 class BanVmTest : public ::testing::Test {
  protected:
@@ -61,7 +45,7 @@ class BanVmTest : public ::testing::Test {
     for (const char* a : {kA6, kB6})
       run("ip -n " + net_->client() + " addr add " + a + "/64 dev veth0 nodad");
     listener_.emplace(net_->edge());
-    pin_root_ = "/sys/fs/bpf/sg-ban-test-" + std::to_string(::getpid());
+    pin_root_ = scratch_pin_root();
     cfg_.pin_dir = pin_root_ + "/v1";
     std::string tmpl = (std::filesystem::temp_directory_path() / "sg-ban-vm-XXXXXX").string();
     store_dir_ = ::mkdtemp(tmpl.data());
