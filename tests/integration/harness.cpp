@@ -172,12 +172,12 @@ std::optional<std::smatch> Process::wait_for(const std::regex& pattern,
   }
 }
 
-std::size_t open_fds(pid_t pid) {
+std::size_t open_descriptors(pid_t pid, const std::string& kind) {
   std::error_code ec;
   std::size_t n = 0;
   for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
        !ec && it != fs::directory_iterator(); it.increment(ec))
-    ++n;
+    if (fs::read_symlink(it->path(), ec).string().rfind(kind, 0) == 0) ++n;
   return n;
 }
 

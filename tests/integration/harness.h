@@ -68,8 +68,9 @@ class Process {
   std::string last_log_;
 };
 
-// Open file descriptors of process `pid` (sockets included), from /proc/PID/fd.
-std::size_t open_fds(pid_t pid);
+// Open descriptors of process `pid` whose /proc/PID/fd link starts with `kind` ("socket:",
+// "pipe:").
+std::size_t open_descriptors(pid_t pid, const std::string& kind);
 
 // A self-signed certificate whose subject CN says which backend answered.
 struct Cert {

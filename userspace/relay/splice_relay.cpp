@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -23,34 +24,91 @@ using detail::Link;
 
 namespace {
 
-class Pipe {
- public:
-  Pipe() = default;
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-  ~Pipe() { reset(); }
+struct Pipe {
+  int read_fd = -1;
+  int write_fd = -1;
+  std::size_t size = 0;
+  bool is_open() const { return read_fd >= 0; }
+};
 
-  bool open(std::size_t size, error_code& ec) {
+void close_pipe(Pipe& p) {
+  if (p.read_fd >= 0) ::close(p.read_fd);
+  if (p.write_fd >= 0) ::close(p.write_fd);
+  p = Pipe{};
+}
+
+// Empty pipes kept for reuse by this worker thread (a coroutine stays on its worker's
+// thread). A direction holds a pipe only while it moves bytes, and gives it back empty when
+// its source has nothing more for now or ends: an idle connection holds none, and a short
+// one costs no pipe2, fcntl and four close calls (HAProxy's pipe pool, bounded the same way).
+class PipePool {
+ public:
+  static PipePool& local() {
+    thread_local PipePool pool;
+    return pool;
+  }
+  PipePool(const PipePool&) = delete;
+  PipePool& operator=(const PipePool&) = delete;
+  ~PipePool() {
+    for (auto& p : free_) close_pipe(p);
+  }
+
+  bool take(Pipe& pipe, std::size_t size, error_code& ec) {
+    while (!free_.empty()) {
+      pipe = free_.back();
+      free_.pop_back();
+      if (pipe.size == size) return true;
+      close_pipe(pipe);  // sized for an earlier configuration
+    }
     int fds[2];
     if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
       ec = error_code(errno, boost::system::system_category());
       return false;
     }
-    read_fd = fds[0];
-    write_fd = fds[1];
+    pipe = Pipe{fds[0], fds[1], size};
     // The pipe bounds what one direction holds in flight; failure keeps the default (64 KiB).
-    ::fcntl(write_fd, F_SETPIPE_SZ, static_cast<int>(size));
+    ::fcntl(pipe.write_fd, F_SETPIPE_SZ, static_cast<int>(size));
     return true;
   }
-  void reset() {
-    if (read_fd >= 0) ::close(read_fd);
-    if (write_fd >= 0) ::close(write_fd);
-    read_fd = write_fd = -1;
+  // `pipe` must be empty: every byte spliced in has been spliced out.
+  void give(Pipe& pipe) {
+    if (!pipe.is_open()) return;
+    if (free_.size() < kMaxFree)
+      free_.push_back(pipe);
+    else
+      close_pipe(pipe);
+    pipe = Pipe{};
   }
-  bool is_open() const { return read_fd >= 0; }
 
-  int read_fd = -1;
-  int write_fd = -1;
+ private:
+  PipePool() = default;
+  static constexpr std::size_t kMaxFree = 256;
+  std::vector<Pipe> free_;
+};
+
+// A direction's pipe: back to the pool when empty, closed when it may still hold bytes (a
+// failed write leaves them there).
+class HeldPipe {
+ public:
+  HeldPipe() = default;
+  HeldPipe(const HeldPipe&) = delete;
+  HeldPipe& operator=(const HeldPipe&) = delete;
+  ~HeldPipe() { empty_ ? PipePool::local().give(pipe_) : close_pipe(pipe_); }
+
+  bool take(std::size_t size, error_code& ec) { return PipePool::local().take(pipe_, size, ec); }
+  void give_back() {
+    PipePool::local().give(pipe_);
+    empty_ = true;
+  }
+  void filled() { empty_ = false; }
+  void drained() { empty_ = true; }
+  bool is_open() const { return pipe_.is_open(); }
+  int read_fd() const { return pipe_.read_fd; }
+  int write_fd() const { return pipe_.write_fd; }
+
+ private:
+  Pipe pipe_;
+  bool empty_ = true;
 };
 
 error_code last_error() { return error_code(errno, boost::system::system_category()); }
@@ -58,30 +116,29 @@ error_code last_error() { return error_code(errno, boost::system::system_categor
 asio::awaitable<void> pump(Link& link, Direction d) {
   const std::size_t size = link.options().buffer_bytes;
   constexpr unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
-  Pipe pipe;  // opened on the first readable event, so an idle connection holds no pipe
+  HeldPipe pipe;  // taken when the source is readable, given back when it has nothing more
   error_code ec;
   for (;;) {
     if (!pipe.is_open()) {
       co_await d.from.async_wait(tcp::socket::wait_read,
                                  asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return link.failed(d.from_side, ec);
-      if (!pipe.open(size, ec)) co_return link.failed(d.from_side, ec);
+      if (!pipe.take(size, ec)) co_return link.failed(d.from_side, ec);
     }
-    ssize_t n = ::splice(d.from.native_handle(), nullptr, pipe.write_fd, nullptr, size, flags);
+    ssize_t n = ::splice(d.from.native_handle(), nullptr, pipe.write_fd(), nullptr, size, flags);
     if (n == 0) co_return link.eof(d);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) co_return link.failed(d.from_side, last_error());
-      co_await d.from.async_wait(tcp::socket::wait_read,
-                                 asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return link.failed(d.from_side, ec);
+      pipe.give_back();  // empty: the last read was drained
       continue;
     }
+    pipe.filled();
     link.touch();
     // Drain the pipe completely before reading again: at most `size` bytes in flight.
     auto in_pipe = static_cast<std::size_t>(n);
     while (in_pipe > 0) {
-      ssize_t m = ::splice(pipe.read_fd, nullptr, d.to.native_handle(), nullptr, in_pipe, flags);
+      ssize_t m = ::splice(pipe.read_fd(), nullptr, d.to.native_handle(), nullptr, in_pipe, flags);
       if (m > 0) {
         in_pipe -= static_cast<std::size_t>(m);
         d.count += static_cast<std::uint64_t>(m);
@@ -93,6 +150,7 @@ asio::awaitable<void> pump(Link& link, Direction d) {
                                asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return link.failed(d.to_side, ec);
     }
+    pipe.drained();
   }
 }
 
