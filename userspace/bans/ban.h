@@ -2,6 +2,7 @@
 // A ban as every producer (snigatectl, jails, the remote channel) asks for it, and as the
 // ban subsystem reports it back.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,6 +47,15 @@ struct BanEntry {
   std::uint64_t drops = 0;     // packets and connections refused under this ban
   std::uint32_t offences = 1;  // bans of this prefix in the history, this one included
   std::string id;              // the request's idempotency key; in memory only
+};
+
+// What a ban request came to.
+struct BanOutcome {
+  bool ok = false;
+  std::string error;  // when !ok: what was wrong and what to do
+  BanEntry entry;
+  std::size_t connections_closed = 0;
+  bool stored = true;  // false: the disk refused; the ban holds in the map anyway
 };
 
 }  // namespace snigate::bans

@@ -44,14 +44,6 @@ struct BansConfig {
 // ("FILE:LINE:COL: ...") on unknown keys, bad types, bad prefixes in `ignore`.
 BansConfig parse_bans_config(const toml::table& root);
 
-struct BanOutcome {
-  bool ok = false;
-  std::string error;  // when !ok: what was wrong and what to do
-  BanEntry entry;
-  std::size_t connections_closed = 0;
-  bool stored = true;  // false: the disk refused; the ban holds in the map anyway
-};
-
 // What reconciliation at open() found and changed.
 struct ReconcileReport {
   std::size_t in_sync = 0;          // same ban in map and store: untouched

@@ -46,26 +46,6 @@ pin_dir = "/sys/fs/bpf/snigate-demo"
 // Sections parsed by other areas from Config::raw; here only their shape is checked.
 constexpr std::string_view kForeignTables[] = {"bans", "remote_ban", "resolver"};
 
-// relay::parse_mode's words, read here because this library must not link the relay
-// implementations (they pull in libbpf) into every tool that reads the config.
-std::optional<relay::Mode> parse_relay_mode(std::string_view text) {
-  if (text == "auto") return relay::Mode::Auto;
-  if (text == "sockmap") return relay::Mode::Sockmap;
-  if (text == "splice") return relay::Mode::Splice;
-  if (text == "copy") return relay::Mode::Copy;
-  return std::nullopt;
-}
-
-const char* relay_mode_name(relay::Mode mode) {
-  switch (mode) {
-    case relay::Mode::Auto: return "auto";
-    case relay::Mode::Sockmap: return "sockmap";
-    case relay::Mode::Splice: return "splice";
-    case relay::Mode::Copy: return "copy";
-  }
-  return "?";
-}
-
 const toml::node& child(const toml::table& t, std::string_view key) { return *t.get(key); }
 
 std::vector<std::string> names_of(const auto& map) {
@@ -94,7 +74,7 @@ DaemonConfig parse_daemon(const toml::table& root) {
              "daemon");
   d.workers = static_cast<unsigned>(get_int(*t, "workers", 0, 0, 1024));
   if (t->contains("relay")) {
-    auto mode = parse_relay_mode(get_string(*t, "relay", ""));
+    auto mode = relay::parse_mode(get_string(*t, "relay", ""));
     if (!mode) fail(child(*t, "relay"), "'relay' must be one of auto, sockmap, splice, copy");
     d.relay = *mode;
   }
@@ -531,7 +511,7 @@ std::string check_summary(const Config& c) {
   std::ostringstream out;
   out << c.source << ": OK\n";
   out << "daemon: workers " << (c.daemon.workers ? std::to_string(c.daemon.workers) : "auto")
-      << ", relay " << relay_mode_name(c.daemon.relay) << ", control socket "
+      << ", relay " << relay::to_string(c.daemon.relay) << ", control socket "
       << c.daemon.control_socket << ", access log " << c.daemon.access_log << "\n";
   for (const auto& l : c.listeners) {
     out << "listener " << l.name << ": " << to_string(l.protocol) << " on "

@@ -16,7 +16,7 @@
 
 #include "config/diag.h"
 #include "net/prefix.h"
-#include "relay/relay.h"
+#include "relay/mode.h"
 #include "snigate/bpf/relay_abi.h"
 
 namespace snigate::config {

@@ -14,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include "bans/ban.h"
-#include "bans/ban_manager.h"
 #include "conns/conn_registry.h"
 #include "net/prefix.h"
 

@@ -13,13 +13,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "relay/mode.h"
+
 namespace snigate::relay {
 
 using boost::asio::ip::tcp;
-
-enum class Mode { Auto, Sockmap, Splice, Copy };
-std::optional<Mode> parse_mode(std::string_view text);
-const char* to_string(Mode mode);
 
 // How a relayed connection ended, in the access log's words.
 enum class End { Clean, ClientReset, UpstreamReset, IdleTimeout, Aborted, Error };
