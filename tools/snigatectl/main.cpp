@@ -15,6 +15,7 @@
 #include "control/format.h"
 #include "control/protocol.h"
 #include "net/prefix.h"
+#include "snigate/version.h"
 
 namespace {
 
@@ -146,6 +147,8 @@ int main(int argc, char** argv) {
   Args args;
   CLI::App app{"Controls a running snigated through its control socket."};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("snigatectl ") + snigate::kVersion +
+                                        " (commit " + snigate::kGitCommit + ")");
   const std::string socket_help =
       "control socket of snigated (default: $SNIGATE_CONTROL_SOCKET, else " +
       config::DaemonConfig{}.control_socket + ")";
