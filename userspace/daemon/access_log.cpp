@@ -1,8 +1,9 @@
 #include "daemon/access_log.h"
 
 #include <fmt/format.h>
-#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+
+#include "daemon/reopenable_file_sink.h"
 
 namespace snigate::daemon {
 
@@ -10,8 +11,7 @@ namespace {
 
 // Values never contain spaces or quotes from the wire unescaped: a hostile SNI could otherwise
 // forge fields for a log watcher.
-std::string clean(const std::string& value) {
-  if (value.empty()) return "-";
+std::string escape(const std::string& value) {
   std::string out;
   out.reserve(value.size());
   for (unsigned char c : value) {
@@ -22,6 +22,8 @@ std::string clean(const std::string& value) {
   }
   return out;
 }
+
+std::string clean(const std::string& value) { return value.empty() ? "-" : escape(value); }
 
 }  // namespace
 
@@ -43,16 +45,21 @@ std::string format(const AccessRecord& r) {
   return line;
 }
 
-std::shared_ptr<spdlog::logger> make_access_logger(const std::string& target) {
+AccessLog::AccessLog(const std::string& target) {
   std::shared_ptr<spdlog::sinks::sink> sink;
-  if (target.empty() || target == "stdout")
+  if (target.empty() || target == "stdout") {
     sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-  else
-    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(target);
-  auto logger = std::make_shared<spdlog::logger>("access", sink);
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %v", spdlog::pattern_time_type::utc);
-  logger->flush_on(spdlog::level::info);
-  return logger;
+  } else {
+    file_ = std::make_shared<ReopenableFileSink>(target);
+    sink = file_;
+  }
+  logger_ = std::make_shared<spdlog::logger>("access", sink);
+  logger_->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %v", spdlog::pattern_time_type::utc);
+  logger_->flush_on(spdlog::level::info);
 }
+
+void AccessLog::write(const AccessRecord& record) { logger_->info(format(record)); }
+
+std::string AccessLog::reopen() { return file_ ? file_->reopen() : std::string(); }
 
 }  // namespace snigate::daemon

@@ -38,9 +38,25 @@ struct AccessRecord {
   std::string detail;           // why, for errors
 };
 
+// The line without its time (the logger adds it).
 std::string format(const AccessRecord& record);
 
-// "stdout" or a file path (appended). The logger writes the time itself, in UTC.
-std::shared_ptr<spdlog::logger> make_access_logger(const std::string& target);
+class ReopenableFileSink;
+
+// Where the lines go ([daemon] access_log: "stdout" or a file, appended).
+class AccessLog {
+ public:
+  // Opens the file; throws with advice when it cannot.
+  explicit AccessLog(const std::string& target);
+  // Thread-safe; one line per call.
+  void write(const AccessRecord& record);
+  // Thread-safe: reopens the file at its path (log rotation); "" when done or when logging to
+  // stdout, else why not (the old file stays in use).
+  std::string reopen();
+
+ private:
+  std::shared_ptr<ReopenableFileSink> file_;  // null: stdout
+  std::shared_ptr<spdlog::logger> logger_;
+};
 
 }  // namespace snigate::daemon
