@@ -1,5 +1,5 @@
 // The access log as an operator meets it: rotated (renamed away, then SIGUSR1 or
-// `snigatectl reopen-logs`) without a line lost or written twice.
+// `snigatectl reopen-logs`) without a line lost or written twice, and as JSON lines.
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "integration/harness.h"
 
@@ -150,6 +151,49 @@ TEST(AccessLogRotation, ReopenThatCannotOpenKeepsTheOldFile) {
   while (numbers_in(rotated).size() < 2 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(10ms);
   EXPECT_EQ(numbers_in(rotated), (std::vector<int>{0, 1}));
+}
+
+TEST(AccessLogJson, EachLineIsAnObjectWithTheFieldsOfTheTextLine) {
+  TempDir dir;
+  RawServer backend("127.0.3.1", answer_once());
+  Snigated d(dir, http_config(backend.port(), "access_log_format = \"json\""));
+  request(d.port("http"), "j.test");
+  int fd = connect_to("127.0.3.1", d.port("http"), "127.0.3.51", 5s);
+  send_all(fd, "NOT HTTP\r\n\r\n");  // ends at the preread: no backend, never connected
+  recv_until_eof(fd);
+  close(fd);
+  ASSERT_NE(d.wait_access(std::regex("127\\.0\\.3\\.51")), "") << d.process().log();
+
+  const auto lines = lines_of(dir / "access.log");
+  ASSERT_EQ(lines.size(), 2u) << d.access_log();
+  std::vector<nlohmann::json> objects;
+  for (const auto& line : lines) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "not a JSON object: " << line;
+    objects.push_back(j);
+  }
+  auto& ok = objects[0]["name"] == "j.test" ? objects[0] : objects[1];
+  auto& bad = &ok == &objects[0] ? objects[1] : objects[0];
+  EXPECT_TRUE(std::regex_match(ok["time"].get<std::string>(),
+                               std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
+      << ok;
+  EXPECT_TRUE(ok["client"].get<std::string>().starts_with("127.0.3.50:")) << ok;
+  EXPECT_EQ(ok["listener"], "http");
+  EXPECT_EQ(ok["name"], "j.test");
+  EXPECT_EQ(ok["backend"], "b");
+  EXPECT_EQ(ok["upstream"], "127.0.3.1:" + std::to_string(backend.port()));
+  EXPECT_GT(ok["in"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(ok["out"], std::string(kAnswer).size());
+  EXPECT_TRUE(ok["connect_ms"].is_number()) << ok;
+  EXPECT_TRUE(ok["duration_ms"].is_number()) << ok;
+  EXPECT_EQ(ok["end"], "clean");
+  EXPECT_TRUE(ok["relay"].is_string() && !ok["relay"].get<std::string>().empty()) << ok;
+
+  EXPECT_TRUE(bad["client"].get<std::string>().starts_with("127.0.3.51:")) << bad;
+  EXPECT_EQ(bad["backend"], "");
+  EXPECT_TRUE(bad["connect_ms"].is_null()) << bad;
+  EXPECT_NE(bad["end"], "clean") << bad;
+  EXPECT_EQ(bad["out"], 0);
 }
 
 }  // namespace

@@ -5,6 +5,10 @@
 //   connect_ms=1.2 duration_ms=80.5 relay=splice end=clean
 // Forward connections (SNI forwarding, CONNECT) add, before any detail:
 //   requested=api.example.com:443 resolved=203.0.113.7,2001:db8::7 verdict=allowed
+// With access_log_format = "json", one JSON object per line for log shippers, with the same
+// keys in the same order, "time" first; numbers as numbers, connect_ms null when never
+// connected, absent text ("-") as "":
+//   {"time":"2026-01-01T10:00:00.123Z","client":"203.0.113.9:51000",...,"end":"clean"}
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -12,6 +16,7 @@
 
 #include <spdlog/logger.h>
 
+#include "config/config.h"
 #include "daemon/end_reason.h"
 
 namespace snigate::daemon {
@@ -40,14 +45,16 @@ struct AccessRecord {
 
 // The line without its time (the logger adds it).
 std::string format(const AccessRecord& record);
+// The JSON object, time included.
+std::string format_json(const AccessRecord& record, std::chrono::system_clock::time_point time);
 
 class ReopenableFileSink;
 
-// Where the lines go ([daemon] access_log: "stdout" or a file, appended).
+// Where the lines go ([daemon] access_log: "stdout" or a file, appended) and in which format.
 class AccessLog {
  public:
   // Opens the file; throws with advice when it cannot.
-  explicit AccessLog(const std::string& target);
+  AccessLog(const std::string& target, config::AccessLogFormat format);
   // Thread-safe; one line per call.
   void write(const AccessRecord& record);
   // Thread-safe: reopens the file at its path (log rotation); "" when done or when logging to
@@ -55,6 +62,7 @@ class AccessLog {
   std::string reopen();
 
  private:
+  config::AccessLogFormat format_;
   std::shared_ptr<ReopenableFileSink> file_;  // null: stdout
   std::shared_ptr<spdlog::logger> logger_;
 };

@@ -38,7 +38,8 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
   g->relay = kernel::select_relay(relay_mode(*g->config), g->config->daemon.sockmap_queue_limit,
                                   kernel_)
                  .relay;
-  access_log_ = std::make_unique<AccessLog>(g->config->daemon.access_log);
+  access_log_ = std::make_unique<AccessLog>(g->config->daemon.access_log,
+                                            g->config->daemon.access_log_format);
   context_.reset(new SessionContext{registry_, stats_, *access_log_, ban_check_, client_limits_,
                                      at_capacity_});
   unsigned n = g->config->daemon.workers;
