@@ -111,7 +111,8 @@ void rotate_under_load(const std::function<void(Snigated&)>& reopen) {
   EXPECT_EQ(lines_of(rotated).size() + lines_of(log).size(), std::size_t{kTotal + 1})
       << "a line that is no connection's";
   const std::set<int> in_before(before.begin(), before.end()), in_after(after.begin(), after.end());
-  for (int n : logged_before) EXPECT_TRUE(in_before.count(n)) << "c" << n << " left the renamed file";
+  for (int n : logged_before)
+    EXPECT_TRUE(in_before.count(n)) << "c" << n << " left the renamed file";
   for (int n = begun_after; n <= kTotal; ++n)
     EXPECT_TRUE(in_after.count(n)) << "c" << n << " began after the reopen, not in the new file";
   struct stat st {};
@@ -152,6 +153,47 @@ TEST(AccessLogRotation, ReopenThatCannotOpenKeepsTheOldFile) {
     std::this_thread::sleep_for(10ms);
   EXPECT_EQ(numbers_in(rotated), (std::vector<int>{0, 1}));
 }
+
+// contrib/logrotate/snigate as logrotate runs it, with its paths pointed at this test's daemon:
+// the rotated file keeps the earlier line, the next connection's goes to a new file. Through
+// snigatectl, and through the SIGUSR1 fallback when snigatectl cannot reach the daemon (aimed
+// at this daemon's pid: the shipped `pkill -x snigated` would reach every snigated here).
+void rotate_with_logrotate(bool snigatectl_reaches_daemon) {
+  TempDir dir;
+  RawServer backend("127.0.3.1", answer_once());
+  Snigated d(dir, http_config(backend.port()));
+  const fs::path log = dir / "access.log";
+  request(d.port("http"), "c0.test");
+  ASSERT_NE(d.wait_access(std::regex(R"( name=c0\.test )")), "");
+
+  std::string conf = read_file(fs::path(SNIGATE_SOURCE_DIR) / "contrib/logrotate/snigate");
+  const std::string ctl = std::string(SNIGATECTL_PATH) +
+                          (snigatectl_reaches_daemon ? " -c " + d.config_path().string()
+                                                     : " --socket " + (dir / "none.sock").string());
+  const std::string kill = "kill -USR1 " + std::to_string(d.process().pid());
+  for (auto [from, to] : {std::pair<std::string, std::string>{"/var/log/snigate/access.log", log},
+                          {"snigatectl -c /etc/snigate/snigated.toml", ctl},
+                          {"pkill -USR1 -x snigated", kill}}) {
+    auto at = conf.find(from);
+    ASSERT_NE(at, std::string::npos) << "contrib/logrotate/snigate no longer has " << from;
+    conf.replace(at, from.size(), to);
+  }
+  write_file(dir / "logrotate.conf", conf);
+  RunResult r = run({"logrotate", "-f", "-s", (dir / "logrotate.state").string(),
+                     (dir / "logrotate.conf").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(d.process().wait_for(std::regex("access log reopened"))) << d.process().log();
+  request(d.port("http"), "c1.test");
+  ASSERT_NE(d.wait_access(std::regex(R"( name=c1\.test )")), "") << d.process().log();
+  EXPECT_EQ(numbers_in(dir / "access.log.1"), std::vector<int>{0});
+  EXPECT_EQ(numbers_in(log), std::vector<int>{1});
+}
+
+TEST(AccessLogRotation, ShippedLogrotateFileReopensThroughSnigatectl) {
+  rotate_with_logrotate(true);
+}
+
+TEST(AccessLogRotation, ShippedLogrotateFileFallsBackToSigusr1) { rotate_with_logrotate(false); }
 
 TEST(AccessLogJson, EachLineIsAnObjectWithTheFieldsOfTheTextLine) {
   TempDir dir;
