@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/chrono.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -198,7 +199,9 @@ TEST(AccessLogRotation, ShippedLogrotateFileFallsBackToSigusr1) { rotate_with_lo
 TEST(AccessLogJson, EachLineIsAnObjectWithTheFieldsOfTheTextLine) {
   TempDir dir;
   RawServer backend("127.0.3.1", answer_once());
-  Snigated d(dir, http_config(backend.port(), "access_log_format = \"json\""));
+  // A zone 5:30 off UTC (a POSIX TZ, no tzdata needed): "time" must still be UTC.
+  Snigated d(dir, http_config(backend.port(), "access_log_format = \"json\""), {},
+             {"env", "TZ=XST-5:30"});
   request(d.port("http"), "j.test");
   int fd = connect_to("127.0.3.1", d.port("http"), "127.0.3.51", 5s);
   send_all(fd, "NOT HTTP\r\n\r\n");  // ends at the preread: no backend, never connected
@@ -219,6 +222,13 @@ TEST(AccessLogJson, EachLineIsAnObjectWithTheFieldsOfTheTextLine) {
   EXPECT_TRUE(std::regex_match(ok["time"].get<std::string>(),
                                std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
       << ok;
+  const auto utc_minute = [](std::chrono::system_clock::time_point t) {
+    return fmt::format("{:%Y-%m-%dT%H:%M}", fmt::gmtime(std::chrono::system_clock::to_time_t(t)));
+  };
+  const auto now = std::chrono::system_clock::now();
+  const std::string minute = ok["time"].get<std::string>().substr(0, 16);
+  EXPECT_TRUE(minute == utc_minute(now) || minute == utc_minute(now - std::chrono::minutes(1)))
+      << ok["time"] << " is not UTC now, " << utc_minute(now);
   EXPECT_TRUE(ok["client"].get<std::string>().starts_with("127.0.3.50:")) << ok;
   EXPECT_EQ(ok["listener"], "http");
   EXPECT_EQ(ok["name"], "j.test");

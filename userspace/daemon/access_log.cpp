@@ -52,7 +52,9 @@ std::string format_json(const AccessRecord& r, std::chrono::system_clock::time_p
   using namespace std::chrono;
   const auto ms = time_point_cast<milliseconds>(time);
   nlohmann::ordered_json j{
-      {"time", fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", time_point_cast<seconds>(ms),
+      // fmt 9 prints a time_point in local time: gmtime keeps the "Z" true.
+      {"time", fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z",
+                           fmt::gmtime(system_clock::to_time_t(ms)),
                            ms.time_since_epoch().count() % 1000)},
       {"client", escape(r.client)},
       {"peer", escape(r.peer)},
