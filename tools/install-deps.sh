@@ -10,6 +10,7 @@ packages=(
   libsqlite3-dev libpcre2-dev libc-ares-dev libssl-dev
   libgtest-dev libgmock-dev
   openssl curl iproute2 socat dnsmasq-base fail2ban procps psmisc
+  logrotate                               # runs contrib/logrotate/snigate in a test
   nftables                                # the relay vm-tests' lossy link (nft numgen drop)
   nginx libnginx-mod-stream haproxy       # peers tools/bench/bench.sh compares against
   strace                                  # the bench counts system calls per connection

@@ -284,6 +284,9 @@ TEST(ConfigErrors, DaemonValues) {
             std::string::npos);
   EXPECT_NE(error_with("[daemon]\nlog_level = \"inof\"\n").find("(did you mean 'info'?)"),
             std::string::npos);
+  EXPECT_NE(error_with("[daemon]\naccess_log_format = \"ndjson\"\n")
+                .find("bad.toml:11:21: 'access_log_format' must be \"text\""),
+            std::string::npos);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// snigatectl: ban, unban, list bans, stats, connections and reload of a running snigated,
-// through its control socket (protocol: control/protocol.h).
+// snigatectl: ban, unban, list bans, stats, connections, reload and log reopening of a running
+// snigated, through its control socket (protocol: control/protocol.h).
 // Exit status: 0 done, 1 refused by the daemon or daemon unreachable, 2 usage error.
 #include <algorithm>
 #include <cstdio>
@@ -15,6 +15,7 @@
 #include "control/format.h"
 #include "control/protocol.h"
 #include "net/prefix.h"
+#include "snigate/version.h"
 
 namespace {
 
@@ -140,12 +141,20 @@ int reload(const Args& args) {
   return kOk;
 }
 
+int reopen_logs(const Args& args) {
+  if (!call(args, json{{"cmd", "reopen-logs"}})) return kFailed;
+  std::cout << "logs reopened\n";
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Args args;
   CLI::App app{"Controls a running snigated through its control socket."};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("snigatectl ") + snigate::kVersion +
+                                        " (commit " + snigate::kGitCommit + ")");
   const std::string socket_help =
       "control socket of snigated (default: $SNIGATE_CONTROL_SOCKET, else " +
       config::DaemonConfig{}.control_socket + ")";
@@ -176,6 +185,7 @@ int main(int argc, char** argv) {
   auto* conns_cmd = sub("conns", "live connections");
   conns_cmd->add_flag("--json", args.json, "print JSON");
   auto* reload_cmd = sub("reload", "re-read the configuration");
+  auto* reopen_cmd = sub("reopen-logs", "reopen the access log file (after logrotate renamed it)");
 
   try {
     app.parse(argc, argv);
@@ -199,5 +209,6 @@ int main(int argc, char** argv) {
   if (stats_cmd->parsed()) return stats(args);
   if (conns_cmd->parsed()) return list_conns(args);
   if (reload_cmd->parsed()) return reload(args);
+  if (reopen_cmd->parsed()) return reopen_logs(args);
   return kUsage;
 }

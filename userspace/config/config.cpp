@@ -69,7 +69,7 @@ DaemonConfig parse_daemon(const toml::table& root) {
   const toml::table* t = node->as_table();
   if (!t) fail(*node, "[daemon] must be a table");
   check_keys(*t, {"workers", "relay", "sockmap_queue_limit", "control_socket", "access_log",
-                  "log_level", "max_connections", "max_connections_per_client",
+                  "access_log_format", "log_level", "max_connections", "max_connections_per_client",
                   "max_prereads_per_client", "drain_timeout", "idle_timeout"},
              "daemon");
   d.workers = static_cast<unsigned>(get_int(*t, "workers", 0, 0, 1024));
@@ -89,6 +89,14 @@ DaemonConfig parse_daemon(const toml::table& root) {
   d.access_log = get_string(*t, "access_log", d.access_log);
   if (d.access_log.empty())
     fail(child(*t, "access_log"), "'access_log' must be \"stdout\" or a file path");
+  if (t->contains("access_log_format")) {
+    const std::string f = get_string(*t, "access_log_format", "");
+    if (f != "text" && f != "json")
+      fail(child(*t, "access_log_format"),
+           "'access_log_format' must be \"text\" (key=value words) or \"json\" (one object "
+           "per line)");
+    d.access_log_format = f == "json" ? AccessLogFormat::Json : AccessLogFormat::Text;
+  }
   d.log_level = get_string(*t, "log_level", d.log_level);
   static const std::vector<std::string> levels = {"trace", "debug", "info",    "warn",
                                                   "error", "critical", "off"};
@@ -512,7 +520,8 @@ std::string check_summary(const Config& c) {
   out << c.source << ": OK\n";
   out << "daemon: workers " << (c.daemon.workers ? std::to_string(c.daemon.workers) : "auto")
       << ", relay " << relay::to_string(c.daemon.relay) << ", control socket "
-      << c.daemon.control_socket << ", access log " << c.daemon.access_log << "\n";
+      << c.daemon.control_socket << ", access log " << c.daemon.access_log
+      << (c.daemon.access_log_format == AccessLogFormat::Json ? " (json)" : "") << "\n";
   for (const auto& l : c.listeners) {
     out << "listener " << l.name << ": " << to_string(l.protocol) << " on "
         << format_endpoint(l.listen);

@@ -75,12 +75,15 @@ struct TableConfig {
   std::optional<std::string> no_sni_backend;
 };
 
+enum class AccessLogFormat { Text, Json };  // key=value words, or one JSON object per line
+
 struct DaemonConfig {
   unsigned workers = 0;                        // 0: one per core
   relay::Mode relay = relay::Mode::Auto;
   std::uint64_t sockmap_queue_limit = SNIGATE_RELAY_QUEUE_LIMIT_DEFAULT;  // per direction, bytes
   std::string control_socket = "/run/snigate/control.sock";
   std::string access_log = "stdout";
+  AccessLogFormat access_log_format = AccessLogFormat::Text;
   std::string log_level = "info";
   // Unset: what RLIMIT_NOFILE affords under the running relay, at most 65536
   // (daemon/fd_budget.h); set, it is still capped by what the limit affords.

@@ -58,7 +58,13 @@ json dispatch(const ControlHandlers& h, const std::string& cmd, const json& req)
     auto error = h.reload();
     return error.empty() ? ok_reply() : error_reply("reload failed: " + error);
   }
-  return error_reply("unknown command '" + cmd + "' (known: ban, unban, bans, stats, conns, reload)");
+  if (cmd == "reopen-logs") {
+    if (!h.reopen_logs) return missing();
+    auto error = h.reopen_logs();
+    return error.empty() ? ok_reply() : error_reply("reopen-logs failed: " + error);
+  }
+  return error_reply("unknown command '" + cmd +
+                     "' (known: ban, unban, bans, stats, conns, reload, reopen-logs)");
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ struct ControlHandlers {
   std::function<std::vector<conns::ConnInfo>()> conns;
   std::function<std::string()> reload;  // "" on success, else the error (config file:line)
                                         // and what still runs
+  std::function<std::string()> reopen_logs;  // "" on success, else why the old file stays
 };
 
 // Answers one request line with one reply (no newline). Pure apart from the handlers it calls;

@@ -14,8 +14,9 @@
 //        made is in force is a repeated delivery, answered with that ban, not a new offence.
 //   {"cmd":"unban","prefix":"192.0.2.0/24"}
 //   {"cmd":"bans"}  {"cmd":"stats"}  {"cmd":"conns"}  {"cmd":"reload"}
+//   {"cmd":"reopen-logs"}  reopens the access log file at its path (log rotation), as SIGUSR1
 // Replies:
-//   {"ok":true}                          unban, reload
+//   {"ok":true}                          unban, reload, reopen-logs
 //   {"ok":true,"ban":BAN,"connections_closed":N,"stored":true}
 //        ban: the ban as made, the live connections it ended, and whether the ban store took
 //        it (false: disk full or read-only; the ban holds and is saved when the disk allows)

@@ -1,17 +1,20 @@
 #include "daemon/access_log.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
+
+#include "daemon/reopenable_file_sink.h"
 
 namespace snigate::daemon {
 
 namespace {
 
 // Values never contain spaces or quotes from the wire unescaped: a hostile SNI could otherwise
-// forge fields for a log watcher.
-std::string clean(const std::string& value) {
-  if (value.empty()) return "-";
+// forge fields for a log watcher. The JSON lines carry the same escaped values, so a value
+// reads the same in both formats (and is always valid UTF-8).
+std::string escape(const std::string& value) {
   std::string out;
   out.reserve(value.size());
   for (unsigned char c : value) {
@@ -22,6 +25,8 @@ std::string clean(const std::string& value) {
   }
   return out;
 }
+
+std::string clean(const std::string& value) { return value.empty() ? "-" : escape(value); }
 
 }  // namespace
 
@@ -43,16 +48,61 @@ std::string format(const AccessRecord& r) {
   return line;
 }
 
-std::shared_ptr<spdlog::logger> make_access_logger(const std::string& target) {
-  std::shared_ptr<spdlog::sinks::sink> sink;
-  if (target.empty() || target == "stdout")
-    sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-  else
-    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(target);
-  auto logger = std::make_shared<spdlog::logger>("access", sink);
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %v", spdlog::pattern_time_type::utc);
-  logger->flush_on(spdlog::level::info);
-  return logger;
+std::string format_json(const AccessRecord& r, std::chrono::system_clock::time_point time) {
+  using namespace std::chrono;
+  const auto ms = time_point_cast<milliseconds>(time);
+  nlohmann::ordered_json j{
+      // fmt 9 prints a time_point in local time: gmtime keeps the "Z" true.
+      {"time", fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z",
+                           fmt::gmtime(system_clock::to_time_t(ms)),
+                           ms.time_since_epoch().count() % 1000)},
+      {"client", escape(r.client)},
+      {"peer", escape(r.peer)},
+      {"listener", escape(r.listener)},
+      {"name", escape(r.name)},
+      {"alpn", escape(r.alpn)},
+      {"backend", escape(r.backend)},
+      {"upstream", escape(r.upstream)},
+      {"in", r.bytes_in},
+      {"out", r.bytes_out},
+      {"connect_ms",
+       r.connect_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(r.connect_ms)},
+      {"duration_ms", r.duration_ms},
+      {"relay", escape(r.relay)},
+      {"end", to_string(r.end)}};
+  if (!r.verdict.empty()) {
+    j["requested"] = escape(r.requested);
+    j["resolved"] = escape(r.resolved);
+    j["verdict"] = escape(r.verdict);
+  }
+  if (!r.detail.empty()) j["detail"] = escape(r.detail);
+  return j.dump();
 }
+
+AccessLog::AccessLog(const std::string& target, config::AccessLogFormat format)
+    : format_(format) {
+  std::shared_ptr<spdlog::sinks::sink> sink;
+  if (target.empty() || target == "stdout") {
+    sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  } else {
+    file_ = std::make_shared<ReopenableFileSink>(target);
+    sink = file_;
+  }
+  logger_ = std::make_shared<spdlog::logger>("access", sink);
+  if (format_ == config::AccessLogFormat::Json)
+    logger_->set_pattern("%v");  // the object carries its own time
+  else
+    logger_->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %v", spdlog::pattern_time_type::utc);
+  logger_->flush_on(spdlog::level::info);
+}
+
+void AccessLog::write(const AccessRecord& record) {
+  if (format_ == config::AccessLogFormat::Json)
+    logger_->info(format_json(record, std::chrono::system_clock::now()));
+  else
+    logger_->info(format(record));
+}
+
+std::string AccessLog::reopen() { return file_ ? file_->reopen() : std::string(); }
 
 }  // namespace snigate::daemon

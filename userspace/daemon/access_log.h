@@ -5,6 +5,10 @@
 //   connect_ms=1.2 duration_ms=80.5 relay=splice end=clean
 // Forward connections (SNI forwarding, CONNECT) add, before any detail:
 //   requested=api.example.com:443 resolved=203.0.113.7,2001:db8::7 verdict=allowed
+// With access_log_format = "json", one JSON object per line for log shippers, with the same
+// keys in the same order, "time" first; numbers as numbers, connect_ms null when never
+// connected, absent text ("-") as "":
+//   {"time":"2026-01-01T10:00:00.123Z","client":"203.0.113.9:51000",...,"end":"clean"}
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -12,6 +16,7 @@
 
 #include <spdlog/logger.h>
 
+#include "config/config.h"
 #include "daemon/end_reason.h"
 
 namespace snigate::daemon {
@@ -38,9 +43,28 @@ struct AccessRecord {
   std::string detail;           // why, for errors
 };
 
+// The line without its time (the logger adds it).
 std::string format(const AccessRecord& record);
+// The JSON object, time included.
+std::string format_json(const AccessRecord& record, std::chrono::system_clock::time_point time);
 
-// "stdout" or a file path (appended). The logger writes the time itself, in UTC.
-std::shared_ptr<spdlog::logger> make_access_logger(const std::string& target);
+class ReopenableFileSink;
+
+// Where the lines go ([daemon] access_log: "stdout" or a file, appended) and in which format.
+class AccessLog {
+ public:
+  // Opens the file; throws with advice when it cannot.
+  AccessLog(const std::string& target, config::AccessLogFormat format);
+  // Thread-safe; one line per call.
+  void write(const AccessRecord& record);
+  // Thread-safe: reopens the file at its path (log rotation); "" when done or when logging to
+  // stdout, else why not (the old file stays in use).
+  std::string reopen();
+
+ private:
+  config::AccessLogFormat format_;
+  std::shared_ptr<ReopenableFileSink> file_;  // null: stdout
+  std::shared_ptr<spdlog::logger> logger_;
+};
 
 }  // namespace snigate::daemon

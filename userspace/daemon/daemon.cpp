@@ -38,8 +38,9 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
   g->relay = kernel::select_relay(relay_mode(*g->config), g->config->daemon.sockmap_queue_limit,
                                   kernel_)
                  .relay;
-  access_log_ = make_access_logger(g->config->daemon.access_log);
-  context_.reset(new SessionContext{registry_, stats_, access_log_, ban_check_, client_limits_,
+  access_log_ = std::make_unique<AccessLog>(g->config->daemon.access_log,
+                                            g->config->daemon.access_log_format);
+  context_.reset(new SessionContext{registry_, stats_, *access_log_, ban_check_, client_limits_,
                                      at_capacity_});
   unsigned n = g->config->daemon.workers;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
@@ -47,6 +48,7 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
   budget_connections(*g, nullptr);
   generation_ = g;
   signals_.emplace(control_, SIGINT, SIGTERM, SIGHUP);
+  signals_->add(SIGUSR1);
 }
 
 Daemon::~Daemon() {
@@ -164,12 +166,25 @@ bool Daemon::reload(std::string* error) {
   return true;
 }
 
+std::string Daemon::reopen_logs() {
+  // The daemon's own log goes to its standard output (a terminal, the service manager's
+  // journal), never to a file of its own: nothing of it to reopen.
+  std::string error = access_log_->reopen();
+  if (error.empty())
+    spdlog::info("access log reopened");
+  else
+    spdlog::error("access log not reopened: {}", error);
+  return error;
+}
+
 void Daemon::run() {
   asio::signal_set& signals = *signals_;
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
       reload();
+    } else if (sig == SIGUSR1) {
+      reopen_logs();
     } else if (!stopping_) {
       spdlog::info("signal {}: stopping", sig);
       stop();

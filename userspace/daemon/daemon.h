@@ -43,7 +43,8 @@ class Daemon {
   // Binds every listener and starts the workers; throws with advice on failure. Call it
   // once the ban check is installed (set_ban_check): from here on, clients are served.
   void start();
-  // Blocks until stopped: SIGTERM/SIGINT stop gracefully, SIGHUP reloads. During the drain
+  // Blocks until stopped: SIGTERM/SIGINT stop gracefully, SIGHUP reloads, SIGUSR1 reopens
+  // the logs. During the drain
   // a third SIGTERM, or a SIGINT, ends the live connections at once.
   void run();
   // Thread-safe. Stops accepting, lets live connections finish for up to drain_timeout, then
@@ -53,6 +54,9 @@ class Daemon {
   // generation they started with. Listeners that appeared or disappeared are (un)bound.
   // False, with the reason, when the new configuration is rejected (the old one stays).
   bool reload(std::string* error = nullptr);
+  // Thread-safe. Reopens the access log file at its path, for log rotation (SIGUSR1 too).
+  // "" when done, else why not (the old file stays in use).
+  std::string reopen_logs();
 
   conns::ConnRegistry& registry() { return registry_; }
   StatsSnapshot stats() const { return stats_.snapshot(); }
@@ -101,7 +105,7 @@ class Daemon {
   conns::ClientLimits client_limits_;
   Stats stats_;
   std::atomic<const bans::BanCheck*> ban_check_{nullptr};
-  std::shared_ptr<spdlog::logger> access_log_;
+  std::unique_ptr<AccessLog> access_log_;
   net::ThrottledWarning at_capacity_;
   std::unique_ptr<SessionContext> context_;
   std::atomic<bool> stopping_{false};

@@ -16,6 +16,7 @@
 #include "daemon/daemon.h"
 #include "daemon/subsystems.h"
 #include "relay/relay.h"
+#include "snigate/version.h"
 
 namespace {
 
@@ -40,6 +41,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "sockmap", "splice", "copy"}));
   app.add_option("--log-level", log_level, "Override [daemon] log_level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.set_version_flag("--version", std::string("snigated ") + kVersion + " (commit " +
+                                        kGitCommit + ")");
   CLI11_PARSE(app, argc, argv);
 
   std::optional<relay::Mode> relay_override;

@@ -167,7 +167,7 @@ void Session::log_end(EndReason end) {
   record_.bytes_out = counters_->upstream_to_client;
   record_.duration_ms = ms_since(started_);
   context_.stats.ended(end, record_.backend, record_.bytes_in, record_.bytes_out);
-  context_.access_log->info(format(record_));
+  context_.access_log.write(record_);
 }
 
 asio::awaitable<bool> Session::read_more(std::size_t max_total) {

@@ -31,7 +31,7 @@ namespace snigate::daemon {
 struct SessionContext {
   conns::ConnRegistry& registry;
   Stats& stats;
-  std::shared_ptr<spdlog::logger> access_log;
+  AccessLog& access_log;
   std::atomic<const bans::BanCheck*>& ban_check;
   conns::ClientLimits& client_limits;
   net::ThrottledWarning& at_capacity;  // max_connections refusals, one line per interval

@@ -111,6 +111,7 @@ control::ControlHandlers handlers(Subsystems& s) {
     }
     return {};
   };
+  h.reopen_logs = [&s] { return s.daemon.reopen_logs(); };
   if (!s.bans) {
     auto off = [](const char* what) {
       return std::string(what) + ": bans are off in this daemon ([bans] enabled = false)";

@@ -1,0 +1,73 @@
+#include "daemon/reopenable_file_sink.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/common.h>
+
+namespace snigate::daemon {
+
+namespace {
+
+std::string open_error(const std::string& path, int err) {
+  return "cannot open " + path + " for appending: " + std::strerror(err) +
+         " (check [daemon] access_log and the permissions of its directory)";
+}
+
+int open_append(const std::string& path, int flags, mode_t mode) {
+  return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | flags, mode);
+}
+
+}  // namespace
+
+ReopenableFileSink::ReopenableFileSink(std::string path) : path_(std::move(path)) {
+  std::error_code ec;  // a missing directory surfaces as open's ENOENT below
+  if (auto dir = std::filesystem::path(path_).parent_path(); !dir.empty())
+    std::filesystem::create_directories(dir, ec);
+  fd_ = open_append(path_, O_CREAT, 0666);  // the umask decides, as for any new file
+  if (fd_ < 0) throw std::runtime_error("access log: " + open_error(path_, errno));
+}
+
+ReopenableFileSink::~ReopenableFileSink() { ::close(fd_); }
+
+std::string ReopenableFileSink::reopen() {
+  std::lock_guard lock(mutex_);
+  struct stat old {};
+  const mode_t mode = ::fstat(fd_, &old) == 0 ? (old.st_mode & 07777) : 0644;
+  // O_EXCL tells a file made here (the usual rotation: renamed away, nothing in its place)
+  // from one logrotate's `create` or the operator put there, whose mode is theirs to keep.
+  int fd = open_append(path_, O_CREAT | O_EXCL, mode);
+  if (fd >= 0) {
+    ::fchmod(fd, mode);
+  } else if (errno == EEXIST) {
+    fd = open_append(path_, 0, 0);
+  }
+  if (fd < 0) return open_error(path_, errno) + "; still writing to the file it had open";
+  ::close(fd_);
+  fd_ = fd;
+  return {};
+}
+
+void ReopenableFileSink::sink_it_(const spdlog::details::log_msg& msg) {
+  spdlog::memory_buf_t line;
+  formatter_->format(msg, line);
+  const char* p = line.data();
+  std::size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    // spdlog's logger catches this and reports it (rate-limited) on stderr.
+    if (n < 0) throw spdlog::spdlog_ex("access log: write to " + path_ + " failed", errno);
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace snigate::daemon
