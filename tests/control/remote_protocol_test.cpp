@@ -89,6 +89,30 @@ TEST(RemoteProtocol, RequestSignedBeforeTheEdgeStartedIsRefused) {
   EXPECT_TRUE(auth.verify(line(kToken, kNow + 1s), kNow + 1s).ok);
 }
 
+// The edge's name is part of what is signed: a request captured on its way to edge A is
+// refused by edge B, which shares the token, and renaming it in the request breaks the MAC.
+TEST(RemoteProtocol, RequestSignedForAnotherEdgeIsRefused) {
+  RemoteAuth edge_b({kToken}, 30s, 100, {}, "edge-b");
+  json body{{"cmd", "unban"}, {"prefix", "192.0.2.7"}};
+  auto for_a = sign_remote_request(body, kToken, kNow, random_nonce(), "edge-a");
+  auto v = edge_b.verify(for_a, kNow);
+  EXPECT_FALSE(v.ok);
+  EXPECT_FALSE(v.retry);
+  EXPECT_NE(v.reason.find("signed for edge \"edge-a\""), std::string::npos) << v.reason;
+  auto renamed = json::parse(for_a);
+  renamed["edge"] = "edge-b";
+  v = edge_b.verify(renamed.dump(), kNow);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.reason.find("bad token"), std::string::npos) << v.reason;
+  EXPECT_TRUE(edge_b.verify(sign_remote_request(body, kToken, kNow, random_nonce(), "edge-b"), kNow).ok);
+}
+
+TEST(RemoteProtocol, EdgeNamesCannotShiftTheSignedFields) {
+  EXPECT_EQ(check_edge_name("edge-a.example_1"), "");
+  for (const char* bad : {"", "edge\na", "edge a", "\xc3\xa9"}) EXPECT_NE(check_edge_name(bad), "") << bad;
+  EXPECT_NE(check_edge_name(std::string(65, 'a')), "");
+}
+
 TEST(RemoteProtocol, BadTokenIsRefused) {
   RemoteAuth auth({kToken}, 30s);
   auto v = auth.verify(line(kOther), kNow);

@@ -13,7 +13,8 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
   if (!node) return cfg;
   const auto* t = node->as_table();
   if (!t) config::fail(*node, "[remote_ban] must be a table");
-  config::check_keys(*t, {"enabled", "listen", "tokens", "token_files", "allow", "rate", "burst",
+  config::check_keys(*t, {"enabled", "listen", "name", "tokens", "token_files", "allow", "rate",
+                          "burst", "ban_rate", "ban_burst",
                           "max_skew", "idle_timeout", "max_connections", "min_prefix_v4",
                           "min_prefix_v6"},
                      "remote_ban");
@@ -54,8 +55,15 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
     if (!prefix) config::fail(*t->get("allow"), "[remote_ban] allow: " + error);
     cfg.allow.push_back(*prefix);
   }
-  cfg.rate = static_cast<double>(config::get_int(*t, "rate", 5, 1, 100000));
-  cfg.burst = static_cast<double>(config::get_int(*t, "burst", 20, 1, 1000000));
+  cfg.rate = static_cast<double>(config::get_int(*t, "rate", 20, 1, 100000));
+  cfg.burst = static_cast<double>(config::get_int(*t, "burst", 40, 1, 1000000));
+  cfg.ban_rate = static_cast<double>(config::get_int(*t, "ban_rate", 500, 1, 1000000));
+  cfg.ban_burst = static_cast<double>(config::get_int(*t, "ban_burst", 10000, 1, 10000000));
+  if (t->contains("name")) {
+    cfg.name = config::get_string(*t, "name", "");
+    if (auto why = check_edge_name(cfg.name); !why.empty())
+      config::fail(*t->get("name"), "[remote_ban] name: " + why);
+  }
   auto skew = config::get_duration(*t, "max_skew", cfg.max_skew);
   if (skew < std::chrono::seconds(1))
     config::fail(*t->get("max_skew"), "'max_skew' must be at least \"1s\"");
