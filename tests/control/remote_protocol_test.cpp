@@ -226,8 +226,12 @@ TEST_F(TokenFile, RemoteBanConfig) {
   auto file = write("t", kToken, 0600);
   auto cfg = parse_remote_ban_config(parse("[remote_ban]\nlisten = \"127.0.8.1:7443\"\n"
                                            "token_files = [\"" + file + "\"]\nrate = 2\n"
-                                           "allow = [\"127.0.8.0/24\"]\nmax_skew = \"10s\"\n"));
+                                           "allow = [\"127.0.8.0/24\"]\nmax_skew = \"10s\"\n"
+                                           "name = \"edge-a\"\nban_rate = 50\nban_burst = 700\n"));
   EXPECT_TRUE(cfg.enabled);
+  EXPECT_EQ(cfg.name, "edge-a");
+  EXPECT_EQ(cfg.ban_rate, 50);
+  EXPECT_EQ(cfg.ban_burst, 700);
   EXPECT_EQ(cfg.listen.port(), 7443);
   ASSERT_EQ(cfg.tokens.size(), 1u);
   EXPECT_EQ(cfg.tokens[0], kToken);
@@ -255,6 +259,15 @@ TEST_F(TokenFile, RemoteBanConfig) {
                      write("w", kToken, 0644) + "\"]\n")
                 .find("chmod 600"),
             std::string::npos);
+  EXPECT_NE(error_of("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntokens = [\"" + kToken +
+                     "\"]\nname = \"edge a\"\n")
+                .find("test.toml:4:8: [remote_ban] name: an edge name is made of letters"),
+            std::string::npos)
+      << error_of("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntokens = [\"" + kToken + "\"]\nname = \"edge a\"\n");
+  // The defaults take a burst of 10,000 bans in a few requests.
+  auto defaults = parse_remote_ban_config(parse("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntokens = [\"" + kToken + "\"]\n"));
+  EXPECT_EQ(defaults.ban_burst, 10000);
+  EXPECT_GE(defaults.burst * static_cast<double>(kRemoteMaxBatch), 10000);
 }
 
 }  // namespace
