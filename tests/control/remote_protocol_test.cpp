@@ -8,6 +8,7 @@
 #include <fstream>
 #include <limits>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/diag.h"
 #include "control/remote_client.h"
@@ -111,6 +112,33 @@ TEST(RemoteProtocol, EdgeNamesCannotShiftTheSignedFields) {
   EXPECT_EQ(check_edge_name("edge-a.example_1"), "");
   for (const char* bad : {"", "edge\na", "edge a", "\xc3\xa9"}) EXPECT_NE(check_edge_name(bad), "") << bad;
   EXPECT_NE(check_edge_name(std::string(65, 'a')), "");
+}
+
+// The start time leaves two openings that the kept timestamp closes: a request replayed
+// after a restart within the same second, and one replayed after the clock stepped back.
+TEST(RemoteProtocol, KeptTimestampRefusesReplaysTheStartTimeLetsThrough) {
+  const auto file = (std::filesystem::temp_directory_path() /
+                     ("snigate-replay-" + std::to_string(::getpid()))).string();
+  std::filesystem::remove(file);
+  auto text = line(kToken, kNow);
+  {
+    RemoteAuth first({kToken}, 30s, 100, kNow);
+    ASSERT_EQ(first.remember_in(file), "");
+    ASSERT_TRUE(first.verify(text, kNow + 200ms).ok);
+  }
+  RemoteAuth same_second({kToken}, 30s, 100, kNow + 600ms);  // restarted within that second
+  ASSERT_EQ(same_second.remember_in(file), "");
+  auto v = same_second.verify(text, kNow + 700ms);
+  EXPECT_FALSE(v.ok);
+  EXPECT_TRUE(v.retry);
+  EXPECT_NE(v.reason.find("signed before this edge started"), std::string::npos) << v.reason;
+  RemoteAuth stepped_back({kToken}, 30s, 100, kNow - 20s);  // the clock went back 20 s
+  ASSERT_EQ(stepped_back.remember_in(file), "");
+  EXPECT_FALSE(stepped_back.verify(text, kNow - 19s).ok);
+  EXPECT_TRUE(stepped_back.verify(line(kToken, kNow + 1s), kNow + 1s).ok);  // new ones pass
+  { std::ofstream(file) << "yesterday\n"; }
+  EXPECT_NE(RemoteAuth({kToken}, 30s).remember_in(file).find("not a timestamp"), std::string::npos);
+  std::filesystem::remove(file);
 }
 
 TEST(RemoteProtocol, BadTokenIsRefused) {

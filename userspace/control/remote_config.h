@@ -48,6 +48,9 @@ struct RemoteBanConfig {
   // operator can still make them with snigatectl).
   unsigned min_prefix_v4 = 16;
   unsigned min_prefix_v6 = 48;
+  // Not read from the section: the daemon puts it beside the ban store. Where the newest
+  // accepted request's timestamp is kept across restarts (RemoteAuth::remember_in); "": not.
+  std::string replay_file;
 };
 
 // Reads [remote_ban] from the config document (config::Config::raw) and the token files it

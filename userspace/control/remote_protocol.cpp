@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 #include <openssl/crypto.h>
@@ -26,6 +30,9 @@ std::string hex(const unsigned char* data, std::size_t size) {
   return out;
 }
 
+// Timestamps beyond +-2^40 s are no clock's (the verifier clamps to the same range).
+bool in_range(std::int64_t s) { return s >= -(std::int64_t{1} << 40) && s <= (std::int64_t{1} << 40); }
+
 bool is_hex(std::string_view s, std::size_t size) {
   return s.size() == size && std::all_of(s.begin(), s.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -34,6 +41,18 @@ bool is_hex(std::string_view s, std::size_t size) {
 
 std::int64_t unix_seconds(WallClock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+// Written aside and renamed, so a crash leaves the old or the new value. Not fsynced: it
+// guards restarts of the daemon; after a reboot the start time is well past it anyway.
+bool write_floor(const std::string& path, std::int64_t ts) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << ts << "\n";
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 }  // namespace
@@ -94,6 +113,23 @@ RemoteAuth::RemoteAuth(std::vector<std::string> tokens, std::chrono::seconds max
       max_nonces_(max_nonces),
       started_s_(unix_seconds(started)),
       edge_(std::move(edge)) {}
+
+std::string RemoteAuth::remember_in(const std::string& path) {
+  std::lock_guard lock(mu_);
+  std::int64_t left = 0;
+  {
+    std::ifstream in(path);
+    if (in && !(in >> left) && !in.eof()) return path + ": not a timestamp; remove it";
+  }
+  if (!in_range(left)) return path + ": not a timestamp; remove it";
+  // What the previous run took up to its last second is refused: start just after it.
+  started_s_ = std::max(started_s_, left + 1);
+  newest_s_ = left;
+  floor_file_ = path;
+  if (!std::ifstream(path) && !write_floor(path, left))
+    return "cannot write " + path + ": " + std::strerror(errno);
+  return {};
+}
 
 RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point now) {
   RemoteVerdict v;
@@ -161,7 +197,7 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
     return refuse("signed for edge \"" + edge_text + "\", not this one (\"" + edge_ +
                   "\", [remote_ban] name); set [edge] name in snigate-watch to this edge's name");
   // Whole seconds, as ts is: what was signed in the very second the edge started passes (a
-  // watcher sending at once must not be turned away), so the replay window left is < 1 s.
+  // watcher sending at once must not be turned away); remember_in() closes that second.
   if (ts_s < started_s_) {
     v.retry = true;
     return refuse("signed before this edge started (its replay memory starts then); sign it again");
@@ -178,6 +214,10 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
     }
     // Once the timestamp leaves the window the request is refused anyway: forget it then.
     nonces_.emplace(nonce_text, sent + max_skew_);
+    if (!floor_file_.empty() && ts_s > newest_s_) {
+      newest_s_ = ts_s;
+      write_floor(floor_file_, ts_s);
+    }
   }
 
   v.body = json::parse(body_text, nullptr, false);

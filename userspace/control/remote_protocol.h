@@ -89,6 +89,12 @@ class RemoteAuth {
              std::size_t max_nonces = 100000, WallClock::time_point started = {},
              std::string edge = {});
   RemoteVerdict verify(std::string_view line, WallClock::time_point now);
+  // Keeps the newest timestamp it accepts in `path` (written at most once a second) and
+  // refuses, from now on, what is not newer than the one a previous run left there. That
+  // closes what the start time leaves open: a request replayed after a restart within the
+  // same second, or after the clock stepped back. "" on success, else why (the start time
+  // alone then guards).
+  std::string remember_in(const std::string& path);
 
  private:
   std::vector<std::string> tokens_;
@@ -96,6 +102,8 @@ class RemoteAuth {
   std::size_t max_nonces_;
   std::int64_t started_s_;
   std::string edge_;
+  std::string floor_file_;
+  std::int64_t newest_s_ = 0;  // the newest accepted timestamp, as in floor_file_
   std::mutex mu_;
   std::map<std::string, WallClock::time_point> nonces_;  // nonce -> when it can be forgotten
 };

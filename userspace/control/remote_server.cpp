@@ -289,6 +289,12 @@ std::unique_ptr<RemoteBanServer> RemoteBanServer::start(asio::io_context& io,
     return nullptr;
   }
   auto state = std::make_shared<State>(io, cfg, std::move(handlers));
+  if (!cfg.replay_file.empty()) {
+    if (auto why = state->auth.remember_in(cfg.replay_file); !why.empty()) {
+      error = "[remote_ban] replay memory: " + why;
+      return nullptr;
+    }
+  }
   boost::system::error_code ec;
   state->acceptor.open(cfg.listen.protocol(), ec);
   if (!ec) state->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
