@@ -272,6 +272,20 @@ TEST_F(RemoteServerTest, LargeBatchGoesAsFewRequests) {
   EXPECT_EQ(bans_.size(), 1200u);
 }
 
+// Samples made of quotes double in size on the wire (escaped in the ban, then in the body):
+// a full batch of them still fits the edge's line limit.
+TEST_F(RemoteServerTest, BatchOfQuoteHeavySamplesFitsTheLine) {
+  start();
+  std::vector<bans::BanRequest> batch;
+  for (int i = 0; i < 500; ++i) {
+    batch.push_back(request(("10.8." + std::to_string(i / 250) + "." + std::to_string(i % 250)).c_str()));
+    batch.back().sample = std::string(1024, '"');
+  }
+  auto replies = RemoteBanClient(endpoint_, kToken).send(batch);
+  ASSERT_EQ(replies.size(), 500u);
+  for (const auto& r : replies) ASSERT_EQ(r.status, Status::Ok) << r.message;
+}
+
 // The per-ban limit: a batch past the peer's ban bucket has its first bans made and the rest
 // answered "rate limited", retryable, without being tried.
 TEST_F(RemoteServerTest, BansPastTheBanRateAreAnsweredRetry) {

@@ -152,7 +152,9 @@ std::vector<RemoteReply> RemoteBanClient::send(const std::vector<bans::BanReques
     std::size_t bytes = 0;
     while (next + bans.size() < requests.size() && bans.size() < kRemoteMaxBatch) {
       json item = ban_body(requests[next + bans.size()]);
-      const auto size = item.dump(-1, ' ', false, json::error_handler_t::replace).size();
+      // As it will be on the wire: its text inside the body string, escaped once more.
+      const auto size =
+          json(item.dump(-1, ' ', false, json::error_handler_t::replace)).dump().size();
       if (!bans.empty() && bytes + size > kRemoteBatchBytes) break;
       bytes += size;
       bans.push_back(std::move(item));

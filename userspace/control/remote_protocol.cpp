@@ -222,7 +222,6 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
 
   v.body = json::parse(body_text, nullptr, false);
   if (v.body.is_discarded() || !v.body.is_object()) return refuse("body is not a JSON object");
-  v.version = v_number;
   v.ok = true;
   return v;
 }

@@ -39,9 +39,10 @@ namespace snigate::control {
 
 inline constexpr int kRemoteVersion = 2;
 inline constexpr int kRemoteOldestVersion = 1;
-// A line holds a batch; senders fill one up to kRemoteBatchBytes (a ban with its 1024-byte
-// sample is ~0.5-2 KiB on the wire), leaving room for one more ban of any size below the
-// line's limit. The limit is what one connection may make the edge buffer.
+// A line holds a batch. Senders fill one up to kRemoteBatchBytes of bans as they appear
+// inside "body" (escaped twice: a quote in a sample costs 4 bytes), which leaves room for
+// the envelope; a ban with its 1024-byte sample takes 0.5 to 4.5 KiB. The line's limit is
+// what one connection may make the edge buffer.
 inline constexpr std::size_t kRemoteMaxLine = 256 * 1024;
 inline constexpr std::size_t kRemoteBatchBytes = 192 * 1024;
 inline constexpr std::size_t kRemoteMaxBatch = 500;
@@ -71,7 +72,6 @@ struct RemoteVerdict {
   bool retry = false;          // refused for now only (replay cache full)
   std::string reason;          // when !ok: why, for the log and the reply
   std::size_t token = 0;       // when ok: index of the token that matched (for the log)
-  int version = 0;             // when ok: the protocol version the request spoke
   nlohmann::json body;         // when ok: the decoded command object
 };
 
