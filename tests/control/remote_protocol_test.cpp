@@ -292,6 +292,10 @@ TEST_F(TokenFile, RemoteBanConfig) {
                 .find("test.toml:4:8: [remote_ban] name: an edge name is made of letters"),
             std::string::npos)
       << error_of("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntokens = [\"" + kToken + "\"]\nname = \"edge a\"\n");
+  EXPECT_NE(error_of("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntokens = [\"" + kToken +
+                     "\"]\ntls_cert = \"/etc/snigate/edge.pem\"\n")
+                .find("TLS needs all of tls_cert, tls_key and tls_client_ca"),
+            std::string::npos);
   // The defaults take a burst of 10,000 bans in a few requests.
   auto defaults = parse_remote_ban_config(parse("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntokens = [\"" + kToken + "\"]\n"));
   EXPECT_EQ(defaults.ban_burst, 10000);

@@ -3,6 +3,8 @@
 // a peer outside `allow` and a flooding peer are refused, and `force` never travels.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -345,6 +347,88 @@ TEST_F(RemoteServerTest, VersionOneRequestsOnlyOnAnUnnamedEdge) {
   EXPECT_NE(named["error"].get<std::string>().find("names no edge"), std::string::npos) << named;
   std::lock_guard lock(mu_);
   ASSERT_EQ(bans_.size(), 1u);
+}
+
+// Certificates made by the openssl CLI for each test: a CA for each side, the edge's for
+// 127.0.8.1, a watcher's, and one from a CA the edge does not trust.
+class RemoteTlsTest : public RemoteServerTest {
+ protected:
+  void SetUp() override {
+    RemoteServerTest::SetUp();
+    char tmpl[] = "/tmp/sg-remote-tls-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ";
+    auto sh = [&](const std::string& cmd) {
+      ASSERT_EQ(std::system(("cd " + dir_ + " && " + cmd + " >/dev/null 2>&1").c_str()), 0) << cmd;
+    };
+    for (const char* ca : {"edge-ca", "watch-ca", "other-ca"})
+      sh(std::string("openssl req -x509") + ec + "-keyout " + ca + ".key -out " + ca +
+         ".pem -days 2 -subj /CN=" + ca);
+    auto issue = [&](const std::string& name, const std::string& ca, const std::string& san) {
+      sh("openssl req" + ec + "-keyout " + name + ".key -out " + name + ".csr -subj /CN=" + name);
+      sh("printf 'subjectAltName=" + san + "' > " + name + ".ext && openssl x509 -req -in " + name +
+         ".csr -CA " + ca + ".pem -CAkey " + ca + ".key -CAcreateserial -days 2 -out " + name +
+         ".pem -extfile " + name + ".ext");
+    };
+    issue("edge", "edge-ca", "IP:127.0.8.1");
+    issue("watcher", "watch-ca", "DNS:watcher");
+    issue("stranger", "other-ca", "DNS:stranger");
+    issue("elsewhere", "edge-ca", "IP:127.0.8.2");
+    cfg_.tls = {dir_ + "/edge.pem", dir_ + "/edge.key", dir_ + "/watch-ca.pem"};
+  }
+  void TearDown() override {
+    RemoteServerTest::TearDown();
+    std::filesystem::remove_all(dir_);
+  }
+  RemoteBanClient client(const std::string& cert, const std::string& ca = "edge-ca") {
+    RemoteBanClient c(endpoint_, kToken, 5s);
+    EXPECT_EQ(c.use_tls({dir_ + "/" + cert + ".pem", dir_ + "/" + cert + ".key", dir_ + "/" + ca + ".pem"}), "");
+    return c;
+  }
+  std::string dir_;
+};
+
+TEST_F(RemoteTlsTest, WatcherWithACertificateFromTheClientCaBans) {
+  start();
+  auto reply = client("watcher").send(request("127.0.8.60"));
+  ASSERT_EQ(reply.status, Status::Ok) << reply.message;
+  std::lock_guard lock(mu_);
+  ASSERT_EQ(bans_.size(), 1u);
+}
+
+// The token alone is not enough: a peer whose certificate the edge's client CA did not sign,
+// or one speaking plain TCP, makes no ban.
+TEST_F(RemoteTlsTest, PeerWithoutATrustedCertificateIsRefused) {
+  start();
+  auto stranger = client("stranger").send(request("127.0.8.61"));
+  EXPECT_NE(stranger.status, Status::Ok);
+  auto plain = RemoteBanClient(endpoint_, kToken, 2s).send(request("127.0.8.62"));
+  EXPECT_NE(plain.status, Status::Ok);
+  std::lock_guard lock(mu_);
+  EXPECT_TRUE(bans_.empty());
+}
+
+// The watcher checks the edge too: an edge whose certificate its CA did not sign is not sent
+// the ban (its body and log line would reach whoever answers).
+TEST_F(RemoteTlsTest, WatcherRefusesAnEdgeItsCaDidNotSign) {
+  start();
+  auto reply = client("watcher", "other-ca").send(request("127.0.8.63"));
+  EXPECT_EQ(reply.status, Status::Retry);
+  EXPECT_NE(reply.message.find("TLS handshake"), std::string::npos) << reply.message;
+  std::lock_guard lock(mu_);
+  EXPECT_TRUE(bans_.empty());
+}
+
+// A certificate from the right CA for another address is not this edge's.
+TEST_F(RemoteTlsTest, WatcherRefusesAnEdgeCertificateForAnotherAddress) {
+  cfg_.tls.cert = dir_ + "/elsewhere.pem";
+  cfg_.tls.key = dir_ + "/elsewhere.key";
+  start();
+  auto reply = client("watcher").send(request("127.0.8.64"));
+  EXPECT_EQ(reply.status, Status::Retry);
+  EXPECT_NE(reply.message.find("TLS handshake"), std::string::npos) << reply.message;
+  std::lock_guard lock(mu_);
+  EXPECT_TRUE(bans_.empty());
 }
 
 TEST(RemoteBanClient, UnreachableEdgeMeansRetry) {

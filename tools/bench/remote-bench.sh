@@ -4,7 +4,8 @@
 # (nginx-http-auth, maxretry 1), pushed over the signed channel to a snigated edge; the
 # figure is the time from the write until the edge reports them all in force
 # (`bans.active` of its control socket's stats), polled every 50 ms.
-# Usage: tools/bench/remote-bench.sh [OFFENDERS]   BUILD_DIR (default build) must hold a build.
+# Usage: tools/bench/remote-bench.sh [OFFENDERS]   BUILD_DIR (default build) must hold a build;
+# TLS=1 runs the channel over TLS with client certificates (made here by the openssl CLI).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${BUILD_DIR:-build}
@@ -29,6 +30,23 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.9.1",0)); pr
 openssl rand -hex 32 >"$work/token"
 chmod 600 "$work/token"
 : >"$work/error.log"
+edge_tls= watch_tls=
+if [[ ${TLS:-0} == 1 ]]; then
+  ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+  for who in edge watcher; do
+    (cd "$work" && openssl req -x509 $ec -keyout $who-ca.key -out $who-ca.pem -days 1 -subj /CN=$who-ca \
+      && openssl req $ec -keyout $who.key -out $who.csr -subj /CN=$who \
+      && printf 'subjectAltName=IP:127.0.9.1\n' >$who.ext \
+      && openssl x509 -req -in $who.csr -CA $who-ca.pem -CAkey $who-ca.key -CAcreateserial -days 1 \
+           -out $who.pem -extfile $who.ext) >/dev/null 2>&1
+  done
+  edge_tls="tls_cert = \"$work/edge.pem\"
+tls_key = \"$work/edge.key\"
+tls_client_ca = \"$work/watcher-ca.pem\""
+  watch_tls="tls_cert = \"$work/watcher.pem\"
+tls_key = \"$work/watcher.key\"
+tls_ca = \"$work/edge-ca.pem\""
+fi
 cat >"$work/snigated.toml" <<EOF
 [daemon]
 workers = 1
@@ -50,12 +68,14 @@ pin_dir = "$pins"
 listen = "127.0.9.1:$port"
 name = "bench-edge"
 token_files = ["$work/token"]
+$edge_tls
 EOF
 cat >"$work/watch.toml" <<EOF
 [edge]
 endpoint = "127.0.9.1:$port"
 name = "bench-edge"
 token_file = "$work/token"
+$watch_tls
 [watch]
 state_dir = "$work/state"
 [[jail]]
@@ -120,8 +140,9 @@ while time.monotonic() - t0 < limit:
         break
     time.sleep(0.05)
 took = time.monotonic() - t0
-print("remote-bench: %d offenders, snigate-watch -> snigated on loopback: %d in force after %.2f s"
-      " (%.0f bans/s)" % (n, active, took, active / took))
+print("remote-bench: %d offenders, snigate-watch -> snigated on loopback%s: %d in force after %.2f s"
+      " (%.0f bans/s)" % (n, " over TLS" if "tls_ca" in open(work + "/watch.toml").read() else "",
+                          active, took, active / took))
 if active < n:
     sys.exit("remote-bench: only %d of %d bans in force after %d s" % (active, n, limit))
 PY

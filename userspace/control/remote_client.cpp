@@ -11,6 +11,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
@@ -21,6 +23,7 @@
 namespace snigate::control {
 
 namespace asio = boost::asio;
+namespace ssl = asio::ssl;
 using asio::ip::tcp;
 using nlohmann::json;
 using Status = RemoteReply::Status;
@@ -46,12 +49,12 @@ RemoteReply decode(const json& answer) {
   return r;
 }
 
-// One TCP connection to the edge: request lines out, one reply line back for each, every
-// exchange bounded by `timeout`. A failure leaves `failed` set for the rest.
+// One TCP connection to the edge, plain or TLS: request lines out, one reply line back for
+// each, every exchange bounded by `timeout`. A failure leaves `failed` set for the rest.
 class Connection {
  public:
-  Connection(std::string endpoint, std::chrono::milliseconds timeout)
-      : endpoint_(std::move(endpoint)), timeout_(timeout), socket_(io_) {}
+  Connection(std::string endpoint, std::chrono::milliseconds timeout, ssl::context* tls)
+      : endpoint_(std::move(endpoint)), timeout_(timeout), tls_context_(tls), socket_(io_) {}
 
   // nullopt once failed: `failed` says why.
   std::optional<json> exchange(const std::string& line) {
@@ -59,12 +62,16 @@ class Connection {
     if (!connected_ && !connect()) return std::nullopt;
     boost::system::error_code result = asio::error::timed_out;
     const char* step = "sending";
-    asio::async_write(socket_, asio::buffer(line), [&](auto ec, auto) {
-      if (ec) return void(result = ec);
-      step = "waiting for the reply";
-      asio::async_read_until(socket_, asio::dynamic_buffer(in_, kRemoteMaxLine), '\n',
-                             [&](auto ec, auto) { result = ec; });
-    });
+    auto start = [&](auto& stream) {
+      asio::async_write(stream, asio::buffer(line), [&](auto ec, auto) {
+        if (ec) return void(result = ec);
+        step = "waiting for the reply";
+        asio::async_read_until(stream, asio::dynamic_buffer(in_, kRemoteMaxLine), '\n',
+                               [&](auto ec, auto) { result = ec; });
+      });
+    };
+    if (tls_) start(*tls_);
+    else start(socket_);
     if (!run(result, step)) return std::nullopt;
     const auto end = in_.find('\n');
     json answer = json::parse(in_.substr(0, end), nullptr, false);
@@ -89,7 +96,18 @@ class Connection {
     resolver_.async_resolve(hp->host, std::to_string(hp->port), [&](auto ec, auto endpoints) {
       if (ec) return void(result = ec);
       step = "connecting";
-      asio::async_connect(socket_, endpoints, [&](auto ec, auto) { result = ec; });
+      asio::async_connect(socket_, endpoints, [&](auto ec, auto) {
+        if (ec || !tls_context_) return void(result = ec);
+        step = "in the TLS handshake";
+        tls_.emplace(socket_, *tls_context_);
+        // The edge's certificate must name the host (or address) we were told to reach.
+        tls_->set_verify_callback(ssl::host_name_verification(hp->host));
+        boost::system::error_code not_an_address;
+        asio::ip::make_address(hp->host, not_an_address);
+        if (not_an_address)  // SNI carries host names, never addresses (RFC 6066, section 3)
+          SSL_set_tlsext_host_name(tls_->native_handle(), hp->host.c_str());
+        tls_->async_handshake(ssl::stream_base::client, [&](auto ec) { result = ec; });
+      });
     });
     return connected_ = run(result, step);
   }
@@ -117,9 +135,11 @@ class Connection {
 
   std::string endpoint_;
   std::chrono::milliseconds timeout_;
+  ssl::context* tls_context_;
   asio::io_context io_;
   tcp::resolver resolver_{io_};
   tcp::socket socket_;
+  std::optional<ssl::stream<tcp::socket&>> tls_;
   bool connected_ = false;
   std::string in_;
 };
@@ -144,7 +164,7 @@ RemoteReply RemoteBanClient::send(const bans::BanRequest& request) const {
 std::vector<RemoteReply> RemoteBanClient::send(const std::vector<bans::BanRequest>& requests) const {
   std::vector<RemoteReply> out;
   out.reserve(requests.size());
-  Connection connection(endpoint_, timeout_);
+  Connection connection(endpoint_, timeout_, tls_.get());
   std::size_t next = 0;
   while (next < requests.size()) {
     // Fill one request up to the batch limits; a ban alone always goes.
@@ -184,10 +204,16 @@ std::vector<RemoteReply> RemoteBanClient::send(const std::vector<bans::BanReques
 
 RemoteReply RemoteBanClient::unban(const net::Prefix& prefix) const {
   json body{{"cmd", "unban"}, {"prefix", prefix.str()}};
-  Connection connection(endpoint_, timeout_);
+  Connection connection(endpoint_, timeout_, tls_.get());
   auto answer = connection.exchange(
       sign_remote_request(body, token_, WallClock::now(), random_nonce(), edge_));
   return answer ? decode(*answer) : *connection.failed;
+}
+
+std::string RemoteBanClient::use_tls(const RemoteTlsFiles& files) {
+  std::string error;
+  tls_ = make_watcher_tls(files, error);
+  return error;
 }
 
 std::string read_token_file(const std::string& path, std::string& error) {

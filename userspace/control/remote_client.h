@@ -6,10 +6,12 @@
 // control/remote_protocol.h). Synchronous, one TCP connection per call, each request on it
 // bounded by `timeout`; retries and backoff are the caller's.
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "bans/ban.h"
+#include "control/remote_tls.h"
 #include "net/prefix.h"
 
 namespace snigate::control {
@@ -45,6 +47,9 @@ class RemoteBanClient {
   // timeout, a request-level refusal) the bans not yet answered share its reply.
   std::vector<RemoteReply> send(const std::vector<bans::BanRequest>& requests) const;
   RemoteReply unban(const net::Prefix& prefix) const;
+  // Speak TLS to the edge: verify its certificate against files.ca (and its name or address
+  // against the endpoint's host), and show files.cert. "" on success, else why.
+  std::string use_tls(const RemoteTlsFiles& files);
 
   const std::string& endpoint() const { return endpoint_; }
 
@@ -53,6 +58,7 @@ class RemoteBanClient {
   std::string token_;
   std::chrono::milliseconds timeout_;
   std::string edge_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // null: plain TCP
 };
 
 // Reads a token file: its content with surrounding whitespace trimmed. Fails (returns "" and

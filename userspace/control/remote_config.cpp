@@ -16,7 +16,7 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
   config::check_keys(*t, {"enabled", "listen", "name", "tokens", "token_files", "allow", "rate",
                           "burst", "ban_rate", "ban_burst",
                           "max_skew", "idle_timeout", "max_connections", "min_prefix_v4",
-                          "min_prefix_v6"},
+                          "min_prefix_v6", "tls_cert", "tls_key", "tls_client_ca"},
                      "remote_ban");
   if (!t->contains("listen")) {
     if (config::get_bool(*t, "enabled", false))
@@ -75,6 +75,12 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
   cfg.max_connections = static_cast<std::size_t>(config::get_int(*t, "max_connections", 64, 1, 100000));
   cfg.min_prefix_v4 = static_cast<unsigned>(config::get_int(*t, "min_prefix_v4", cfg.min_prefix_v4, 1, 32));
   cfg.min_prefix_v6 = static_cast<unsigned>(config::get_int(*t, "min_prefix_v6", cfg.min_prefix_v6, 1, 128));
+  cfg.tls = {config::get_string(*t, "tls_cert", ""), config::get_string(*t, "tls_key", ""),
+             config::get_string(*t, "tls_client_ca", "")};
+  if (cfg.tls.cert.empty() != cfg.tls.key.empty() || cfg.tls.cert.empty() != cfg.tls.ca.empty())
+    throw config::ConfigError(t->source(), "[remote_ban] TLS needs all of tls_cert, tls_key and "
+                                           "tls_client_ca (the CA that signs the watchers' "
+                                           "certificates), or none of them");
   return cfg;
 }
 

@@ -14,6 +14,9 @@
 //   max_skew = "30s"                 # request timestamps this far off the edge's clock
 //   min_prefix_v4 = 16               # the widest prefixes a remote ban may cover
 //   min_prefix_v6 = 48
+//   tls_cert = "/etc/snigate/edge.pem"      # TLS, all three or none: the edge's certificate,
+//   tls_key = "/etc/snigate/edge.key"       #   its key, and the CA that signs the watchers'
+//   tls_client_ca = "/etc/snigate/watchers-ca.pem"   #   certificates (each must show one)
 //   enabled = true
 #include <chrono>
 #include <optional>
@@ -23,6 +26,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <toml++/toml.h>
 
+#include "control/remote_tls.h"
 #include "net/prefix.h"
 
 namespace snigate::control {
@@ -48,6 +52,7 @@ struct RemoteBanConfig {
   // operator can still make them with snigatectl).
   unsigned min_prefix_v4 = 16;
   unsigned min_prefix_v6 = 48;
+  RemoteTlsFiles tls;  // ca: tls_client_ca
   // Not read from the section: the daemon puts it beside the ban store. Where the newest
   // accepted request's timestamp is kept across restarts (RemoteAuth::remember_in); "": not.
   std::string replay_file;

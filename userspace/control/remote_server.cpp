@@ -1,6 +1,7 @@
 #include "control/remote_server.h"
 
 #include <set>
+#include <type_traits>
 #include <utility>  // before boost/asio/awaitable.hpp (Boost 1.74)
 
 #include <boost/asio/co_spawn.hpp>
@@ -8,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -17,6 +19,7 @@
 #include "control/format.h"
 #include "control/protocol.h"
 #include "control/remote_protocol.h"
+#include "control/remote_tls.h"
 #include "net/accept_backoff.h"
 
 namespace snigate::control {
@@ -38,6 +41,7 @@ struct RemoteBanServer::State {
   RemoteAuth auth;
   RateLimiter limiter;      // requests
   RateLimiter ban_limiter;  // bans, one token each whether alone or in a batch
+  std::shared_ptr<asio::ssl::context> tls;  // null: plain TCP
   tcp::acceptor acceptor;
   std::set<std::shared_ptr<tcp::socket>> clients;
   net::ThrottledWarning accept_failures;
@@ -173,8 +177,14 @@ asio::awaitable<json> run_batch(RemoteBanServer::State& s, const json& body,
   co_return json{{"ok", true}, {"results", std::move(results)}};
 }
 
+using TlsStream = asio::ssl::stream<tcp::socket>;
+
+// `stream`: the plain socket, or TLS over it; `socket`: the TCP socket under it, which the
+// server closes at its end (an alias of `stream`, so it keeps the stream alive).
+template <class Stream>
 asio::awaitable<void> session(std::shared_ptr<RemoteBanServer::State> state,
-                              std::shared_ptr<tcp::socket> socket, tcp::endpoint peer) {
+                              std::shared_ptr<Stream> stream, std::shared_ptr<tcp::socket> socket,
+                              tcp::endpoint peer) {
   const std::string who = config::format_endpoint(peer);
   asio::steady_timer idle(socket->get_executor());
   auto arm = [&] {
@@ -183,16 +193,34 @@ asio::awaitable<void> session(std::shared_ptr<RemoteBanServer::State> state,
       if (!ec) socket->close(ec);
     });
   };
+  auto end = [&] {
+    idle.cancel();
+    boost::system::error_code ignored;
+    socket->close(ignored);
+    state->clients.erase(socket);
+  };
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    arm();
+    boost::system::error_code ec;
+    co_await stream->async_handshake(asio::ssl::stream_base::server,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      // Among them: a peer without a certificate from [remote_ban] tls_client_ca.
+      spdlog::warn("remote ban: {}: refused: TLS handshake failed: {}", who, ec.message());
+      end();
+      co_return;
+    }
+  }
   std::string buffer;
   for (;;) {
     arm();
     boost::system::error_code ec;
     std::size_t n = co_await asio::async_read_until(
-        *socket, asio::dynamic_buffer(buffer, kRemoteMaxLine), '\n',
+        *stream, asio::dynamic_buffer(buffer, kRemoteMaxLine), '\n',
         asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::not_found) {
       spdlog::warn("remote ban: {}: refused: request longer than {} bytes", who, kRemoteMaxLine);
-      co_await asio::async_write(*socket, asio::buffer(encode(refused("request too long"))),
+      co_await asio::async_write(*stream, asio::buffer(encode(refused("request too long"))),
                                  asio::redirect_error(asio::use_awaitable, ec));
       break;
     }
@@ -229,14 +257,11 @@ asio::awaitable<void> session(std::shared_ptr<RemoteBanServer::State> state,
         spdlog::warn("remote ban: {} ({}): refused {}: {}", who, token, what,
                      reply.value("error", std::string()));
     }
-    co_await asio::async_write(*socket, asio::buffer(encode(reply)),
+    co_await asio::async_write(*stream, asio::buffer(encode(reply)),
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec || close_after) break;
   }
-  idle.cancel();
-  boost::system::error_code ignored;
-  socket->close(ignored);
-  state->clients.erase(socket);
+  end();
 }
 
 bool allowed(const RemoteBanConfig& cfg, const asio::ip::address& peer) {
@@ -269,12 +294,21 @@ asio::awaitable<void> accept_loop(std::shared_ptr<RemoteBanServer::State> state)
     }
     if (!refusal.empty()) {
       spdlog::warn("remote ban: {}: refused: {}", config::format_endpoint(peer), refusal);
-      asio::write(*socket,
-                  asio::buffer(encode(retry ? refused(refusal, true) : channel_refused(refusal))), ec);
+      // Said in the clear only on a plain listener; a TLS peer sees the connection close.
+      if (!state->tls)
+        asio::write(*socket,
+                    asio::buffer(encode(retry ? refused(refusal, true) : channel_refused(refusal))), ec);
       continue;
     }
-    state->clients.insert(socket);
-    asio::co_spawn(executor, session(state, socket, peer), asio::detached);
+    if (state->tls) {
+      auto stream = std::make_shared<TlsStream>(std::move(*socket), *state->tls);
+      std::shared_ptr<tcp::socket> lowest(stream, &stream->next_layer());
+      state->clients.insert(lowest);
+      asio::co_spawn(executor, session(state, stream, lowest, peer), asio::detached);
+    } else {
+      state->clients.insert(socket);
+      asio::co_spawn(executor, session(state, socket, socket, peer), asio::detached);
+    }
   }
 }
 
@@ -289,6 +323,10 @@ std::unique_ptr<RemoteBanServer> RemoteBanServer::start(asio::io_context& io,
     return nullptr;
   }
   auto state = std::make_shared<State>(io, cfg, std::move(handlers));
+  if (cfg.tls.enabled() && !(state->tls = make_edge_tls(cfg.tls, error))) {
+    error = "[remote_ban] " + error;
+    return nullptr;
+  }
   if (!cfg.replay_file.empty()) {
     if (auto why = state->auth.remember_in(cfg.replay_file); !why.empty()) {
       error = "[remote_ban] replay memory: " + why;
@@ -305,9 +343,10 @@ std::unique_ptr<RemoteBanServer> RemoteBanServer::start(asio::io_context& io,
     return nullptr;
   }
   asio::co_spawn(io, accept_loop(state), asio::detached);
-  spdlog::info("remote ban: listening on {} as edge \"{}\" ({} token(s); per peer {} requests/s, "
+  spdlog::info("remote ban: listening on {}{} as edge \"{}\" ({} token(s); per peer {} requests/s, "
                "burst {}, and {} bans/s, burst {})",
-               config::format_endpoint(state->acceptor.local_endpoint()), cfg.name,
+               config::format_endpoint(state->acceptor.local_endpoint()),
+               state->tls ? " (TLS, client certificates required)" : "", cfg.name,
                cfg.tokens.size(), cfg.rate, cfg.burst, cfg.ban_rate, cfg.ban_burst);
   if (cfg.name.empty())
     spdlog::warn("remote ban: no [remote_ban] name, so a request signed for another edge that "
