@@ -261,7 +261,7 @@ TEST_F(RemoteServerTest, BatchIsAnsweredBanByBan) {
 // connection, and every one is answered and made, while the request rate stays low.
 TEST_F(RemoteServerTest, LargeBatchGoesAsFewRequests) {
   cfg_.rate = 1;
-  cfg_.burst = 3;  // 1,200 requests would be refused; three batches are not
+  cfg_.burst = 4;  // 1,200 requests would be refused; a short first one and 3 batches are not
   cfg_.ban_burst = 2000;
   start();
   std::vector<bans::BanRequest> batch;
@@ -286,6 +286,38 @@ TEST_F(RemoteServerTest, BatchOfQuoteHeavySamplesFitsTheLine) {
   auto replies = RemoteBanClient(endpoint_, kToken).send(batch);
   ASSERT_EQ(replies.size(), 500u);
   for (const auto& r : replies) ASSERT_EQ(r.status, Status::Ok) << r.message;
+}
+
+// A watcher ahead of its edge: a v1 edge refuses a line over 64 KiB for good ("too long"),
+// which would drop the bans, and refuses any v2 request for the channel's sake. The first
+// request on a connection stays under 64 KiB, so the batch is held, not dropped.
+TEST(RemoteBanClient, BansSentToAVersionOneEdgeAreHeldNotDropped) {
+  boost::asio::io_context io;
+  tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.8.1"), 0});
+  std::thread old_edge([&] {
+    tcp::socket socket(io);
+    acceptor.accept(socket);
+    std::string buffer;
+    boost::system::error_code ec;
+    boost::asio::read_until(socket, boost::asio::dynamic_buffer(buffer, 64 * 1024), '\n', ec);
+    const char* reply =
+        ec ? R"j({"ok":false,"error":"request too long","retry":false})j" "\n"
+           : R"j({"ok":false,"error":"unsupported protocol version (this edge speaks v1)",)j"
+             R"j("retry":false,"channel":true})j" "\n";
+    boost::asio::write(socket, boost::asio::buffer(std::string(reply)), ec);
+  });
+  std::vector<bans::BanRequest> batch;
+  for (int i = 0; i < 500; ++i) {
+    batch.push_back(request(("10.7." + std::to_string(i / 250) + "." + std::to_string(i % 250)).c_str()));
+    batch.back().sample = std::string(300, 'x');
+  }
+  auto replies = RemoteBanClient(config::format_endpoint(acceptor.local_endpoint()), kToken).send(batch);
+  old_edge.join();
+  ASSERT_EQ(replies.size(), 500u);
+  for (const auto& r : replies) {
+    ASSERT_EQ(r.status, Status::Refused) << r.message;
+    ASSERT_TRUE(r.channel) << r.message;
+  }
 }
 
 // The per-ban limit: a batch past the peer's ban bucket has its first bans made and the rest

@@ -170,12 +170,13 @@ std::vector<RemoteReply> RemoteBanClient::send(const std::vector<bans::BanReques
     // Fill one request up to the batch limits; a ban alone always goes.
     json bans = json::array();
     std::size_t bytes = 0;
+    const std::size_t budget = next == 0 ? kRemoteFirstBatchBytes : kRemoteBatchBytes;
     while (next + bans.size() < requests.size() && bans.size() < kRemoteMaxBatch) {
       json item = ban_body(requests[next + bans.size()]);
       // As it will be on the wire: its text inside the body string, escaped once more.
       const auto size =
           json(item.dump(-1, ' ', false, json::error_handler_t::replace)).dump().size();
-      if (!bans.empty() && bytes + size > kRemoteBatchBytes) break;
+      if (!bans.empty() && bytes + size > budget) break;
       bytes += size;
       bans.push_back(std::move(item));
     }
@@ -194,7 +195,10 @@ std::vector<RemoteReply> RemoteBanClient::send(const std::vector<bans::BanReques
       return out;
     }
     for (const auto& r : *results)
-      out.push_back(r.is_object() ? decode(r) : reply(Status::Retry, "edge " + endpoint_ + " answered a ban with something that is not a JSON object"));
+      out.push_back(r.is_object() ? decode(r)
+                                  : reply(Status::Retry, "edge " + endpoint_ +
+                                                             " answered a ban with something that "
+                                                             "is not a JSON object"));
     next += count;
   }
   // The connection failed: the bans not answered share why.

@@ -56,7 +56,7 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
     cfg.allow.push_back(*prefix);
   }
   cfg.rate = static_cast<double>(config::get_int(*t, "rate", 20, 1, 100000));
-  cfg.burst = static_cast<double>(config::get_int(*t, "burst", 40, 1, 1000000));
+  cfg.burst = static_cast<double>(config::get_int(*t, "burst", 100, 1, 1000000));
   cfg.ban_rate = static_cast<double>(config::get_int(*t, "ban_rate", 500, 1, 1000000));
   cfg.ban_burst = static_cast<double>(config::get_int(*t, "ban_burst", 10000, 1, 10000000));
   if (t->contains("name")) {

@@ -8,7 +8,7 @@
 //   name = "edge-a"                  # what requests must be signed for (snigate-watch's [edge] name)
 //   allow = ["192.0.2.0/24"]         # peers allowed to connect (default: any)
 //   rate = 20                        # requests per second per peer address (a request carries
-//   burst = 40                       #   one ban, an unban, or a batch of up to 500 bans)
+//   burst = 100                      #   one ban, an unban, or a batch of up to 500 bans)
 //   ban_rate = 500                   # bans per second per peer address, whatever the batching
 //   ban_burst = 10000
 //   max_skew = "30s"                 # request timestamps this far off the edge's clock
@@ -40,9 +40,10 @@ struct RemoteBanConfig {
   std::vector<net::Prefix> allow;       // empty: any peer
   // Two buckets per peer: requests (each costs a MAC check and a log line) and bans (each a
   // map entry and a store row). A burst of 10,000 offenders goes in at once; past it a peer
-  // gets ban_rate, so a stolen token needs minutes, not seconds, to fill the ban map.
+  // gets ban_rate, so a stolen token needs minutes, not seconds, to fill the ban map. The
+  // request burst takes 10,000 bans of up to ~1.5 KiB each on the wire (~130 per request).
   double rate = 20;
-  double burst = 40;
+  double burst = 100;
   double ban_rate = 500;
   double ban_burst = 10000;
   std::chrono::seconds max_skew{30};

@@ -45,6 +45,10 @@ inline constexpr int kRemoteOldestVersion = 1;
 // what one connection may make the edge buffer.
 inline constexpr std::size_t kRemoteMaxLine = 256 * 1024;
 inline constexpr std::size_t kRemoteBatchBytes = 192 * 1024;
+// The first request on a connection stays under the 64 KiB line of v1 edges, which refuse
+// a longer one for good ("too long") but a shorter one for the channel's sake (its version),
+// so a watcher ahead of its edge holds its bans instead of dropping them.
+inline constexpr std::size_t kRemoteFirstBatchBytes = 32 * 1024;
 inline constexpr std::size_t kRemoteMaxBatch = 500;
 inline constexpr std::size_t kRemoteMaxEdgeName = 64;
 inline constexpr std::size_t kMinTokenLength = 16;
