@@ -8,6 +8,7 @@
 #include <fstream>
 #include <limits>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/diag.h"
 #include "control/remote_client.h"
@@ -87,6 +88,57 @@ TEST(RemoteProtocol, RequestSignedBeforeTheEdgeStartedIsRefused) {
   EXPECT_TRUE(before.retry);
   EXPECT_NE(before.reason.find("signed before this edge started"), std::string::npos) << before.reason;
   EXPECT_TRUE(auth.verify(line(kToken, kNow + 1s), kNow + 1s).ok);
+}
+
+// The edge's name is part of what is signed: a request captured on its way to edge A is
+// refused by edge B, which shares the token, and renaming it in the request breaks the MAC.
+TEST(RemoteProtocol, RequestSignedForAnotherEdgeIsRefused) {
+  RemoteAuth edge_b({kToken}, 30s, 100, {}, "edge-b");
+  json body{{"cmd", "unban"}, {"prefix", "192.0.2.7"}};
+  auto for_a = sign_remote_request(body, kToken, kNow, random_nonce(), "edge-a");
+  auto v = edge_b.verify(for_a, kNow);
+  EXPECT_FALSE(v.ok);
+  EXPECT_FALSE(v.retry);
+  EXPECT_NE(v.reason.find("signed for edge \"edge-a\""), std::string::npos) << v.reason;
+  auto renamed = json::parse(for_a);
+  renamed["edge"] = "edge-b";
+  v = edge_b.verify(renamed.dump(), kNow);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.reason.find("bad token"), std::string::npos) << v.reason;
+  EXPECT_TRUE(edge_b.verify(sign_remote_request(body, kToken, kNow, random_nonce(), "edge-b"), kNow).ok);
+}
+
+TEST(RemoteProtocol, EdgeNamesCannotShiftTheSignedFields) {
+  EXPECT_EQ(check_edge_name("edge-a.example_1"), "");
+  for (const char* bad : {"", "edge\na", "edge a", "\xc3\xa9"}) EXPECT_NE(check_edge_name(bad), "") << bad;
+  EXPECT_NE(check_edge_name(std::string(65, 'a')), "");
+}
+
+// The start time leaves two openings that the kept timestamp closes: a request replayed
+// after a restart within the same second, and one replayed after the clock stepped back.
+TEST(RemoteProtocol, KeptTimestampRefusesReplaysTheStartTimeLetsThrough) {
+  const auto file = (std::filesystem::temp_directory_path() /
+                     ("snigate-replay-" + std::to_string(::getpid()))).string();
+  std::filesystem::remove(file);
+  auto text = line(kToken, kNow);
+  {
+    RemoteAuth first({kToken}, 30s, 100, kNow);
+    ASSERT_EQ(first.remember_in(file), "");
+    ASSERT_TRUE(first.verify(text, kNow + 200ms).ok);
+  }
+  RemoteAuth same_second({kToken}, 30s, 100, kNow + 600ms);  // restarted within that second
+  ASSERT_EQ(same_second.remember_in(file), "");
+  auto v = same_second.verify(text, kNow + 700ms);
+  EXPECT_FALSE(v.ok);
+  EXPECT_TRUE(v.retry);
+  EXPECT_NE(v.reason.find("signed before this edge started"), std::string::npos) << v.reason;
+  RemoteAuth stepped_back({kToken}, 30s, 100, kNow - 20s);  // the clock went back 20 s
+  ASSERT_EQ(stepped_back.remember_in(file), "");
+  EXPECT_FALSE(stepped_back.verify(text, kNow - 19s).ok);
+  EXPECT_TRUE(stepped_back.verify(line(kToken, kNow + 1s), kNow + 1s).ok);  // new ones pass
+  { std::ofstream(file) << "yesterday\n"; }
+  EXPECT_NE(RemoteAuth({kToken}, 30s).remember_in(file).find("not a timestamp"), std::string::npos);
+  std::filesystem::remove(file);
 }
 
 TEST(RemoteProtocol, BadTokenIsRefused) {
@@ -202,8 +254,12 @@ TEST_F(TokenFile, RemoteBanConfig) {
   auto file = write("t", kToken, 0600);
   auto cfg = parse_remote_ban_config(parse("[remote_ban]\nlisten = \"127.0.8.1:7443\"\n"
                                            "token_files = [\"" + file + "\"]\nrate = 2\n"
-                                           "allow = [\"127.0.8.0/24\"]\nmax_skew = \"10s\"\n"));
+                                           "allow = [\"127.0.8.0/24\"]\nmax_skew = \"10s\"\n"
+                                           "name = \"edge-a\"\nban_rate = 50\nban_burst = 700\n"));
   EXPECT_TRUE(cfg.enabled);
+  EXPECT_EQ(cfg.name, "edge-a");
+  EXPECT_EQ(cfg.ban_rate, 50);
+  EXPECT_EQ(cfg.ban_burst, 700);
   EXPECT_EQ(cfg.listen.port(), 7443);
   ASSERT_EQ(cfg.tokens.size(), 1u);
   EXPECT_EQ(cfg.tokens[0], kToken);
@@ -231,6 +287,19 @@ TEST_F(TokenFile, RemoteBanConfig) {
                      write("w", kToken, 0644) + "\"]\n")
                 .find("chmod 600"),
             std::string::npos);
+  EXPECT_NE(error_of("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntokens = [\"" + kToken +
+                     "\"]\nname = \"edge a\"\n")
+                .find("test.toml:4:8: [remote_ban] name: an edge name is made of letters"),
+            std::string::npos)
+      << error_of("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntokens = [\"" + kToken + "\"]\nname = \"edge a\"\n");
+  EXPECT_NE(error_of("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntokens = [\"" + kToken +
+                     "\"]\ntls_cert = \"/etc/snigate/edge.pem\"\n")
+                .find("TLS needs all of tls_cert, tls_key and tls_client_ca"),
+            std::string::npos);
+  // The defaults take a burst of 10,000 bans in a few requests.
+  auto defaults = parse_remote_ban_config(parse("[remote_ban]\nlisten = \"127.0.8.1:7443\"\ntokens = [\"" + kToken + "\"]\n"));
+  EXPECT_EQ(defaults.ban_burst, 10000);
+  EXPECT_GE(defaults.burst * static_cast<double>(kRemoteMaxBatch), 10000);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // a peer outside `allow` and a flooding peer are refused, and `force` never travels.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -45,8 +47,12 @@ class RemoteServerTest : public ::testing::Test {
     cfg_.burst = 100;
     handlers_.ban = [this](const bans::BanRequest& r) {
       std::lock_guard lock(mu_);
-      bans_.push_back(r);
       bans::BanOutcome o;
+      if (r.prefix.str() == "127.0.8.66") {
+        o.error = "ban 127.0.8.66 overlaps 127.0.8.64/30 from [bans] ignore";
+        return o;
+      }
+      bans_.push_back(r);
       o.ok = true;
       o.entry.prefix = r.prefix;
       if (r.duration) o.entry.expires = bans::Clock::now() + *r.duration;
@@ -226,6 +232,235 @@ TEST_F(RemoteServerTest, CommandOfTheWrongTypeIsRefusedAndTheServerLives) {
   EXPECT_FALSE(replies[0]["ok"].get<bool>());
   EXPECT_NE(replies[0]["error"].get<std::string>().find("unknown command"), std::string::npos);
   EXPECT_TRUE(replies[1]["ok"].get<bool>()) << replies[1];
+}
+
+// Many bans in one call: each gets its own answer, in order, and each keeps its id.
+TEST_F(RemoteServerTest, BatchIsAnsweredBanByBan) {
+  start();
+  std::vector<bans::BanRequest> batch;
+  for (const char* p : {"127.0.8.20", "127.0.8.66", "10.0.0.0/8", "127.0.8.21"}) {
+    batch.push_back(request(p));
+    batch.back().id = std::string("id-") + p;
+  }
+  auto replies = RemoteBanClient(endpoint_, kToken).send(batch);
+  ASSERT_EQ(replies.size(), 4u);
+  EXPECT_EQ(replies[0].status, Status::Ok) << replies[0].message;
+  EXPECT_EQ(replies[1].status, Status::Refused);  // the edge's ignore list
+  EXPECT_NE(replies[1].message.find("ignore"), std::string::npos) << replies[1].message;
+  EXPECT_EQ(replies[2].status, Status::Refused);  // wider than min_prefix_v4
+  EXPECT_NE(replies[2].message.find("the widest this edge takes"), std::string::npos);
+  EXPECT_EQ(replies[3].status, Status::Ok) << replies[3].message;
+  EXPECT_NE(replies[3].message.find("banned 127.0.8.21"), std::string::npos) << replies[3].message;
+  std::lock_guard lock(mu_);
+  ASSERT_EQ(bans_.size(), 2u);
+  EXPECT_EQ(bans_[0].id, "id-127.0.8.20");
+  EXPECT_EQ(bans_[1].id, "id-127.0.8.21");
+}
+
+// 1,200 bans in one call go as several requests (at most kRemoteMaxBatch each) on one
+// connection, and every one is answered and made, while the request rate stays low.
+TEST_F(RemoteServerTest, LargeBatchGoesAsFewRequests) {
+  cfg_.rate = 1;
+  cfg_.burst = 4;  // 1,200 requests would be refused; a short first one and 3 batches are not
+  cfg_.ban_burst = 2000;
+  start();
+  std::vector<bans::BanRequest> batch;
+  for (int i = 0; i < 1200; ++i)
+    batch.push_back(request(("10.9." + std::to_string(i / 250) + "." + std::to_string(i % 250)).c_str()));
+  auto replies = RemoteBanClient(endpoint_, kToken).send(batch);
+  ASSERT_EQ(replies.size(), 1200u);
+  for (const auto& r : replies) ASSERT_EQ(r.status, Status::Ok) << r.message;
+  std::lock_guard lock(mu_);
+  EXPECT_EQ(bans_.size(), 1200u);
+}
+
+// Samples made of quotes double in size on the wire (escaped in the ban, then in the body):
+// a full batch of them still fits the edge's line limit.
+TEST_F(RemoteServerTest, BatchOfQuoteHeavySamplesFitsTheLine) {
+  start();
+  std::vector<bans::BanRequest> batch;
+  for (int i = 0; i < 500; ++i) {
+    batch.push_back(request(("10.8." + std::to_string(i / 250) + "." + std::to_string(i % 250)).c_str()));
+    batch.back().sample = std::string(1024, '"');
+  }
+  auto replies = RemoteBanClient(endpoint_, kToken).send(batch);
+  ASSERT_EQ(replies.size(), 500u);
+  for (const auto& r : replies) ASSERT_EQ(r.status, Status::Ok) << r.message;
+}
+
+// A watcher ahead of its edge: a v1 edge refuses a line over 64 KiB for good ("too long"),
+// which would drop the bans, and refuses any v2 request for the channel's sake. The first
+// request on a connection stays under 64 KiB, so the batch is held, not dropped.
+TEST(RemoteBanClient, BansSentToAVersionOneEdgeAreHeldNotDropped) {
+  boost::asio::io_context io;
+  tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.8.1"), 0});
+  std::thread old_edge([&] {
+    tcp::socket socket(io);
+    acceptor.accept(socket);
+    std::string buffer;
+    boost::system::error_code ec;
+    boost::asio::read_until(socket, boost::asio::dynamic_buffer(buffer, 64 * 1024), '\n', ec);
+    const char* reply =
+        ec ? R"j({"ok":false,"error":"request too long","retry":false})j" "\n"
+           : R"j({"ok":false,"error":"unsupported protocol version (this edge speaks v1)",)j"
+             R"j("retry":false,"channel":true})j" "\n";
+    boost::asio::write(socket, boost::asio::buffer(std::string(reply)), ec);
+  });
+  std::vector<bans::BanRequest> batch;
+  for (int i = 0; i < 500; ++i) {
+    batch.push_back(request(("10.7." + std::to_string(i / 250) + "." + std::to_string(i % 250)).c_str()));
+    batch.back().sample = std::string(300, 'x');
+  }
+  auto replies = RemoteBanClient(config::format_endpoint(acceptor.local_endpoint()), kToken).send(batch);
+  old_edge.join();
+  ASSERT_EQ(replies.size(), 500u);
+  for (const auto& r : replies) {
+    ASSERT_EQ(r.status, Status::Refused) << r.message;
+    ASSERT_TRUE(r.channel) << r.message;
+  }
+}
+
+// The per-ban limit: a batch past the peer's ban bucket has its first bans made and the rest
+// answered "rate limited", retryable, without being tried.
+TEST_F(RemoteServerTest, BansPastTheBanRateAreAnsweredRetry) {
+  cfg_.ban_rate = 1;
+  cfg_.ban_burst = 3;
+  start();
+  std::vector<bans::BanRequest> batch;
+  for (const char* p : {"127.0.8.30", "127.0.8.31", "127.0.8.32", "127.0.8.33", "127.0.8.34"})
+    batch.push_back(request(p));
+  auto replies = RemoteBanClient(endpoint_, kToken).send(batch);
+  ASSERT_EQ(replies.size(), 5u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(replies[i].status, Status::Ok) << i;
+  for (int i = 3; i < 5; ++i) {
+    EXPECT_EQ(replies[i].status, Status::Retry) << i;
+    EXPECT_NE(replies[i].message.find("ban_rate"), std::string::npos) << replies[i].message;
+  }
+  std::lock_guard lock(mu_);
+  EXPECT_EQ(bans_.size(), 3u);
+}
+
+// A request signed for another edge that shares the token is refused (for the channel's
+// sake: the watcher holds its bans until its [edge] name is fixed), one for this edge taken.
+TEST_F(RemoteServerTest, RequestSignedForAnotherEdgeIsRefused) {
+  cfg_.name = "edge-b";
+  start();
+  auto other = RemoteBanClient(endpoint_, kToken, 5s, "edge-a").send(request("127.0.8.40"));
+  EXPECT_EQ(other.status, Status::Refused);
+  EXPECT_TRUE(other.channel);
+  EXPECT_NE(other.message.find("signed for edge \"edge-a\""), std::string::npos) << other.message;
+  EXPECT_TRUE(RemoteBanClient(endpoint_, kToken, 5s, "edge-b").send(request("127.0.8.41")).ok());
+  std::lock_guard lock(mu_);
+  ASSERT_EQ(bans_.size(), 1u);
+  EXPECT_EQ(bans_[0].prefix.str(), "127.0.8.41");
+}
+
+// A version-1 request (a snigate-watch from before batches) names no edge: an edge without a
+// name takes it, as before; a named edge refuses it, since it could be meant for any edge.
+TEST_F(RemoteServerTest, VersionOneRequestsOnlyOnAnUnnamedEdge) {
+  auto v1 = [](const std::string& prefix) {
+    nlohmann::json body{{"cmd", "ban"}, {"prefix", prefix}};
+    const std::string text = body.dump(), nonce = random_nonce();
+    const auto ts = std::chrono::duration_cast<std::chrono::seconds>(
+                        WallClock::now().time_since_epoch()).count() + 1;
+    return nlohmann::json{{"v", 1}, {"ts", ts}, {"nonce", nonce}, {"body", text},
+                          {"mac", hmac_sha256_hex(kToken, remote_signed_text(1, "", ts, nonce, text))}}
+               .dump() + "\n";
+  };
+  start();
+  EXPECT_TRUE(raw({v1("127.0.8.50")})[0]["ok"].get<bool>());
+  TearDown();
+  io_.restart();
+  cfg_.name = "edge-b";
+  start();
+  auto named = raw({v1("127.0.8.51")})[0];
+  EXPECT_FALSE(named["ok"].get<bool>());
+  EXPECT_TRUE(named.value("channel", false));
+  EXPECT_NE(named["error"].get<std::string>().find("names no edge"), std::string::npos) << named;
+  std::lock_guard lock(mu_);
+  ASSERT_EQ(bans_.size(), 1u);
+}
+
+// Certificates made by the openssl CLI for each test: a CA for each side, the edge's for
+// 127.0.8.1, a watcher's, and one from a CA the edge does not trust.
+class RemoteTlsTest : public RemoteServerTest {
+ protected:
+  void SetUp() override {
+    RemoteServerTest::SetUp();
+    char tmpl[] = "/tmp/sg-remote-tls-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ";
+    auto sh = [&](const std::string& cmd) {
+      ASSERT_EQ(std::system(("cd " + dir_ + " && " + cmd + " >/dev/null 2>&1").c_str()), 0) << cmd;
+    };
+    for (const char* ca : {"edge-ca", "watch-ca", "other-ca"})
+      sh(std::string("openssl req -x509") + ec + "-keyout " + ca + ".key -out " + ca +
+         ".pem -days 2 -subj /CN=" + ca);
+    auto issue = [&](const std::string& name, const std::string& ca, const std::string& san) {
+      sh("openssl req" + ec + "-keyout " + name + ".key -out " + name + ".csr -subj /CN=" + name);
+      sh("printf 'subjectAltName=" + san + "' > " + name + ".ext && openssl x509 -req -in " + name +
+         ".csr -CA " + ca + ".pem -CAkey " + ca + ".key -CAcreateserial -days 2 -out " + name +
+         ".pem -extfile " + name + ".ext");
+    };
+    issue("edge", "edge-ca", "IP:127.0.8.1");
+    issue("watcher", "watch-ca", "DNS:watcher");
+    issue("stranger", "other-ca", "DNS:stranger");
+    issue("elsewhere", "edge-ca", "IP:127.0.8.2");
+    cfg_.tls = {dir_ + "/edge.pem", dir_ + "/edge.key", dir_ + "/watch-ca.pem"};
+  }
+  void TearDown() override {
+    RemoteServerTest::TearDown();
+    std::filesystem::remove_all(dir_);
+  }
+  RemoteBanClient client(const std::string& cert, const std::string& ca = "edge-ca") {
+    RemoteBanClient c(endpoint_, kToken, 5s);
+    EXPECT_EQ(c.use_tls({dir_ + "/" + cert + ".pem", dir_ + "/" + cert + ".key", dir_ + "/" + ca + ".pem"}), "");
+    return c;
+  }
+  std::string dir_;
+};
+
+TEST_F(RemoteTlsTest, WatcherWithACertificateFromTheClientCaBans) {
+  start();
+  auto reply = client("watcher").send(request("127.0.8.60"));
+  ASSERT_EQ(reply.status, Status::Ok) << reply.message;
+  std::lock_guard lock(mu_);
+  ASSERT_EQ(bans_.size(), 1u);
+}
+
+// The token alone is not enough: a peer whose certificate the edge's client CA did not sign,
+// or one speaking plain TCP, makes no ban.
+TEST_F(RemoteTlsTest, PeerWithoutATrustedCertificateIsRefused) {
+  start();
+  auto stranger = client("stranger").send(request("127.0.8.61"));
+  EXPECT_NE(stranger.status, Status::Ok);
+  auto plain = RemoteBanClient(endpoint_, kToken, 2s).send(request("127.0.8.62"));
+  EXPECT_NE(plain.status, Status::Ok);
+  std::lock_guard lock(mu_);
+  EXPECT_TRUE(bans_.empty());
+}
+
+// The watcher checks the edge too: an edge whose certificate its CA did not sign is not sent
+// the ban (its body and log line would reach whoever answers).
+TEST_F(RemoteTlsTest, WatcherRefusesAnEdgeItsCaDidNotSign) {
+  start();
+  auto reply = client("watcher", "other-ca").send(request("127.0.8.63"));
+  EXPECT_EQ(reply.status, Status::Retry);
+  EXPECT_NE(reply.message.find("TLS handshake"), std::string::npos) << reply.message;
+  std::lock_guard lock(mu_);
+  EXPECT_TRUE(bans_.empty());
+}
+
+// A certificate from the right CA for another address is not this edge's.
+TEST_F(RemoteTlsTest, WatcherRefusesAnEdgeCertificateForAnotherAddress) {
+  cfg_.tls.cert = dir_ + "/elsewhere.pem";
+  cfg_.tls.key = dir_ + "/elsewhere.key";
+  start();
+  auto reply = client("watcher").send(request("127.0.8.64"));
+  EXPECT_EQ(reply.status, Status::Retry);
+  EXPECT_NE(reply.message.find("TLS handshake"), std::string::npos) << reply.message;
+  std::lock_guard lock(mu_);
+  EXPECT_TRUE(bans_.empty());
 }
 
 TEST(RemoteBanClient, UnreachableEdgeMeansRetry) {

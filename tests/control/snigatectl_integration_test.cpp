@@ -573,6 +573,11 @@ TEST_F(SnigatectlTest, RemoteChannelAcceptsValidTokenAndRefusesBadOne) {
   EXPECT_NE(text.find("refused: bad token"), std::string::npos) << text;
   EXPECT_NE(text.find("accepted ban 127.0.8.6"), std::string::npos) << text;
   EXPECT_NE(text.find("accepted unban 127.0.8.6"), std::string::npos) << text;
+  // The newest accepted timestamp is kept beside the ban store for the next start.
+  std::int64_t kept = 0;
+  std::ifstream(dir_ + "/remote-replay") >> kept;
+  EXPECT_GE(kept, std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count() - 60);
 }
 
 TEST_F(SnigatectlTest, RemoteChannelRefusesReplayedAndStaleRequests) {

@@ -1,93 +1,28 @@
 #include "ban_queue.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <fstream>
 #include <random>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "control/remote_protocol.h"
 
 namespace snigate::watch_tool {
 
-using json = nlohmann::json;
-
-std::string to_json_line(const bans::BanRequest& r) {
-  json j;
-  j["prefix"] = r.prefix.str();
-  if (r.duration) j["duration_s"] = r.duration->count();
-  j["reason"] = r.reason;
-  j["source"] = r.source;
-  j["jail"] = r.jail;
-  if (r.matched_at)
-    j["matched_at_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             r.matched_at->time_since_epoch())
-                             .count();
-  j["sample"] = r.sample;
-  if (!r.id.empty()) j["id"] = r.id;
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-namespace {
-
-std::optional<bans::BanRequest> from_json_object(const json& j) {
-  if (j.is_discarded() || !j.is_object() || !j.contains("prefix")) return std::nullopt;
-  auto prefix = net::Prefix::parse(j.value("prefix", ""));
-  if (!prefix) return std::nullopt;
-  bans::BanRequest r;
-  r.prefix = *prefix;
-  if (j.contains("duration_s")) r.duration = std::chrono::seconds(j["duration_s"].get<std::int64_t>());
-  r.reason = j.value("reason", "");
-  r.source = j.value("source", "");
-  r.jail = j.value("jail", "");
-  if (j.contains("matched_at_ms"))
-    r.matched_at = bans::Clock::time_point(
-        std::chrono::milliseconds(j["matched_at_ms"].get<std::int64_t>()));
-  r.sample = j.value("sample", "");
-  r.id = j.value("id", "");
-  return r;
-}
-
-}  // namespace
-
-std::optional<bans::BanRequest> from_json_line(const std::string& line) {
-  // A line of the wrong shape (a key of another type) is unreadable, like one that is not JSON.
-  try {
-    return from_json_object(json::parse(line, nullptr, false));
-  } catch (const json::exception&) {
-    return std::nullopt;
-  }
-}
+using Status = control::RemoteReply::Status;
 
 BanQueue::BanQueue(BanQueueOptions options, Send send)
     : options_(std::move(options)), send_(std::move(send)) {
   if (!options_.file.empty()) {
-    std::ifstream in(options_.file);
     std::size_t bad = 0;
-    for (std::string line; std::getline(in, line);) {
-      if (line.empty()) continue;
-      auto r = from_json_line(line);
-      if (!r) {
-        ++bad;
-        continue;
-      }
-      auto j = json::parse(line, nullptr, false);
-      if (j.is_object() && j.contains("held") && j["held"].is_string()) {
-        held_reason_ = j["held"].get<std::string>();
-        held_.push_back(std::move(*r));
-      } else {
-        queue_.push_back(std::move(*r));
-      }
-    }
+    std::string error;
+    journal_ = QueueJournal::open(options_.file, state_, bad, error);
+    if (!error.empty()) spdlog::error("ban queue: {}; bans are kept in memory until it can", error);
     if (bad) spdlog::warn("ban queue {}: skipped {} unreadable line(s)", options_.file, bad);
-    if (!queue_.empty()) spdlog::info("ban queue {}: {} ban(s) still to send", options_.file, queue_.size());
-    if (!held_.empty())
+    if (!state_.pending.empty())
+      spdlog::info("ban queue {}: {} ban(s) still to send", options_.file, state_.pending.size());
+    if (!state_.held.empty())
       spdlog::warn("ban queue {}: {} ban(s) held since the edge refused them ({}); they are sent "
-                   "again once it accepts a ban", options_.file, held_.size(), held_reason_);
+                   "again once it accepts a ban", options_.file, state_.held.size(), state_.held_reason);
   }
   sender_ = std::thread([this] { run(); });
 }
@@ -101,34 +36,15 @@ BanQueue::~BanQueue() {
   sender_.join();
 }
 
-bool BanQueue::persist_locked() {
-  if (options_.file.empty()) return true;
-  std::string tmp = options_.file + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  std::string data;
-  for (const auto& r : queue_) data += to_json_line(r) + "\n";
-  for (const auto& r : held_) {
-    auto j = json::parse(to_json_line(r));
-    j["held"] = held_reason_;
-    data += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  }
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
-            ::fsync(fd) == 0;
-  ::close(fd);
-  // Renamed over the old file only once complete: a crash leaves one whole version.
-  return ok && std::rename(tmp.c_str(), options_.file.c_str()) == 0;
-}
-
 bool BanQueue::push(const bans::BanRequest& request) {
-  bool stored;
+  bool stored = true;
   {
     std::lock_guard lock(mu_);
-    queue_.push_back(request);
+    state_.pending.push_back(request);
     // One id per ban, written to the file with it: every retry (and a restart's resend)
     // carries the same id, so the edge counts one offence however often it is delivered.
-    if (queue_.back().id.empty()) queue_.back().id = control::random_nonce();
-    stored = persist_locked();
+    if (state_.pending.back().id.empty()) state_.pending.back().id = control::random_nonce();
+    if (journal_) stored = journal_->queued(state_.pending.back());
   }
   if (!stored) spdlog::error("ban queue {}: cannot write; ban of {} kept in memory", options_.file, request.prefix.str());
   cv_.notify_all();
@@ -137,22 +53,86 @@ bool BanQueue::push(const bans::BanRequest& request) {
 
 std::size_t BanQueue::pending() const {
   std::lock_guard lock(mu_);
-  return queue_.size();
+  return state_.pending.size();
 }
 
 std::size_t BanQueue::held() const {
   std::lock_guard lock(mu_);
-  return held_.size();
+  return state_.held.size();
 }
 
 std::string BanQueue::held_reason() const {
   std::lock_guard lock(mu_);
-  return held_.empty() ? std::string() : held_reason_;
+  return state_.held.empty() ? std::string() : state_.held_reason;
 }
 
 bool BanQueue::drain(std::chrono::milliseconds limit) {
   std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, limit, [&] { return queue_.empty(); });
+  return cv_.wait_for(lock, limit, [&] { return state_.pending.empty(); });
+}
+
+// The edge takes our bans again: the held ones go next (after the first `after` pending,
+// the batch being settled), oldest first, ids unchanged.
+void BanQueue::release_held_locked(std::size_t after) {
+  if (state_.held.empty()) return;
+  spdlog::info("edge accepts bans again: sending the {} held one(s)", state_.held.size());
+  for (const auto& r : state_.held)
+    if (journal_) journal_->release(r.id);
+  state_.pending.insert(state_.pending.begin() + static_cast<long>(after), state_.held.begin(),
+                        state_.held.end());
+  state_.held.clear();
+}
+
+BanQueue::Settled BanQueue::settle_locked(std::size_t count,
+                                          const std::vector<control::RemoteReply>& replies) {
+  Settled out;
+  std::vector<bans::BanRequest> retry;
+  std::size_t accepted = 0;
+  std::string first;
+  // Bans held before this batch go again if it got one accepted; those it holds wait for
+  // the next acceptance.
+  for (std::size_t i = 0; i < count && i < replies.size(); ++i)
+    if (replies[i].ok()) {
+      release_held_locked(count);
+      break;
+    }
+  for (std::size_t i = 0; i < count; ++i) {
+    auto& request = state_.pending[i];
+    // A sender that answered fewer bans than it was given: the rest are retried.
+    const control::RemoteReply reply =
+        i < replies.size() ? replies[i] : control::RemoteReply{Status::Retry, "no answer for this ban"};
+    if (reply.status == Status::Retry) {
+      if (retry.empty()) out.retry_reason = reply.message;
+      retry.push_back(std::move(request));
+      continue;
+    }
+    out.progress = true;
+    if (reply.ok()) {
+      if (!accepted++) first = request.prefix.str() + " (jail " + request.jail + ")";
+      spdlog::debug("edge banned {} (jail {})", request.prefix.str(), request.jail);
+      if (journal_) journal_->done(request.id);
+    } else if (reply.channel) {
+      spdlog::error("edge refused ban of {}: {}; held ({} in all) until the edge accepts a ban "
+                    "from this host again", request.prefix.str(), reply.message, state_.held.size() + 1);
+      if (journal_) journal_->hold(request.id, reply.message);
+      state_.held.push_back(std::move(request));
+      state_.held_reason = reply.message;
+      if (state_.held.size() > options_.max_held) {
+        spdlog::error("ban queue: more than {} held bans; dropping the oldest ({})",
+                      options_.max_held, state_.held.front().prefix.str());
+        if (journal_) journal_->done(state_.held.front().id);
+        state_.held.pop_front();
+      }
+    } else {
+      spdlog::error("edge refused ban of {}: {}", request.prefix.str(), reply.message);
+      if (journal_) journal_->done(request.id);
+    }
+  }
+  state_.pending.erase(state_.pending.begin(), state_.pending.begin() + static_cast<long>(count));
+  state_.pending.insert(state_.pending.begin(), retry.begin(), retry.end());
+  out.retried = retry.size();
+  if (accepted) spdlog::info("edge banned {} of {} sent, first {}", accepted, count, first);
+  return out;
 }
 
 void BanQueue::run() {
@@ -162,55 +142,44 @@ void BanQueue::run() {
   for (;;) {
     // Idle with bans held: every backoff_max, one of them probes whether the edge takes our
     // bans again (a token or clock fixed while no new ban came).
-    while (!stopping_ && queue_.empty()) {
-      if (held_.empty()) {
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !held_.empty(); });
+    while (!stopping_ && state_.pending.empty()) {
+      if (state_.held.empty()) {
+        cv_.wait(lock, [&] { return stopping_ || !state_.pending.empty() || !state_.held.empty(); });
       } else if (!cv_.wait_for(lock, options_.backoff_max,
-                               [&] { return stopping_ || !queue_.empty(); })) {
-        queue_.push_back(held_.front());
-        held_.pop_front();
+                               [&] { return stopping_ || !state_.pending.empty(); })) {
+        if (journal_) journal_->release(state_.held.front().id);
+        state_.pending.push_back(state_.held.front());
+        state_.held.pop_front();
       }
     }
     if (stopping_) return;
-    bans::BanRequest request = queue_.front();
+    const std::size_t count = std::min(state_.pending.size(), options_.max_batch);
+    std::vector<bans::BanRequest> batch(state_.pending.begin(),
+                                        state_.pending.begin() + static_cast<long>(count));
     lock.unlock();
-    auto reply = send_(request);  // blocking, bounded by the client's timeout
+    // One fdatasync for all that was pushed since the last batch (group commit): the pushes
+    // themselves only write(2), which a crash of this process cannot lose.
+    if (journal_) journal_->sync();
+    auto replies = send_(batch);  // blocking, bounded by the client's timeout
     lock.lock();
-    if (reply.status == control::RemoteReply::Status::Retry) {
-      spdlog::warn("edge unreachable for ban of {} ({}); retrying in {} ms",
-                   request.prefix.str(), reply.message, backoff.count());
-      // Jitter, so many backends do not all come back at the same instant.
-      std::uniform_int_distribution<long> jitter(0, backoff.count() / 4);
-      auto wait = backoff + std::chrono::milliseconds(jitter(rng));
-      backoff = std::min(backoff * 2, options_.backoff_max);
-      if (cv_.wait_for(lock, wait, [&] { return stopping_; })) return;
+    // Only this thread takes bans off the front, so the batch is still the first `count`.
+    const auto settled = settle_locked(count, replies);
+    if (journal_ && !journal_->maybe_compact(state_))
+      spdlog::error("ban queue {}: cannot rewrite; it grows until it can", options_.file);
+    cv_.notify_all();
+    if (!settled.retried) {
+      backoff = options_.backoff_min;
       continue;
     }
-    backoff = options_.backoff_min;
-    if (!queue_.empty()) queue_.pop_front();
-    if (reply.ok()) {
-      spdlog::info("edge banned {} (jail {})", request.prefix.str(), request.jail);
-      // The edge takes our bans again: the held ones go next, oldest first, ids unchanged.
-      if (!held_.empty()) {
-        spdlog::info("edge accepts bans again: sending the {} held one(s)", held_.size());
-        queue_.insert(queue_.begin(), held_.begin(), held_.end());
-        held_.clear();
-      }
-    } else if (reply.channel) {
-      spdlog::error("edge refused ban of {}: {}; held ({} in all) until the edge accepts a ban "
-                    "from this host again", request.prefix.str(), reply.message, held_.size() + 1);
-      held_.push_back(request);
-      held_reason_ = reply.message;
-      if (held_.size() > options_.max_held) {
-        spdlog::error("ban queue: more than {} held bans; dropping the oldest ({})",
-                      options_.max_held, held_.front().prefix.str());
-        held_.pop_front();
-      }
-    } else {
-      spdlog::error("edge refused ban of {}: {}", request.prefix.str(), reply.message);
-    }
-    if (!persist_locked()) spdlog::error("ban queue {}: cannot write", options_.file);
-    cv_.notify_all();
+    // Some progress (a batch cut by the edge's ban rate): come back after the shortest wait.
+    if (settled.progress) backoff = options_.backoff_min;
+    spdlog::warn("edge could not take {} ban(s) for now ({}); retrying in {} ms", settled.retried,
+                 settled.retry_reason, backoff.count());
+    // Jitter, so many backends do not all come back at the same instant.
+    std::uniform_int_distribution<long> jitter(0, backoff.count() / 4);
+    auto wait = backoff + std::chrono::milliseconds(jitter(rng));
+    backoff = std::min(backoff * 2, options_.backoff_max);
+    if (cv_.wait_for(lock, wait, [&] { return stopping_; })) return;
   }
 }
 

@@ -1,32 +1,37 @@
 #pragma once
-// snigate-watch's outbox: every ban a jail makes is written to disk before anything else,
-// then sent to the edge in order; while the edge is unreachable the sender retries with
-// exponential backoff, and a restart resumes from the file, so no ban is lost. A ban the edge
-// refuses for the channel's sake (wrong token, clock skew: RemoteReply::channel) is held,
-// with the reason, and queued again as soon as the edge accepts a ban from us.
+// snigate-watch's outbox: every ban a jail makes is written to disk before anything else
+// (queue_journal.h), then sent to the edge in order, in batches; while the edge is
+// unreachable the sender retries with exponential backoff, and a restart resumes from the
+// file, so no ban is lost. A ban the edge refuses for the channel's sake (wrong token, clock
+// skew: RemoteReply::channel) is held, with the reason, and queued again as soon as the edge
+// accepts a ban from us.
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "bans/ban.h"
 #include "control/remote_client.h"
+#include "queue_journal.h"
 
 namespace snigate::watch_tool {
 
 struct BanQueueOptions {
-  std::string file;  // JSON lines, one pending ban each; empty: memory only
+  std::string file;  // the journal (queue_journal.h); empty: memory only
   std::chrono::milliseconds backoff_min{1000};
   std::chrono::milliseconds backoff_max{60000};
   std::size_t max_held = 10000;  // channel-refused bans kept; the oldest go beyond this
+  std::size_t max_batch = 5000;  // bans handed to one Send
 };
 
 class BanQueue {
  public:
-  using Send = std::function<control::RemoteReply(const bans::BanRequest&)>;
+  // One reply per ban, in order (RemoteBanClient::send of a batch).
+  using Send = std::function<std::vector<control::RemoteReply>(const std::vector<bans::BanRequest>&)>;
 
   // Loads what the file still holds and starts the sender thread.
   BanQueue(BanQueueOptions options, Send send);
@@ -34,8 +39,9 @@ class BanQueue {
   BanQueue(const BanQueue&) = delete;
   BanQueue& operator=(const BanQueue&) = delete;
 
-  // Queues (with an idempotency id, when the request has none) and writes the file. Returns false when the disk refused (the ban stays queued in
-  // memory; the next write retries).
+  // Queues (with an idempotency id, when the request has none) and appends it to the file.
+  // Returns false when the disk refused (the ban stays queued in memory; the sender rewrites
+  // the file from memory at its next turn).
   bool push(const bans::BanRequest& request);
   std::size_t pending() const;
   // Bans the edge refused for the channel's sake, waiting for it to accept us again.
@@ -46,21 +52,23 @@ class BanQueue {
 
  private:
   void run();
-  bool persist_locked();  // rewrites the file from queue_ (written aside, renamed)
+  struct Settled {
+    std::size_t retried = 0;   // bans to send again after a backoff
+    std::string retry_reason;  // the first of them's
+    bool progress = false;     // some ban was answered for good
+  };
+  // Acts on what the edge said of a batch just sent (the first `count` pending bans).
+  Settled settle_locked(std::size_t count, const std::vector<control::RemoteReply>& replies);
+  void release_held_locked(std::size_t after);
 
   BanQueueOptions options_;
   Send send_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<bans::BanRequest> queue_;
-  std::deque<bans::BanRequest> held_;  // in the file too, each line marked "held"
-  std::string held_reason_;
+  QueueState state_;
+  std::optional<QueueJournal> journal_;  // none when memory only
   bool stopping_ = false;
   std::thread sender_;
 };
-
-// One ban as a JSON line, and back (nullopt for a line that is not one).
-std::string to_json_line(const bans::BanRequest& request);
-std::optional<bans::BanRequest> from_json_line(const std::string& line);
 
 }  // namespace snigate::watch_tool

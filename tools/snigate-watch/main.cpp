@@ -13,6 +13,7 @@
 #include "ban_queue.h"
 #include "config/diag.h"
 #include "control/remote_client.h"
+#include "control/remote_protocol.h"
 #include "test_command.h"
 #include "watch/watcher.h"
 
@@ -25,6 +26,8 @@ struct EdgeConfig {
   std::string endpoint;
   std::string token_file;
   std::chrono::milliseconds timeout{5000};
+  std::string name;  // the edge's [remote_ban] name, which requests are signed for
+  control::RemoteTlsFiles tls;
 };
 
 EdgeConfig parse_edge(const toml::table& root) {
@@ -33,11 +36,23 @@ EdgeConfig parse_edge(const toml::table& root) {
     throw config::ConfigError(
         "missing [edge] with endpoint = \"EDGE:PORT\" and token_file = \"/etc/snigate/remote.token\"");
   const auto& t = *node->as_table();
-  config::check_keys(t, {"endpoint", "token_file", "timeout"}, "[edge]");
+  config::check_keys(t, {"endpoint", "token_file", "timeout", "name", "tls_cert", "tls_key", "tls_ca"},
+                     "[edge]");
   EdgeConfig e;
   e.endpoint = config::require_string(t, "endpoint", "[edge]");
+  if (t.contains("name")) {
+    e.name = config::get_string(t, "name", "");
+    if (auto why = control::check_edge_name(e.name); !why.empty())
+      config::fail(*t.get("name"), "[edge] name: " + why);
+  }
   e.token_file = config::require_string(t, "token_file", "[edge]");
   e.timeout = config::get_duration(t, "timeout", e.timeout);
+  e.tls = {config::get_string(t, "tls_cert", ""), config::get_string(t, "tls_key", ""),
+           config::get_string(t, "tls_ca", "")};
+  if (e.tls.cert.empty() != e.tls.key.empty() || e.tls.cert.empty() != e.tls.ca.empty())
+    throw config::ConfigError(t.source(), "[edge] TLS needs all of tls_cert, tls_key (this "
+                                          "host's certificate) and tls_ca (the CA that signs the "
+                                          "edge's), or none of them");
   return e;
 }
 
@@ -56,6 +71,9 @@ int run(const std::string& path, bool check_only) {
   std::string token_error;
   auto token = control::read_token_file(edge.token_file, token_error);
   if (token.empty()) throw std::runtime_error(edge.token_file + ": " + token_error);
+  control::RemoteBanClient client(edge.endpoint, token, edge.timeout, edge.name);
+  if (edge.tls.enabled())
+    if (auto why = client.use_tls(edge.tls); !why.empty()) throw std::runtime_error("[edge] " + why);
   if (check_only) {
     std::cout << path << ": " << jails.size() << " jail(s), edge " << edge.endpoint << ": OK\n";
     return 0;
@@ -69,10 +87,9 @@ int run(const std::string& path, bool check_only) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::filesystem::create_directories(watch_cfg.state_dir);
-  control::RemoteBanClient client(edge.endpoint, token, edge.timeout);
   watch_tool::BanQueue queue({watch_cfg.state_dir + "/queue.jsonl", std::chrono::seconds(1),
                               std::chrono::seconds(60)},
-                             [&](const bans::BanRequest& r) { return client.send(r); });
+                             [&](const std::vector<bans::BanRequest>& b) { return client.send(b); });
   auto watcher = watch::start(
       jails, {watch_cfg.state_dir, [&](const bans::BanRequest& r) {
                 spdlog::info("jail {}: ban {} for {}s", r.jail, r.prefix.str(),

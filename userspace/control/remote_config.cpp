@@ -13,9 +13,10 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
   if (!node) return cfg;
   const auto* t = node->as_table();
   if (!t) config::fail(*node, "[remote_ban] must be a table");
-  config::check_keys(*t, {"enabled", "listen", "tokens", "token_files", "allow", "rate", "burst",
+  config::check_keys(*t, {"enabled", "listen", "name", "tokens", "token_files", "allow", "rate",
+                          "burst", "ban_rate", "ban_burst",
                           "max_skew", "idle_timeout", "max_connections", "min_prefix_v4",
-                          "min_prefix_v6"},
+                          "min_prefix_v6", "tls_cert", "tls_key", "tls_client_ca"},
                      "remote_ban");
   if (!t->contains("listen")) {
     if (config::get_bool(*t, "enabled", false))
@@ -54,8 +55,15 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
     if (!prefix) config::fail(*t->get("allow"), "[remote_ban] allow: " + error);
     cfg.allow.push_back(*prefix);
   }
-  cfg.rate = static_cast<double>(config::get_int(*t, "rate", 5, 1, 100000));
-  cfg.burst = static_cast<double>(config::get_int(*t, "burst", 20, 1, 1000000));
+  cfg.rate = static_cast<double>(config::get_int(*t, "rate", 20, 1, 100000));
+  cfg.burst = static_cast<double>(config::get_int(*t, "burst", 100, 1, 1000000));
+  cfg.ban_rate = static_cast<double>(config::get_int(*t, "ban_rate", 500, 1, 1000000));
+  cfg.ban_burst = static_cast<double>(config::get_int(*t, "ban_burst", 10000, 1, 10000000));
+  if (t->contains("name")) {
+    cfg.name = config::get_string(*t, "name", "");
+    if (auto why = check_edge_name(cfg.name); !why.empty())
+      config::fail(*t->get("name"), "[remote_ban] name: " + why);
+  }
   auto skew = config::get_duration(*t, "max_skew", cfg.max_skew);
   if (skew < std::chrono::seconds(1))
     config::fail(*t->get("max_skew"), "'max_skew' must be at least \"1s\"");
@@ -67,6 +75,12 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
   cfg.max_connections = static_cast<std::size_t>(config::get_int(*t, "max_connections", 64, 1, 100000));
   cfg.min_prefix_v4 = static_cast<unsigned>(config::get_int(*t, "min_prefix_v4", cfg.min_prefix_v4, 1, 32));
   cfg.min_prefix_v6 = static_cast<unsigned>(config::get_int(*t, "min_prefix_v6", cfg.min_prefix_v6, 1, 128));
+  cfg.tls = {config::get_string(*t, "tls_cert", ""), config::get_string(*t, "tls_key", ""),
+             config::get_string(*t, "tls_client_ca", "")};
+  if (cfg.tls.cert.empty() != cfg.tls.key.empty() || cfg.tls.cert.empty() != cfg.tls.ca.empty())
+    throw config::ConfigError(t->source(), "[remote_ban] TLS needs all of tls_cert, tls_key and "
+                                           "tls_client_ca (the CA that signs the watchers' "
+                                           "certificates), or none of them");
   return cfg;
 }
 

@@ -1,6 +1,11 @@
 #include "control/remote_protocol.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 #include <openssl/crypto.h>
@@ -25,6 +30,9 @@ std::string hex(const unsigned char* data, std::size_t size) {
   return out;
 }
 
+// Timestamps beyond +-2^40 s are no clock's (the verifier clamps to the same range).
+bool in_range(std::int64_t s) { return s >= -(std::int64_t{1} << 40) && s <= (std::int64_t{1} << 40); }
+
 bool is_hex(std::string_view s, std::size_t size) {
   return s.size() == size && std::all_of(s.begin(), s.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -33,6 +41,18 @@ bool is_hex(std::string_view s, std::size_t size) {
 
 std::int64_t unix_seconds(WallClock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+// Written aside and renamed, so a crash leaves the old or the new value. Not fsynced: it
+// guards restarts of the daemon; after a reboot the start time is well past it anyway.
+bool write_floor(const std::string& path, std::int64_t ts) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << ts << "\n";
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 }  // namespace
@@ -46,12 +66,24 @@ std::string hmac_sha256_hex(std::string_view token, std::string_view message) {
   return hex(mac, size);
 }
 
-std::string remote_signed_text(std::int64_t ts, std::string_view nonce, std::string_view body) {
-  std::string text = "snigate-remote-ban v1\n" + std::to_string(ts) + "\n";
+std::string remote_signed_text(int version, std::string_view edge, std::int64_t ts,
+                               std::string_view nonce, std::string_view body) {
+  std::string text = "snigate-remote-ban v" + std::to_string(version) + "\n";
+  if (version >= 2) text.append(edge).append("\n");
+  text += std::to_string(ts) + "\n";
   text.append(nonce);
   text += "\n";
   text.append(body);
   return text;
+}
+
+std::string check_edge_name(std::string_view name) {
+  if (name.empty() || name.size() > kRemoteMaxEdgeName)
+    return "an edge name has 1 to " + std::to_string(kRemoteMaxEdgeName) + " characters";
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+      return "an edge name is made of letters, digits, '.', '_' and '-' (such as \"edge-a\")";
+  return {};
 }
 
 std::string random_nonce() {
@@ -61,23 +93,43 @@ std::string random_nonce() {
 }
 
 std::string sign_remote_request(const json& body, std::string_view token,
-                                WallClock::time_point now, const std::string& nonce) {
+                                WallClock::time_point now, const std::string& nonce,
+                                std::string_view edge) {
   std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
   std::int64_t ts = unix_seconds(now);
   json request{{"v", kRemoteVersion},
+               {"edge", edge},
                {"ts", ts},
                {"nonce", nonce},
                {"body", text},
-               {"mac", hmac_sha256_hex(token, remote_signed_text(ts, nonce, text))}};
+               {"mac", hmac_sha256_hex(token, remote_signed_text(kRemoteVersion, edge, ts, nonce, text))}};
   return request.dump() + "\n";
 }
 
 RemoteAuth::RemoteAuth(std::vector<std::string> tokens, std::chrono::seconds max_skew,
-                       std::size_t max_nonces, WallClock::time_point started)
+                       std::size_t max_nonces, WallClock::time_point started, std::string edge)
     : tokens_(std::move(tokens)),
       max_skew_(max_skew),
       max_nonces_(max_nonces),
-      started_s_(std::chrono::duration_cast<std::chrono::seconds>(started.time_since_epoch()).count()) {}
+      started_s_(unix_seconds(started)),
+      edge_(std::move(edge)) {}
+
+std::string RemoteAuth::remember_in(const std::string& path) {
+  std::lock_guard lock(mu_);
+  std::int64_t left = 0;
+  {
+    std::ifstream in(path);
+    if (in && !(in >> left) && !in.eof()) return path + ": not a timestamp; remove it";
+  }
+  if (!in_range(left)) return path + ": not a timestamp; remove it";
+  // What the previous run took up to its last second is refused: start just after it.
+  started_s_ = std::max(started_s_, left + 1);
+  newest_s_ = left;
+  floor_file_ = path;
+  if (!std::ifstream(path) && !write_floor(path, left))
+    return "cannot write " + path + ": " + std::strerror(errno);
+  return {};
+}
 
 RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point now) {
   RemoteVerdict v;
@@ -91,9 +143,18 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
   // exception here would end the edge's control loop for an unauthenticated peer.
   auto version = req.find("v");
   if (version == req.end() || !version->is_number_integer() ||
-      version->get<std::int64_t>() != kRemoteVersion)
+      version->get<std::int64_t>() < kRemoteOldestVersion ||
+      version->get<std::int64_t>() > kRemoteVersion)
     return refuse("unsupported protocol version (this edge speaks v" +
-                  std::to_string(kRemoteVersion) + ")");
+                  std::to_string(kRemoteOldestVersion) + " to v" + std::to_string(kRemoteVersion) + ")");
+  const int v_number = static_cast<int>(version->get<std::int64_t>());
+  std::string edge_text;
+  if (v_number >= 2) {
+    auto edge = req.find("edge");
+    if (edge == req.end() || !edge->is_string())
+      return refuse("malformed request: v2 needs \"edge\", the name of the edge it is for");
+    edge_text = edge->get<std::string>();
+  }
   auto ts = req.find("ts"), nonce = req.find("nonce"), body = req.find("body"),
        mac = req.find("mac");
   if (ts == req.end() || !ts->is_number_integer() || nonce == req.end() || !nonce->is_string() ||
@@ -117,7 +178,7 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
                   std::to_string(max_skew_.count()) + " s); check both clocks (NTP)");
   const auto sent = WallClock::time_point(std::chrono::seconds(ts_s));
 
-  std::string text = remote_signed_text(ts->get<std::int64_t>(), nonce_text, body_text);
+  std::string text = remote_signed_text(v_number, edge_text, ts->get<std::int64_t>(), nonce_text, body_text);
   bool matched = false;
   for (std::size_t i = 0; i < tokens_.size(); ++i) {
     auto expected = hmac_sha256_hex(tokens_[i], text);
@@ -127,8 +188,16 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
     }
   }
   if (!matched) return refuse("bad token (no configured token signs this request)");
+  // After the MAC, so only a token holder learns this edge's name.
+  if (v_number < 2 && !edge_.empty())
+    return refuse("a v1 request names no edge, and this edge (\"" + edge_ +
+                  "\") takes only requests signed for it; upgrade snigate-watch and set [edge] "
+                  "name = \"" + edge_ + "\"");
+  if (edge_text != edge_)
+    return refuse("signed for edge \"" + edge_text + "\", not this one (\"" + edge_ +
+                  "\", [remote_ban] name); set [edge] name in snigate-watch to this edge's name");
   // Whole seconds, as ts is: what was signed in the very second the edge started passes (a
-  // watcher sending at once must not be turned away), so the replay window left is < 1 s.
+  // watcher sending at once must not be turned away); remember_in() closes that second.
   if (ts_s < started_s_) {
     v.retry = true;
     return refuse("signed before this edge started (its replay memory starts then); sign it again");
@@ -145,6 +214,10 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
     }
     // Once the timestamp leaves the window the request is refused anyway: forget it then.
     nonces_.emplace(nonce_text, sent + max_skew_);
+    if (!floor_file_.empty() && ts_s > newest_s_) {
+      newest_s_ = ts_s;
+      write_floor(floor_file_, ts_s);
+    }
   }
 
   v.body = json::parse(body_text, nullptr, false);
@@ -156,7 +229,8 @@ RemoteVerdict RemoteAuth::verify(std::string_view line, WallClock::time_point no
 RateLimiter::RateLimiter(double rate, double burst, std::size_t max_peers)
     : rate_(rate), burst_(std::max(1.0, burst)), max_peers_(max_peers) {}
 
-bool RateLimiter::allow(const boost::asio::ip::address& peer, Clock::time_point now) {
+std::size_t RateLimiter::take(const boost::asio::ip::address& peer, Clock::time_point now,
+                              std::size_t wanted) {
   std::lock_guard lock(mu_);
   auto it = buckets_.find(peer);
   if (it == buckets_.end()) {
@@ -165,7 +239,7 @@ bool RateLimiter::allow(const boost::asio::ip::address& peer, Clock::time_point 
         double refill = std::chrono::duration<double>(now - b.second.last).count() * rate_;
         return b.second.tokens + refill >= burst_;
       });
-      if (buckets_.size() >= max_peers_) return false;
+      if (buckets_.size() >= max_peers_) return 0;
     }
     it = buckets_.emplace(peer, Bucket{burst_, now}).first;
   }
@@ -173,9 +247,9 @@ bool RateLimiter::allow(const boost::asio::ip::address& peer, Clock::time_point 
   double elapsed = std::chrono::duration<double>(now - b.last).count();
   b.tokens = std::min(burst_, b.tokens + elapsed * rate_);
   b.last = now;
-  if (b.tokens < 1.0) return false;
-  b.tokens -= 1.0;
-  return true;
+  const auto granted = std::min(wanted, static_cast<std::size_t>(b.tokens));
+  b.tokens -= static_cast<double>(granted);
+  return granted;
 }
 
 }  // namespace snigate::control

@@ -1,5 +1,6 @@
 #include "daemon/subsystems.h"
 
+#include <filesystem>
 #include <set>
 #include <stdexcept>
 
@@ -161,6 +162,8 @@ std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Confi
 
   if (remote_cfg.enabled) {
     if (!s->bans) throw std::runtime_error("[remote_ban] needs bans on ([bans] enabled = false)");
+    remote_cfg.replay_file =
+        (std::filesystem::path(bans_cfg.store).parent_path() / "remote-replay").string();
     s->remote = control::RemoteBanServer::start(daemon.control_context(), remote_cfg,
                                                 handlers(*s), error);
     if (!s->remote) throw std::runtime_error(error);
