@@ -1,11 +1,11 @@
 #include "relay_harness.h"
 
-#include <dirent.h>
 #include <poll.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <list>
@@ -538,12 +538,13 @@ std::size_t Harness::live_connections() {
   return n.get_future().get();
 }
 
-std::size_t open_fds() {
+std::size_t open_fds(bool pipes) {
   std::size_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (::readdir(d)) ++n;
-    ::closedir(d);
-  }
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    if ((std::filesystem::read_symlink(it->path(), ec).string().rfind("pipe:", 0) == 0) == pipes)
+      ++n;
   return n;
 }
 

@@ -114,7 +114,8 @@ class Harness {
   bool timed_out_ = false;
 };
 
-// Open file descriptors of this process.
-std::size_t open_fds();
+// Open file descriptors of this process: the pipes (the splice relay's pool keeps empty ones
+// for reuse, splice_relay.cpp), or all the others.
+std::size_t open_fds(bool pipes = false);
 
 }  // namespace snigate::vmtest
