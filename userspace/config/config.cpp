@@ -104,8 +104,9 @@ DaemonConfig parse_daemon(const toml::table& root) {
     fail(child(*t, "log_level"), "'log_level' must be one of " + join(levels) +
                                      did_you_mean(d.log_level, levels));
   if (t->contains("max_connections"))
-    d.max_connections =
-        static_cast<std::size_t>(get_int(*t, "max_connections", 65536, 1, 10'000'000));
+    d.max_connections = static_cast<std::size_t>(get_int(
+        *t, "max_connections", static_cast<std::int64_t>(d.kDefaultMaxConnections), 1,
+        10'000'000));
   d.max_connections_per_client = static_cast<std::size_t>(
       get_int(*t, "max_connections_per_client",
               static_cast<std::int64_t>(d.max_connections_per_client), 0, 10'000'000));

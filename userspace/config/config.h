@@ -85,8 +85,10 @@ struct DaemonConfig {
   std::string access_log = "stdout";
   AccessLogFormat access_log_format = AccessLogFormat::Text;
   std::string log_level = "info";
-  // Unset: what RLIMIT_NOFILE affords under the running relay, at most 65536
-  // (daemon/fd_budget.h); set, it is still capped by what the limit affords.
+  // Unset: what RLIMIT_NOFILE affords under the running relay, at most
+  // kDefaultMaxConnections (daemon/fd_budget.h); set, it is still capped by what the limit
+  // affords.
+  static constexpr std::size_t kDefaultMaxConnections = 65536;
   std::optional<std::size_t> max_connections;
   // Per client (an IPv4 address, an IPv6 /64; behind PROXY in, the address in the header).
   // 0 turns a cap off.

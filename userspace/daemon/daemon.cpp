@@ -229,7 +229,8 @@ void Daemon::budget_connections(Generation& g, const Generation* previous) {
   const auto& d = g.config->daemon;
   const auto b = daemon::budget_connections(descriptor_limit_,
                                             g.listeners.size() * workers_.size(),
-                                            g.relay->mode(), d.max_connections, 65536);
+                                            g.relay->mode(), d.max_connections,
+                                            d.kDefaultMaxConnections);
   g.max_connections = b.max_connections;
   if (previous && previous->max_connections == g.max_connections) return;
   if (b.capped)
