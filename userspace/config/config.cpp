@@ -347,6 +347,67 @@ std::string bad_name_reason(std::string_view name) {
   return "";
 }
 
+// A name as a table key or a rule's `name` writes it: "~regex", "*.wildcard" or exact.
+RouteEntry parse_route_name(std::string_view k, const std::string& backend,
+                            const toml::source_region& where) {
+  RouteEntry entry{RouteEntry::Kind::Exact, "", backend, where};
+  if (k.starts_with('~')) {
+    entry.kind = RouteEntry::Kind::Regex;
+    entry.pattern = std::string(k.substr(1));
+    std::string error;
+    if (!compile_route_regex(entry.pattern, &error))
+      throw ConfigError(entry.where, "regex \"" + escaped(entry.pattern) + "\": " + error);
+  } else if (k.starts_with("*.")) {
+    entry.kind = RouteEntry::Kind::Wildcard;
+    entry.pattern = normalize_name(k.substr(2));
+    std::string why = bad_name_reason(entry.pattern);
+    if (!why.empty()) throw ConfigError(entry.where, "wildcard \"" + escaped(k) + "\": " + why);
+  } else {
+    entry.pattern = normalize_name(k);
+    std::string why = bad_name_reason(entry.pattern);
+    if (!why.empty()) throw ConfigError(entry.where, "name \"" + escaped(k) + "\": " + why);
+  }
+  return entry;
+}
+
+RouteRule parse_rule(const std::string& table, const toml::table& t) {
+  const std::string where = "[[table." + table + ".rule]]";
+  check_keys(t, {"name", "alpn", "client", "backend"}, "[table." + table + ".rule]");
+  RouteRule rule;
+  rule.where = t.source();
+  rule.backend = require_string(t, "backend", where);
+  if (t.contains("name")) {
+    auto name = t.get("name")->value_exact<std::string>();
+    if (!name) fail(child(t, "name"), where + " 'name' is one name: \"host\", \"*.domain\" or "
+                                      "\"~regex\" (write one rule per name)");
+    rule.name = parse_route_name(*name, rule.backend, child(t, "name").source());
+  }
+  if (t.contains("alpn")) {
+    rule.alpn = get_string_list(t, "alpn");
+    if (rule.alpn.empty()) fail(child(t, "alpn"), where + " alpn = [] never matches; list the "
+                                                  "protocols (\"acme-tls/1\", \"h2\") or remove it");
+    for (const auto& a : rule.alpn)
+      if (a.empty() || a.size() > 255)
+        fail(child(t, "alpn"), where + " alpn \"" + escaped(a) + "\": a protocol name is 1 to "
+                                                              "255 bytes");
+  }
+  if (t.contains("client")) {
+    for (const auto& text : get_string_list(t, "client")) {
+      std::string why;
+      auto prefix = net::Prefix::parse(text, &why);
+      if (!prefix) fail(child(t, "client"), where + " client \"" + escaped(text) + "\": " + why);
+      rule.client.push_back(*prefix);
+    }
+    if (rule.client.empty())
+      fail(child(t, "client"), where + " client = [] never matches; list addresses or CIDRs "
+                                       "(\"10.0.0.0/8\", \"fd00::/8\") or remove it");
+  }
+  if (!rule.name && rule.alpn.empty() && rule.client.empty())
+    fail(t, where + " has no condition (name, alpn or client), so it would take every "
+                    "connection; write that as default = \"" + escaped(rule.backend) + "\" instead");
+  return rule;
+}
+
 TableConfig parse_table(const std::string& name, const toml::node& node) {
   const toml::table* t = node.as_table();
   std::string where = "table." + name;
@@ -355,10 +416,17 @@ TableConfig parse_table(const std::string& name, const toml::node& node) {
   table.name = name;
   std::set<std::pair<RouteEntry::Kind, std::string>> seen;
   for (const auto& [key, value] : *t) {
+    std::string_view k = key.str();
+    if (k == "rule" && value.is_array()) {
+      const toml::array& rules = *value.as_array();
+      if (!rules.is_array_of_tables())
+        fail(value, "rules are written [[" + where + ".rule]] (an array of tables)");
+      for (const auto& item : rules) table.rules.push_back(parse_rule(name, *item.as_table()));
+      continue;
+    }
     auto backend = value.value_exact<std::string>();
     if (!backend)
       fail(value, "[" + where + "] \"" + escaped(key.str()) + "\" must name a backend");
-    std::string_view k = key.str();
     if (k == "default") {
       table.default_backend = *backend;
       continue;
@@ -367,30 +435,14 @@ TableConfig parse_table(const std::string& name, const toml::node& node) {
       table.no_sni_backend = *backend;
       continue;
     }
-    RouteEntry entry{RouteEntry::Kind::Exact, "", *backend, key_region(key, value)};
-    if (k.starts_with('~')) {
-      entry.kind = RouteEntry::Kind::Regex;
-      entry.pattern = std::string(k.substr(1));
-      std::string error;
-      if (!compile_route_regex(entry.pattern, &error))
-        throw ConfigError(entry.where, "regex \"" + escaped(entry.pattern) + "\": " + error);
-    } else if (k.starts_with("*.")) {
-      entry.kind = RouteEntry::Kind::Wildcard;
-      entry.pattern = normalize_name(k.substr(2));
-      std::string why = bad_name_reason(entry.pattern);
-      if (!why.empty()) throw ConfigError(entry.where, "wildcard \"" + escaped(k) + "\": " + why);
-    } else {
-      // A dotless near miss of a keyword is a typo, not a host name nobody would send.
-      std::string keyword = k.find('.') == std::string_view::npos
-                                ? did_you_mean(k, {"default", "no_sni"})
-                                : std::string();
+    // A dotless near miss of a keyword is a typo, not a host name nobody would send.
+    if (!k.starts_with('~') && !k.starts_with("*.") && k.find('.') == std::string_view::npos) {
+      std::string keyword = did_you_mean(k, {"default", "no_sni", "rule"});
       if (!keyword.empty())
-        throw ConfigError(entry.where, "\"" + escaped(k) + "\" would route a host of that "
-                                       "name" + keyword);
-      entry.pattern = normalize_name(k);
-      std::string why = bad_name_reason(entry.pattern);
-      if (!why.empty()) throw ConfigError(entry.where, "name \"" + escaped(k) + "\": " + why);
+        throw ConfigError(key_region(key, value),
+                          "\"" + escaped(k) + "\" would route a host of that name" + keyword);
     }
+    RouteEntry entry = parse_route_name(k, *backend, key_region(key, value));
     if (!seen.insert({entry.kind, entry.pattern}).second)
       throw ConfigError(entry.where, "\"" + escaped(k) + "\" is listed twice in [" + where +
                                          "] (names ignore case and a trailing dot)");
@@ -415,6 +467,32 @@ std::map<std::string, TableConfig> parse_tables(const toml::table& root) {
   return out;
 }
 
+}  // namespace
+
+std::string spelling(const RouteEntry& entry) {
+  const char* prefix = entry.kind == RouteEntry::Kind::Wildcard ? "*."
+                       : entry.kind == RouteEntry::Kind::Regex  ? "~"
+                                                                : "";
+  return prefix + entry.pattern;
+}
+
+std::string describe(const RouteRule& rule) {
+  std::string out;
+  auto add = [&out](const char* what, const std::string& value) {
+    out += (out.empty() ? "" : ", ") + std::string(what) + " " + value;
+  };
+  if (rule.name) add("name", spelling(*rule.name));
+  if (!rule.alpn.empty()) add("alpn", join(rule.alpn));
+  if (!rule.client.empty()) {
+    std::vector<std::string> prefixes;
+    for (const auto& p : rule.client) prefixes.push_back(p.str());
+    add("client", join(prefixes));
+  }
+  return out;
+}
+
+namespace {
+
 // ---- cross references ----
 
 void check_references(const Config& c, const toml::table& root) {
@@ -430,6 +508,7 @@ void check_references(const Config& c, const toml::table& root) {
   for (const auto& [name, table] : c.tables) {
     const toml::table& raw = *tables->get(name)->as_table();
     for (const auto& e : table.entries) check_backend(e.backend, e.where, name);
+    for (const auto& r : table.rules) check_backend(r.backend, r.where, name);
     for (auto key : {"default", "no_sni"})
       if (raw.contains(key))
         check_backend(*raw.get(key)->value_exact<std::string>(), raw.get(key)->source(), name);
@@ -541,12 +620,10 @@ std::string check_summary(const Config& c) {
   }
   for (const auto& [name, t] : c.tables) {
     out << "table " << name << ":\n";
-    for (const auto& e : t.entries) {
-      const char* prefix = e.kind == RouteEntry::Kind::Wildcard ? "*."
-                           : e.kind == RouteEntry::Kind::Regex  ? "~"
-                                                                : "";
-      out << "  " << prefix << e.pattern << " -> " << e.backend << "\n";
-    }
+    for (std::size_t i = 0; i < t.rules.size(); ++i)
+      out << "  rule#" << i + 1 << " (" << describe(t.rules[i]) << ") -> " << t.rules[i].backend
+          << "\n";
+    for (const auto& e : t.entries) out << "  " << spelling(e) << " -> " << e.backend << "\n";
     if (t.no_sni_backend) out << "  (no name) -> " << *t.no_sni_backend << "\n";
     out << "  (default) -> " << (t.default_backend ? *t.default_backend : "none: refused") << "\n";
   }

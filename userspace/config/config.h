@@ -68,9 +68,25 @@ struct RouteEntry {
   toml::source_region where;
 };
 
+// [[table.X.rule]]: a route on more than the name. Every condition it has must hold; rules
+// are tried in file order before the table's name entries (routing/route_table.h).
+struct RouteRule {
+  std::optional<RouteEntry> name;              // `name`: exact, "*.wildcard" or "~regex"
+  std::vector<std::string> alpn;               // `alpn`: the client offers any of these
+  std::vector<net::Prefix> client;             // `client`: the real client is in any of these
+  std::string backend;
+  toml::source_region where;
+};
+
+// How the file writes a name entry: "example.org", "*.example.org", "~regex".
+std::string spelling(const RouteEntry& entry);
+// A rule's conditions in words: "name *.example.org, alpn acme-tls/1, client 10.0.0.0/8".
+std::string describe(const RouteRule& rule);
+
 struct TableConfig {
   std::string name;
   std::vector<RouteEntry> entries;             // file order
+  std::vector<RouteRule> rules;                // file order
   std::optional<std::string> default_backend;
   std::optional<std::string> no_sni_backend;
 };
