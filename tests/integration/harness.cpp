@@ -338,11 +338,16 @@ Snigated::Snigated(const TempDir& dir, const std::string& toml,
   argv.insert(argv.end(), {SNIGATED_PATH, "-c", config_.string()});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<Process>(argv, dir / "snigated.log");
-  // Every listener logs its bound address; wait until each [[listener]] name is there.
-  std::regex name_re(R"(\bname\s*=\s*"([^"]+)\")");
-  for (auto it = std::sregex_iterator(toml.begin(), toml.end(), name_re);
-       it != std::sregex_iterator(); ++it) {
-    std::string name = (*it)[1];
+  // Every listener logs its bound address; wait until each [[listener]] name is there (other
+  // sections have names too: jails, route rules).
+  std::regex name_re(R"(^\s*name\s*=\s*"([^"]+)\")");
+  std::istringstream lines(toml);
+  std::string section;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with('[')) section = line.substr(0, line.find(']') + 2);
+    std::smatch found;
+    if (section != "[[listener]]" || !std::regex_search(line, found, name_re)) continue;
+    std::string name = found[1];
     auto m = process_->wait_for(std::regex("listener " + name + " bound to [0-9.]+:(\\d+)"));
     if (!m) throw std::runtime_error("snigated did not bind " + name + ":\n" + process_->log());
     ports_[name] = static_cast<std::uint16_t>(std::stoi((*m)[1]));
@@ -365,9 +370,11 @@ std::string Snigated::wait_access(const std::regex& pattern,
   }
 }
 
-std::string s_client_subject(std::uint16_t port, const std::string& servername) {
+std::string s_client_subject(std::uint16_t port, const std::string& servername,
+                             const std::string& alpn) {
   std::vector<std::string> argv{"openssl", "s_client", "-connect",
                                 "127.0.3.1:" + std::to_string(port)};
+  if (!alpn.empty()) argv.insert(argv.end(), {"-alpn", alpn});
   if (servername.empty())
     argv.push_back("-noservername");
   else

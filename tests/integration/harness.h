@@ -147,7 +147,8 @@ class Snigated {
 };
 
 // Subject CN of the certificate that `openssl s_client` saw through 127.0.3.1:port, or the
-// whole output when there was none.
-std::string s_client_subject(std::uint16_t port, const std::string& servername);
+// whole output when there was none. `alpn`: protocols to offer ("h2,http/1.1"), none if empty.
+std::string s_client_subject(std::uint16_t port, const std::string& servername,
+                             const std::string& alpn = {});
 
 }  // namespace snigate::itest

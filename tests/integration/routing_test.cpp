@@ -62,7 +62,7 @@ TEST_F(Routing, SClientServernameReachesItsBackend) {
   EXPECT_NE(d.wait_access(std::regex(
                 R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z client=(127\.[0-9.]+:\d+) peer=\1 )"
                 R"(listener=tls name=a\.test alpn=\S+ backend=a upstream=127\.0\.3\.1:\d+ in=[1-9]\d* )"
-                R"(out=[1-9]\d* connect_ms=[0-9.]+ duration_ms=[0-9.]+ relay=\w+ end=clean$)")),
+                R"(out=[1-9]\d* connect_ms=[0-9.]+ duration_ms=[0-9.]+ relay=\w+ end=clean rule=exact$)")),
             "") << d.access_log();
   EXPECT_NE(d.wait_access(std::regex(R"(name=- .*backend=nosni)")), "") << d.access_log();
 }

@@ -34,6 +34,7 @@ struct Args {
   std::string jail;
   bool force = false;
   bool json = false;
+  control::RouteQuestion route;
 };
 
 int usage_error(const std::string& message) {
@@ -147,6 +148,19 @@ int reopen_logs(const Args& args) {
   return kOk;
 }
 
+int route(const Args& args) {
+  auto reply = call(args, json{{"cmd", "route"}, {"listener", args.route.listener},
+                               {"name", args.route.name}, {"alpn", args.route.alpn},
+                               {"client", args.route.client}});
+  if (!reply) return kFailed;
+  if (args.json) return std::cout << dump((*reply)["route"]) << "\n", kOk;
+  std::string error;
+  auto answer = control::route_answer_from_json((*reply)["route"], error);
+  if (!answer) return std::cerr << "snigatectl: bad reply from snigated: " << error << "\n", kFailed;
+  std::cout << control::format_route(args.route, *answer);
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -186,6 +200,13 @@ int main(int argc, char** argv) {
   conns_cmd->add_flag("--json", args.json, "print JSON");
   auto* reload_cmd = sub("reload", "re-read the configuration");
   auto* reopen_cmd = sub("reopen-logs", "reopen the access log file (after logrotate renamed it)");
+  auto* route_cmd = sub("route", "which backend a connection would reach, and the rule choosing it");
+  route_cmd->add_option("listener", args.route.listener, "listener name")->required();
+  route_cmd->add_option("name", args.route.name, "SNI or Host (default: none)");
+  route_cmd->add_option("--alpn", args.route.alpn, "offered ALPN protocols, e.g. h2,http/1.1")
+      ->delimiter(',');
+  route_cmd->add_option("--client", args.route.client, "the client's address");
+  route_cmd->add_flag("--json", args.json, "print JSON");
 
   try {
     app.parse(argc, argv);
@@ -210,5 +231,6 @@ int main(int argc, char** argv) {
   if (conns_cmd->parsed()) return list_conns(args);
   if (reload_cmd->parsed()) return reload(args);
   if (reopen_cmd->parsed()) return reopen_logs(args);
+  if (route_cmd->parsed()) return route(args);
   return kUsage;
 }

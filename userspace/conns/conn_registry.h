@@ -26,6 +26,7 @@ struct ConnInfo {
   std::string server_name;                // SNI or Host
   std::string alpn;
   std::string backend;
+  std::string rule;                       // what chose the backend (routing::RouteMatch::rule)
   std::string upstream;                   // address actually connected
   std::string state;                      // preread | connecting | relaying
   // Forward connections only (SNI forwarding, CONNECT), empty otherwise: what the client asked

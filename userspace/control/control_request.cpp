@@ -63,8 +63,17 @@ json dispatch(const ControlHandlers& h, const std::string& cmd, const json& req)
     auto error = h.reopen_logs();
     return error.empty() ? ok_reply() : error_reply("reopen-logs failed: " + error);
   }
+  if (cmd == "route") {
+    if (!h.route) return missing();
+    std::string error;
+    auto question = route_question_from_json(req, error);
+    if (!question) return error_reply("route: " + error);
+    RouteAnswer a = h.route(*question);
+    if (!a.error.empty()) return error_reply("route: " + a.error);
+    return json{{"ok", true}, {"route", to_json(a)}};
+  }
   return error_reply("unknown command '" + cmd +
-                     "' (known: ban, unban, bans, stats, conns, reload, reopen-logs)");
+                     "' (known: ban, unban, bans, stats, conns, reload, reopen-logs, route)");
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include "bans/ban.h"
 #include "conns/conn_registry.h"
+#include "control/protocol.h"
 #include "net/prefix.h"
 
 namespace snigate::control {
@@ -28,6 +29,7 @@ struct ControlHandlers {
   std::function<std::string()> reload;  // "" on success, else the error (config file:line)
                                         // and what still runs
   std::function<std::string()> reopen_logs;  // "" on success, else why the old file stays
+  std::function<RouteAnswer(const RouteQuestion&)> route;
 };
 
 // Answers one request line with one reply (no newline). Pure apart from the handlers it calls;

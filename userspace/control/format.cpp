@@ -117,7 +117,8 @@ std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePo
       state += std::string("/") + relay::to_string(c.counters->mode);
     std::vector<std::string> row{std::to_string(c.id), c.client.to_string(),
                                  config::format_endpoint(c.peer), cell(c.listener),
-                                 cell(c.server_name, 48), cell(c.backend)};
+                                 cell(c.server_name, 48),
+                                 cell(c.rule.empty() ? c.backend : c.backend + " (" + c.rule + ")")};
     if (forward)
       row.insert(row.end(), {cell(c.requested, 54), cell(c.resolved, 48), cell(c.verdict, 24)});
     row.insert(row.end(), {cell(c.upstream), cell(state), format_bytes(up), format_bytes(down),
@@ -125,6 +126,16 @@ std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePo
     rows.push_back(std::move(row));
   }
   return table(rows);
+}
+
+std::string format_route(const RouteQuestion& q, const RouteAnswer& a) {
+  if (a.backend.empty())
+    return "no route: listener " + q.listener + " would refuse " +
+           (q.name.empty() ? std::string("a connection without a name") : "'" + q.name + "'") +
+           " (end=no_route)\n";
+  std::string out = a.backend + "  (" + a.rule;
+  if (!a.detail.empty()) out += ": " + a.detail;
+  return out + ")\n";
 }
 
 std::string format_stats(const nlohmann::json& stats) {

@@ -10,6 +10,7 @@
 
 #include "bans/ban.h"
 #include "conns/conn_registry.h"
+#include "control/protocol.h"
 
 namespace snigate::control {
 
@@ -30,6 +31,8 @@ std::string format_bans_table(const std::vector<bans::BanEntry>& bans, TimePoint
 std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePoint now);
 // One "dotted.key  value" line per leaf of the daemon's counters.
 std::string format_stats(const nlohmann::json& stats);
+// "acme  (rule#1: edge.toml:14:1: alpn acme-tls/1)", or why the connection would be refused.
+std::string format_route(const RouteQuestion& question, const RouteAnswer& answer);
 // "banned 192.0.2.7 for 1h00m (until 2026-11-23 10:15:00 UTC)" or "banned 192.0.2.7 permanently";
 // the length is expires - created (expires - now when created is unset).
 std::string format_ban_made(const bans::BanEntry& ban, TimePoint now);

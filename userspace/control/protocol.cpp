@@ -89,6 +89,7 @@ json to_json(const conns::ConnInfo& c) {
          {"server_name", c.server_name},
          {"alpn", c.alpn},
          {"backend", c.backend},
+         {"rule", c.rule},
          {"upstream", c.upstream},
          {"state", c.state},
          {"relay_mode", c.counters ? relay::to_string(c.counters->mode) : ""},
@@ -148,6 +149,7 @@ std::optional<conns::ConnInfo> conn_from_json(const json& j, std::string& error)
   c.server_name = r.str("server_name");
   c.alpn = r.str("alpn");
   c.backend = r.str("backend");
+  c.rule = r.str("rule");
   c.upstream = r.str("upstream");
   c.state = r.str("state");
   c.requested = r.str("requested");
@@ -187,6 +189,47 @@ std::optional<bans::BanRequest> ban_request_from_json(const json& j, std::string
   if (req.id.size() > 128) r.fail("id", "at most 128 characters");
   if (!error.empty()) return std::nullopt;
   return req;
+}
+
+json to_json(const RouteAnswer& a) {
+  return json{{"backend", a.backend}, {"rule", a.rule}, {"detail", a.detail}};
+}
+
+json to_json(const RouteQuestion& q) {
+  return json{{"listener", q.listener}, {"name", q.name}, {"alpn", q.alpn}, {"client", q.client}};
+}
+
+std::optional<RouteQuestion> route_question_from_json(const json& j, std::string& error) {
+  if (!j.is_object()) return error = "a route question must be a JSON object", std::nullopt;
+  Reader r{j, error};
+  RouteQuestion q;
+  q.listener = r.str("listener");
+  if (q.listener.empty() && error.empty()) r.fail("listener", "a listener name");
+  q.name = r.str("name");
+  q.client = r.str("client");
+  if (auto it = j.find("alpn"); it != j.end() && !it->is_null()) {
+    if (!it->is_array()) r.fail("alpn", "an array of strings");
+    for (const auto& a : *it) {
+      if (!a.is_string()) {
+        r.fail("alpn", "an array of strings");
+        break;
+      }
+      q.alpn.push_back(a.get<std::string>());
+    }
+  }
+  if (!error.empty()) return std::nullopt;
+  return q;
+}
+
+std::optional<RouteAnswer> route_answer_from_json(const json& j, std::string& error) {
+  if (!j.is_object()) return error = "a route answer must be a JSON object", std::nullopt;
+  Reader r{j, error};
+  RouteAnswer a;
+  a.backend = r.str("backend");
+  a.rule = r.str("rule");
+  a.detail = r.str("detail");
+  if (!error.empty()) return std::nullopt;
+  return a;
 }
 
 namespace {

@@ -41,6 +41,7 @@ std::string format(const AccessRecord& r) {
     line += fmt::format("connect_ms={:.3f} ", r.connect_ms);
   line += fmt::format("duration_ms={:.3f} relay={} end={}", r.duration_ms, clean(r.relay),
                       to_string(r.end));
+  if (!r.rule.empty()) line += " rule=" + clean(r.rule);
   if (!r.verdict.empty())
     line += fmt::format(" requested={} resolved={} verdict={}", clean(r.requested),
                         clean(r.resolved), clean(r.verdict));
@@ -70,6 +71,7 @@ std::string format_json(const AccessRecord& r, std::chrono::system_clock::time_p
       {"duration_ms", r.duration_ms},
       {"relay", escape(r.relay)},
       {"end", to_string(r.end)}};
+  if (!r.rule.empty()) j["rule"] = escape(r.rule);
   if (!r.verdict.empty()) {
     j["requested"] = escape(r.requested);
     j["resolved"] = escape(r.resolved);

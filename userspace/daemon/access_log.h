@@ -28,6 +28,7 @@ struct AccessRecord {
   std::string name;      // SNI or Host
   std::string alpn;      // first offered ALPN protocols, comma-separated
   std::string backend;
+  std::string rule;      // what chose the backend: "rule#2", "exact", "*.a.b", "default" ...
   std::string upstream;
   std::uint64_t bytes_in = 0;   // client -> upstream, preread included
   std::uint64_t bytes_out = 0;  // upstream -> client

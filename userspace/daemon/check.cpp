@@ -12,6 +12,7 @@
 #include "daemon/generation.h"
 #include "kernel/kernel_features.h"
 #include "kernel/relay_choice.h"
+#include "routing/rule_check.h"
 #include "watch/filter.h"
 #include "watch/watcher.h"
 
@@ -175,6 +176,7 @@ std::string check_config(std::shared_ptr<const config::Config> config,
         << (bans.enabled ? "" : " (not started: bans are off)") << "\n";
   }
   out << regex_warnings(c);
+  for (const auto& warning : routing::unreachable_rules(c)) out << "warning: " << warning << "\n";
   return out.str();
 }
 

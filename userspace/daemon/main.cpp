@@ -12,7 +12,9 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "control/format.h"
 #include "daemon/check.h"
+#include "daemon/route_answer.h"
 #include "daemon/daemon.h"
 #include "daemon/subsystems.h"
 #include "relay/relay.h"
@@ -41,6 +43,17 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "sockmap", "splice", "copy"}));
   app.add_option("--log-level", log_level, "Override [daemon] log_level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  std::vector<std::string> route;
+  std::vector<std::string> route_alpn;
+  std::string route_client;
+  auto* route_opt = app.add_option("--route", route, "With --check: LISTENER [NAME]: print the "
+                                   "backend such a connection reaches and the rule that chooses it")
+                        ->expected(1, 2)
+                        ->needs("--check");
+  app.add_option("--alpn", route_alpn, "With --route: offered ALPN protocols (P,Q)")
+      ->delimiter(',')
+      ->needs(route_opt);
+  app.add_option("--client", route_client, "With --route: the client's address")->needs(route_opt);
   app.set_version_flag("--version", std::string("snigated ") + kVersion + " (commit " +
                                         kGitCommit + ")");
   CLI11_PARSE(app, argc, argv);
@@ -54,6 +67,21 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
+  }
+  if (check && !route.empty()) {
+    control::RouteQuestion q{route[0], route.size() > 1 ? route[1] : "", route_alpn, route_client};
+    try {
+      control::RouteAnswer a = daemon::answer_route(*daemon::build_generation(cfg), q);
+      if (!a.error.empty()) {
+        std::fprintf(stderr, "route: %s\n", a.error.c_str());
+        return 1;
+      }
+      std::fputs(control::format_route(q, a).c_str(), stdout);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+    return 0;
   }
   if (check) {
     try {

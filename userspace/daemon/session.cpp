@@ -242,13 +242,15 @@ asio::awaitable<EndReason> Session::steps() {
   disarm_deadline();
   if (ticket_) ticket_->preread_done();
 
-  const std::string* backend = listener_.table->lookup(record_.name);
-  if (!backend) {
+  const routing::RouteMatch route = listener_.table->route(
+      {record_.name, &alpn_, net::unmap(client_endpoint_.address())});
+  if (!route.backend) {
     record_.detail = "no route for this name and no default";
     co_return EndReason::NoRoute;
   }
-  record_.backend = *backend;
-  co_return co_await connect_and_relay(*backend);
+  record_.backend = *route.backend;
+  record_.rule = *route.rule;
+  co_return co_await connect_and_relay(*route.backend);
 }
 
 asio::awaitable<EndReason> Session::read_proxy_header() {
@@ -307,6 +309,7 @@ asio::awaitable<EndReason> Session::preread() {
           record_.name = p.hello.sni;
           for (const auto& a : p.hello.alpn)
             record_.alpn += (record_.alpn.empty() ? "" : ",") + a;
+          alpn_ = std::move(p.hello.alpn);
           break;
         }
         if (p.status == parser::Status::Error) {
@@ -377,6 +380,7 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
   upstream_->set_option(tcp::no_delay(true), ec);
   context_.registry.update(id_, [this](conns::ConnInfo& i) {
     i.backend = record_.backend;
+    i.rule = record_.rule;
     i.upstream = record_.upstream;
     i.state = "relaying";
   });

@@ -85,6 +85,7 @@ class Session : public std::enable_shared_from_this<Session> {
   tcp::endpoint client_endpoint_;       // real client
   tcp::endpoint destination_;           // what the client connected to (from PROXY if any)
   std::vector<std::uint8_t> buffer_;    // bytes read from the client, replayed upstream
+  std::vector<std::string> alpn_;       // offered ALPN protocols, for the route
   std::shared_ptr<relay::Counters> counters_ = std::make_shared<relay::Counters>();
   AccessRecord record_;
 };

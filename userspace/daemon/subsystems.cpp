@@ -1,5 +1,7 @@
 #include "daemon/subsystems.h"
 
+#include "daemon/route_answer.h"
+
 #include <filesystem>
 #include <set>
 #include <stdexcept>
@@ -113,6 +115,7 @@ control::ControlHandlers handlers(Subsystems& s) {
     return {};
   };
   h.reopen_logs = [&s] { return s.daemon.reopen_logs(); };
+  h.route = [&s](const control::RouteQuestion& q) { return answer_route(*s.daemon.current(), q); };
   if (!s.bans) {
     auto off = [](const char* what) {
       return std::string(what) + ": bans are off in this daemon ([bans] enabled = false)";
