@@ -22,6 +22,7 @@ namespace ip = asio::ip;
 using tcp = ip::tcp;
 
 const auto kLoopback = ip::make_address("127.0.7.1");
+const auto kClient = ip::make_address("127.0.7.2");
 
 struct Exchange {
   ForwardResult result;
@@ -55,7 +56,7 @@ struct ConnectRequestTest : ::testing::Test {
     auto fut = asio::co_spawn(
         io,
         [&]() -> asio::awaitable<ForwardResult> {
-          auto r = co_await serve_connect_request(server, ex.leftover, rules, forwarder);
+          auto r = co_await serve_connect_request(server, ex.leftover, rules, forwarder, kClient);
           boost::system::error_code ignored;
           server.close(ignored);
           co_return r;
@@ -70,6 +71,23 @@ struct ConnectRequestTest : ::testing::Test {
     return ex;
   }
 };
+
+TEST_F(ConnectRequestTest, ClientOutsideTheListenersClientsGets403BeforeCredentials) {
+  rules.clients = {*net::Prefix::parse("10.0.0.0/8"), *net::Prefix::parse("fd00::/8")};
+  rules.auth = ProxyAuth::parse("token:secret");
+  auto ex = run("CONNECT " + backend_target() + " HTTP/1.1\r\nHost: " + backend_target() +
+                "\r\n\r\n");
+  EXPECT_EQ(ex.result.verdict, Verdict::DeniedClient);
+  EXPECT_EQ(ex.result.detail, "client 127.0.7.2 is not in 'clients'");
+  EXPECT_TRUE(ex.reply.starts_with("HTTP/1.1 403 ")) << ex.reply;
+  EXPECT_NE(ex.reply.find("this proxy does not serve your address"), std::string::npos) << ex.reply;
+  EXPECT_EQ(ex.reply.find("Proxy-Authenticate"), std::string::npos) << ex.reply;
+
+  rules.clients.push_back(*net::Prefix::parse("127.0.7.0/24"));
+  auto inside = run("CONNECT " + backend_target() + " HTTP/1.1\r\nHost: " + backend_target() +
+                    "\r\nProxy-Authorization: Bearer secret\r\n\r\n");
+  EXPECT_EQ(inside.reply, "HTTP/1.1 200 Connection established\r\n\r\n");
+}
 
 TEST_F(ConnectRequestTest, AllowedDestinationGets200AndKeepsPipelinedBytes) {
   auto ex = run("CONNECT " + backend_target() + " HTTP/1.1\r\nHost: " + backend_target() +
@@ -91,7 +109,7 @@ TEST_F(ConnectRequestTest, HeadSplitAcrossWritesStillParses) {
   front.accept(server);
   std::string request = "CONNECT " + backend_target() + " HTTP/1.1\r\n\r\n";
   std::vector<std::uint8_t> buffer;
-  auto fut = asio::co_spawn(io, serve_connect_request(server, buffer, rules, forwarder),
+  auto fut = asio::co_spawn(io, serve_connect_request(server, buffer, rules, forwarder, kClient),
                             asio::use_future);
   for (char c : request) {
     asio::write(client, asio::buffer(&c, 1));
@@ -209,7 +227,7 @@ TEST_F(ConnectRequestTest, SilentDnsIs504) {
   front.accept(server);
   asio::write(client, asio::buffer(std::string("CONNECT allowed.test:443 HTTP/1.1\r\n\r\n")));
   std::vector<std::uint8_t> buffer;
-  auto fut = asio::co_spawn(io, serve_connect_request(server, buffer, rules, slow_dns),
+  auto fut = asio::co_spawn(io, serve_connect_request(server, buffer, rules, slow_dns, kClient),
                             asio::use_future);
   io.run_for(std::chrono::seconds(5));
   ASSERT_EQ(fut.wait_for(std::chrono::seconds(0)), std::future_status::ready);

@@ -64,6 +64,12 @@ proxy_protocol_in = true
 trusted_proxies = ["127.0.7.3"]
 allow = ["127.0.7.10/32"]
 [[listener]]
+name = "proxy_office"
+listen = "127.0.7.1:0"
+protocol = "connect"
+allow = ["allowed.test", "127.0.7.10/32"]
+clients = ["127.0.7.4/30"]
+[[listener]]
 name = "sni"
 listen = "127.0.7.1:0"
 table = "fwd"
@@ -166,6 +172,23 @@ TEST_F(ForwardE2E, ProxyHeaderIsReadBeforeTheConnectRequest) {
   EXPECT_NE(d.wait_access(std::regex(R"(client=192\.0\.2\.99:5555 peer=127\.0\.7\.3:\d+ listener=proxy_in .*verdict=allowed)")),
             "")
       << d.access_log();
+}
+
+TEST_F(ForwardE2E, ConnectFromOutsideTheListenersClientsIs403) {
+  auto outside = curl_via_proxy(d.port("proxy_office"), "allowed.test", backend.port());
+  EXPECT_NE(outside.exit_code, 0);
+  EXPECT_NE(outside.output.find("CONNECT tunnel failed, response 403"), std::string::npos)
+      << outside.output;
+  EXPECT_NE(d.wait_access(std::regex(
+                R"(client=127\.0\.7\.2:\d+ .*listener=proxy_office .*end=no_route.*verdict=denied-client)")),
+            "")
+      << d.access_log();
+  // From inside the range the tunnel opens.
+  auto inside = run({"curl", "-sS", "-k", "--max-time", "15", "--interface", "127.0.7.5",
+                     "--proxy", "http://127.0.7.1:" + std::to_string(d.port("proxy_office")),
+                     fmt::format("https://allowed.test:{}/", backend.port())},
+                    {}, 20s);
+  EXPECT_EQ(inside.exit_code, 0) << inside.output;
 }
 
 TEST_F(ForwardE2E, ConnectToANameOffTheListIs403) {

@@ -224,5 +224,19 @@ TEST(RouteRuleConfig, MistakesAreNamedAtTheirLine) {
                "names backend 'nope', which is not defined");
 }
 
+TEST(RouteRuleConfig, ClientsOnATlsListenerPointsToRules) {
+  try {
+    config::load_string("[[listener]]\nlisten = \"127.0.2.1:0\"\ntable = \"t\"\n"
+                        "clients = [\"10.0.0.0/8\"]\n[table.t]\ndefault = \"b\"\n"
+                        "[backend.b]\nservers = [\"127.0.2.1:1\"]\n",
+                        "clients.toml");
+    ADD_FAILURE() << "accepted";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("clients.toml:4:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("[[table.X.rule]] client = [...]"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace snigate::routing

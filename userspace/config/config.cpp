@@ -146,7 +146,7 @@ void check_auth(const toml::table& t) {
 
 ListenerConfig parse_listener(const toml::table& t) {
   check_keys(t, {"name", "listen", "protocol", "table", "proxy_protocol_in", "trusted_proxies",
-                 "preread_timeout", "preread_max", "allow", "allow_private", "auth"},
+                 "preread_timeout", "preread_max", "allow", "allow_private", "auth", "clients"},
              "[listener]");
   ListenerConfig l;
   std::string listen = require_string(t, "listen", "[listener]");
@@ -175,6 +175,15 @@ ListenerConfig parse_listener(const toml::table& t) {
                                         "*.wildcards, ~regex, addresses or CIDRs); it is never "
                                         "open to everything");
     l.allow_private = get_bool(t, "allow_private", false);
+    for (const auto& text : get_string_list(t, "clients")) {
+      std::string why;
+      auto prefix = net::Prefix::parse(text, &why);
+      if (!prefix) fail(child(t, "clients"), "clients: '" + escaped(text) + "': " + why);
+      l.clients.push_back(*prefix);
+    }
+    if (t.contains("clients") && l.clients.empty())
+      fail(child(t, "clients"), "clients = [] lets nobody use this proxy; list addresses or "
+                                "CIDRs, or remove the key to serve every client");
     check_auth(t);
     l.auth = get_string(t, "auth", "");
   } else {
@@ -182,6 +191,11 @@ ListenerConfig parse_listener(const toml::table& t) {
       if (t.contains(key))
         fail(child(t, key), std::string("'") + key + "' belongs to connect listeners (protocol = "
                                                    "\"connect\") or forward backends");
+    if (t.contains("clients"))
+      fail(child(t, "clients"), "'clients' belongs to connect listeners; a " +
+                                    std::string(to_string(l.protocol)) +
+                                    " listener routes by client address with [[table.X.rule]] "
+                                    "client = [...]");
     if (!t.contains("table"))
       throw ConfigError(t.source(), "listener " + l.name + ": a " + to_string(l.protocol) +
                                         " listener needs 'table' naming a [table.X] section");

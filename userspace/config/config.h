@@ -38,6 +38,7 @@ struct ListenerConfig {
   std::vector<std::string> allow;              // connect listeners: allow-list (forward area parses)
   bool allow_private = false;
   std::string auth;                            // connect listeners: "" | "basic:USER:PASS" | "token:SECRET"
+  std::vector<net::Prefix> clients;            // connect listeners: who may use it; empty: anyone
 };
 
 struct ServerConfig {

@@ -41,10 +41,10 @@ std::string format(const AccessRecord& r) {
     line += fmt::format("connect_ms={:.3f} ", r.connect_ms);
   line += fmt::format("duration_ms={:.3f} relay={} end={}", r.duration_ms, clean(r.relay),
                       to_string(r.end));
-  if (!r.rule.empty()) line += " rule=" + clean(r.rule);
   if (!r.verdict.empty())
     line += fmt::format(" requested={} resolved={} verdict={}", clean(r.requested),
                         clean(r.resolved), clean(r.verdict));
+  if (!r.rule.empty()) line += " rule=" + clean(r.rule);
   if (!r.detail.empty()) line += " detail=" + clean(r.detail);
   return line;
 }

@@ -39,6 +39,7 @@ EndReason forward_end(forward::Verdict verdict) {
     case forward::Verdict::Allowed: return EndReason::ClientReset;  // left before its 200
     case forward::Verdict::BadRequest: return EndReason::ParseError;
     case forward::Verdict::AuthRequired:
+    case forward::Verdict::DeniedClient:
     case forward::Verdict::DeniedName:
     case forward::Verdict::DeniedAddress: return EndReason::NoRoute;
     default: return EndReason::Refused;
@@ -224,7 +225,8 @@ asio::awaitable<EndReason> Session::steps() {
       });
     };
     forward::ForwardResult f = co_await forward::serve_connect(
-        client_, buffer_, *generation_->forward, listener_.name(), on_destination);
+        client_, buffer_, *generation_->forward, listener_.name(), client_endpoint_.address(),
+        on_destination);
     if (killed_) co_return *killed_;
     if (ticket_) ticket_->preread_done();
     record_.name = f.name;

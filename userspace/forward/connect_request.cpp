@@ -1,5 +1,6 @@
 #include "forward/connect_request.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <string_view>
@@ -15,6 +16,7 @@
 namespace snigate::forward {
 
 namespace asio = boost::asio;
+namespace ip = asio::ip;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -58,6 +60,7 @@ std::string body(const ForwardResult& r) {
     case Verdict::Allowed: return {};
     case Verdict::BadRequest: return "bad CONNECT request: " + r.detail;
     case Verdict::AuthRequired: return "proxy authentication required";
+    case Verdict::DeniedClient: return "this proxy does not serve your address";
     case Verdict::DeniedName: return destination(r) + " is not on this proxy's allow-list";
     case Verdict::DeniedAddress:
       return destination(r) + " resolves only to addresses this proxy does not reach";
@@ -129,6 +132,7 @@ asio::awaitable<ForwardResult> serve_connect_request(tcp::socket& client,
                                                      std::vector<std::uint8_t>& buffer,
                                                      const ConnectRules& rules,
                                                      Forwarder& forwarder,
+                                                     const ip::address& client_address,
                                                      OnDestination on_destination) {
   ForwardResult result;
   const auto deadline = asio::steady_timer::clock_type::now() + rules.head_timeout;
@@ -158,6 +162,13 @@ asio::awaitable<ForwardResult> serve_connect_request(tcp::socket& client,
       result.detail = "method " + h.method + " is not served here; use CONNECT host:port";
     } else if (h.host.empty() || !h.port || *h.port == 0) {
       result.detail = "target '" + h.target + "' is not host:port";
+    } else if (!rules.clients.empty() &&
+               std::none_of(rules.clients.begin(), rules.clients.end(),
+                            [&](const net::Prefix& p) { return p.contains(client_address); })) {
+      result.verdict = Verdict::DeniedClient;
+      result.name = h.host;
+      result.port = *h.port;
+      result.detail = "client " + net::unmap(client_address).to_string() + " is not in 'clients'";
     } else if (!rules.auth.accepts(h.header("Proxy-Authorization"))) {
       result.verdict = Verdict::AuthRequired;
       result.name = h.host;

@@ -18,6 +18,7 @@
 
 #include "forward/forwarder.h"
 #include "forward/proxy_auth.h"
+#include "net/prefix.h"
 
 namespace snigate::forward {
 
@@ -25,6 +26,7 @@ namespace snigate::forward {
 struct ConnectRules {
   Rules rules;
   ProxyAuth auth;
+  std::vector<net::Prefix> clients;                 // who may use it; empty: anyone
   std::size_t max_head = 8192;                      // the listener's preread_max
   std::chrono::milliseconds head_timeout{5000};     // the listener's preread_timeout
 };
@@ -37,11 +39,13 @@ using OnDestination = std::function<void(const std::string& host, std::uint16_t 
 // `buffer` holds what the client already sent (possibly nothing); on return it holds the bytes
 // the client sent after the request head, which belong upstream. The verdict is BadRequest
 // also when the head did not arrive in time or the client left; `detail` says which.
-boost::asio::awaitable<ForwardResult> serve_connect_request(boost::asio::ip::tcp::socket& client,
-                                                            std::vector<std::uint8_t>& buffer,
-                                                            const ConnectRules& rules,
-                                                            Forwarder& forwarder,
-                                                            OnDestination on_destination = {});
+// `client_address`: the real client (the PROXY header's when trusted), checked against
+// rules.clients once the head is read, so a refused client gets its 403 before any credential
+// is asked for.
+boost::asio::awaitable<ForwardResult> serve_connect_request(
+    boost::asio::ip::tcp::socket& client, std::vector<std::uint8_t>& buffer,
+    const ConnectRules& rules, Forwarder& forwarder,
+    const boost::asio::ip::address& client_address, OnDestination on_destination = {});
 
 // The whole response for a verdict: status line, headers, body naming the destination.
 std::string connect_reply(const ForwardResult& result, const ProxyAuth& auth);

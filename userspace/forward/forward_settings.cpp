@@ -69,6 +69,7 @@ std::shared_ptr<const ForwardSettings> load_forward_settings(const config::Confi
     } catch (const std::invalid_argument& e) {
       fail_at(c, listener_key(c, i, "auth"), 0, owner, e.what());
     }
+    rules.clients = l.clients;
     rules.max_head = l.preread_max;
     rules.head_timeout = l.preread_timeout;
     s->listeners[l.name] = std::move(rules);
@@ -116,13 +117,14 @@ asio::awaitable<ForwardResult> serve_connect(ip::tcp::socket& client,
                                              std::vector<std::uint8_t>& buffer,
                                              const ForwardSettings& settings,
                                              const std::string& listener,
+                                             const ip::address& client_address,
                                              OnDestination on_destination) {
   auto it = settings.listeners.find(listener);
   if (it == settings.listeners.end())
     throw std::logic_error("listener " + listener + " is not a connect listener");
   auto forwarder = thread_forwarder(client.get_executor(), settings);
   co_return co_await serve_connect_request(client, buffer, it->second, *forwarder,
-                                         std::move(on_destination));
+                                           client_address, std::move(on_destination));
 }
 
 asio::awaitable<ForwardResult> open_forward(asio::any_io_executor executor,

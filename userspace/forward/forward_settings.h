@@ -42,6 +42,7 @@ boost::asio::awaitable<ForwardResult> serve_connect(boost::asio::ip::tcp::socket
                                                     std::vector<std::uint8_t>& buffer,
                                                     const ForwardSettings& settings,
                                                     const std::string& listener,
+                                                    const boost::asio::ip::address& client_address,
                                                     OnDestination on_destination = {});
 
 // The daemon's call for a `forward = PORT` backend: the SNI name in, a connected socket or the

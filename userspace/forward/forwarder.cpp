@@ -15,6 +15,7 @@ const char* to_string(Verdict verdict) {
     case Verdict::Allowed: return "allowed";
     case Verdict::BadRequest: return "bad-request";
     case Verdict::AuthRequired: return "auth-required";
+    case Verdict::DeniedClient: return "denied-client";
     case Verdict::DeniedName: return "denied-name";
     case Verdict::DeniedAddress: return "denied-address";
     case Verdict::DnsNotFound: return "dns-not-found";
@@ -31,6 +32,7 @@ int http_status(Verdict verdict) {
     case Verdict::Allowed: return 200;
     case Verdict::BadRequest: return 400;
     case Verdict::AuthRequired: return 407;
+    case Verdict::DeniedClient:
     case Verdict::DeniedName:
     case Verdict::DeniedAddress: return 403;
     case Verdict::DnsNotFound:

@@ -43,6 +43,7 @@ enum class Verdict {
   Allowed,         // 200: connected
   BadRequest,      // 400: not a CONNECT host:port request
   AuthRequired,    // 407: credentials missing or wrong
+  DeniedClient,    // 403: the client's address is not in the listener's `clients`
   DeniedName,      // 403: name not on the allow-list
   DeniedAddress,   // 403: every address the name resolved to is refused by the address policy
   DnsNotFound,     // 502: no such name, or no A/AAAA record
