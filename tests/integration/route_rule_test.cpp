@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -184,6 +186,61 @@ backend = "web"
                           "(name *.site.test, client 127.0.3.8/29, 10.0.0.0/8) comes first"),
             std::string::npos)
       << r.output;
+}
+
+// A backend that answers one HTTP request with its own name, after `hold` (so a test can see
+// the connection live).
+RawServer::Handler answer_with(std::string name, std::chrono::milliseconds hold = {}) {
+  return [name, hold](int fd) {
+    std::string head;
+    for (char c; head.find("\r\n\r\n") == std::string::npos && recv(fd, &c, 1, 0) == 1;) head += c;
+    std::this_thread::sleep_for(hold);
+    send_all(fd, "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(name.size()) +
+                     "\r\n\r\n" + name);
+  };
+}
+
+TEST(RouteRulesHttp, ClientRulesRouteHttpByAddressAndConnsNameTheRule) {
+  TempDir dir;
+  RawServer office("127.0.3.1", answer_with("office", 1500ms)), world("127.0.3.1", answer_with("world"));
+  Snigated d(dir, fmt::format(R"(
+[daemon]
+access_log = "@ACCESS_LOG@"
+[[listener]]
+name = "http"
+listen = "127.0.3.1:0"
+protocol = "http"
+table = "t"
+[table.t]
+default = "world"
+[[table.t.rule]]
+client = ["127.0.3.8/29"]
+backend = "office"
+[backend.office]
+servers = ["127.0.3.1:{}"]
+[backend.world]
+servers = ["127.0.3.1:{}"]
+)",
+                              office.port(), world.port()));
+  const std::string url = "http://site.test:" + std::to_string(d.port("http")) + "/";
+  auto get = [&](const char* source) {
+    return run({"curl", "-sS", "--max-time", "10", "--interface", source, "--resolve",
+                "site.test:" + std::to_string(d.port("http")) + ":127.0.3.1", url});
+  };
+  EXPECT_EQ(get("127.0.3.20").output, "world");
+  // While the office backend holds its answer, the live connection names its rule.
+  std::thread slow([&] { EXPECT_EQ(get("127.0.3.9").output, "office"); });
+  std::string listed;
+  for (int i = 0; i < 100 && listed.find("rule#1") == std::string::npos; ++i) {
+    listed = run({SNIGATECTL_PATH, "--socket", (dir.path() / "control.sock").string(), "conns"})
+                 .output;
+    std::this_thread::sleep_for(20ms);
+  }
+  slow.join();
+  EXPECT_NE(listed.find("office (rule#1)"), std::string::npos) << listed;
+  EXPECT_NE(d.wait_access(std::regex(R"(client=127\.0\.3\.9:\d+ .*backend=office .* rule=rule#1$)")),
+            "")
+      << d.access_log();
 }
 
 }  // namespace
