@@ -1,14 +1,17 @@
 // GET /metrics as Prometheus meets it: a daemon with [metrics] on, driven through with known
 // connections, a ban, a refused control request and a watched log line; the scraped figures
 // are the ones predicted, equal to `snigatectl stats`, valid for `promtool check metrics`; a
-// real Prometheus scrapes the daemon and answers a PromQL query with the connection count.
+// real Prometheus scrapes the daemon and answers a PromQL query with the connection count;
+// every metric the Grafana dashboard queries is in the output.
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -52,6 +55,13 @@ std::map<std::string, double> samples(const std::string& text) {
     auto sp = line.rfind(' ');
     out[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
   }
+  return out;
+}
+
+// The names of the series in `text` (NAME of NAME{...}), _bucket/_sum/_count included.
+std::set<std::string> series_names(const std::string& text) {
+  std::set<std::string> out;
+  for (const auto& [series, value] : samples(text)) out.insert(series.substr(0, series.find_first_of("{ ")));
   return out;
 }
 
@@ -205,6 +215,41 @@ TEST_F(MetricsTest, NonMetricsRequestsGet404) {
   send_all(fd, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   EXPECT_EQ(recv_until_eof(fd).rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u);
   close(fd);
+}
+
+// Every metric a panel of contrib/grafana/snigate.json queries is in a real scrape: renaming
+// a metric without the dashboard (or the other way round) fails here.
+TEST_F(MetricsTest, EveryMetricTheDashboardQueriesExists) {
+  ASSERT_TRUE(drive(1));
+  const std::set<std::string> have = series_names(scrape(metrics_port_));
+  ASSERT_FALSE(have.empty());
+  std::ifstream in(fs::path(SNIGATE_SOURCE_DIR) / "contrib/grafana/snigate.json");
+  ASSERT_TRUE(in) << "contrib/grafana/snigate.json is missing";
+  const json dashboard = json::parse(in);
+  std::size_t exprs = 0;
+  std::set<std::string> missing;
+  const std::regex name(R"(\bsnigate_[a-z0-9_]+)");
+  std::function<void(const json&)> walk = [&](const json& node) {
+    if (node.is_object()) {
+      for (const auto& [key, value] : node.items()) {
+        if (key == "expr" && value.is_string()) {
+          ++exprs;
+          const std::string expr = value;
+          for (auto it = std::sregex_iterator(expr.begin(), expr.end(), name);
+               it != std::sregex_iterator(); ++it)
+            if (!have.count(it->str())) missing.insert(it->str());
+        } else {
+          walk(value);
+        }
+      }
+    } else if (node.is_array()) {
+      for (const auto& item : node) walk(item);
+    }
+  };
+  walk(dashboard);
+  EXPECT_GE(exprs, 8u) << "the dashboard has fewer queries than panels it should show";
+  EXPECT_TRUE(missing.empty()) << "the dashboard queries metrics /metrics does not serve: "
+                               << fmt::format("{}", fmt::join(missing, ", "));
 }
 
 // A real Prometheus (Debian's) scrapes snigated every second and answers a PromQL query with
