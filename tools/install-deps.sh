@@ -14,11 +14,12 @@ packages=(
   nftables                                # the relay vm-tests' lossy link (nft numgen drop)
   nginx libnginx-mod-stream haproxy       # peers tools/bench/bench.sh compares against
   strace                                  # the bench counts system calls per connection
+  prometheus                              # promtool and a real scrape of GET /metrics in a test
 )
-# Installed for the bench only, which starts them itself on 127.0.3.1 with its own config: their
-# packaged services must not start (they would take port 80, or fail the install if it is taken)
-# nor stay enabled.
-bench_services=(nginx haproxy)
+# Installed for the bench and the tests only, which start them themselves on loopback with their
+# own config: their packaged services must not start (they would take port 80 or 9090, or fail
+# the install if it is taken) nor stay enabled.
+bench_services=(nginx haproxy prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

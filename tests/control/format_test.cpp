@@ -1,5 +1,7 @@
 // What snigatectl prints: readable durations and sizes, and tables whose cells stay on one
 // line however hostile the log sample or reason is.
+#include <regex>
+
 #include <gtest/gtest.h>
 
 #include "control/format.h"
@@ -96,6 +98,42 @@ TEST(ControlFormat, ConnsTable) {
   for (const char* want : {"192.0.2.9", "127.0.0.1:40000", "a.example", "backend_a",
                            "relaying/splice", "2.0 KiB", "1m05s"})
     EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+}
+
+// top ranks by what moved between the two looks, not by what a connection moved in its life:
+// an old bulk transfer gone quiet sits below a small busy one, and backends add up.
+TEST(ControlFormat, TopRanksByBytesSinceTheLastLook) {
+  auto conn = [](std::uint64_t id, const char* backend, std::uint64_t up, std::uint64_t down) {
+    conns::ConnInfo c;
+    c.id = id;
+    c.client = boost::asio::ip::make_address("192.0.2." + std::to_string(id));
+    c.backend = backend;
+    c.state = "relaying";
+    c.started = kNow - 10s;
+    auto counters = std::make_shared<relay::Counters>();
+    counters->client_to_upstream = up;
+    counters->upstream_to_client = down;
+    counters->mode = relay::Mode::Copy;
+    c.counters = counters;
+    return c;
+  };
+  std::vector<conns::ConnInfo> before{conn(1, "bulk", 0, 100 << 20), conn(2, "web", 0, 0)};
+  std::vector<conns::ConnInfo> now{conn(1, "bulk", 0, 100 << 20), conn(2, "web", 0, 4096),
+                                   conn(3, "web", 2048, 0)};
+  const std::string text = format_top(before, now, 2s, 2, kNow);
+  const auto second = text.find("192.0.2.2"), third = text.find("192.0.2.3");
+  ASSERT_NE(second, std::string::npos) << text;
+  ASSERT_NE(third, std::string::npos) << text;
+  EXPECT_LT(second, third) << text;
+  EXPECT_EQ(text.find("192.0.2.1 "), std::string::npos) << "only the 2 busiest rows:\n" << text;
+  EXPECT_NE(text.find("2.0 KiB/s"), std::string::npos) << text;  // 4096 bytes over 2 s
+  EXPECT_NE(text.find("3 live"), std::string::npos) << text;
+  // web: two connections, 2048 up and 4096 down over 2 s; bulk: one, nothing new.
+  std::regex web(R"(\nweb\s+2\s+1.0 KiB/s\s+2.0 KiB/s\n)");
+  std::regex bulk(R"(\nbulk\s+1\s+0 B/s\s+0 B/s\n)");
+  EXPECT_TRUE(std::regex_search(text, web)) << text;
+  EXPECT_TRUE(std::regex_search(text, bulk)) << text;
+  EXPECT_LT(text.find("\nweb "), text.find("\nbulk ")) << text;
 }
 
 // A forward connection shows what was asked, what DNS gave and the verdict; a plain edge's

@@ -492,6 +492,15 @@ TEST_F(SnigatectlTest, StatsAndConnsShowLiveTraffic) {
   EXPECT_GE(stats_json["connections"]["accepted"].get<int>(), 1);
   EXPECT_EQ(stats_json["connections"]["active"].get<int>(), 1);
   EXPECT_EQ(stats_json["bans"]["active"].get<int>(), 0);
+
+  // top: one look after 0.1 s (not a terminal: no screen clearing), the live connection and
+  // its backend listed.
+  auto top = ctl("top --count 1 --interval 0.1");
+  EXPECT_EQ(top.status, 0) << top.output;
+  EXPECT_NE(top.output.find("1 live"), std::string::npos) << top.output;
+  EXPECT_NE(top.output.find("127.0.8.4"), std::string::npos) << top.output;
+  EXPECT_NE(top.output.find("\necho "), std::string::npos) << top.output;
+  EXPECT_EQ(top.output.find("\033["), std::string::npos) << top.output;
 }
 
 // A route regex that gives up at the match limit still routes (to the default) and is counted

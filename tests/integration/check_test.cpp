@@ -1,5 +1,5 @@
 // `snigated --check -c FILE` reads every section the daemon would run, not only listeners and
-// routes: a bad [bans], [remote_ban], [resolver] or [[jail]] (even a jail whose filter regex
+// routes: a bad [bans], [remote_ban], [resolver], [metrics] or [[jail]] (even a jail whose filter regex
 // does not compile) fails the check with the file and line, before any daemon is started.
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -265,6 +265,20 @@ tokens = ["0123456789abcdef0123456789abcdef"]
 listen = "127.0.3.1:7444"
 tokens = ["0123456789abcdef0123456789abcdef"]
 )").exit_code, 0);
+}
+
+TEST(Check, MetricsEndpointIsSummarisedAndItsMistakesNamed) {
+  TempDir dir;
+  RunResult ok = check(dir, "\n[metrics]\nlisten = \"127.0.0.1:9100\"\n");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("metrics: http://127.0.0.1:9100/metrics"), std::string::npos)
+      << ok.output;
+  expect_error_at(check(dir, "\n[metrics]\nlisten = \"localhost:9100\"\n"), 13,
+                  "[metrics] listen");
+  expect_error_at(check(dir, "\n[metrics]\nlisten = \"0.0.0.0:7443\"\n"
+                             "[[listener]]\nname = \"fixed\"\nlisten = \"127.0.3.1:7443\"\n"
+                             "table = \"edge\"\n"),
+                  13, "takes the port of listener fixed");
 }
 
 TEST(Check, RegexWithNestedRepeatsIsWarnedAboutAtItsLine) {

@@ -1,10 +1,14 @@
-// snigatectl: ban, unban, list bans, stats, connections, reload and log reopening of a running
+// snigatectl: ban, unban, list bans, stats, connections, top, reload and log reopening of a running
 // snigated, through its control socket (protocol: control/protocol.h).
 // Exit status: 0 done, 1 refused by the daemon or daemon unreachable, 2 usage error.
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -35,6 +39,9 @@ struct Args {
   bool force = false;
   bool json = false;
   control::RouteQuestion route;
+  double interval = 1.0;  // top
+  unsigned count = 0;
+  std::size_t rows = 10;
 };
 
 int usage_error(const std::string& message) {
@@ -136,6 +143,36 @@ int list_conns(const Args& args) {
   return kOk;
 }
 
+// Looks at the connection list every interval and prints the busiest since the last look,
+// over the previous screen on a terminal.
+int top(const Args& args) {
+  auto look = [&](std::vector<conns::ConnInfo>& out) {
+    auto reply = call(args, json{{"cmd", "conns"}});
+    if (!reply) return false;
+    std::string error;
+    out = control::conns_from_json((*reply)["conns"], error);
+    if (!error.empty()) std::cerr << "snigatectl: bad reply from snigated: " << error << "\n";
+    return error.empty();
+  };
+  const bool terminal = ::isatty(STDOUT_FILENO);
+  const auto interval = std::chrono::duration<double>(args.interval);
+  std::vector<conns::ConnInfo> before, now;
+  if (!look(before)) return kFailed;
+  auto then = std::chrono::steady_clock::now();
+  for (unsigned n = 0; args.count == 0 || n < args.count; ++n) {
+    std::this_thread::sleep_for(interval);
+    if (!look(now)) return kFailed;
+    const auto at = std::chrono::steady_clock::now();
+    std::cout << (terminal ? "\033[H\033[2J" : n ? "\n" : "")
+              << control::format_top(before, now, at - then, args.rows,
+                                     std::chrono::system_clock::now())
+              << std::flush;
+    before = std::move(now);
+    then = at;
+  }
+  return kOk;
+}
+
 int reload(const Args& args) {
   if (!call(args, json{{"cmd", "reload"}})) return kFailed;
   std::cout << "configuration reloaded\n";
@@ -198,6 +235,11 @@ int main(int argc, char** argv) {
   stats_cmd->add_flag("--json", args.json, "print JSON");
   auto* conns_cmd = sub("conns", "live connections");
   conns_cmd->add_flag("--json", args.json, "print JSON");
+  auto* top_cmd = sub("top", "the busiest connections and backends, refreshed each interval");
+  top_cmd->add_option("--interval", args.interval, "seconds between looks (default 1)")
+      ->check(CLI::Range(0.05, 3600.0));
+  top_cmd->add_option("--count", args.count, "looks to print, then exit (default: until ^C)");
+  top_cmd->add_option("--rows", args.rows, "connections listed (default 10)");
   auto* reload_cmd = sub("reload", "re-read the configuration");
   auto* reopen_cmd = sub("reopen-logs", "reopen the access log file (after logrotate renamed it)");
   auto* route_cmd = sub("route", "which backend a connection would reach, and the rule choosing it");
@@ -229,6 +271,7 @@ int main(int argc, char** argv) {
   if (bans_cmd->parsed()) return list_bans(args);
   if (stats_cmd->parsed()) return stats(args);
   if (conns_cmd->parsed()) return list_conns(args);
+  if (top_cmd->parsed()) return top(args);
   if (reload_cmd->parsed()) return reload(args);
   if (reopen_cmd->parsed()) return reopen_logs(args);
   if (route_cmd->parsed()) return route(args);

@@ -73,4 +73,9 @@ std::optional<ServerConfig> parse_server(std::string_view text, std::string* err
   return s;
 }
 
+std::string address(const ServerConfig& server) {
+  return (server.host.find(':') != std::string::npos ? "[" + server.host + "]" : server.host) +
+         ":" + std::to_string(server.port);
+}
+
 }  // namespace snigate::config

@@ -12,4 +12,7 @@ namespace snigate::config {
 // On failure returns nullopt and sets *error naming the bad part.
 std::optional<ServerConfig> parse_server(std::string_view text, std::string* error);
 
+// "host:port" ("[v6]:port") without the options: how logs and metric labels name a server.
+std::string address(const ServerConfig& server);
+
 }  // namespace snigate::config

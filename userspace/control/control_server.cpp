@@ -1,5 +1,6 @@
 #include "control/control_server.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -37,6 +38,9 @@ struct ControlServer::State {
   stream_protocol::acceptor acceptor;
   std::set<std::shared_ptr<stream_protocol::socket>> clients;
   net::ThrottledWarning accept_failures;
+  // Connections turned away and requests answered ok=false, for the metrics.
+  std::atomic<std::uint64_t> refused{0};
+  void count_refusal() { refused.fetch_add(1, std::memory_order_relaxed); }
 };
 
 namespace {
@@ -54,6 +58,7 @@ asio::awaitable<void> session(std::shared_ptr<ControlServer::State> state,
     std::size_t n = co_await asio::async_read_until(*socket, asio::dynamic_buffer(buffer, kMaxLine),
                                                     '\n', asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::not_found) {
+      state->count_refusal();
       auto reply = encode(error_reply("request line longer than " + std::to_string(kMaxLine) + " bytes"));
       co_await asio::async_write(*socket, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
       break;
@@ -63,7 +68,9 @@ asio::awaitable<void> session(std::shared_ptr<ControlServer::State> state,
     buffer.erase(0, n);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    auto reply = encode(handle_request(state->handlers, line));
+    const json answer = handle_request(state->handlers, line);
+    if (!answer.value("ok", false)) state->count_refusal();
+    auto reply = encode(answer);
     co_await asio::async_write(*socket, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
   }
@@ -84,6 +91,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<ControlServer::State> state) {
       continue;
     }
     if (state->clients.size() >= state->options.max_clients) {
+      state->count_refusal();
       auto reply = encode(error_reply("too many control connections open; try again"));
       asio::write(*socket, asio::buffer(reply), ec);
       continue;
@@ -188,6 +196,10 @@ ControlServer::ControlServer(std::string path, std::shared_ptr<State> state)
     dev_ = st.st_dev;
     ino_ = st.st_ino;
   }
+}
+
+std::uint64_t ControlServer::refused() const {
+  return state_->refused.load(std::memory_order_relaxed);
 }
 
 ControlServer::~ControlServer() {

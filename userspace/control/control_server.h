@@ -3,6 +3,7 @@
 // control/protocol.h. The server knows nothing of the daemon's internals; the daemon hands it
 // one function per command. Handlers run on the io_context given to start(), one request at a
 // time per connection.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -55,6 +56,8 @@ class ControlServer {
   ~ControlServer();
 
   const std::string& path() const { return path_; }
+  // Connections turned away and requests answered with an error since start. Thread-safe.
+  std::uint64_t refused() const;
 
   struct State;
 

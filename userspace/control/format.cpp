@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <map>
+#include <utility>
 
 #include "config/endpoint.h"
 
@@ -136,6 +138,70 @@ std::string format_route(const RouteQuestion& q, const RouteAnswer& a) {
   std::string out = a.backend + "  (" + a.rule;
   if (!a.detail.empty()) out += ": " + a.detail;
   return out + ")\n";
+}
+
+std::string format_top(const std::vector<conns::ConnInfo>& before,
+                       const std::vector<conns::ConnInfo>& now,
+                       std::chrono::duration<double> elapsed, std::size_t rows, TimePoint wall) {
+  struct Moved {
+    const conns::ConnInfo* conn;
+    std::uint64_t up, down;  // bytes each way since `before`
+  };
+  auto bytes = [](const conns::ConnInfo& c) {
+    return c.counters ? std::pair{c.counters->client_to_upstream.load(),
+                                  c.counters->upstream_to_client.load()}
+                      : std::pair<std::uint64_t, std::uint64_t>{0, 0};
+  };
+  std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> was;
+  for (const auto& c : before) was[c.id] = bytes(c);
+  std::vector<Moved> moved;
+  for (const auto& c : now) {
+    auto [up, down] = bytes(c);
+    auto [up0, down0] = was.count(c.id) ? was[c.id] : std::pair<std::uint64_t, std::uint64_t>{0, 0};
+    moved.push_back({&c, up - std::min(up, up0), down - std::min(down, down0)});
+  }
+  std::stable_sort(moved.begin(), moved.end(), [](const Moved& a, const Moved& b) {
+    return a.up + a.down > b.up + b.down;
+  });
+  const double seconds = std::max(elapsed.count(), 1e-3);
+  auto rate = [&](std::uint64_t n) {
+    return format_bytes(static_cast<std::uint64_t>(static_cast<double>(n) / seconds)) + "/s";
+  };
+  std::string out = "connections: " + std::to_string(now.size()) + " live, the busiest " +
+                    std::to_string(std::min(rows, now.size())) + " over the last " +
+                    std::to_string(static_cast<int>(seconds * 1000)) + "ms\n";
+  std::vector<std::vector<std::string>> conn_rows{
+      {"ID", "CLIENT", "LISTENER", "SNI", "BACKEND", "RELAY", "UP/s", "DOWN/s", "TOTAL", "AGE"}};
+  struct BackendLoad {
+    std::size_t conns = 0;
+    std::uint64_t up = 0, down = 0;
+  };
+  std::map<std::string, BackendLoad> backends;
+  for (std::size_t i = 0; i < moved.size(); ++i) {
+    const auto& c = *moved[i].conn;
+    auto& b = backends[c.backend.empty() ? "-" : c.backend];
+    ++b.conns;
+    b.up += moved[i].up;
+    b.down += moved[i].down;
+    if (i >= rows) continue;
+    auto [up, down] = bytes(c);
+    const auto mode = c.counters ? c.counters->mode.load() : relay::Mode::Auto;
+    conn_rows.push_back({std::to_string(c.id), c.client.to_string(), cell(c.listener),
+                         cell(c.server_name, 48), cell(c.backend),
+                         mode == relay::Mode::Auto ? c.state : relay::to_string(mode),
+                         rate(moved[i].up), rate(moved[i].down), format_bytes(up + down),
+                         format_duration(std::chrono::duration_cast<std::chrono::seconds>(
+                             wall - c.started))});
+  }
+  out += table(conn_rows) + "\n";
+  std::vector<std::pair<std::string, BackendLoad>> by_load(backends.begin(), backends.end());
+  std::stable_sort(by_load.begin(), by_load.end(), [](const auto& a, const auto& b) {
+    return a.second.up + a.second.down > b.second.up + b.second.down;
+  });
+  std::vector<std::vector<std::string>> backend_rows{{"BACKEND", "CONNS", "UP/s", "DOWN/s"}};
+  for (const auto& [name, b] : by_load)
+    backend_rows.push_back({cell(name), std::to_string(b.conns), rate(b.up), rate(b.down)});
+  return out + table(backend_rows);
 }
 
 std::string format_stats(const nlohmann::json& stats) {

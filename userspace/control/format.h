@@ -29,6 +29,12 @@ std::string format_bans_table(const std::vector<bans::BanEntry>& bans, TimePoint
 // Columns: ID, CLIENT, PEER, LISTENER, SNI, BACKEND, [REQUESTED, RESOLVED, VERDICT,]
 // UPSTREAM, STATE, UP, DOWN, AGE; the bracketed ones only when a forward connection is listed.
 std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePoint now);
+// `snigatectl top`: the busiest live connections (by bytes moved since `before`, a look at the
+// connection list `elapsed` ago; a connection absent then counts from zero) and the backends
+// they add up to. At most `rows` connections, then every backend with a live connection.
+std::string format_top(const std::vector<conns::ConnInfo>& before,
+                       const std::vector<conns::ConnInfo>& now,
+                       std::chrono::duration<double> elapsed, std::size_t rows, TimePoint wall);
 // One "dotted.key  value" line per leaf of the daemon's counters.
 std::string format_stats(const nlohmann::json& stats);
 // "acme  (rule#1: edge.toml:14:1: alpn acme-tls/1)", or why the connection would be refused.

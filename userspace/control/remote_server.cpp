@@ -1,5 +1,7 @@
 #include "control/remote_server.h"
 
+#include <atomic>
+
 #include <set>
 #include <type_traits>
 #include <utility>  // before boost/asio/awaitable.hpp (Boost 1.74)
@@ -45,6 +47,9 @@ struct RemoteBanServer::State {
   tcp::acceptor acceptor;
   std::set<std::shared_ptr<tcp::socket>> clients;
   net::ThrottledWarning accept_failures;
+  // Connections turned away and requests answered ok=false, for the metrics.
+  std::atomic<std::uint64_t> refused{0};
+  void count_refusal() { refused.fetch_add(1, std::memory_order_relaxed); }
 };
 
 namespace {
@@ -207,6 +212,7 @@ asio::awaitable<void> session(std::shared_ptr<RemoteBanServer::State> state,
     if (ec) {
       // Among them: a peer without a certificate from [remote_ban] tls_client_ca.
       spdlog::warn("remote ban: {}: refused: TLS handshake failed: {}", who, ec.message());
+      state->count_refusal();
       end();
       co_return;
     }
@@ -220,6 +226,7 @@ asio::awaitable<void> session(std::shared_ptr<RemoteBanServer::State> state,
         asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::not_found) {
       spdlog::warn("remote ban: {}: refused: request longer than {} bytes", who, kRemoteMaxLine);
+      state->count_refusal();
       co_await asio::async_write(*stream, asio::buffer(encode(refused("request too long"))),
                                  asio::redirect_error(asio::use_awaitable, ec));
       break;
@@ -257,6 +264,7 @@ asio::awaitable<void> session(std::shared_ptr<RemoteBanServer::State> state,
         spdlog::warn("remote ban: {} ({}): refused {}: {}", who, token, what,
                      reply.value("error", std::string()));
     }
+    if (!reply.value("ok", false)) state->count_refusal();
     co_await asio::async_write(*stream, asio::buffer(encode(reply)),
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec || close_after) break;
@@ -294,6 +302,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<RemoteBanServer::State> state)
     }
     if (!refusal.empty()) {
       spdlog::warn("remote ban: {}: refused: {}", config::format_endpoint(peer), refusal);
+      state->count_refusal();
       // Said in the clear only on a plain listener; a TLS peer sees the connection close.
       if (!state->tls)
         asio::write(*socket,
@@ -364,6 +373,10 @@ RemoteBanServer::~RemoteBanServer() {
 tcp::endpoint RemoteBanServer::local_endpoint() const {
   boost::system::error_code ec;
   return state_->acceptor.local_endpoint(ec);
+}
+
+std::uint64_t RemoteBanServer::refused() const {
+  return state_->refused.load(std::memory_order_relaxed);
 }
 
 }  // namespace snigate::control

@@ -4,6 +4,7 @@
 // allowed peers, rate-limited per peer address, and logs every request with its verdict.
 // Requests run the same handlers as the control socket's ban/unban, with the source set to
 // "remote:PEER" and `force` never honoured.
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,9 @@ class RemoteBanServer {
   ~RemoteBanServer();
 
   boost::asio::ip::tcp::endpoint local_endpoint() const;
+  // Connections turned away and requests refused (bad token, rate, allow-list, the ban's own
+  // refusal) since start. Thread-safe.
+  std::uint64_t refused() const;
 
   struct State;
 

@@ -9,6 +9,7 @@
 #include "config/endpoint.h"
 #include "config/route_regex.h"
 #include "control/remote_config.h"
+#include "metrics/metrics_config.h"
 #include "daemon/generation.h"
 #include "kernel/kernel_features.h"
 #include "kernel/relay_choice.h"
@@ -150,6 +151,21 @@ std::string check_config(std::shared_ptr<const config::Config> config,
                                 "set [remote_ban] enabled = false");
     out << "remote_ban: listening on " << remote.listen << ", " << remote.tokens.size()
         << " token(s), " << (remote.allow.empty() ? "any peer" : "allow-listed peers") << "\n";
+  }
+
+  const auto metrics_cfg = metrics::parse_metrics_config(c.raw);
+  if (metrics_cfg.enabled) {
+    auto taken = [&](const std::string& by, const boost::asio::ip::tcp::endpoint& at) {
+      throw config::ConfigError(c.raw["metrics"]["listen"].node()->source(),
+                                "[metrics] listen = \"" + config::format_endpoint(metrics_cfg.listen) +
+                                    "\" takes the port of " + by + " (" +
+                                    config::format_endpoint(at) + "); give metrics a port of its own");
+    };
+    for (const auto& l : c.listeners)
+      if (same_port(metrics_cfg.listen, l.listen)) taken("listener " + l.name, l.listen);
+    if (remote.enabled && same_port(metrics_cfg.listen, remote.listen))
+      taken("[remote_ban]", remote.listen);
+    out << "metrics: http://" << config::format_endpoint(metrics_cfg.listen) << "/metrics\n";
   }
 
   for (const auto& jail : watch::parse_jails(c.raw)) {

@@ -46,6 +46,7 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
   budget_connections(*g, nullptr);
+  stats_.attach(*g);
   generation_ = g;
   signals_.emplace(control_, SIGINT, SIGTERM, SIGHUP);
   signals_->add(SIGUSR1);
@@ -153,6 +154,7 @@ bool Daemon::reload(std::string* error) {
                                           kernel_)
                          .relay;
     budget_connections(*g, old.get());
+    stats_.attach(*g);
     std::lock_guard lock(mu_);
     bind_listeners(*g);
     generation_ = std::move(g);

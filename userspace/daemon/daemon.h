@@ -60,6 +60,8 @@ class Daemon {
 
   conns::ConnRegistry& registry() { return registry_; }
   StatsSnapshot stats() const { return stats_.snapshot(); }
+  // The relay the configuration (or --relay) asks for; current()->relay is the one in use.
+  relay::Mode requested_relay() const { return relay_mode(*current()->config); }
   // May be null; the pointee must outlive the daemon or be replaced first.
   void set_ban_check(const bans::BanCheck* check) { ban_check_ = check; }
   std::shared_ptr<const Generation> current() const;

@@ -24,18 +24,18 @@ std::shared_ptr<Generation> build_generation(std::shared_ptr<const config::Confi
   for (const auto& [name, table] : c.tables)
     tables[name] = std::make_shared<const routing::RouteTable>(routing::RouteTable::build(table));
   for (const auto& [name, backend] : c.backends)
-    g->backends[name] = {&backend, std::make_shared<upstream::UpstreamPool>(backend)};
+    g->backends[name] = {&backend, std::make_shared<upstream::UpstreamPool>(backend), nullptr, {}};
   for (const auto& l : c.listeners) {
     // Connect listeners take their destinations from the request, not from a table.
     if (l.protocol == config::Protocol::Connect) {
-      g->listeners.push_back({&l, nullptr});
+      g->listeners.push_back({&l, nullptr, nullptr});
       continue;
     }
     auto it = tables.find(l.table);
     if (it == tables.end())
       throw config::ConfigError(c.source + ": listener " + l.name + " names table '" + l.table +
                                 "' which is not defined; add a [table." + l.table + "] section");
-    g->listeners.push_back({&l, it->second});
+    g->listeners.push_back({&l, it->second, nullptr});
   }
   g->forward = forward::load_forward_settings(c);
   return g;

@@ -15,10 +15,15 @@
 
 namespace snigate::daemon {
 
+class ListenerMetrics;  // daemon/stats.h
+struct BackendMetrics;
+struct ServerMetrics;
+
 struct ListenerSettings {
   const config::ListenerConfig* config = nullptr;  // name, endpoint, protocol, preread bounds,
                                                    // proxy_protocol_in, trusted_proxies
   std::shared_ptr<const routing::RouteTable> table;
+  ListenerMetrics* metrics = nullptr;  // set by Stats::attach before the generation serves
   const std::string& name() const { return config->name; }
   bool http() const { return config->protocol == config::Protocol::Http; }
 };
@@ -26,6 +31,8 @@ struct ListenerSettings {
 struct BackendSettings {
   const config::BackendConfig* config = nullptr;
   std::shared_ptr<upstream::UpstreamPool> pool;
+  BackendMetrics* metrics = nullptr;   // set by Stats::attach, with servers
+  std::vector<ServerMetrics*> servers;  // by index in config->servers
 };
 
 struct Generation {

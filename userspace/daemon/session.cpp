@@ -122,7 +122,8 @@ void Session::disarm_deadline() { deadline_.cancel(); }
 
 asio::awaitable<void> Session::run() {
   started_ = std::chrono::steady_clock::now();
-  context_.stats.accepted();
+  listener_.metrics->accepted.add();
+  listener_.metrics->active.add();
   error_code ec;
   if (!local_known_) local_ = client_.local_endpoint(ec);
   client_endpoint_ = peer_;
@@ -167,7 +168,11 @@ void Session::log_end(EndReason end) {
   record_.bytes_in = counters_->client_to_upstream;
   record_.bytes_out = counters_->upstream_to_client;
   record_.duration_ms = ms_since(started_);
-  context_.stats.ended(end, record_.backend, record_.bytes_in, record_.bytes_out);
+  context_.stats.ended(*listener_.metrics,
+                       {end, backend_ ? backend_->metrics : nullptr,
+                        backend_ ? &record_.backend : nullptr, record_.bytes_in,
+                        record_.bytes_out, relayed_ ? counters_->mode.load() : relay::Mode::Auto,
+                        counters_->fallback});
   context_.access_log.write(record_);
 }
 
@@ -241,6 +246,7 @@ asio::awaitable<EndReason> Session::steps() {
                                         config::ProxyProtocol::Off);
   }
   if (EndReason e = co_await preread(); e != EndReason::Clean) co_return e;
+  listener_.metrics->preread.observe(std::chrono::steady_clock::now() - started_);
   disarm_deadline();
   if (ticket_) ticket_->preread_done();
 
@@ -341,6 +347,7 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
     record_.detail = "backend '" + backend_name + "' is not defined";
     co_return EndReason::NoRoute;
   }
+  backend_ = backend;
   // A backend with `forward = PORT` connects to the SNI/Host name itself (allow-list, DNS,
   // address policy) instead of its server list.
   if (backend->config->forward_port) {
@@ -361,6 +368,16 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   }
   const auto connect_start = std::chrono::steady_clock::now();
   upstream::ConnectResult r = co_await upstream::connect_upstream(*backend->pool, *backend->config);
+  for (const auto& a : r.attempts) {
+    if (a.index >= backend->servers.size()) continue;
+    ServerMetrics& server = *backend->servers[a.index];
+    if (a.error) {
+      server.failures.add();
+    } else {
+      server.connects.add();
+      server.connect_time.observe(a.took);
+    }
+  }
   if (killed_) co_return *killed_;
   if (!r.socket) {
     for (const auto& a : r.attempts)
@@ -416,6 +433,7 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
   }
   std::vector<std::uint8_t>().swap(buffer_);
 
+  relayed_ = true;
   relay::Result result = co_await generation_->relay->run(client_, *upstream_,
                                                           generation_->relay_options, *counters_);
   if (!result.detail.empty()) record_.detail = result.detail;

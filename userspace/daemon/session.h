@@ -72,6 +72,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<tcp::socket> upstream_;
   std::shared_ptr<const Generation> generation_;
   const ListenerSettings& listener_;
+  const BackendSettings* backend_ = nullptr;  // once routed to a defined backend
+  bool relayed_ = false;  // the relay ran: the connection counts under its relay mode
   SessionContext& context_;
   boost::asio::steady_timer deadline_;
   bool deadline_hit_ = false;

@@ -3,6 +3,7 @@
 #include "daemon/route_answer.h"
 
 #include <filesystem>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -14,12 +15,15 @@
 #include "control/control_server.h"
 #include "control/remote_config.h"
 #include "control/remote_server.h"
+#include "config/endpoint.h"
+#include "config/server.h"
+#include "daemon/figures.h"
+#include "metrics/metrics_config.h"
+#include "metrics/metrics_server.h"
 #include "kernel/kernel_features.h"
 #include "watch/watcher.h"
 
 namespace snigate::daemon {
-
-using nlohmann::json;
 
 namespace {
 
@@ -45,38 +49,35 @@ std::unique_ptr<bans::BanManager> open_bans(const bans::BansConfig& cfg, Daemon&
   return manager;
 }
 
-json stats_json(Daemon& daemon, const bans::BanManager* manager) {
-  auto s = daemon.stats();
-  json backends = json::object();
-  for (const auto& [name, b] : s.backends)
-    backends[name] = {{"connections", b.connections},
-                      {"failures", b.failures},
-                      {"bytes_to_backend", b.bytes_to_backend},
-                      {"bytes_from_backend", b.bytes_from_backend}};
-  json out{{"connections", {{"accepted", s.accepted}, {"active", s.active}}},
-           {"bytes", {{"client_to_upstream", s.bytes_client_to_upstream},
-                      {"upstream_to_client", s.bytes_upstream_to_client}}},
-           {"ended", s.ended},
-           {"backends", std::move(backends)}};
+// The one place the figures are gathered: `snigatectl stats` and GET /metrics both show this.
+Figures collect(const Subsystems& s) {
+  Figures f;
+  f.stats = s.daemon.stats();
+  const auto g = s.daemon.current();
+  f.relay_requested = s.daemon.requested_relay();
+  f.relay_mode = g->relay->mode();
+  // One row per (backend, server): a server listed twice in a backend is one label set.
+  std::map<std::pair<std::string, std::string>, bool> health;
+  for (const auto& [name, b] : g->backends)
+    for (std::size_t i = 0; i < b.config->servers.size(); ++i)
+      health[{name, config::address(b.config->servers[i])}] |= b.pool->is_up(i);
+  for (const auto& [key, up] : health) f.health.push_back({key.first, key.second, up});
   // Route regexes that gave up at the match limit (config/route_regex.h), in the tables of
   // the running configuration; a table shared by listeners is counted once.
   std::set<const routing::RouteTable*> tables;
-  std::uint64_t limit_hits = 0;
-  for (const auto& l : daemon.current()->listeners)
-    if (l.table && tables.insert(l.table.get()).second) limit_hits += l.table->regex_limit_hits();
-  out["routing"] = {{"regex_limit_hits", limit_hits}};
-  if (manager) {
-    auto t = manager->totals();
-    json enforcement = json::array();
-    for (const auto& e : manager->enforcement()) enforcement.push_back(e);
-    out["bans"] = {{"active", t.active},
-                   {"refused_at_accept", t.refused_at_accept},
-                   {"packets_inspected", t.packets},
-                   {"packets_dropped", t.dropped},
-                   {"unsaved", t.unsaved},
-                   {"enforcement", std::move(enforcement)}};
+  for (const auto& l : g->listeners)
+    if (l.table && tables.insert(l.table.get()).second)
+      f.regex_limit_hits += l.table->regex_limit_hits();
+  if (s.bans) {
+    // The XDP/TC counters are per-CPU array slots read with one syscall: the programs never
+    // wait for a reader.
+    f.bans = s.bans->totals();
+    f.enforcement = s.bans->enforcement();
   }
-  return out;
+  if (s.jails) f.jails = s.jails->figures();
+  if (s.control) f.control_refused = s.control->refused();
+  if (s.remote) f.remote_refused = s.remote->refused();
+  return f;
 }
 
 std::unique_ptr<watch::Watcher> start_jails(const toml::table& raw, bans::BanManager* manager) {
@@ -92,7 +93,7 @@ std::unique_ptr<watch::Watcher> start_jails(const toml::table& raw, bans::BanMan
 
 control::ControlHandlers handlers(Subsystems& s) {
   control::ControlHandlers h;
-  h.stats = [&s] { return stats_json(s.daemon, s.bans.get()); };
+  h.stats = [&s] { return to_json(collect(s)); };
   h.conns = [&s] { return s.daemon.registry().snapshot(); };
   h.reload = [&s]() -> std::string {
     std::string error;
@@ -140,6 +141,7 @@ control::ControlHandlers handlers(Subsystems& s) {
 Subsystems::Subsystems(Daemon& d) : daemon(d) {}
 
 Subsystems::~Subsystems() {
+  metrics.reset();
   jails.reset();
   remote.reset();
   control.reset();
@@ -151,6 +153,7 @@ std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Confi
   auto s = std::make_unique<Subsystems>(daemon);
   auto bans_cfg = bans::parse_bans_config(config.raw);
   auto remote_cfg = control::parse_remote_ban_config(config.raw);
+  auto metrics_cfg = metrics::parse_metrics_config(config.raw);
   if (bans_cfg.enabled) {
     s->bans = open_bans(bans_cfg, daemon);
     daemon.set_ban_check(s->bans.get());
@@ -172,6 +175,15 @@ std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Confi
     if (!s->remote) throw std::runtime_error(error);
   } else {
     spdlog::info("remote ban: off (no [remote_ban] listen), so no TCP port takes bans");
+  }
+
+  if (metrics_cfg.enabled) {
+    s->metrics = metrics::MetricsServer::start(
+        daemon.control_context(), metrics_cfg.listen,
+        [&s = *s] { return to_prometheus(collect(s)); }, error);
+    if (!s->metrics) throw std::runtime_error(error);
+    spdlog::info("metrics: serving http://{}/metrics",
+                 config::format_endpoint(s->metrics->local_endpoint()));
   }
 
   if (s->bans) {

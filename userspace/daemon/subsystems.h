@@ -1,7 +1,7 @@
 #pragma once
 // What snigated runs besides the data path: the ban subsystem (pinned BPF maps + SQLite
 // store, checked at accept time), the control socket for snigatectl, the remote ban channel
-// for snigate-watch, and the in-daemon jails. main.cpp starts them before Daemon::start()
+// for snigate-watch, the in-daemon jails and the metrics endpoint. main.cpp starts them before Daemon::start()
 // (so the ban check guards the very first accept) and drops them (before the Daemon) when
 // run() returns.
 #include <memory>
@@ -14,6 +14,7 @@ namespace snigate::control {
 class ControlServer;
 class RemoteBanServer;
 }  // namespace snigate::control
+namespace snigate::metrics { class MetricsServer; }
 namespace snigate::watch { class Watcher; }
 
 namespace snigate::daemon {
@@ -31,6 +32,7 @@ struct Subsystems {
   std::unique_ptr<control::ControlServer> control;
   std::unique_ptr<control::RemoteBanServer> remote;  // null unless [remote_ban] listen is set
   std::unique_ptr<watch::Watcher> jails;             // null without an enabled [[jail]]
+  std::unique_ptr<metrics::MetricsServer> metrics;   // null unless [metrics] listen is set
 };
 
 // Throws std::runtime_error (with advice) when the control socket or the remote channel

@@ -14,4 +14,15 @@ const char* to_string(End end) {
   return "?";
 }
 
+const char* to_string(Fallback fallback) {
+  switch (fallback) {
+    case Fallback::None: return "none";
+    case Fallback::SlotsExhausted: return "slots_exhausted";
+    case Fallback::HandoffSkipped: return "handoff_skipped";
+    case Fallback::InsertRefused: return "insert_refused";
+    case Fallback::Count: break;
+  }
+  return "?";
+}
+
 }  // namespace snigate::relay

@@ -4,6 +4,7 @@
 // splice (userspace), sockmap (kernel-side, issue 3).
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,6 +24,13 @@ using boost::asio::ip::tcp;
 enum class End { Clean, ClientReset, UpstreamReset, IdleTimeout, Aborted, Error };
 const char* to_string(End end);
 
+// Why a connection the sockmap relay took runs on a userspace relay instead: no free slot,
+// a side that would not let its receive queue empty (or failed) before the handoff, or the
+// kernel refusing a socket into the sockhash (a side already half-closed).
+enum class Fallback { None, SlotsExhausted, HandoffSkipped, InsertRefused, Count };
+inline constexpr std::size_t kFallbacks = static_cast<std::size_t>(Fallback::Count);
+const char* to_string(Fallback fallback);
+
 // A connection's live relay state, read from other threads (snigatectl conns) while it runs.
 struct Counters {
   std::atomic<std::uint64_t> client_to_upstream{0};
@@ -31,6 +39,8 @@ struct Counters {
   // sockmap hands to its fallback names the fallback. Auto until then. What `snigatectl
   // conns` and the access log show.
   std::atomic<Mode> mode{Mode::Auto};
+  // Set by the sockmap relay when it hands the connection to its fallback, for the metrics.
+  std::atomic<Fallback> fallback{Fallback::None};
 };
 
 struct Options {

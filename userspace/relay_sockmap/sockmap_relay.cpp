@@ -371,6 +371,7 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
   if (!slot) {
     spdlog::debug("relay: sockmap slots exhausted, connection runs on {}",
                   to_string(fallback_->mode()));
+    counters.fallback = Fallback::SlotsExhausted;
     co_return co_await fallback_->run(client, upstream, options, counters);
   }
   for (int side : {kClient, kUpstream}) {
@@ -385,6 +386,7 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
                     moved ? moved->message() : "receive queue never emptied",
                     to_string(fallback_->mode()));
       kernel_->release(*slot);
+      counters.fallback = Fallback::HandoffSkipped;
       co_return co_await fallback_->run(client, upstream, options, counters);
     }
   }
@@ -424,6 +426,7 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
   } else {
     // A side that is not ESTABLISHED any more (half-closed early) cannot join a sockhash.
     spdlog::debug("relay: sockmap handoff refused ({}), connection runs in userspace", why);
+    counters.fallback = Fallback::InsertRefused;
     if (inserted_upstream) {
       // Upstream's psock may already hold bytes the program handed back; only a reader
       // through the psock (recv) sees them, and removing it would drop them.

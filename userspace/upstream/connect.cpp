@@ -7,6 +7,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "config/server.h"
+
 namespace snigate::upstream {
 namespace {
 
@@ -30,11 +32,6 @@ struct Attempt {
   error_code resolve_error;
   tcp::resolver::results_type results;
 };
-
-std::string host_port(const config::ServerConfig& s) {
-  return (s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host) + ":" +
-         std::to_string(s.port);
-}
 
 asio::awaitable<error_code> resolve(const std::shared_ptr<Attempt>& a,
                                     const config::ServerConfig& server,
@@ -115,11 +112,9 @@ asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
     tcp::endpoint remote;
     error_code ec = co_await connect_one(attempt, *pick->server, remote);
     attempt->deadline.cancel();
-    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - started);
-    result.attempts.push_back({pick->server->text.empty() ? host_port(*pick->server)
+    result.attempts.push_back({pick->server->text.empty() ? config::address(*pick->server)
                                                          : pick->server->text,
-                               ec, took});
+                               pick->index, ec, std::chrono::steady_clock::now() - started});
     if (!ec) {
       pool.report_success(pick->index);
       result.socket.emplace(std::move(attempt->socket));

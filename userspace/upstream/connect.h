@@ -1,6 +1,7 @@
 #pragma once
 // Connecting a client's session to one of its backend's servers.
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,8 +18,9 @@ namespace snigate::upstream {
 
 struct ConnectAttempt {
   std::string server;               // ServerConfig::text, or "host:port" as resolved
+  std::size_t index = 0;            // of the server in BackendConfig::servers
   boost::system::error_code error;  // empty on the attempt that succeeded
-  std::chrono::milliseconds took;
+  std::chrono::steady_clock::duration took{};  // resolution included
 };
 
 struct ConnectResult {

@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
@@ -25,6 +26,8 @@ struct RunningJail {
   std::string failures_file;  // "<state_dir>/<jail>.failures"; empty: counts are not kept
   bool warned_dns = false;
   std::uint64_t limit_hits = 0;  // lines a regex gave up on (PCRE2 match limit)
+  // Written by the watcher's thread, read by a scrape: relaxed atomics.
+  std::atomic<std::uint64_t> lines{0}, matches{0}, bans{0};
   std::chrono::steady_clock::time_point limit_logged{};
 
   RunningJail(const JailConfig& c, const FilterDefinition& def, BanSink sink, BanHistory history,
@@ -33,9 +36,11 @@ struct RunningJail {
 
   void on_line(std::string_view line) {
     auto now = std::chrono::system_clock::now();
+    lines.fetch_add(1, std::memory_order_relaxed);
     auto r = filter.process(line, now);
     if (r.limit_hit) count_limit_hit();
     if (r.kind != LineResult::Kind::Matched || r.host.empty()) return;
+    matches.fetch_add(1, std::memory_order_relaxed);
     if (!r.host_is_ip) {
       if (!warned_dns)
         spdlog::warn("jail {}: '{}' is a host name; snigate bans addresses only, use <ADDR>",
@@ -51,7 +56,7 @@ struct RunningJail {
     auto when = r.time.value_or(now);
     if (when > now + std::chrono::seconds(60)) when = now;
     if (when + config.findtime < now) return;
-    jail.add_failure(address, when, line);
+    if (jail.add_failure(address, when, line)) bans.fetch_add(1, std::memory_order_relaxed);
   }
 
   // Logged on the first hit, then at most once a minute with the running count.
@@ -91,6 +96,14 @@ class ThreadWatcher : public Watcher {
   std::vector<std::string> jails() const override {
     std::vector<std::string> out;
     for (const auto& j : jails_) out.push_back(j->config.name);
+    return out;
+  }
+  std::vector<JailFigures> figures() const override {
+    std::vector<JailFigures> out;
+    for (const auto& j : jails_)
+      out.push_back({j->config.name, j->lines.load(std::memory_order_relaxed),
+                     j->matches.load(std::memory_order_relaxed),
+                     j->bans.load(std::memory_order_relaxed)});
     return out;
   }
 

@@ -3,6 +3,7 @@
 // all on one thread of their own (regex work never runs on the daemon's event loop),
 // feeding bans to `sink`. snigated calls start_from_config() with BanManager::ban;
 // snigate-watch calls start() with its persisted remote queue.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,11 +23,21 @@ struct WatcherOptions {
   BanActive active;       // optional: whether a ban still holds a client (sees unbans)
 };
 
+// One jail's counts since it started (a reload that restarts the jails starts them again).
+struct JailFigures {
+  std::string name;
+  std::uint64_t lines = 0;    // log lines read
+  std::uint64_t matches = 0;  // lines a failregex matched (failures, before maxretry)
+  std::uint64_t bans = 0;     // failures that reached maxretry and asked for a ban
+};
+
 class Watcher {
  public:
   virtual ~Watcher() = default;
   virtual void stop() = 0;  // joins the thread, saves positions; also done by the destructor
   virtual std::vector<std::string> jails() const = 0;
+  // Thread-safe: read while the watcher's thread counts.
+  virtual std::vector<JailFigures> figures() const = 0;
 };
 
 // Loads every enabled jail's filter first (throws std::runtime_error "jail 'NAME' (FILE:LINE):

@@ -1,6 +1,6 @@
 // Bans as an operator makes them: `snigatectl ban` against the real snigated, whose XDP
 // program sits on the edge's veth. A ban drops the client's SYNs (the drop counter in
-// `snigatectl bans --json` rises) and ends its live connection while other addresses pass; a
+// `snigatectl bans --json` and GET /metrics rise) and ends its live connection while other addresses pass; a
 // client learnt from a PROXY header is refused though the peer is the trusted proxy; CIDR and
 // IPv6 bans; bans survive a restart with the map reconciled, not rewritten; unban and a 2 s
 // expiry restore access.
@@ -38,6 +38,18 @@ TEST_F(DaemonBanTest, CtlBanDropsSynsAndEndsTheLiveConnectionOthersPass) {
   ASSERT_TRUE(stats.contains("bans")) << stats.dump();
   EXPECT_GE(stats["bans"].value("packets_dropped", 0), 2) << stats.dump();  // by the program
   EXPECT_EQ(stats["bans"].value("refused_at_accept", -1), 0) << stats.dump();
+
+  // GET /metrics shows the program's drops (its per-CPU counters, read at the scrape) apart
+  // from the refusals at accept, which the program left none of.
+  const std::string metrics = scrape();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(metrics, m,
+                                std::regex(R"(snigate_ban_drops_total\{stage="xdp_tc"\} (\d+))")))
+      << metrics;
+  EXPECT_GE(std::stoull(m[1]), 2u) << metrics;
+  EXPECT_NE(metrics.find("snigate_ban_drops_total{stage=\"accept\"} 0\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("snigate_bans_active 2\n"), std::string::npos) << metrics;
 }
 
 TEST_F(DaemonBanTest, ProxyLearntClientIsRefusedThoughThePeerIsTheTrustedProxy) {

@@ -21,6 +21,7 @@ class DaemonBanTest : public BanVmTest {
  protected:
   // Listeners inside the edge namespace, where fixed ports collide with nobody.
   static constexpr unsigned short kPlain = 8080, kProxied = 8081, kPlain6 = 8082;
+  static constexpr unsigned short kMetrics = 9100;
 
   void SetUp() override {
     BanVmTest::SetUp();
@@ -81,7 +82,26 @@ interfaces = [")" << kEdgeIf << R"("]
 pin_dir = ")" << cfg_.pin_dir << R"("
 store = ")" << cfg_.store << R"("
 sweep_interval = "1s"
+
+[metrics]
+listen = "127.0.0.1:)" << kMetrics << R"("
 )";
+  }
+
+  // GET /metrics from inside the edge namespace: the body, or "" without a 200.
+  std::string scrape() {
+    using boost::asio::ip::make_address;
+    const auto loopback = make_address("127.0.0.1");
+    int fd = connect_from(net_->edge(), loopback, loopback, kMetrics, 3s);
+    if (fd < 0) return {};
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const std::string request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string reply = itest::recv_until_eof(fd, 4 << 20);
+    ::close(fd);
+    if (reply.rfind("HTTP/1.1 200 OK\r\n", 0) != 0) return {};
+    return reply.substr(reply.find("\r\n\r\n") + 4);
   }
 
   // Forked from inside the edge namespace (not `ip netns exec`: that mounts a fresh /sys,

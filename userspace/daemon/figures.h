@@ -1,0 +1,44 @@
+#pragma once
+// Everything snigated counts, gathered at one moment from where it is kept (the sessions'
+// Stats, the ban maps' counters, the jails, the control and remote channels), and the two
+// ways it is shown: `snigatectl stats` (JSON) and GET /metrics (Prometheus text). Both read
+// one Figures, so they never disagree on what a figure is.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bans/ban_manager.h"
+#include "daemon/stats.h"
+#include "relay/mode.h"
+#include "watch/watcher.h"
+
+namespace snigate::daemon {
+
+struct ServerHealth {
+  std::string backend;
+  std::string server;  // address as configured
+  bool up = true;      // passive health: not marked down by max_fails
+};
+
+struct Figures {
+  StatsSnapshot stats;
+  relay::Mode relay_requested = relay::Mode::Auto;
+  relay::Mode relay_mode = relay::Mode::Auto;  // the relay the running configuration uses
+  std::vector<ServerHealth> health;            // the running configuration's servers
+  std::uint64_t regex_limit_hits = 0;
+  std::optional<bans::BanTotals> bans;         // none when [bans] enabled = false
+  std::vector<std::string> enforcement;
+  std::vector<watch::JailFigures> jails;
+  std::uint64_t control_refused = 0;
+  std::optional<std::uint64_t> remote_refused;  // none without [remote_ban]
+};
+
+// `snigatectl stats`: the figures as nested JSON (flattened to rows by the tool).
+nlohmann::json to_json(const Figures& f);
+// GET /metrics: the Prometheus text exposition; README.md's Metrics section lists the names.
+std::string to_prometheus(const Figures& f);
+
+}  // namespace snigate::daemon
