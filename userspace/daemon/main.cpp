@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "daemon/check.h"
 #include "daemon/daemon.h"
+#include "daemon/service_notify.h"
 #include "daemon/subsystems.h"
 #include "relay/relay.h"
 #include "snigate/version.h"
@@ -71,8 +72,10 @@ int main(int argc, char** argv) {
     // Bans first: nothing is accepted before the ban maps are loaded and reconciled with the
     // store, or a banned client would be served while a large store loads.
     auto subsystems = daemon::start_subsystems(d, *cfg);
-    d.start();
+    d.bind();
+    d.serve();
     spdlog::info("snigated ready (pid {})", ::getpid());
+    daemon::service::ready();
     d.run();
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
