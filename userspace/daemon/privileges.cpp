@@ -4,6 +4,7 @@
 #include <linux/capability.h>
 #include <pwd.h>
 #include <sys/capability.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,11 +56,17 @@ std::vector<cap_value_t> wanted(const PrivilegeDrop& drop, cap_t held) {
   return want;
 }
 
+// Never through a symlink or onto a file with other names: the directories may be the user's
+// already (/var/log/snigate), and a link planted there must not hand root's files to it.
 void give(const std::vector<std::string>& files, uid_t uid, gid_t gid) {
-  for (const auto& f : files)
-    if (::chown(f.c_str(), uid, gid) != 0 && errno != ENOENT)
-      spdlog::warn("privileges: cannot give {} to uid {}: {}; the daemon may fail to write it",
-                   f, uid, std::strerror(errno));
+  for (const auto& f : files) {
+    struct stat st {};
+    if (::lstat(f.c_str(), &st) != 0) continue;  // not made (yet): nothing to give
+    const bool plain = (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode)) && st.st_nlink == 1;
+    if (!plain || ::lchown(f.c_str(), uid, gid) != 0)
+      spdlog::warn("privileges: {} not given to uid {} ({}); the daemon may fail to write it",
+                   f, uid, plain ? std::strerror(errno) : "a link, or not a plain file");
+  }
 }
 
 }  // namespace

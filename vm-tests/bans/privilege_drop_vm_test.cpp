@@ -1,9 +1,10 @@
 // Started as root with [daemon] user = "nobody", snigated binds, loads and pins what needs root,
 // then runs as nobody with CAP_NET_BIND_SERVICE, CAP_NET_ADMIN and CAP_BPF only (CAP_PERFMON
 // too when the sockmap relay runs): so /proc says for every thread, and it still relays bytes
-// and bans through `snigatectl ban`.
+// and bans through `snigatectl ban`. A symlink where a file it hands over should be is left alone.
 #include <linux/capability.h>
 #include <pwd.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <map>
@@ -99,6 +100,22 @@ TEST_P(PrivilegeDropTest, RunsAsTheUserWithOnlyTheNeededCapabilitiesAndStillRela
   EXPECT_TRUE(serves(kB));
   EXPECT_GE(drops(kA), 1);
   EXPECT_EQ(unsaved(), 0) << log();
+}
+
+// The files handed to the user before the drop are its own only: a symlink planted where the
+// access log goes (in a directory the user may own) keeps its target root's.
+TEST(PrivilegeDrop, ASymlinkInTheLogsPlaceIsNotFollowed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "SKIPPED LOUDLY: the drop needs root";
+  itest::TempDir dir;
+  itest::write_file(dir / "target", "root's\n");
+  std::filesystem::create_symlink(dir / "target", dir / "access.log");
+  itest::Snigated d(dir, itest::http_config(9, "user = \"nobody\"\n"));
+  EXPECT_NE(d.process().log().find("access.log not given to uid"), std::string::npos)
+      << d.process().log();
+  struct stat st {};
+  ASSERT_EQ(::stat((dir / "target").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << "the link's target was handed to nobody";
+  EXPECT_NE(d.process().log().find("privileges: dropped to user nobody"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(Relay, PrivilegeDropTest, ::testing::Values("copy", "sockmap"),
