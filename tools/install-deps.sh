@@ -8,6 +8,9 @@ packages=(
   libboost-dev libboost-system-dev        # Boost.Asio event loop
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libsqlite3-dev libpcre2-dev libc-ares-dev libssl-dev
+  libsystemd-dev                          # sd_notify: readiness and reloads under systemd
+  libcap-dev                              # dropping root to [daemon] user with a few capabilities
+  debhelper lintian                       # tools/ci/package.sh builds and checks the .deb
   libgtest-dev libgmock-dev
   openssl curl iproute2 socat dnsmasq-base fail2ban procps psmisc
   logrotate                               # runs contrib/logrotate/snigate in a test

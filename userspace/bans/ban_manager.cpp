@@ -51,9 +51,14 @@ std::unique_ptr<BanManager> BanManager::create(const BansConfig& cfg, std::uniqu
   std::unique_ptr<BanManager> manager(
       new BanManager(cfg, std::move(map), std::move(store), std::move(clock), registry));
   if (!manager->reconcile(error)) return nullptr;
-  if (cfg.sweep_interval.count() > 0)
-    manager->sweeper_ = std::thread([m = manager.get()] { m->sweeper_loop(); });
+  manager->start_sweeper(cfg.sweep_interval);
   return manager;
+}
+
+void BanManager::start_sweeper(std::chrono::seconds every) {
+  if (every.count() <= 0 || sweeper_.joinable()) return;
+  cfg_.sweep_interval = every;
+  sweeper_ = std::thread([this] { sweeper_loop(); });
 }
 
 BanManager::BanManager(BansConfig cfg, std::unique_ptr<BanMap> map, std::unique_ptr<BanStore> store,

@@ -72,6 +72,10 @@ class BanManager : public BanCheck {
                                             std::unique_ptr<BanStore> store,
                                             std::shared_ptr<const BanClock> clock,
                                             conns::ConnRegistry* registry, std::string& error);
+  // The sweeper thread, every `every` (none for 0), if none runs yet. create() starts it
+  // with cfg.sweep_interval; snigated creates with 0 and starts it after dropping privileges,
+  // so that the thread has the dropped credentials too.
+  void start_sweeper(std::chrono::seconds every);
   ~BanManager() override;
   BanManager(const BanManager&) = delete;
   BanManager& operator=(const BanManager&) = delete;

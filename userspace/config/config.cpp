@@ -70,7 +70,7 @@ DaemonConfig parse_daemon(const toml::table& root) {
   if (!t) fail(*node, "[daemon] must be a table");
   check_keys(*t, {"workers", "relay", "sockmap_queue_limit", "control_socket", "access_log",
                   "access_log_format", "log_level", "max_connections", "max_connections_per_client",
-                  "max_prereads_per_client", "drain_timeout", "idle_timeout"},
+                  "max_prereads_per_client", "drain_timeout", "idle_timeout", "user", "group"},
              "daemon");
   d.workers = static_cast<unsigned>(get_int(*t, "workers", 0, 0, 1024));
   if (t->contains("relay")) {
@@ -97,6 +97,11 @@ DaemonConfig parse_daemon(const toml::table& root) {
            "per line)");
     d.access_log_format = f == "json" ? AccessLogFormat::Json : AccessLogFormat::Text;
   }
+  d.user = get_string(*t, "user", d.user);
+  d.group = get_string(*t, "group", d.group);
+  if (!d.group.empty() && d.user.empty())
+    fail(child(*t, "group"), "'group' needs 'user': snigated changes group only when it drops "
+                             "root for a user");
   d.log_level = get_string(*t, "log_level", d.log_level);
   static const std::vector<std::string> levels = {"trace", "debug", "info",    "warn",
                                                   "error", "critical", "off"};

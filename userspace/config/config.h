@@ -102,6 +102,11 @@ struct DaemonConfig {
   std::string access_log = "stdout";
   AccessLogFormat access_log_format = AccessLogFormat::Text;
   std::string log_level = "info";
+  // Started as root, snigated runs as this user once it has bound and loaded what needs root
+  // (daemon/privileges.h); empty: it keeps the rights it was started with. group: the
+  // user's primary one when empty.
+  std::string user;
+  std::string group;
   // Unset: what RLIMIT_NOFILE affords under the running relay, at most
   // kDefaultMaxConnections (daemon/fd_budget.h); set, it is still capped by what the limit
   // affords.

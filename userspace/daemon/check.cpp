@@ -11,6 +11,7 @@
 #include "control/remote_config.h"
 #include "metrics/metrics_config.h"
 #include "daemon/generation.h"
+#include "daemon/privileges.h"
 #include "kernel/kernel_features.h"
 #include "kernel/relay_choice.h"
 #include "routing/rule_check.h"
@@ -108,6 +109,28 @@ std::string ban_enforcement(const kernel::KernelFeatures& k, const bans::BansCon
          "XDP), and at accept time";
 }
 
+// The account a drop switches to must exist where the check runs: a package's postinst, or
+// the operator, creates it before the daemon starts.
+std::string privileges(const config::Config& c) {
+  if (c.daemon.user.empty()) return "privileges: kept as started (no [daemon] user)\n";
+  auto at = [&](const char* key) { return c.raw["daemon"][key].node()->source(); };
+  Account a;
+  try {
+    resolve_account(c.daemon.user, {});
+  } catch (const std::exception& e) {
+    throw config::ConfigError(at("user"), e.what());
+  }
+  try {
+    a = resolve_account(c.daemon.user, c.daemon.group);
+  } catch (const std::exception& e) {
+    throw config::ConfigError(at("group"), e.what());
+  }
+  return "privileges: started as root, runs as user " + c.daemon.user + " (uid " +
+         std::to_string(a.uid) + "), group " + a.group + " (gid " + std::to_string(a.gid) +
+         ") once bound and loaded, keeping CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_BPF (and "
+         "CAP_PERFMON under the sockmap relay)\n";
+}
+
 }  // namespace
 
 std::string check_config(std::shared_ptr<const config::Config> config,
@@ -128,6 +151,8 @@ std::string check_config(std::shared_ptr<const config::Config> config,
   out << kernel::describe(kernel::choose_relay(requested, c.daemon.sockmap_queue_limit, kernel),
                           requested)
       << "\n";
+
+  out << privileges(c);
 
   const auto bans = bans::parse_bans_config(c.raw);
   if (bans.enabled) {

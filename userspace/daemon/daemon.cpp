@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/fd_budget.h"
+#include "daemon/service_notify.h"
 #include "kernel/relay_choice.h"
 
 namespace snigate::daemon {
@@ -115,11 +116,12 @@ void Daemon::bind_listeners(const Generation& g) {
     for (auto& l : ls) l->start();
 }
 
-void Daemon::start() {
-  {
-    std::lock_guard lock(mu_);
-    bind_listeners(*generation_);
-  }
+void Daemon::bind() {
+  std::lock_guard lock(mu_);
+  bind_listeners(*generation_);
+}
+
+void Daemon::serve() {
   for (auto& w : workers_) {
     w->guard.emplace(w->io.get_executor());
     w->thread = std::thread([&io = w->io] {
@@ -138,6 +140,13 @@ void Daemon::start() {
 
 bool Daemon::reload(std::string* error) {
   std::lock_guard reload_lock(reload_mu_);
+  // Accepted or refused, the daemon serves a configuration when this returns: READY=1 again.
+  // Not once stopping, when the manager was told STOPPING=1 and must not see READY=1.
+  struct Notify {
+    bool on;
+    explicit Notify(bool stopping) : on(!stopping) { if (on) service::reloading(); }
+    ~Notify() { if (on) service::ready(); }
+  } notify{stopping_};
   try {
     if (stopping_) throw std::runtime_error("the daemon is stopping");
     std::shared_ptr<const config::Config> cfg =
@@ -224,6 +233,7 @@ void Daemon::on_signal_while_stopping(int sig) {
 
 void Daemon::stop() {
   if (stopping_.exchange(true)) return;
+  service::stopping();
   asio::post(control_, [this] { begin_drain(); });
 }
 

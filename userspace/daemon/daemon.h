@@ -40,9 +40,13 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Binds every listener and starts the workers; throws with advice on failure. Call it
-  // once the ban check is installed (set_ban_check): from here on, clients are served.
-  void start();
+  // Binds every listener; throws with advice on failure. Call it once the ban check is
+  // installed (set_ban_check). Connections queue in the kernel until serve().
+  void bind();
+  // Starts the workers: from here on, clients are served. Apart from bind(), so that a
+  // privilege drop between the two happens while the process has one thread (capabilities
+  // are per thread) and every worker inherits the reduced credentials.
+  void serve();
   // Blocks until stopped: SIGTERM/SIGINT stop gracefully, SIGHUP reloads, SIGUSR1 reopens
   // the logs. During the drain
   // a third SIGTERM, or a SIGINT, ends the live connections at once.

@@ -16,6 +16,8 @@
 #include "daemon/check.h"
 #include "daemon/route_answer.h"
 #include "daemon/daemon.h"
+#include "daemon/privileges.h"
+#include "daemon/service_notify.h"
 #include "daemon/subsystems.h"
 #include "relay/relay.h"
 #include "snigate/version.h"
@@ -95,12 +97,21 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? cfg->daemon.log_level
                                                               : log_level));
   try {
+    // A user that does not exist fails the start before anything is bound or loaded.
+    if (!cfg->daemon.user.empty()) daemon::resolve_account(cfg->daemon.user, cfg->daemon.group);
     daemon::Daemon d(cfg, config_path, relay_override);
     // Bans first: nothing is accepted before the ban maps are loaded and reconciled with the
     // store, or a banned client would be served while a large store loads.
     auto subsystems = daemon::start_subsystems(d, *cfg);
-    d.start();
+    d.bind();
+    // Everything that needs root is open now; every thread starts after the drop.
+    daemon::drop_privileges({cfg->daemon.user, cfg->daemon.group,
+                             d.current()->relay->mode() == relay::Mode::Sockmap,
+                             subsystems->owned_files(*cfg)});
+    subsystems->start_threads(*cfg);
+    d.serve();
     spdlog::info("snigated ready (pid {})", ::getpid());
+    daemon::service::ready();
     d.run();
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

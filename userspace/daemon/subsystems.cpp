@@ -155,7 +155,11 @@ std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Confi
   auto remote_cfg = control::parse_remote_ban_config(config.raw);
   auto metrics_cfg = metrics::parse_metrics_config(config.raw);
   if (bans_cfg.enabled) {
-    s->bans = open_bans(bans_cfg, daemon);
+    // Its sweeper thread starts in start_threads(), after a privilege drop.
+    auto opened = bans_cfg;
+    opened.sweep_interval = std::chrono::seconds(0);
+    s->bans = open_bans(opened, daemon);
+    s->sweep_interval = bans_cfg.sweep_interval;
     daemon.set_ban_check(s->bans.get());
   } else {
     spdlog::info("bans: off ([bans] enabled = false)");
@@ -185,14 +189,28 @@ std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Confi
     spdlog::info("metrics: serving http://{}/metrics",
                  config::format_endpoint(s->metrics->local_endpoint()));
   }
+  return s;
+}
 
-  if (s->bans) {
-    s->jails = start_jails(config.raw, s->bans.get());
-    if (s->jails) spdlog::info("jails: {} running", s->jails->jails().size());
+std::vector<std::string> Subsystems::owned_files(const config::Config& config) const {
+  std::vector<std::string> files{config.daemon.control_socket};
+  if (config.daemon.access_log != "stdout") files.push_back(config.daemon.access_log);
+  if (bans) {
+    const std::string store = bans::parse_bans_config(config.raw).store;
+    files.insert(files.end(), {store, store + "-wal", store + "-shm"});
+  }
+  return files;
+}
+
+void Subsystems::start_threads(const config::Config& config) {
+  if (bans) {
+    bans->start_sweeper(sweep_interval);
+    // Jails open their logs as the user the daemon runs as, as they will at each reload.
+    jails = start_jails(config.raw, bans.get());
+    if (jails) spdlog::info("jails: {} running", jails->jails().size());
   } else if (!watch::parse_jails(config.raw).empty()) {
     spdlog::warn("jails: not started, they ban and bans are off ([bans] enabled = false)");
   }
-  return s;
 }
 
 }  // namespace snigate::daemon

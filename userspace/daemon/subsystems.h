@@ -1,10 +1,13 @@
 #pragma once
 // What snigated runs besides the data path: the ban subsystem (pinned BPF maps + SQLite
 // store, checked at accept time), the control socket for snigatectl, the remote ban channel
-// for snigate-watch, the in-daemon jails and the metrics endpoint. main.cpp starts them before Daemon::start()
-// (so the ban check guards the very first accept) and drops them (before the Daemon) when
-// run() returns.
+// for snigate-watch, the in-daemon jails and the metrics endpoint. main.cpp starts them before
+// Daemon::bind() (so the ban check guards the very first accept), their threads after the
+// privilege drop, and drops them (before the Daemon) when run() returns.
+#include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "daemon/daemon.h"
@@ -27,12 +30,20 @@ struct Subsystems {
   Subsystems(const Subsystems&) = delete;
   Subsystems& operator=(const Subsystems&) = delete;
 
+  // What snigated goes on writing (control socket, access log, ban store): given to
+  // [daemon] user before a privilege drop.
+  std::vector<std::string> owned_files(const config::Config& config) const;
+  // The ban sweeper and the jails: threads, so started once privileges are dropped (each
+  // thread has credentials of its own, inherited from the one that starts it).
+  void start_threads(const config::Config& config);
+
   Daemon& daemon;
   std::unique_ptr<bans::BanManager> bans;  // null when [bans] enabled = false
   std::unique_ptr<control::ControlServer> control;
   std::unique_ptr<control::RemoteBanServer> remote;  // null unless [remote_ban] listen is set
   std::unique_ptr<watch::Watcher> jails;             // null without an enabled [[jail]]
   std::unique_ptr<metrics::MetricsServer> metrics;   // null unless [metrics] listen is set
+  std::chrono::seconds sweep_interval{0};            // [bans] sweep_interval
 };
 
 // Throws std::runtime_error (with advice) when the control socket or the remote channel

@@ -42,13 +42,17 @@ class DaemonBanTest : public BanVmTest {
 
   // Where the test puts the store before the first start (default: the scratch directory).
   virtual void prepare_store() {}
+  // [daemon] relay, and lines added to [daemon] as written.
+  virtual std::string relay() const { return "copy"; }
+  virtual std::string daemon_extra() const { return {}; }
 
   void write_config() {
     std::ofstream(config_) << R"([daemon]
 workers = 1
-relay = "copy"
+relay = ")" << relay() << R"("
 control_socket = ")" << socket_ << R"("
 access_log = "stdout"
+)" << daemon_extra() << R"(
 
 [[listener]]
 name = "plain"
