@@ -255,8 +255,18 @@ bool BanStore::rollback(std::string_view doing, std::string& error) const {
   return false;
 }
 
-bool BanStore::add(const BanEntry& e, std::string& error) {
+bool BanStore::add(const BanEntry& e, std::string& error) { return add_many({e}, error); }
+
+bool BanStore::add_many(const std::vector<BanEntry>& entries, std::string& error) {
+  if (entries.empty()) return true;
   if (!begin_write(error)) return false;
+  for (const auto& e : entries)
+    if (!add_in_transaction(e, error)) return false;
+  if (!exec("COMMIT", error)) return rollback("committing the ban", error);
+  return true;
+}
+
+bool BanStore::add_in_transaction(const BanEntry& e, std::string& error) {
   const auto prefix = e.prefix.str();
   {
     Stmt end(db_,
@@ -286,7 +296,6 @@ bool BanStore::add(const BanEntry& e, std::string& error) {
     cur.text(1, prefix);
     if (!cur.ok() || cur.step() != SQLITE_DONE) return rollback("recording the ban", error);
   }
-  if (!exec("COMMIT", error)) return rollback("committing the ban", error);
   return true;
 }
 

@@ -37,6 +37,8 @@ class BanStore {
 
   // Records a ban in force (replacing one for the same prefix) and a history row, atomically.
   bool add(const BanEntry& entry, std::string& error);
+  // add() for many bans in one transaction (one fsync): all or none.
+  bool add_many(const std::vector<BanEntry>& entries, std::string& error);
   // Ends the ban in force for `prefix`: `why` is "unban", "expired" or "replaced".
   bool lift(const net::Prefix& prefix, Clock::time_point when, std::string_view why,
             std::uint64_t drops, std::string& error);
@@ -61,7 +63,8 @@ class BanStore {
   bool reopen_writable(std::string& error);
   // A write transaction: reopens a store that refused writes first.
   bool begin_write(std::string& error);
-  // The statements of one lift, inside a transaction the caller opened.
+  // The statements of one add or lift, inside a transaction the caller opened.
+  bool add_in_transaction(const BanEntry& entry, std::string& error);
   bool lift_in_transaction(const Lift& lift, std::string& error);
   // Reports what failed while `doing`, rolls the transaction back; always false.
   bool rollback(std::string_view doing, std::string& error) const;
