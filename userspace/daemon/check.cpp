@@ -6,9 +6,11 @@
 #include <utility>
 
 #include "bans/ban_manager.h"
+#include "config/diag.h"
 #include "config/endpoint.h"
 #include "config/route_regex.h"
 #include "control/remote_config.h"
+#include "crowdsec/crowdsec_config.h"
 #include "daemon/generation.h"
 #include "kernel/kernel_features.h"
 #include "kernel/relay_choice.h"
@@ -150,6 +152,21 @@ std::string check_config(std::shared_ptr<const config::Config> config,
                                 "set [remote_ban] enabled = false");
     out << "remote_ban: listening on " << remote.listen << ", " << remote.tokens.size()
         << " token(s), " << (remote.allow.empty() ? "any peer" : "allow-listed peers") << "\n";
+  }
+
+  const auto crowdsec = crowdsec::parse_crowdsec_config(c.raw);
+  if (crowdsec.enabled) {
+    if (!bans.enabled)
+      throw config::ConfigError(c.raw.get("crowdsec")->source(),
+                                "[crowdsec] needs bans on; remove [bans] enabled = false or "
+                                "set [crowdsec] enabled = false");
+    if (!crowdsec.api_key.empty())
+      out << "crowdsec: bouncer of " << crowdsec.lapi.text << ", every "
+          << config::format_duration(crowdsec.poll_interval) << "\n";
+    if (!crowdsec.machine_id.empty())
+      out << "crowdsec: source to " << crowdsec.lapi.text << " as machine '" << crowdsec.machine_id
+          << "', pushing" << (crowdsec.push_jails ? " jails" : "")
+          << (crowdsec.push_ctl ? " snigatectl" : "") << "\n";
   }
 
   for (const auto& jail : watch::parse_jails(c.raw)) {

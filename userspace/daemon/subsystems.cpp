@@ -14,6 +14,8 @@
 #include "control/control_server.h"
 #include "control/remote_config.h"
 #include "control/remote_server.h"
+#include "crowdsec/alert_pusher.h"
+#include "crowdsec/bouncer.h"
 #include "kernel/kernel_features.h"
 #include "watch/watcher.h"
 
@@ -79,11 +81,14 @@ json stats_json(Daemon& daemon, const bans::BanManager* manager) {
   return out;
 }
 
-std::unique_ptr<watch::Watcher> start_jails(const toml::table& raw, bans::BanManager* manager) {
-  auto sink = [manager](const bans::BanRequest& request) {
+// `pusher`: where the jails' bans go as CrowdSec alerts (null: nowhere).
+std::unique_ptr<watch::Watcher> start_jails(const toml::table& raw, bans::BanManager* manager,
+                                            crowdsec::AlertPusher* pusher) {
+  auto sink = [manager, pusher](const bans::BanRequest& request) {
     auto outcome = manager->ban(request);
     if (!outcome.ok) spdlog::warn("jail {}: ban of {} refused: {}", request.jail,
                                   request.prefix.str(), outcome.error);
+    else if (pusher) pusher->push(outcome.entry);
   };
   auto history = [manager](const net::Prefix& prefix) { return manager->history_count(prefix); };
   auto active = [manager](const boost::asio::ip::address& client) { return manager->banned(client); };
@@ -106,7 +111,7 @@ control::ControlHandlers handlers(Subsystems& s) {
       for (const auto& jail : watch::parse_jails(raw))
         if (jail.enabled) watch::jail_filter(jail);
       s.jails.reset();
-      s.jails = start_jails(raw, s.bans.get());
+      s.jails = start_jails(raw, s.bans.get(), s.push_jails ? s.crowdsec_source.get() : nullptr);
     } catch (const std::exception& e) {
       spdlog::error("reload: [[jail]] rejected, the running jails are kept: {}", e.what());
       return std::string("listeners and routes reloaded, but [[jail]] was rejected (the running "
@@ -129,7 +134,14 @@ control::ControlHandlers handlers(Subsystems& s) {
     h.list_bans = [] { return std::vector<bans::BanEntry>{}; };
     return h;
   }
-  h.ban = [&s](const bans::BanRequest& r) { return s.bans->ban(r); };
+  h.ban = [&s](const bans::BanRequest& r) {
+    auto outcome = s.bans->ban(r);
+    // snigatectl's bans only: the remote channel shares this handler, and its bans are the
+    // watchers' (source "remote:..."), which a site pushes from where they are made.
+    if (outcome.ok && s.push_ctl && s.crowdsec_source && r.source == "ctl")
+      s.crowdsec_source->push(outcome.entry);
+    return outcome;
+  };
   h.unban = [&s](const net::Prefix& p) { return s.bans->unban(p); };
   h.list_bans = [&s] { return s.bans->list(); };
   return h;
@@ -140,7 +152,9 @@ control::ControlHandlers handlers(Subsystems& s) {
 Subsystems::Subsystems(Daemon& d) : daemon(d) {}
 
 Subsystems::~Subsystems() {
+  crowdsec.reset();
   jails.reset();
+  crowdsec_source.reset();
   remote.reset();
   control.reset();
   daemon.set_ban_check(nullptr);
@@ -151,6 +165,9 @@ std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Confi
   auto s = std::make_unique<Subsystems>(daemon);
   auto bans_cfg = bans::parse_bans_config(config.raw);
   auto remote_cfg = control::parse_remote_ban_config(config.raw);
+  auto crowdsec_cfg = crowdsec::parse_crowdsec_config(config.raw);
+  if (crowdsec_cfg.enabled && !bans_cfg.enabled)
+    throw std::runtime_error("[crowdsec] needs bans on ([bans] enabled = false)");
   if (bans_cfg.enabled) {
     s->bans = open_bans(bans_cfg, daemon);
     daemon.set_ban_check(s->bans.get());
@@ -158,6 +175,18 @@ std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Confi
     spdlog::info("bans: off ([bans] enabled = false)");
   }
 
+  // Before the control socket and the jails, which push to it.
+  if (crowdsec_cfg.enabled && !crowdsec_cfg.machine_id.empty()) {
+    s->crowdsec_source = std::make_unique<crowdsec::AlertPusher>(
+        crowdsec_cfg.lapi, crowdsec_cfg.machine_id, crowdsec_cfg.machine_password);
+    s->push_ctl = crowdsec_cfg.push_ctl;
+    s->push_jails = crowdsec_cfg.push_jails;
+    spdlog::info("crowdsec: pushing {}{}{} bans to {} as machine '{}'",
+                 crowdsec_cfg.push_jails ? "the jails'" : "",
+                 crowdsec_cfg.push_jails && crowdsec_cfg.push_ctl ? " and " : "",
+                 crowdsec_cfg.push_ctl ? "snigatectl's" : "", crowdsec_cfg.lapi.text,
+                 crowdsec_cfg.machine_id);
+  }
   std::string error;
   s->control = control::ControlServer::start(daemon.control_context(),
                                              config.daemon.control_socket, handlers(*s), error);
@@ -175,11 +204,14 @@ std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Confi
   }
 
   if (s->bans) {
-    s->jails = start_jails(config.raw, s->bans.get());
+    s->jails = start_jails(config.raw, s->bans.get(),
+                           s->push_jails ? s->crowdsec_source.get() : nullptr);
     if (s->jails) spdlog::info("jails: {} running", s->jails->jails().size());
   } else if (!watch::parse_jails(config.raw).empty()) {
     spdlog::warn("jails: not started, they ban and bans are off ([bans] enabled = false)");
   }
+  if (crowdsec_cfg.enabled && !crowdsec_cfg.api_key.empty())
+    s->crowdsec = std::make_unique<crowdsec::Bouncer>(std::move(crowdsec_cfg), *s->bans);
   return s;
 }
 

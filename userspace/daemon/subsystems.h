@@ -1,7 +1,7 @@
 #pragma once
 // What snigated runs besides the data path: the ban subsystem (pinned BPF maps + SQLite
 // store, checked at accept time), the control socket for snigatectl, the remote ban channel
-// for snigate-watch, and the in-daemon jails. main.cpp starts them before Daemon::start()
+// for snigate-watch, the in-daemon jails and the CrowdSec bouncer. main.cpp starts them before Daemon::start()
 // (so the ban check guards the very first accept) and drops them (before the Daemon) when
 // run() returns.
 #include <memory>
@@ -14,13 +14,17 @@ namespace snigate::control {
 class ControlServer;
 class RemoteBanServer;
 }  // namespace snigate::control
+namespace snigate::crowdsec {
+class AlertPusher;
+class Bouncer;
+}  // namespace snigate::crowdsec
 namespace snigate::watch { class Watcher; }
 
 namespace snigate::daemon {
 
 struct Subsystems {
   explicit Subsystems(Daemon& d);  // out of line: the members are incomplete here
-  // Jails and the remote channel stop first, then the ban check is taken off the data path
+  // The bouncer, jails and the remote channel stop first, then the ban check is taken off the data path
   // before the BanManager goes.
   ~Subsystems();
   Subsystems(const Subsystems&) = delete;
@@ -31,6 +35,10 @@ struct Subsystems {
   std::unique_ptr<control::ControlServer> control;
   std::unique_ptr<control::RemoteBanServer> remote;  // null unless [remote_ban] listen is set
   std::unique_ptr<watch::Watcher> jails;             // null without an enabled [[jail]]
+  std::unique_ptr<crowdsec::Bouncer> crowdsec;       // null without [crowdsec] api_key_file
+  // null without [crowdsec] machine_id; else the bans `push` names go to LAPI as alerts.
+  std::unique_ptr<crowdsec::AlertPusher> crowdsec_source;
+  bool push_jails = false, push_ctl = false;
 };
 
 // Throws std::runtime_error (with advice) when the control socket or the remote channel
