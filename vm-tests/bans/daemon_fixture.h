@@ -41,6 +41,8 @@ class DaemonBanTest : public BanVmTest {
 
   // Where the test puts the store before the first start (default: the scratch directory).
   virtual void prepare_store() {}
+  // Sections a derived fixture adds to the daemon's config ([crowdsec]).
+  virtual std::string more_config() const { return {}; }
 
   void write_config() {
     std::ofstream(config_) << R"([daemon]
@@ -81,7 +83,7 @@ interfaces = [")" << kEdgeIf << R"("]
 pin_dir = ")" << cfg_.pin_dir << R"("
 store = ")" << cfg_.store << R"("
 sweep_interval = "1s"
-)";
+)" << more_config();
   }
 
   // Forked from inside the edge namespace (not `ip netns exec`: that mounts a fresh /sys,
