@@ -108,5 +108,34 @@ TEST_F(OwnedBansTest, HeldByAfterARestart) {
   EXPECT_EQ(held[0], prefix("10.5.1.10"));
 }
 
+// Many at once (a startup pull) go in slices, each its own lock hold and transaction: every
+// ban and lift of every slice lands, and the store has them all after a restart.
+TEST_F(OwnedBansTest, ThousandsAtOnceAllLandAcrossSlices) {
+  auto host = [](std::uint32_t i) {
+    return net::Prefix::host(boost::asio::ip::address_v4(0x0A400000u + i));
+  };
+  std::vector<BanRequest> first, second;
+  std::vector<net::Prefix> lifts;
+  for (std::uint32_t i = 0; i < 4500; ++i) {
+    BanRequest r;
+    r.prefix = host(i);
+    r.duration = 3600s;
+    r.source = "crowdsec:cscli";
+    first.push_back(r);
+    r.prefix = host(10000 + i);
+    second.push_back(r);
+  }
+  for (std::uint32_t i = 0; i < 2500; ++i) lifts.push_back(host(i));
+  EXPECT_EQ(manager->apply_owned("crowdsec:", first, {}).banned, 4500u);
+  auto change = manager->apply_owned("crowdsec:", second, lifts);
+  EXPECT_EQ(change.banned, 4500u);
+  EXPECT_EQ(change.lifted, 2500u);
+  EXPECT_FALSE(manager->banned(addr("10.64.0.0")));
+  EXPECT_TRUE(manager->banned(boost::asio::ip::address_v4(0x0A400000u + 4499)));
+  manager.reset();
+  manager = open_manager(pins, dir.file("bans.db"), clock);
+  EXPECT_EQ(manager->held_by("crowdsec:").size(), 6500u);
+}
+
 }  // namespace
 }  // namespace snigate::bans::testing

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -104,8 +105,8 @@ class BanManager : public BanCheck {
   // CrowdSec bouncer): every source of the family starts with `family` ("crowdsec:"). Bans
   // and lifts only what the family holds: a prefix banned by another source (snigatectl, a
   // jail) keeps that ban, and is not lifted. Durations are taken as given (no repeat-offender
-  // escalation: the authority decides), all in one lock hold and one store transaction, with
-  // one log line, so 100,000 bans at once cost one fsync.
+  // escalation: the authority decides). In slices of a few thousand, each one lock hold and
+  // one store transaction, with one log line for the whole call.
   OwnedChange apply_owned(std::string_view family, const std::vector<BanRequest>& bans,
                           const std::vector<net::Prefix>& lifts);
   // The prefixes the family holds now (after a restart: those the store brought back).
@@ -127,6 +128,9 @@ class BanManager : public BanCheck {
   };
   // Why `request` cannot be a ban ("" when it can): ban()'s checks before it takes the lock.
   std::string refusal(const BanRequest& request) const;
+  // One slice of apply_owned(), under one hold of the lock, into `out`.
+  void apply_owned_slice(std::string_view family, std::span<const BanRequest> bans,
+                         std::span<const net::Prefix> lifts, OwnedChange& out);
   // Takes `prefix` out of the map, the index and the active set; its drops, for the store.
   std::uint64_t take_out(const net::Prefix& prefix);
 

@@ -52,6 +52,8 @@ class BanStore {
   bool lift_many(const std::vector<Lift>& lifts, std::string& error);
   std::vector<BanEntry> active(std::string& error) const;
   std::uint32_t history_count(const net::Prefix& prefix) const;
+  // history_count() of each, with one prepared statement.
+  std::vector<std::uint32_t> history_counts(const std::vector<net::Prefix>& prefixes) const;
   const std::string& path() const { return path_; }
   bool writable() const { return problem_.empty(); }
   const std::string& problem() const { return problem_; }
@@ -63,8 +65,7 @@ class BanStore {
   bool reopen_writable(std::string& error);
   // A write transaction: reopens a store that refused writes first.
   bool begin_write(std::string& error);
-  // The statements of one add or lift, inside a transaction the caller opened.
-  bool add_in_transaction(const BanEntry& entry, std::string& error);
+  // The statements of one lift, inside a transaction the caller opened.
   bool lift_in_transaction(const Lift& lift, std::string& error);
   // Reports what failed while `doing`, rolls the transaction back; always false.
   bool rollback(std::string_view doing, std::string& error) const;

@@ -2,6 +2,10 @@
 // apply_owned): the CrowdSec bouncer's decisions in bulk.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <span>
+#include <thread>
+
 #include "bans/ban_manager.h"
 
 namespace snigate::bans {
@@ -10,6 +14,9 @@ namespace {
 // An expiry this close to the one held is the same decision seen again (a resync after a
 // restart sees LAPI's remaining time, which moved on by the length of the request).
 constexpr auto kSameExpiry = std::chrono::seconds(2);
+
+// Bans (and lifts) per lock hold and store transaction.
+constexpr std::size_t kOwnedSlice = 2000;
 
 bool of_family(const BanEntry& entry, std::string_view family) {
   return std::string_view(entry.source).substr(0, family.size()) == family;
@@ -20,11 +27,41 @@ bool of_family(const BanEntry& entry, std::string_view family) {
 OwnedChange BanManager::apply_owned(std::string_view family, const std::vector<BanRequest>& bans,
                                     const std::vector<net::Prefix>& lifts) {
   OwnedChange out;
+  // In slices, each one lock hold and one store transaction, the lock let go in between: a
+  // startup with 100,000 decisions must not keep snigatectl or a jail waiting a second.
+  for (std::size_t start = 0; start < std::max(bans.size(), lifts.size()); start += kOwnedSlice) {
+    if (start) std::this_thread::yield();
+    auto slice = [&](const auto& all) {
+      const auto from = std::min(start, all.size());
+      return std::span(all.data() + from, std::min(all.size(), start + kOwnedSlice) - from);
+    };
+    apply_owned_slice(family, slice(bans), slice(lifts), out);
+  }
+  if (registry_ && out.banned) {
+    const auto boot_ns = clock_->boot_ns();
+    registry_->kill_matching([&](const boost::asio::ip::address& client) {
+      return index_.match(net::unmap(client), boot_ns).has_value();
+    });
+  }
+  if (out.banned || out.lifted || out.refused || out.kept)
+    spdlog::info("bans: {} {} banned, {} lifted, {} unchanged, {} kept (another source's "
+                 "ban), {} refused{}{}",
+                 family, out.banned, out.lifted, out.unchanged, out.kept, out.refused,
+                 out.refused ? " (first: " + out.first_refusal + ")" : "",
+                 out.stored ? "" : "; NOT saved to disk yet");
+  return out;
+}
+
+void BanManager::apply_owned_slice(std::string_view family, std::span<const BanRequest> bans,
+                                   std::span<const net::Prefix> lifts, OwnedChange& out) {
   std::vector<BanEntry> added;
   std::vector<BanStore::Lift> lifted;
   {
     std::lock_guard lock(mu_);
     const auto now = clock_->wall();
+    // First what is to be done, then the store's history counts in one pass, then the maps.
+    std::vector<const BanRequest*> todo;
+    std::vector<net::Prefix> prefixes;
     for (const auto& request : bans) {
       if (auto why = refusal(request); !why.empty()) {
         if (!out.refused++) out.first_refusal = why;
@@ -35,24 +72,29 @@ OwnedChange BanManager::apply_owned(std::string_view family, const std::vector<B
         ++out.kept;
         continue;
       }
-      std::optional<Clock::time_point> expires;
-      if (request.duration) expires = now + *request.duration;
       if (it != active_.end() && it->second.source == request.source &&
-          it->second.expires.has_value() == expires.has_value() &&
-          (!expires || (*expires - *it->second.expires < kSameExpiry &&
-                        *it->second.expires - *expires < kSameExpiry))) {
+          it->second.expires.has_value() == request.duration.has_value() &&
+          (!request.duration || (now + *request.duration - *it->second.expires < kSameExpiry &&
+                                 *it->second.expires - (now + *request.duration) < kSameExpiry))) {
         ++out.unchanged;
         continue;
       }
+      todo.push_back(&request);
+      prefixes.push_back(request.prefix);
+    }
+    const auto earlier = store_->history_counts(prefixes);
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+      const auto& request = *todo[i];
       BanEntry entry;
       entry.prefix = request.prefix;
       entry.created = now;
-      entry.expires = expires;
+      if (request.duration) entry.expires = now + *request.duration;
       entry.reason = request.reason;
       entry.source = request.source;
-      auto existing = map_->longest_match(request.prefix);
-      if (existing && existing->prefix == request.prefix) entry.drops = existing->drops;
-      entry.offences = store_->history_count(request.prefix) + 1;
+      entry.offences = earlier[i] + (unsaved_adds_.count(request.prefix) ? 1 : 0) + 1;
+      if (active_.count(request.prefix))  // a ban in force keeps its drop count
+        if (auto existing = map_->longest_match(request.prefix); existing && existing->prefix == request.prefix)
+          entry.drops = existing->drops;
       std::string error;
       const auto expires_ns = to_boot_ns(entry.expires);
       if (!map_->put({request.prefix, expires_ns, entry.drops}, error)) {
@@ -85,19 +127,6 @@ OwnedChange BanManager::apply_owned(std::string_view family, const std::vector<B
       for (const auto& l : lifted) unsaved_lifts_[l.prefix] = {l.when, l.why, l.drops};
     }
   }
-  if (registry_ && out.banned) {
-    const auto boot_ns = clock_->boot_ns();
-    registry_->kill_matching([&](const boost::asio::ip::address& client) {
-      return index_.match(net::unmap(client), boot_ns).has_value();
-    });
-  }
-  if (out.banned || out.lifted || out.refused || out.kept)
-    spdlog::info("bans: {} {} banned, {} lifted, {} unchanged, {} kept (another source's "
-                 "ban), {} refused{}{}",
-                 family, out.banned, out.lifted, out.unchanged, out.kept, out.refused,
-                 out.refused ? " (first: " + out.first_refusal + ")" : "",
-                 out.stored ? "" : "; NOT saved to disk yet");
-  return out;
 }
 
 std::vector<net::Prefix> BanManager::held_by(std::string_view family) const {
