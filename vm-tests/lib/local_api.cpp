@@ -79,10 +79,11 @@ void LocalApi::stop() {
   process_.reset();
 }
 
-itest::RunResult LocalApi::cscli(std::vector<std::string> args) const {
+itest::RunResult LocalApi::cscli(std::vector<std::string> args,
+                                 std::chrono::milliseconds timeout) const {
   args.insert(args.begin(), {kCscli, "-c", config_});
   itest::RunResult result;
-  in_netns(netns_, [&] { result = itest::run(args, {}, std::chrono::seconds(20)); });
+  in_netns(netns_, [&] { result = itest::run(args, {}, timeout); });
   return result;
 }
 

@@ -32,8 +32,9 @@ class LocalApi {
   void stop();
 
   // cscli -c CONFIG ARGS, run in the namespace (it reaches the API with the machine's
-  // credentials), at most 20 s.
-  itest::RunResult cscli(std::vector<std::string> args) const;
+  // credentials), killed after `timeout` (the bench's imports take longer).
+  itest::RunResult cscli(std::vector<std::string> args,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
   // A bouncer's API key (`cscli bouncers add NAME -k KEY`), and a machine ("watcher")
   // with `password`; the first machine added also becomes cscli's own login. Throw with
   // cscli's output when it refuses.
