@@ -154,9 +154,9 @@ Subsystems::Subsystems(Daemon& d) : daemon(d) {}
 Subsystems::~Subsystems() {
   crowdsec.reset();
   jails.reset();
-  crowdsec_source.reset();
   remote.reset();
   control.reset();
+  crowdsec_source.reset();  // after every producer that pushes to it (jails, snigatectl)
   daemon.set_ban_check(nullptr);
   bans.reset();
 }

@@ -24,8 +24,9 @@ namespace snigate::daemon {
 
 struct Subsystems {
   explicit Subsystems(Daemon& d);  // out of line: the members are incomplete here
-  // The bouncer, jails and the remote channel stop first, then the ban check is taken off the data path
-  // before the BanManager goes.
+  // The bouncer, jails, the remote channel and the control socket stop first, then the
+  // CrowdSec source they push to, then the ban check is taken off the data path before the
+  // BanManager goes.
   ~Subsystems();
   Subsystems(const Subsystems&) = delete;
   Subsystems& operator=(const Subsystems&) = delete;
