@@ -19,9 +19,10 @@ namespace {
 
 class CrowdsecBouncerTest : public DaemonBanTest {
  protected:
-  // The bouncer polls every second; a change must show within this (poll plus a loaded
-  // machine's slack, not a timing claim).
-  static constexpr auto kPull = std::chrono::seconds(6);
+  // The bouncer polls every second; a change must show within this: a bound for a loaded
+  // machine or the emulated 6.1 guest (where LAPI's bcrypt logins take seconds), not a
+  // timing claim. Passing tests never wait for it.
+  static constexpr auto kPull = std::chrono::seconds(15);
 
   void SetUp() override {
     if (auto why = LocalApi::unavailable(); !why.empty())
@@ -140,8 +141,8 @@ TEST_F(CrowdsecBouncerTest, LapiDownKeepsBansAndARestartedLapiIsFollowed) {
   std::filesystem::remove(lapi_dir_ + "/crowdsec.db");
   start_lapi();
   cscli_ok({"decisions", "add", "--ip", kB, "--duration", "1h"});
-  // Back-off after the failures: 2, 4, 8 s at a 1 s poll interval.
-  ASSERT_TRUE(eventually([&] { return source_of(kB) == "crowdsec:cscli"; }, 20s)) << log();
+  // Back-off after the failures: 2, 4, 8, 16 s at a 1 s poll interval.
+  ASSERT_TRUE(eventually([&] { return source_of(kB) == "crowdsec:cscli"; }, 40s)) << log();
   EXPECT_EQ(source_of(kA), "") << log();
   EXPECT_TRUE(serves(kA));
   EXPECT_FALSE(serves(kB));

@@ -66,10 +66,10 @@ bool LocalApi::start(std::string& error) {
                                  "-no-cs"},
         log);
   });
-  if (process_->wait_for(std::regex("Local API listening on"), std::chrono::seconds(20)) &&
+  if (process_->wait_for(std::regex("Local API listening on"), std::chrono::seconds(60)) &&
       process_->alive())
     return true;
-  error = "crowdsec did not start its Local API within 20 s; its log:\n" + process_->log();
+  error = "crowdsec did not start its Local API within 60 s; its log:\n" + process_->log();
   return false;
 }
 

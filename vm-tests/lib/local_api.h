@@ -25,16 +25,16 @@ class LocalApi {
   LocalApi(const LocalApi&) = delete;
   LocalApi& operator=(const LocalApi&) = delete;
 
-  // Starts crowdsec and waits (at most 20 s) until the API answers; false with the log in
-  // `error`. A restart keeps the database: decisions and credentials survive, as they do for
-  // a LAPI restarted by its service manager.
+  // Starts crowdsec and waits (at most 60 s: the emulated guest is slow) until the API
+  // answers; false with the log in `error`. A restart keeps the database: decisions and
+  // credentials survive, as they do for a LAPI restarted by its service manager.
   bool start(std::string& error);
   void stop();
 
   // cscli -c CONFIG ARGS, run in the namespace (it reaches the API with the machine's
-  // credentials), killed after `timeout` (the bench's imports take longer).
+  // credentials), killed after `timeout`.
   itest::RunResult cscli(std::vector<std::string> args,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
+                         std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
   // A bouncer's API key (`cscli bouncers add NAME -k KEY`), and a machine ("watcher")
   // with `password`; the first machine added also becomes cscli's own login. Throw with
   // cscli's output when it refuses.
