@@ -4,8 +4,9 @@
 // IPv6) is dropped by XDP at the edge, `cscli decisions delete` lifts it, a local `snigatectl
 // ban` of the same address survives CrowdSec's delete, and with LAPI stopped the bans stay,
 // then a LAPI restarted with other decisions is followed (startup resync). As a source: a
-// second snigated (edge A, in the backend namespace) bans from its jail, the ban shows in
-// `cscli decisions list`, and the first edge drops that client.
+// second snigated (edge A, in the backend namespace) bans from its jail while LAPI is down,
+// the alert goes once LAPI is back, the ban shows in `cscli decisions list`, and the first
+// edge drops that client.
 #include <filesystem>
 #include <fstream>
 
@@ -149,10 +150,10 @@ TEST_F(CrowdsecBouncerTest, LapiDownKeepsBansAndARestartedLapiIsFollowed) {
   EXPECT_TRUE(std::regex_search(log(), std::regex("answers again"))) << log();
 }
 
-// Edge A: a second snigated, in the backend namespace, whose jail bans and pushes to LAPI as
-// machine "edge-a"; the test's edge (B) takes it from there as a bouncer. Edge A is a bouncer
-// too: what it takes from LAPI it never pushes back, and its own ban coming back from LAPI
-// stays its jail's.
+// Edge A: a second snigated, in the backend namespace, whose jail bans (while LAPI is down:
+// the alert queues) and pushes to LAPI as machine "edge-a"; the test's edge (B) takes it from
+// there as a bouncer. Edge A is a bouncer too: what it takes from LAPI it never pushes back,
+// and its own ban coming back from LAPI stays its jail's.
 TEST_F(CrowdsecBouncerTest, AJailBanOnEdgeAIsInLapiAndEnforcedByEdgeB) {
   const std::string dir = store_dir_ + "/edge-a";
   std::filesystem::create_directories(dir);
@@ -216,13 +217,22 @@ bantime = "1h"
   ASSERT_TRUE(eventually([&] { return ctl_a({"bans"}).output.find(kB6) != std::string::npos; }, kPull))
       << edge_a->log();
 
+  // The jail bans while LAPI is down: the alert waits in edge A's queue and goes once LAPI
+  // is back (same database, so the machine's login still holds).
+  lapi_->stop();
   std::ofstream(app_log, std::ios::app) << "login failed from " << kA << "\n";
   ASSERT_TRUE(eventually([&] { return ctl_a({"bans"}).output.find(kA) != std::string::npos; }))
       << edge_a->log();
+  ASSERT_TRUE(edge_a->wait_for(std::regex("pushing alerts: .* 1 alert\\(s\\) queue"), kPull))
+      << edge_a->log();
+  std::string error;
+  ASSERT_TRUE(lapi_->start(error)) << error;
+  // The push backs off 2, 4, 8 s while LAPI is down.
   ASSERT_TRUE(eventually([&] {
     return lapi_->cscli({"decisions", "list", "--origin", "snigate", "-o", "json"})
                .output.find(kA) != std::string::npos;
-  }, kPull)) << edge_a->log() << lapi_->log();
+  }, 40s)) << edge_a->log() << lapi_->log();
+  EXPECT_TRUE(std::regex_search(edge_a->log(), std::regex("takes alerts again"))) << edge_a->log();
   auto listed = lapi_->cscli({"decisions", "list", "--origin", "snigate"}).output;
   EXPECT_NE(listed.find("app-login"), std::string::npos) << listed;  // scenario = the jail
   EXPECT_EQ(listed.find(kB6), std::string::npos) << "LAPI's own decision was pushed back:\n" << listed;
