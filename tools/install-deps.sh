@@ -55,3 +55,17 @@ fi
 if command -v systemctl >/dev/null && systemctl is-active --quiet fail2ban 2>/dev/null; then
   systemctl stop fail2ban || true
 fi
+# CrowdSec's crowdsec and cscli for the LAPI vm-tests (vm-tests/lib/local_api.h), unpacked and
+# never installed: the package's postinst registers with CrowdSec's online service, fails with
+# no network and leaves the package half configured. The tests start it with a config of their
+# own (loopback, SQLite in a temporary directory, no online API).
+crowdsec_root=${SNIGATE_CROWDSEC_ROOT:-/var/cache/snigate/crowdsec}
+if [[ ! -x $crowdsec_root/usr/bin/crowdsec ]]; then
+  echo "install-deps: unpacking Debian's crowdsec package into $crowdsec_root (not installed)"
+  download=$(mktemp -d)
+  chown _apt "$download" 2>/dev/null || true  # else apt warns it downloads unsandboxed
+  (cd "$download" && apt-get download -qq crowdsec)
+  mkdir -p "$crowdsec_root"
+  dpkg-deb -x "$download"/crowdsec_*.deb "$crowdsec_root"
+  rm -rf "$download"
+fi

@@ -182,37 +182,35 @@ bool BanManager::reconcile(std::string& error) {
   return true;
 }
 
-BanOutcome BanManager::ban(const BanRequest& request) {
-  BanOutcome out;
+std::string BanManager::refusal(const BanRequest& request) const {
   const auto& prefix = request.prefix;
-  if (request.duration && request.duration->count() <= 0) {
-    out.error = "ban " + prefix.str() + ": the duration must be positive; omit it for a permanent ban";
-    return out;
-  }
-  if (request.duration && *request.duration > kMaxBanDuration) {
-    out.error = "ban " + prefix.str() + ": " + std::to_string(request.duration->count()) +
-                "s is longer than the longest timed ban (3650d); omit the duration for a "
-                "permanent ban";
-    return out;
-  }
+  if (request.duration && request.duration->count() <= 0)
+    return "ban " + prefix.str() + ": the duration must be positive; omit it for a permanent ban";
+  if (request.duration && *request.duration > kMaxBanDuration)
+    return "ban " + prefix.str() + ": " + std::to_string(request.duration->count()) +
+           "s is longer than the longest timed ban (3650d); omit the duration for a "
+           "permanent ban";
   if (request.matched_at && (request.matched_at->time_since_epoch().count() < 0 ||
                              *request.matched_at > Clock::time_point(std::chrono::seconds(
-                                                       kLatestUnixSeconds)))) {
-    out.error = "ban " + prefix.str() + ": matched_at is not a time between 1970 and 2100";
-    return out;
-  }
-  if (prefix.length() == 0) {
-    out.error = "ban " + prefix.str() + " would refuse every client; ban a narrower prefix";
-    return out;
-  }
+                                                       kLatestUnixSeconds))))
+    return "ban " + prefix.str() + ": matched_at is not a time between 1970 and 2100";
+  if (prefix.length() == 0)
+    return "ban " + prefix.str() + " would refuse every client; ban a narrower prefix";
   if (!request.force) {
     for (const auto& ignored : cfg_.ignore) {
       if (!overlaps(ignored, prefix)) continue;
-      out.error = "ban " + prefix.str() + " overlaps " + ignored.str() +
-                  " from [bans] ignore (your own network?); use --force to ban it anyway";
-      return out;
+      return "ban " + prefix.str() + " overlaps " + ignored.str() +
+             " from [bans] ignore (your own network?); use --force to ban it anyway";
     }
   }
+  return {};
+}
+
+BanOutcome BanManager::ban(const BanRequest& request) {
+  BanOutcome out;
+  const auto& prefix = request.prefix;
+  out.error = refusal(request);
+  if (!out.error.empty()) return out;
 
   BanEntry entry;
   entry.prefix = prefix;
@@ -270,25 +268,33 @@ BanOutcome BanManager::ban(const BanRequest& request) {
 
 bool BanManager::unban(const net::Prefix& prefix) {
   std::lock_guard lock(mu_);
-  std::uint64_t drops = 0;
-  if (auto existing = map_->longest_match(prefix); existing && existing->prefix == prefix)
-    drops = existing->drops;
-  bool in_map = map_->erase(prefix);
-  index_.erase(prefix);
-  bool known = active_.erase(prefix) > 0;
+  const bool known = active_.count(prefix) > 0;
+  const bool in_map = [&] {
+    auto existing = map_->longest_match(prefix);
+    return existing && existing->prefix == prefix;
+  }();
   if (!in_map && !known) return false;
-  {
-    std::lock_guard refused(refused_mu_);
-    if (auto it = refused_at_accept_.find(prefix); it != refused_at_accept_.end()) {
-      drops += it->second;
-      refused_at_accept_.erase(it);
-    }
-  }
-  unsaved_adds_.erase(prefix);
+  const std::uint64_t drops = take_out(prefix);
   PendingLift lift{clock_->wall(), "unban", drops};
   if (!store_lift(prefix, lift)) unsaved_lifts_[prefix] = lift;
   spdlog::info("bans: unbanned {} ({} drops)", prefix.str(), drops);
   return true;
+}
+
+std::uint64_t BanManager::take_out(const net::Prefix& prefix) {
+  std::uint64_t drops = 0;
+  if (auto existing = map_->longest_match(prefix); existing && existing->prefix == prefix)
+    drops = existing->drops;
+  map_->erase(prefix);
+  index_.erase(prefix);
+  active_.erase(prefix);
+  unsaved_adds_.erase(prefix);
+  std::lock_guard refused(refused_mu_);
+  if (auto it = refused_at_accept_.find(prefix); it != refused_at_accept_.end()) {
+    drops += it->second;
+    refused_at_accept_.erase(it);
+  }
+  return drops;
 }
 
 std::vector<BanEntry> BanManager::list() const {

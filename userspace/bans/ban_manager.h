@@ -9,7 +9,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -52,6 +54,17 @@ struct ReconcileReport {
   std::size_t expired = 0;          // past their expiry in either: removed and marked
 };
 
+// What BanManager::apply_owned() did.
+struct OwnedChange {
+  std::size_t banned = 0;     // made, or given a new expiry
+  std::size_t unchanged = 0;  // already held with that expiry (a resync after a restart)
+  std::size_t kept = 0;       // held by another source, which the family does not replace
+  std::size_t lifted = 0;
+  std::size_t refused = 0;    // invalid, or in [bans] ignore
+  std::string first_refusal;  // why the first refused one was
+  bool stored = true;         // false: the disk refused; the bans hold in the map anyway
+};
+
 struct BanTotals {
   std::uint64_t packets = 0;       // packets the XDP/TC program inspected
   std::uint64_t dropped = 0;       // dropped by the program, v4 + v6
@@ -91,6 +104,17 @@ class BanManager : public BanCheck {
   // matching ban.
   bool banned(const boost::asio::ip::address& client) const override;
   std::uint32_t history_count(const net::Prefix& prefix) const;  // bans of it so far
+
+  // For a producer that keeps its own set of bans in step with an outside authority (the
+  // CrowdSec bouncer): every source of the family starts with `family` ("crowdsec:"). Bans
+  // and lifts only what the family holds: a prefix banned by another source (snigatectl, a
+  // jail) keeps that ban, and is not lifted. Durations are taken as given (no repeat-offender
+  // escalation: the authority decides). In slices of a few thousand, each one lock hold and
+  // one store transaction, with one log line for the whole call.
+  OwnedChange apply_owned(std::string_view family, const std::vector<BanRequest>& bans,
+                          const std::vector<net::Prefix>& lifts);
+  // The prefixes the family holds now (after a restart: those the store brought back).
+  std::vector<net::Prefix> held_by(std::string_view family) const;
   // Removes expired bans from the map, marks them in the store, retries writes the disk
   // refused earlier. Returns how many bans it removed.
   std::size_t sweep();
@@ -106,6 +130,13 @@ class BanManager : public BanCheck {
     std::string why;
     std::uint64_t drops = 0;
   };
+  // Why `request` cannot be a ban ("" when it can): ban()'s checks before it takes the lock.
+  std::string refusal(const BanRequest& request) const;
+  // One slice of apply_owned(), under one hold of the lock, into `out`.
+  void apply_owned_slice(std::string_view family, std::span<const BanRequest> bans,
+                         std::span<const net::Prefix> lifts, OwnedChange& out);
+  // Takes `prefix` out of the map, the index and the active set; its drops, for the store.
+  std::uint64_t take_out(const net::Prefix& prefix);
 
   BanManager(BansConfig cfg, std::unique_ptr<BanMap> map, std::unique_ptr<BanStore> store,
              std::shared_ptr<const BanClock> clock, conns::ConnRegistry* registry);

@@ -37,6 +37,8 @@ class BanStore {
 
   // Records a ban in force (replacing one for the same prefix) and a history row, atomically.
   bool add(const BanEntry& entry, std::string& error);
+  // add() for many bans in one transaction (one fsync): all or none.
+  bool add_many(const std::vector<BanEntry>& entries, std::string& error);
   // Ends the ban in force for `prefix`: `why` is "unban", "expired" or "replaced".
   bool lift(const net::Prefix& prefix, Clock::time_point when, std::string_view why,
             std::uint64_t drops, std::string& error);
@@ -50,6 +52,8 @@ class BanStore {
   bool lift_many(const std::vector<Lift>& lifts, std::string& error);
   std::vector<BanEntry> active(std::string& error) const;
   std::uint32_t history_count(const net::Prefix& prefix) const;
+  // history_count() of each, with one prepared statement.
+  std::vector<std::uint32_t> history_counts(const std::vector<net::Prefix>& prefixes) const;
   const std::string& path() const { return path_; }
   bool writable() const { return problem_.empty(); }
   const std::string& problem() const { return problem_; }

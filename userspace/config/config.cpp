@@ -44,7 +44,8 @@ pin_dir = "/sys/fs/bpf/snigate-demo"
 )";
 
 // Sections parsed by other areas from Config::raw; here only their shape is checked.
-constexpr std::string_view kForeignTables[] = {"bans", "remote_ban", "resolver", "metrics"};
+constexpr std::string_view kForeignTables[] = {"bans", "remote_ban", "resolver", "metrics",
+                                              "crowdsec"};
 
 const toml::node& child(const toml::table& t, std::string_view key) { return *t.get(key); }
 
@@ -554,7 +555,7 @@ void check_foreign_sections(const toml::table& root) {
 
 Config parse(toml::table root, std::string source) {
   check_keys(root, {"daemon", "listener", "table", "backend", "bans", "remote_ban", "jail",
-                    "resolver", "metrics"},
+                    "resolver", "metrics", "crowdsec"},
              "top level");
   check_foreign_sections(root);
   Config c;

@@ -1,11 +1,6 @@
 #include "control/remote_client.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <optional>
-#include <sstream>
-#include <sys/stat.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/endpoint.h"
+#include "config/secret_file.h"
 #include "control/protocol.h"
 #include "control/remote_protocol.h"
 
@@ -221,26 +217,12 @@ std::string RemoteBanClient::use_tls(const RemoteTlsFiles& files) {
 }
 
 std::string read_token_file(const std::string& path, std::string& error) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    error = "cannot read token file " + path + ": " + std::strerror(errno);
+  std::string why;
+  std::string token = config::read_secret_file(path, why);
+  if (token.empty()) {
+    error = "token file: " + why;
     return {};
   }
-  if (st.st_mode & 0077) {
-    error = "token file " + path + " is readable by other users; chmod 600 " + path;
-    return {};
-  }
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) {
-    error = "cannot read token file " + path;
-    return {};
-  }
-  std::string token = text.str();
-  auto first = token.find_first_not_of(" \t\r\n");
-  auto last = token.find_last_not_of(" \t\r\n");
-  token = first == std::string::npos ? std::string() : token.substr(first, last - first + 1);
   if (token.size() < kMinTokenLength) {
     error = "token in " + path + " is shorter than " + std::to_string(kMinTokenLength) +
             " characters; write a long random one (openssl rand -hex 32 > " + path + ")";

@@ -6,9 +6,11 @@
 #include <utility>
 
 #include "bans/ban_manager.h"
+#include "config/diag.h"
 #include "config/endpoint.h"
 #include "config/route_regex.h"
 #include "control/remote_config.h"
+#include "crowdsec/crowdsec_config.h"
 #include "metrics/metrics_config.h"
 #include "daemon/generation.h"
 #include "daemon/privileges.h"
@@ -191,6 +193,21 @@ std::string check_config(std::shared_ptr<const config::Config> config,
     if (remote.enabled && same_port(metrics_cfg.listen, remote.listen))
       taken("[remote_ban]", remote.listen);
     out << "metrics: http://" << config::format_endpoint(metrics_cfg.listen) << "/metrics\n";
+  }
+
+  const auto crowdsec = crowdsec::parse_crowdsec_config(c.raw);
+  if (crowdsec.enabled) {
+    if (!bans.enabled)
+      throw config::ConfigError(c.raw.get("crowdsec")->source(),
+                                "[crowdsec] needs bans on; remove [bans] enabled = false or "
+                                "set [crowdsec] enabled = false");
+    if (!crowdsec.api_key.empty())
+      out << "crowdsec: bouncer of " << crowdsec.lapi.text << ", every "
+          << config::format_duration(crowdsec.poll_interval) << "\n";
+    if (!crowdsec.machine_id.empty())
+      out << "crowdsec: source to " << crowdsec.lapi.text << " as machine '" << crowdsec.machine_id
+          << "', pushing" << (crowdsec.push_jails ? " jails" : "")
+          << (crowdsec.push_ctl ? " snigatectl" : "") << "\n";
   }
 
   for (const auto& jail : watch::parse_jails(c.raw)) {

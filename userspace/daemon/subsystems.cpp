@@ -17,10 +17,12 @@
 #include "control/remote_server.h"
 #include "config/endpoint.h"
 #include "config/server.h"
+#include "crowdsec/alert_pusher.h"
+#include "crowdsec/bouncer.h"
 #include "daemon/figures.h"
+#include "kernel/kernel_features.h"
 #include "metrics/metrics_config.h"
 #include "metrics/metrics_server.h"
-#include "kernel/kernel_features.h"
 #include "watch/watcher.h"
 
 namespace snigate::daemon {
@@ -80,11 +82,14 @@ Figures collect(const Subsystems& s) {
   return f;
 }
 
-std::unique_ptr<watch::Watcher> start_jails(const toml::table& raw, bans::BanManager* manager) {
-  auto sink = [manager](const bans::BanRequest& request) {
+// `pusher`: where the jails' bans go as CrowdSec alerts (null: nowhere).
+std::unique_ptr<watch::Watcher> start_jails(const toml::table& raw, bans::BanManager* manager,
+                                            crowdsec::AlertPusher* pusher) {
+  auto sink = [manager, pusher](const bans::BanRequest& request) {
     auto outcome = manager->ban(request);
     if (!outcome.ok) spdlog::warn("jail {}: ban of {} refused: {}", request.jail,
                                   request.prefix.str(), outcome.error);
+    else if (pusher) pusher->push(outcome.entry);
   };
   auto history = [manager](const net::Prefix& prefix) { return manager->history_count(prefix); };
   auto active = [manager](const boost::asio::ip::address& client) { return manager->banned(client); };
@@ -107,7 +112,7 @@ control::ControlHandlers handlers(Subsystems& s) {
       for (const auto& jail : watch::parse_jails(raw))
         if (jail.enabled) watch::jail_filter(jail);
       s.jails.reset();
-      s.jails = start_jails(raw, s.bans.get());
+      s.jails = start_jails(raw, s.bans.get(), s.push_jails ? s.crowdsec_source.get() : nullptr);
     } catch (const std::exception& e) {
       spdlog::error("reload: [[jail]] rejected, the running jails are kept: {}", e.what());
       return std::string("listeners and routes reloaded, but [[jail]] was rejected (the running "
@@ -130,7 +135,14 @@ control::ControlHandlers handlers(Subsystems& s) {
     h.list_bans = [] { return std::vector<bans::BanEntry>{}; };
     return h;
   }
-  h.ban = [&s](const bans::BanRequest& r) { return s.bans->ban(r); };
+  h.ban = [&s](const bans::BanRequest& r) {
+    auto outcome = s.bans->ban(r);
+    // snigatectl's bans only: the remote channel shares this handler, and its bans are the
+    // watchers' (source "remote:..."), which a site pushes from where they are made.
+    if (outcome.ok && s.push_ctl && s.crowdsec_source && r.source == "ctl")
+      s.crowdsec_source->push(outcome.entry);
+    return outcome;
+  };
   h.unban = [&s](const net::Prefix& p) { return s.bans->unban(p); };
   h.list_bans = [&s] { return s.bans->list(); };
   return h;
@@ -142,9 +154,11 @@ Subsystems::Subsystems(Daemon& d) : daemon(d) {}
 
 Subsystems::~Subsystems() {
   metrics.reset();
+  crowdsec.reset();
   jails.reset();
   remote.reset();
   control.reset();
+  crowdsec_source.reset();  // after every producer that pushes to it (jails, snigatectl)
   daemon.set_ban_check(nullptr);
   bans.reset();
 }
@@ -154,6 +168,9 @@ std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Confi
   auto bans_cfg = bans::parse_bans_config(config.raw);
   auto remote_cfg = control::parse_remote_ban_config(config.raw);
   auto metrics_cfg = metrics::parse_metrics_config(config.raw);
+  auto crowdsec_cfg = crowdsec::parse_crowdsec_config(config.raw);
+  if (crowdsec_cfg.enabled && !bans_cfg.enabled)
+    throw std::runtime_error("[crowdsec] needs bans on ([bans] enabled = false)");
   if (bans_cfg.enabled) {
     // Its sweeper thread starts in start_threads(), after a privilege drop.
     auto opened = bans_cfg;
@@ -165,6 +182,9 @@ std::unique_ptr<Subsystems> start_subsystems(Daemon& daemon, const config::Confi
     spdlog::info("bans: off ([bans] enabled = false)");
   }
 
+  // Read now, with its key files, which the user the daemon drops to may not read; its
+  // threads start in start_threads().
+  if (crowdsec_cfg.enabled) s->crowdsec_cfg = std::move(crowdsec_cfg);
   std::string error;
   s->control = control::ControlServer::start(daemon.control_context(),
                                              config.daemon.control_socket, handlers(*s), error);
@@ -203,14 +223,29 @@ std::vector<std::string> Subsystems::owned_files(const config::Config& config) c
 }
 
 void Subsystems::start_threads(const config::Config& config) {
+  // The CrowdSec source before the jails and snigatectl, which push to it (the control
+  // socket serves only once the daemon does, after this).
+  if (crowdsec_cfg && !crowdsec_cfg->machine_id.empty()) {
+    const auto& c = *crowdsec_cfg;
+    crowdsec_source = std::make_unique<crowdsec::AlertPusher>(c.lapi, c.machine_id,
+                                                              c.machine_password);
+    push_ctl = c.push_ctl;
+    push_jails = c.push_jails;
+    spdlog::info("crowdsec: pushing {}{}{} bans to {} as machine '{}'",
+                 c.push_jails ? "the jails'" : "", c.push_jails && c.push_ctl ? " and " : "",
+                 c.push_ctl ? "snigatectl's" : "", c.lapi.text, c.machine_id);
+  }
   if (bans) {
     bans->start_sweeper(sweep_interval);
     // Jails open their logs as the user the daemon runs as, as they will at each reload.
-    jails = start_jails(config.raw, bans.get());
+    jails = start_jails(config.raw, bans.get(), push_jails ? crowdsec_source.get() : nullptr);
     if (jails) spdlog::info("jails: {} running", jails->jails().size());
   } else if (!watch::parse_jails(config.raw).empty()) {
     spdlog::warn("jails: not started, they ban and bans are off ([bans] enabled = false)");
   }
+  if (crowdsec_cfg && !crowdsec_cfg->api_key.empty())
+    crowdsec = std::make_unique<crowdsec::Bouncer>(std::move(*crowdsec_cfg), *bans);
+  crowdsec_cfg.reset();
 }
 
 }  // namespace snigate::daemon

@@ -45,6 +45,8 @@ class DaemonBanTest : public BanVmTest {
   // [daemon] relay, and lines added to [daemon] as written.
   virtual std::string relay() const { return "copy"; }
   virtual std::string daemon_extra() const { return {}; }
+  // Sections a derived fixture adds to the daemon's config ([crowdsec]).
+  virtual std::string more_config() const { return {}; }
 
   void write_config() {
     std::ofstream(config_) << R"([daemon]
@@ -89,7 +91,7 @@ sweep_interval = "1s"
 
 [metrics]
 listen = "127.0.0.1:)" << kMetrics << R"("
-)";
+)" << more_config();
   }
 
   // GET /metrics from inside the edge namespace: the body, or "" without a 200.

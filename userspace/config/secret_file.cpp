@@ -1,0 +1,39 @@
+#include "config/secret_file.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace snigate::config {
+
+std::string read_secret_file(const std::string& path, std::string& error) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    error = "cannot read " + path + ": " + std::strerror(errno);
+    return {};
+  }
+  if (st.st_mode & 0077) {
+    error = path + " is readable by other users; chmod 600 " + path;
+    return {};
+  }
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) {
+    error = "cannot read " + path;
+    return {};
+  }
+  std::string secret = text.str();
+  auto first = secret.find_first_not_of(" \t\r\n");
+  auto last = secret.find_last_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    error = path + " is empty";
+    return {};
+  }
+  return secret.substr(first, last - first + 1);
+}
+
+}  // namespace snigate::config
