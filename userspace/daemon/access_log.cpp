@@ -44,8 +44,9 @@ std::string format(const AccessRecord& r) {
   if (!r.verdict.empty())
     line += fmt::format(" requested={} resolved={} verdict={}", clean(r.requested),
                         clean(r.resolved), clean(r.verdict));
-  if (!r.rule.empty()) line += " rule=" + clean(r.rule);
   if (!r.detail.empty()) line += " detail=" + clean(r.detail);
+  // Last: parsers of the fields before it (end= then detail=, requested=...) keep working.
+  if (!r.rule.empty()) line += " rule=" + clean(r.rule);
   return line;
 }
 
