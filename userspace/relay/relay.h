@@ -60,8 +60,12 @@ class Relay {
   virtual Mode mode() const = 0;
   // Runs until both directions have closed (a FIN is passed on per direction, the other
   // direction keeps flowing), a side resets (the reset is passed on), the idle timeout fires,
-  // or someone closes the sockets (a ban, a forced stop): End::Aborted. The caller owns and
-  // closes both sockets afterwards. Safe to call concurrently from several event loops.
+  // or someone closes the sockets (a ban, a forced stop): End::Aborted. Safe to call
+  // concurrently from several event loops.
+  // Ownership: the caller owns both sockets. On End::Clean they are left open with every byte
+  // queued, for the caller to close. On any other end the relay has closed both already (the
+  // caller's close is then a no-op): with RST towards the side whose peer reset; on an idle
+  // timeout with FIN under copy and splice but RST under sockmap (sockmap_relay.h, step 7).
   virtual boost::asio::awaitable<Result> run(tcp::socket& client, tcp::socket& upstream,
                                              const Options& options, Counters& counters) = 0;
 };

@@ -3,7 +3,32 @@
 // payload; userspace only watches each side for FIN, RST and handed-back bytes, and closes
 // each direction once the kernel's accounting shows every redirected byte reached the peer.
 // Connections it cannot hand off (no free slot, a side already half-closed) run on the
-// fallback relay instead.
+// fallback relay instead. Layouts and the program's rules: include/snigate/bpf/relay_abi.h.
+//
+// The life cycle of one connection (SockmapRelay::run, then handoff.cpp), each step with the
+// invariant it keeps:
+//  1. acquire a slot of the conns array, zeroed. None free: the fallback relays it.
+//  2. move what each socket holds unread to its peer in userspace (move_unread), until a read
+//     finds the receive queue empty: from then on the queue holds only whole skbs nobody has
+//     read, so the verdict never sees an skb the session read part of. A sender that never
+//     lets its queue empty, or a reset: the fallback relays it.
+//  3. peer_base = bytes each peer's TCP has taken so far; both directions paused. The
+//     program's flow-control count starts exactly where userspace's writes stop.
+//  4. index both sockets by cookie (slot, side), before either enters the sockhash, so the
+//     first skb the verdict sees finds its slot.
+//  5. insert upstream, then client. A side the kernel refuses (no longer ESTABLISHED): copy
+//     relays it if upstream is in already, since only a reader through its psock sees what
+//     the program may have handed back; else the fallback does.
+//  6. kick both verdicts: bytes queued before the insertion are verdicted without waiting for
+//     more to arrive.
+//  7. SO_LINGER {1, 0} on both: whoever closes them mid-relay (a ban, a stop, an idle
+//     timeout, a broken direction) resets both peers, because bytes held in the psocks are not
+//     TCP's unread data and a FIN would leave a peer writing into a zero window.
+//  8. watch (handoff.h): per direction, write on bytes handed back while paused and pass the
+//     FIN on once every redirected byte is in the peer's send queue (drained), never before.
+//  9. on a clean end, linger back off: every byte is queued, the caller's close delivers them.
+// 10. remove both sockets from the sockhash, unindex, release the slot: nothing is redirected
+//     into a socket being torn down, and a reused slot starts zeroed.
 #include <memory>
 #include <string>
 
