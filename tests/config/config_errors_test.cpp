@@ -198,7 +198,7 @@ TEST(ConfigErrors, ProxyProtocolInNeedsTrustedProxies) {
   EXPECT_TRUE(e.starts_with("bad.toml:13:21: proxy_protocol_in = true needs 'trusted_proxies'")) << e;
   e = error_with("[[listener]]\nlisten = \"127.0.2.1:9444\"\ntable = \"edge\"\n"
                  "proxy_protocol_in = true\ntrusted_proxies = [\"10.0.0.1/8\"]\n");
-  EXPECT_TRUE(e.starts_with("bad.toml:14:19: trusted_proxies: '10.0.0.1/8'")) << e;
+  EXPECT_TRUE(e.starts_with("bad.toml:14:19: trusted_proxies '10.0.0.1/8'")) << e;
 }
 
 TEST(ConfigErrors, BadServers) {

@@ -214,7 +214,7 @@ TEST(RouteRuleConfig, MistakesAreNamedAtTheirLine) {
   expect_error("[[table.t.rule]]\nalpn = []\nbackend = \"b\"\n", "check.toml:8:",
                "alpn = [] never matches");
   expect_error("[[table.t.rule]]\nclient = [\"10.0.0.1/8\"]\nbackend = \"b\"\n", "check.toml:8:",
-               "client \"10.0.0.1/8\"");
+               "[[table.t.rule]] client '10.0.0.1/8'");
   expect_error("[[table.t.rule]]\nname = \"*.x.*\"\nbackend = \"b\"\n", "check.toml:8:",
                "wildcard \"*.x.*\"");
   expect_error("[[table.t.rule]]\nname = \"a.org\"\nbakend = \"b\"\nbackend = \"b\"\n",

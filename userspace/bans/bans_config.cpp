@@ -23,12 +23,7 @@ BansConfig parse_bans_config(const toml::table& root) {
   if (cfg.store.empty()) config::fail(*t->get("store"), "'store' must name a file, such as "
                                                         "/var/lib/snigate/bans.db");
   cfg.interfaces = config::get_string_list(*t, "interfaces");
-  for (const auto& name : config::get_string_list(*t, "ignore")) {
-    std::string error;
-    auto prefix = net::Prefix::parse(name, &error);
-    if (!prefix) config::fail(*t->get("ignore"), "[bans] ignore: " + error);
-    cfg.ignore.push_back(*prefix);
-  }
+  cfg.ignore = config::get_prefix_list(*t, "ignore", "[bans] ");
   auto sweep = config::get_duration(*t, "sweep_interval", cfg.sweep_interval);
   if (sweep.count() % 1000 != 0)
     config::fail(*t->get("sweep_interval"), "'sweep_interval' must be whole seconds, such as \"1s\"");

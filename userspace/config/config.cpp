@@ -181,12 +181,7 @@ ListenerConfig parse_listener(const toml::table& t) {
                                         "*.wildcards, ~regex, addresses or CIDRs); it is never "
                                         "open to everything");
     l.allow_private = get_bool(t, "allow_private", false);
-    for (const auto& text : get_string_list(t, "clients")) {
-      std::string why;
-      auto prefix = net::Prefix::parse(text, &why);
-      if (!prefix) fail(child(t, "clients"), "clients: '" + escaped(text) + "': " + why);
-      l.clients.push_back(*prefix);
-    }
+    l.clients = get_prefix_list(t, "clients");
     if (t.contains("clients") && l.clients.empty())
       fail(child(t, "clients"), "clients = [] lets nobody use this proxy; list addresses or "
                                 "CIDRs, or remove the key to serve every client");
@@ -209,12 +204,7 @@ ListenerConfig parse_listener(const toml::table& t) {
   }
 
   l.proxy_protocol_in = get_bool(t, "proxy_protocol_in", false);
-  for (const auto& text : get_string_list(t, "trusted_proxies")) {
-    std::string why;
-    auto prefix = net::Prefix::parse(text, &why);
-    if (!prefix) fail(child(t, "trusted_proxies"), "trusted_proxies: '" + text + "': " + why);
-    l.trusted_proxies.push_back(*prefix);
-  }
+  l.trusted_proxies = get_prefix_list(t, "trusted_proxies");
   if (l.proxy_protocol_in && l.trusted_proxies.empty())
     fail(child(t, "proxy_protocol_in"),
          "proxy_protocol_in = true needs 'trusted_proxies' (the addresses or CIDRs allowed to "
@@ -412,12 +402,7 @@ RouteRule parse_rule(const std::string& table, const toml::table& t) {
                                                               "255 bytes");
   }
   if (t.contains("client")) {
-    for (const auto& text : get_string_list(t, "client")) {
-      std::string why;
-      auto prefix = net::Prefix::parse(text, &why);
-      if (!prefix) fail(child(t, "client"), where + " client \"" + escaped(text) + "\": " + why);
-      rule.client.push_back(*prefix);
-    }
+    rule.client = get_prefix_list(t, "client", where + " ");
     if (rule.client.empty())
       fail(child(t, "client"), where + " client = [] never matches; list addresses or CIDRs "
                                        "(\"10.0.0.0/8\", \"fd00::/8\") or remove it");

@@ -195,4 +195,17 @@ std::vector<std::string> get_string_list(const toml::table& t, std::string_view 
   return out;
 }
 
+std::vector<net::Prefix> get_prefix_list(const toml::table& t, std::string_view key,
+                                         std::string_view where) {
+  std::vector<net::Prefix> out;
+  for (const auto& text : get_string_list(t, key)) {
+    std::string why;
+    auto prefix = net::Prefix::parse(text, &why);
+    if (!prefix)
+      fail(at_key(t, key), std::string(where) + std::string(key) + " '" + escaped(text) + "': " + why);
+    out.push_back(*prefix);
+  }
+  return out;
+}
+
 }  // namespace snigate::config

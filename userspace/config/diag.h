@@ -10,6 +10,8 @@
 
 #include <toml++/toml.h>
 
+#include "net/prefix.h"
+
 namespace snigate::config {
 
 class ConfigError : public std::runtime_error {
@@ -60,5 +62,8 @@ std::chrono::milliseconds get_duration(const toml::table& t, std::string_view ke
                                        std::chrono::milliseconds max = kMaxDuration);
 // A string or an array of strings.
 std::vector<std::string> get_string_list(const toml::table& t, std::string_view key);
+// get_string_list read as addresses or CIDRs; a bad one fails as "WHERE KEY 'TEXT': why".
+std::vector<net::Prefix> get_prefix_list(const toml::table& t, std::string_view key,
+                                         std::string_view where = {});
 
 }  // namespace snigate::config

@@ -50,11 +50,7 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
     throw config::ConfigError(t->source(), "[remote_ban] needs 'token_files' or 'tokens': the "
                                            "channel accepts signed requests only");
 
-  for (const auto& text : config::get_string_list(*t, "allow")) {
-    auto prefix = net::Prefix::parse(text, &error);
-    if (!prefix) config::fail(*t->get("allow"), "[remote_ban] allow: " + error);
-    cfg.allow.push_back(*prefix);
-  }
+  cfg.allow = config::get_prefix_list(*t, "allow", "[remote_ban] ");
   cfg.rate = static_cast<double>(config::get_int(*t, "rate", 20, 1, 100000));
   cfg.burst = static_cast<double>(config::get_int(*t, "burst", 100, 1, 1000000));
   cfg.ban_rate = static_cast<double>(config::get_int(*t, "ban_rate", 500, 1, 1000000));

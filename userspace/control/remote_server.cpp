@@ -273,10 +273,7 @@ asio::awaitable<void> session(std::shared_ptr<RemoteBanServer::State> state,
 }
 
 bool allowed(const RemoteBanConfig& cfg, const asio::ip::address& peer) {
-  if (cfg.allow.empty()) return true;
-  for (const auto& p : cfg.allow)
-    if (p.contains(peer)) return true;
-  return false;
+  return cfg.allow.empty() || net::contains_any(cfg.allow, peer);
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<RemoteBanServer::State> state) {

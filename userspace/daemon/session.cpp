@@ -262,10 +262,7 @@ asio::awaitable<EndReason> Session::steps() {
 }
 
 asio::awaitable<EndReason> Session::read_proxy_header() {
-  bool trusted = false;
-  for (const auto& p : listener_.config->trusted_proxies)
-    if (p.contains(peer_.address())) trusted = true;
-  if (!trusted) {
+  if (!net::contains_any(listener_.config->trusted_proxies, peer_.address())) {
     record_.detail = "peer not in trusted_proxies";
     co_return EndReason::Untrusted;
   }

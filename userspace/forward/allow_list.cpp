@@ -125,8 +125,7 @@ bool AllowList::matches_name(std::string_view requested) const {
 }
 
 bool AllowList::matches_address(const boost::asio::ip::address& address) const {
-  return std::any_of(prefixes_.begin(), prefixes_.end(),
-                     [&](const net::Prefix& p) { return p.contains(address); });
+  return net::contains_any(prefixes_, address);
 }
 
 }  // namespace snigate::forward

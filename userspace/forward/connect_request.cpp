@@ -162,9 +162,7 @@ asio::awaitable<ForwardResult> serve_connect_request(tcp::socket& client,
       result.detail = "method " + h.method + " is not served here; use CONNECT host:port";
     } else if (h.host.empty() || !h.port || *h.port == 0) {
       result.detail = "target '" + h.target + "' is not host:port";
-    } else if (!rules.clients.empty() &&
-               std::none_of(rules.clients.begin(), rules.clients.end(),
-                            [&](const net::Prefix& p) { return p.contains(client_address); })) {
+    } else if (!rules.clients.empty() && !net::contains_any(rules.clients, client_address)) {
       result.verdict = Verdict::DeniedClient;
       result.name = h.host;
       result.port = *h.port;

@@ -112,6 +112,13 @@ bool Prefix::contains(const Prefix& other) const {
   return masked == bytes_;
 }
 
+bool contains_any(std::span<const Prefix> prefixes, const ip::address& address) {
+  const Prefix host = Prefix::host(address);
+  for (const auto& p : prefixes)
+    if (p.contains(host)) return true;
+  return false;
+}
+
 ip::address Prefix::address() const {
   if (v4_) return ip::address_v4(ip::address_v4::bytes_type{bytes_[0], bytes_[1], bytes_[2], bytes_[3]});
   return ip::address_v6(bytes_);

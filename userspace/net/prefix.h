@@ -6,6 +6,7 @@
 #include <compare>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,9 @@ class Prefix {
   unsigned length_ = 0;
   std::array<std::uint8_t, 16> bytes_{};
 };
+
+// Whether any of `prefixes` contains `address`: allow-lists, trusted proxies, ignoreip, rules.
+bool contains_any(std::span<const Prefix> prefixes, const boost::asio::ip::address& address);
 
 // IPv4-mapped IPv6 addresses as plain IPv4; others unchanged.
 boost::asio::ip::address unmap(const boost::asio::ip::address& address);

@@ -56,9 +56,7 @@ bool offers_any(const std::vector<std::string>* offered, const std::vector<std::
 
 bool in_any(const std::optional<boost::asio::ip::address>& client,
             const std::vector<net::Prefix>& prefixes) {
-  if (!client) return false;
-  return std::any_of(prefixes.begin(), prefixes.end(),
-                     [&](const net::Prefix& p) { return p.contains(*client); });
+  return client && net::contains_any(prefixes, *client);
 }
 
 }  // namespace

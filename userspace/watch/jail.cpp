@@ -20,8 +20,7 @@ Jail::Jail(JailConfig config, BanSink sink, BanHistory history, BanActive active
       active_(std::move(active)) {}
 
 bool Jail::ignored(const boost::asio::ip::address& client) const {
-  return std::any_of(config_.ignoreip.begin(), config_.ignoreip.end(),
-                     [&](const net::Prefix& p) { return p.contains(client); });
+  return net::contains_any(config_.ignoreip, client);
 }
 
 bool Jail::covers_self(const net::Prefix& prefix, const boost::asio::ip::address& client) const {

@@ -65,12 +65,7 @@ JailConfig parse_jail(const toml::table& t) {
       fail(*inc, "'bantime_increment' must be true/false or { factor = 2, max = \"1w\" }");
     }
   }
-  for (const auto& text : config::get_string_list(t, "ignoreip")) {
-    std::string error;
-    auto p = net::Prefix::parse(text, &error);
-    if (!p) fail(*t.get("ignoreip"), "jail '" + j.name + "': ignoreip '" + text + "': " + error);
-    j.ignoreip.push_back(*p);
-  }
+  j.ignoreip = config::get_prefix_list(t, "ignoreip", "jail '" + j.name + "': ");
   j.ignoreself = config::get_bool(t, "ignoreself", j.ignoreself);
   j.ban_prefix_v6 = static_cast<unsigned>(config::get_int(t, "ban_prefix_v6", 128, 1, 128));
   j.action = config::get_string(t, "action", "ban");
