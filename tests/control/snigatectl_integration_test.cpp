@@ -22,7 +22,6 @@
 #include <set>
 #include <signal.h>
 #include <sstream>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -33,8 +32,8 @@
 
 #include "control/remote_client.h"
 #include "control/remote_protocol.h"
+#include "integration/harness.h"
 
-extern char** environ;
 
 namespace {
 
@@ -283,51 +282,15 @@ class SnigatectlTest : public ::testing::Test {
   }
 
   void start_daemon() {
-    // A fresh log per start, so the ports read from it are this run's.
-    const auto log_path = dir_ + "/snigated.log";
-    auto config = dir_ + "/snigate.toml";
-    std::vector<char*> argv{const_cast<char*>(SNIGATED_PATH), const_cast<char*>("-c"),
-                            config.data(), nullptr};
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    ASSERT_GE(pid_, 0) << std::strerror(errno);
-    if (pid_ == 0) {
-      // The daemon goes with this test process, however it ends (a crash or a ctest timeout
-      // included), so no snigated is ever left running.
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent) ::_exit(127);
-      int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0 || ::dup2(fd, 1) < 0 || ::dup2(fd, 2) < 0) ::_exit(127);
-      ::execve(SNIGATED_PATH, argv.data(), environ);
-      ::_exit(127);
-    }
-    for (auto deadline = std::chrono::steady_clock::now() + 10s;
-         std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(50ms)) {
-      if (run("stats --socket " + socket_).status == 0) {
-        port_ = logged_port(R"(listener edge bound to 127\.0\.8\.1:(\d+))");
-        remote_port_ = 0;
-        if (log().find("remote ban: listening") != std::string::npos)
-          remote_port_ = logged_port(R"(remote ban: listening on 127\.0\.8\.1:(\d+))");
-        return;
-      }
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        FAIL() << "snigated exited at start";
-      }
-    }
-    FAIL() << "snigated did not answer on " << socket_ << " within 10 s";
+    daemon_.reset();
+    daemon_ = std::make_unique<snigate::itest::Snigated>(dir_ + "/snigate.toml");
+    port_ = daemon_->port("edge");
+    remote_port_ = daemon_->port_or_zero("remote_ban");
   }
 
   void stop_daemon() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return void(pid_ = -1);
-      std::this_thread::sleep_for(50ms);
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
+    if (daemon_) daemon_->stop(5s);
+    daemon_.reset();
   }
 
   CtlRun ctl(const std::string& args) { return run(args + " --socket " + socket_); }
@@ -342,7 +305,7 @@ class SnigatectlTest : public ::testing::Test {
   EchoBackend backend_;
   std::string dir_, socket_, pin_dir_;
   unsigned short port_ = 0, remote_port_ = 0;
-  pid_t pid_ = -1;
+  std::unique_ptr<snigate::itest::Snigated> daemon_;
 };
 
 TEST_F(SnigatectlTest, ControlSocketIsPrivate) {
@@ -660,12 +623,12 @@ TEST_F(SnigatectlTest, RemoteChannelRateLimitsAFloodingPeerOnly) {
 // Without a [remote_ban] section snigated opens no TCP port but its listener's; with one
 // (the fixture's config) it holds both.
 TEST_F(SnigatectlTest, RemoteChannelIsOffByDefault) {
-  EXPECT_EQ(listening_tcp_sockets(pid_), 2);
+  EXPECT_EQ(listening_tcp_sockets(daemon_->process().pid()), 2);
   stop_daemon();
   write_config("", /*remote=*/false);
   start_daemon();
   EXPECT_EQ(remote_port_, 0);
-  EXPECT_EQ(listening_tcp_sockets(pid_), 1);
+  EXPECT_EQ(listening_tcp_sockets(daemon_->process().pid()), 1);
   EXPECT_NE(log().find("remote ban: off"), std::string::npos) << log();
   Client still("127.0.8.2", port_);
   EXPECT_TRUE(still.round_trip());

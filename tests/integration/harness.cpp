@@ -334,28 +334,45 @@ Snigated::Snigated(const TempDir& dir, const std::string& toml,
   }
   if (text.find("[bans]") == std::string::npos) text += "\n[bans]\nenabled = false\n";
   write_file(config_, text);
+  start(dir / "snigated.log", launcher, extra_args);
+}
+
+Snigated::Snigated(const fs::path& config, fs::path log, const std::vector<std::string>& launcher,
+                   const std::vector<std::string>& extra_args)
+    : config_(config) {
+  start(log.empty() ? config.parent_path() / "snigated.log" : log, launcher, extra_args);
+}
+
+void Snigated::start(const fs::path& log, const std::vector<std::string>& launcher,
+                     const std::vector<std::string>& extra_args) {
   std::vector<std::string> argv = launcher;
   argv.insert(argv.end(), {SNIGATED_PATH, "-c", config_.string()});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  process_ = std::make_unique<Process>(argv, dir / "snigated.log");
-  // Every listener logs its bound address; wait until each [[listener]] name is there (other
-  // sections have names too: jails, route rules).
-  std::regex name_re(R"(^\s*name\s*=\s*"([^"]+)\")");
-  std::istringstream lines(toml);
-  std::string section;
-  for (std::string line; std::getline(lines, line);) {
-    if (line.starts_with('[')) section = line.substr(0, line.find(']') + 2);
-    std::smatch found;
-    if (section != "[[listener]]" || !std::regex_search(line, found, name_re)) continue;
-    std::string name = found[1];
-    auto m = process_->wait_for(std::regex("listener " + name + " bound to [0-9.]+:(\\d+)"));
-    if (!m) throw std::runtime_error("snigated did not bind " + name + ":\n" + process_->log());
-    ports_[name] = static_cast<std::uint16_t>(std::stoi((*m)[1]));
+  process_ = std::make_unique<Process>(argv, log);
+  // The ready line comes once the listeners and the subsystems (control socket, bans, jails)
+  // are all up, so a test may use any of them at once.
+  auto m = process_->wait_for(std::regex(R"(snigated ready \(pid \d+\); bound:([^\n]*))"),
+                              20s);
+  if (!m) throw std::runtime_error("snigated did not get ready:\n" + process_->log());
+  std::istringstream words((*m)[1].str());
+  for (std::string word; words >> word;) {
+    auto eq = word.find('='), colon = word.rfind(':');
+    if (eq == std::string::npos || colon == std::string::npos || colon < eq)
+      throw std::runtime_error("bad entry '" + word + "' in the ready line");
+    ports_[word.substr(0, eq)] = static_cast<std::uint16_t>(std::stoi(word.substr(colon + 1)));
   }
-  // Listeners serve before the subsystems (control socket, bans, jails) are up; a test that
-  // signals or uses snigatectl right away needs all of it.
-  if (!process_->wait_for(std::regex("snigated ready")))
-    throw std::runtime_error("snigated did not get ready:\n" + process_->log());
+}
+
+std::uint16_t Snigated::port(const std::string& name) const {
+  auto it = ports_.find(name);
+  if (it == ports_.end())
+    throw std::runtime_error("snigated's ready line names no '" + name + "':\n" + process_->log());
+  return it->second;
+}
+
+std::uint16_t Snigated::port_or_zero(const std::string& name) const {
+  auto it = ports_.find(name);
+  return it == ports_.end() ? 0 : it->second;
 }
 
 std::string Snigated::wait_access(const std::regex& pattern,

@@ -3,6 +3,7 @@
 // plus small raw TCP peers, all on 127.0.3.0/24 with ephemeral ports. Every wait is bounded.
 #include <sys/types.h>
 
+#include <csignal>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -123,17 +124,27 @@ std::string capture_client_hello(const std::string& name, const std::string& alp
 // request to backend b at 127.0.3.1:`port`. `daemon_extra` is added to [daemon] as written.
 std::string http_config(std::uint16_t port, const std::string& daemon_extra = {});
 
-// snigated with a config written from `toml`, where the test has put real backend ports. The
-// access log goes to access.log in `dir`; listener ports are read from the daemon's log. Unless
-// the toml sets them, the daemon gets a control socket in `dir` and [bans] enabled = false.
-// Returns once the daemon logs "snigated ready".
+// The one way tests and vm-tests run snigated (SNIGATED_PATH, set on this library). It returns
+// once the daemon prints its ready line, "snigated ready (pid N); bound: NAME=ADDRESS:PORT ...",
+// and takes every port from that line: listeners by name, remote_ban and metrics.
 class Snigated {
  public:
-  // `launcher`: a command that runs snigated (e.g. prlimit with its arguments and "--").
+  // A config written to dir/snigated.toml from `toml`, where the test has put real backend
+  // ports; @ACCESS_LOG@ becomes dir/access.log. Unless the toml sets them, the daemon gets a
+  // control socket in `dir` and [bans] enabled = false.
   Snigated(const TempDir& dir, const std::string& toml, const std::vector<std::string>& extra_args = {},
            const std::vector<std::string>& launcher = {});
-  // The bound port of the listener with `name = NAME`.
-  std::uint16_t port(const std::string& listener) const { return ports_.at(listener); }
+  // An existing config file, run as it is. `log`: its output (default: snigated.log beside the
+  // config); `launcher` runs snigated ({"ip", "netns", "exec", NS}); `extra_args` follow -c.
+  explicit Snigated(const fs::path& config, fs::path log = {},
+                    const std::vector<std::string>& launcher = {},
+                    const std::vector<std::string>& extra_args = {});
+  // A bound port from the ready line: a listener's `name`, "remote_ban" or "metrics".
+  std::uint16_t port(const std::string& name) const;
+  std::uint16_t port_or_zero(const std::string& name) const;
+  // SIGTERM, then the exit status (-1: killed after `timeout`).
+  int stop(std::chrono::milliseconds timeout = 10s) { return process_->stop(SIGTERM, timeout); }
+  std::string log() const { return process_->log(); }
   Process& process() { return *process_; }
   fs::path config_path() const { return config_; }
   std::string access_log() const { return read_file(access_log_); }
@@ -141,6 +152,9 @@ class Snigated {
   std::string wait_access(const std::regex& pattern, std::chrono::milliseconds timeout = 10s) const;
 
  private:
+  void start(const fs::path& log, const std::vector<std::string>& launcher,
+             const std::vector<std::string>& extra_args);
+
   fs::path config_, access_log_;
   std::unique_ptr<Process> process_;
   std::map<std::string, std::uint16_t> ports_;

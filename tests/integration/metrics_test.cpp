@@ -89,10 +89,7 @@ class MetricsTest : public ::testing::Test {
         backend_->port(), (dir_ / "bans.db").string(), (dir_ / "pins").string(),
         (dir_ / "app.log").string());
     daemon_ = std::make_unique<Snigated>(dir_, toml);
-    auto m = daemon_->process().wait_for(
-        std::regex(R"(metrics: serving http://127\.0\.0\.1:(\d+)/metrics)"));
-    ASSERT_TRUE(m) << daemon_->process().log();
-    metrics_port_ = static_cast<std::uint16_t>(std::stoi((*m)[1]));
+    metrics_port_ = daemon_->port("metrics");
   }
 
   RunResult ctl(const std::vector<std::string>& args) {

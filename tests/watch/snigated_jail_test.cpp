@@ -12,9 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,11 +30,12 @@
 
 #include <nlohmann/json.hpp>
 
-extern char** environ;
+#include "integration/harness.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+namespace itest = snigate::itest;
 using namespace std::chrono_literals;
 using Steady = std::chrono::steady_clock;
 
@@ -306,37 +305,16 @@ bantime = "4s"
   }
 
   void start_daemon() {
-    port = port6 = 0;
-    std::string bin = SNIGATED_BIN, c = "-c", cfg = (dir / "snigated.toml").string();
-    char* argv[] = {bin.data(), c.data(), cfg.data(), nullptr};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
     daemon_log = dir / "snigated.log";
-    posix_spawn_file_actions_addopen(&fa, 1, daemon_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    ASSERT_EQ(::posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-
-    std::regex bound(R"(listener web bound to [0-9.]+:(\d+))"), bound6(R"(listener web6 bound to \[::1\]:(\d+))");
-    when(15000ms, [&] {
-      std::smatch m;
-      std::string text = slurp(daemon_log);
-      if (std::regex_search(text, m, bound)) port = static_cast<std::uint16_t>(std::stoi(m[1]));
-      if (std::regex_search(text, m, bound6)) port6 = static_cast<std::uint16_t>(std::stoi(m[1]));
-      return port != 0 && (port6 != 0 || !ipv6) && text.find("jails: 2 running") != std::string::npos;
-    });
-    ASSERT_NE(port, 0) << slurp(daemon_log);
-    if (ipv6) {
-      ASSERT_NE(port6, 0) << slurp(daemon_log);
-    }
+    snigated.reset();
+    snigated = std::make_unique<itest::Snigated>(dir / "snigated.toml", daemon_log);
+    port = snigated->port("web");
+    port6 = ipv6 ? snigated->port("web6") : 0;
     ASSERT_NE(slurp(daemon_log).find("jails: 2 running"), std::string::npos) << slurp(daemon_log);
   }
   void stop_daemon() {
-    if (pid <= 0) return;
-    ::kill(pid, SIGTERM);
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    pid = -1;
+    if (snigated) snigated->stop();
+    snigated.reset();
   }
 
   std::uint16_t port_for(const std::string& source) const {
@@ -363,7 +341,7 @@ bantime = "4s"
     fail(sentinel, path, true);
     ASSERT_TRUE(when(5000ms, [&] { return !served(sentinel); }))
         << "the sentinel " << sentinel << " was never banned:\n" << slurp(daemon_log);
-    auto out = run_capture({SNIGATECTL_BIN, "--socket", socket, "unban", sentinel});
+    auto out = run_capture({SNIGATECTL_PATH, "--socket", socket, "unban", sentinel});
     ASSERT_TRUE(when(2000ms, [&] { return served(sentinel); })) << "unban " << sentinel << ": " << out;
   }
   // From the backend's write of the line that reached maxretry to the first refused
@@ -383,7 +361,7 @@ bantime = "4s"
   fs::path dir, daemon_log;
   std::optional<Backend> backend;
   std::string socket;
-  pid_t pid = -1;
+  std::unique_ptr<itest::Snigated> snigated;
   bool ipv6 = false;
   std::uint16_t port = 0, port6 = 0;
   std::vector<Steady::duration> latencies;
@@ -403,11 +381,11 @@ TEST_F(SnigatedJail, ErrorLogBansTheProxiedClientThroughRenameAndCopytruncateUnt
   // The backend saw the edge, never the client: the log named it from the PROXY header.
   for (const auto& peer : backend->tcp_peers()) EXPECT_NE(peer, "127.0.6.2");
 
-  auto table = run_capture({SNIGATECTL_BIN, "--socket", socket, "bans"});
+  auto table = run_capture({SNIGATECTL_PATH, "--socket", socket, "bans"});
   EXPECT_NE(table.find("127.0.6.2"), std::string::npos) << table;
   EXPECT_NE(table.find("app-auth"), std::string::npos) << table;
   EXPECT_NE(table.find("[error] 31#31"), std::string::npos) << table;  // the sample's start
-  auto list = nlohmann::json::parse(run_capture({SNIGATECTL_BIN, "--socket", socket, "bans", "--json"}),
+  auto list = nlohmann::json::parse(run_capture({SNIGATECTL_PATH, "--socket", socket, "bans", "--json"}),
                                     nullptr, false);
   ASSERT_TRUE(list.is_array()) << list;
   ASSERT_EQ(list.size(), 1u) << list;
@@ -458,7 +436,7 @@ TEST_F(SnigatedJail, AccessLogBotProbesBanTheProxiedClient) {
   fail("127.0.6.5", "/phpmyadmin/setup.php", true);
   EXPECT_LT(ban_latency("127.0.6.5"), 2s);
   EXPECT_TRUE(served("127.0.6.6"));
-  auto list = nlohmann::json::parse(run_capture({SNIGATECTL_BIN, "--socket", socket, "bans", "--json"}),
+  auto list = nlohmann::json::parse(run_capture({SNIGATECTL_PATH, "--socket", socket, "bans", "--json"}),
                                     nullptr, false);
   ASSERT_TRUE(list.is_array() && list.size() == 1u) << list;
   EXPECT_EQ(list[0]["jail"], "app-bots");
@@ -475,13 +453,13 @@ TEST_F(SnigatedJail, IPv6ClientIsBannedByItsSlash64) {
   fail("::1", "/admin", true);
   EXPECT_LT(ban_latency("::1"), 2s);
   EXPECT_TRUE(served("127.0.6.7"));
-  auto list = nlohmann::json::parse(run_capture({SNIGATECTL_BIN, "--socket", socket, "bans", "--json"}),
+  auto list = nlohmann::json::parse(run_capture({SNIGATECTL_PATH, "--socket", socket, "bans", "--json"}),
                                     nullptr, false);
   ASSERT_TRUE(list.is_array() && list.size() == 1u) << list;
   EXPECT_EQ(list[0]["prefix"], "::/64");
   EXPECT_EQ(list[0]["jail"], "app-auth");
   EXPECT_NE(list[0]["sample"].get<std::string>().find("client: ::1,"), std::string::npos) << list;
-  auto table = run_capture({SNIGATECTL_BIN, "--socket", socket, "bans"});
+  auto table = run_capture({SNIGATECTL_PATH, "--socket", socket, "bans"});
   EXPECT_NE(table.find("::/64"), std::string::npos) << table;
   EXPECT_TRUE(when(10000ms, [&] { return served("::1"); })) << slurp(daemon_log);
 }
@@ -517,7 +495,7 @@ TEST_F(SnigatedJail, UnbanLetsTheNextFailuresBanAgain) {
   fail("127.0.6.11");
   fail("127.0.6.11", "/admin", true);
   ban_latency("127.0.6.11");
-  auto out = run_capture({SNIGATECTL_BIN, "--socket", socket, "unban", "127.0.6.11"});
+  auto out = run_capture({SNIGATECTL_PATH, "--socket", socket, "unban", "127.0.6.11"});
   ASSERT_TRUE(when(2000ms, [&] { return served("127.0.6.11"); })) << out << slurp(daemon_log);
   fail("127.0.6.11");
   fail("127.0.6.11");
@@ -542,7 +520,7 @@ TEST_F(SnigatedJailDefaults, LinesNamingTheHostItselfBanNothing) {
     return slurp(daemon_log).find("not banning 127.0.6.12") != std::string::npos;
   })) << slurp(daemon_log);
   EXPECT_TRUE(served("127.0.6.12")) << slurp(daemon_log);
-  auto list = nlohmann::json::parse(run_capture({SNIGATECTL_BIN, "--socket", socket, "bans", "--json"}),
+  auto list = nlohmann::json::parse(run_capture({SNIGATECTL_PATH, "--socket", socket, "bans", "--json"}),
                                     nullptr, false);
   EXPECT_TRUE(list.is_array() && list.empty()) << list;
 }

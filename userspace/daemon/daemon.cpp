@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "config/endpoint.h"
 #include "daemon/fd_budget.h"
 #include "daemon/service_notify.h"
 #include "kernel/relay_choice.h"
@@ -119,6 +120,14 @@ void Daemon::bind_listeners(const Generation& g) {
 void Daemon::bind() {
   std::lock_guard lock(mu_);
   bind_listeners(*generation_);
+}
+
+std::vector<std::string> Daemon::bound() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, per_worker] : listeners_)
+    out.push_back(name + "=" + config::format_endpoint(per_worker.front()->local_endpoint()));
+  return out;
 }
 
 void Daemon::serve() {

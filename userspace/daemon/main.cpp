@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
@@ -110,7 +111,11 @@ int main(int argc, char** argv) {
                              subsystems->owned_files(*cfg)});
     subsystems->start_threads(*cfg);
     d.serve();
-    spdlog::info("snigated ready (pid {})", ::getpid());
+    // One line that says where everything listens, ports chosen by the kernel included, so a
+    // supervisor or a test need not read the lines before it.
+    auto bound = d.bound();
+    for (auto& b : subsystems->bound()) bound.push_back(std::move(b));
+    spdlog::info("snigated ready (pid {}); bound: {}", ::getpid(), fmt::join(bound, " "));
     daemon::service::ready();
     d.run();
   } catch (const std::exception& e) {

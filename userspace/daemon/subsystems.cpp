@@ -222,6 +222,13 @@ std::vector<std::string> Subsystems::owned_files(const config::Config& config) c
   return files;
 }
 
+std::vector<std::string> Subsystems::bound() const {
+  std::vector<std::string> out;
+  if (remote) out.push_back("remote_ban=" + config::format_endpoint(remote->local_endpoint()));
+  if (metrics) out.push_back("metrics=" + config::format_endpoint(metrics->local_endpoint()));
+  return out;
+}
+
 void Subsystems::start_threads(const config::Config& config) {
   // The CrowdSec source before the jails and snigatectl, which push to it (the control
   // socket serves only once the daemon does, after this).

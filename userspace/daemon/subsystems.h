@@ -44,6 +44,8 @@ struct Subsystems {
   // privileges are dropped (each
   // thread has credentials of its own, inherited from the one that starts it).
   void start_threads(const config::Config& config);
+  // "remote_ban=ADDRESS:PORT" and "metrics=ADDRESS:PORT" for the channels that listen.
+  std::vector<std::string> bound() const;
 
   Daemon& daemon;
   std::unique_ptr<bans::BanManager> bans;  // null when [bans] enabled = false

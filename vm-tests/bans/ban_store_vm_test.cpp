@@ -115,7 +115,7 @@ TEST_F(StoreDiskTest, ReadOnlyStoreAtStartKeepsBansAndSavesNewOnesOnceWritable) 
       << std::strerror(errno);
 
   start();
-  ASSERT_TRUE(daemon_ && daemon_->alive()) << log();
+  ASSERT_TRUE(daemon_ && daemon_->process().alive()) << log();
   EXPECT_NE(log().find("read-only"), std::string::npos) << log();
   EXPECT_NE(log().find("1 in sync"), std::string::npos) << log();
   EXPECT_FALSE(serves(kA)) << "the ban made before was dropped";

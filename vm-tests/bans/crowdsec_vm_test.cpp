@@ -133,7 +133,7 @@ TEST_F(CrowdsecBouncerTest, LapiDownKeepsBansAndARestartedLapiIsFollowed) {
   ASSERT_TRUE(becomes(kA, "crowdsec:cscli")) << log();
 
   lapi_->stop();
-  ASSERT_TRUE(daemon_->wait_for(std::regex("stay until they expire"), kPull)) << log();
+  ASSERT_TRUE(daemon_->process().wait_for(std::regex("stay until they expire"), kPull)) << log();
   EXPECT_EQ(source_of(kA), "crowdsec:cscli");
   EXPECT_FALSE(serves(kA));
 
@@ -202,17 +202,14 @@ datepattern = "{NONE}"
 maxretry = 1
 bantime = "1h"
 )";
-  std::unique_ptr<itest::Process> edge_a;
+  std::unique_ptr<itest::Snigated> edge_a;
   in_netns(net_->backend(), [&] {
-    edge_a = std::make_unique<itest::Process>(
-        std::vector<std::string>{"setpriv", "--pdeathsig", "KILL", "--", SNIGATED_PATH, "-c", config},
-        dir + "/snigated.log");
+    edge_a = std::make_unique<itest::Snigated>(config);
   });
   auto ctl_a = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {SNIGATECTL_PATH, "--socket", socket});
     return itest::run(args, {}, 10s);
   };
-  ASSERT_TRUE(eventually([&] { return ctl_a({"stats"}).exit_code == 0; })) << edge_a->log();
   cscli_ok({"decisions", "add", "--ip", kB6, "--duration", "1h"});
   ASSERT_TRUE(eventually([&] { return ctl_a({"bans"}).output.find(kB6) != std::string::npos; }, kPull))
       << edge_a->log();
@@ -223,7 +220,7 @@ bantime = "1h"
   std::ofstream(app_log, std::ios::app) << "login failed from " << kA << "\n";
   ASSERT_TRUE(eventually([&] { return ctl_a({"bans"}).output.find(kA) != std::string::npos; }))
       << edge_a->log();
-  ASSERT_TRUE(edge_a->wait_for(std::regex("pushing alerts: .* 1 alert\\(s\\) queue"), kPull))
+  ASSERT_TRUE(edge_a->process().wait_for(std::regex("pushing alerts: .* 1 alert\\(s\\) queue"), kPull))
       << edge_a->log();
   std::string error;
   ASSERT_TRUE(lapi_->start(error)) << error;
@@ -237,14 +234,14 @@ bantime = "1h"
   EXPECT_NE(listed.find("app-login"), std::string::npos) << listed;  // scenario = the jail
   EXPECT_EQ(listed.find(kB6), std::string::npos) << "LAPI's own decision was pushed back:\n" << listed;
   // Edge A's bouncer meets its own ban in the stream and leaves it to the jail.
-  ASSERT_TRUE(edge_a->wait_for(std::regex("1 kept \\(another source"), kPull)) << edge_a->log();
+  ASSERT_TRUE(edge_a->process().wait_for(std::regex("1 kept \\(another source"), kPull)) << edge_a->log();
   EXPECT_NE(ctl_a({"bans"}).output.find("jail:app-login"), std::string::npos);
 
   ASSERT_TRUE(becomes(kA, "crowdsec:snigate")) << log();
   EXPECT_FALSE(serves(kA));
   EXPECT_TRUE(serves(kB));
   EXPECT_GE(drops(kA), 1);
-  edge_a->stop(SIGTERM, 10s);
+  edge_a->stop(10s);
 }
 
 }  // namespace

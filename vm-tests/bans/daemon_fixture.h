@@ -110,29 +110,20 @@ listen = "127.0.0.1:)" << kMetrics << R"("
     return reply.substr(reply.find("\r\n\r\n") + 4);
   }
 
-  // Forked from inside the edge namespace (not `ip netns exec`: that mounts a fresh /sys,
-  // which hides the bpffs at /sys/fs/bpf). setpriv's parent-death signal takes the daemon
-  // down with this test even when the test is killed.
+  // Started from inside the edge namespace (not `ip netns exec`: that mounts a fresh /sys,
+  // which hides the bpffs at /sys/fs/bpf).
   void start() {
     ++starts_;
     const auto log = store_dir_ + "/snigated." + std::to_string(starts_) + ".log";
     in_netns(net_->edge(), [&] {
-      daemon_ = std::make_unique<itest::Process>(
-          std::vector<std::string>{"setpriv", "--pdeathsig", "KILL", "--", SNIGATED_PATH, "-c",
-                                   config_},
-          log);
+      daemon_ = std::make_unique<itest::Snigated>(config_, log);
     });
-    for (int i = 0; i < 100 && daemon_->alive(); ++i) {
-      if (ctl({"stats"}).exit_code == 0) return;
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL() << "snigated did not come up; its log:\n" << daemon_->log();
   }
 
   // A clean stop (SIGTERM): the daemon detaches its program and keeps the pins.
   int stop() {
     if (!daemon_) return -1;
-    int status = daemon_->stop(SIGTERM, 10s);
+    int status = daemon_->stop(10s);
     daemon_.reset();
     return status;
   }
@@ -216,7 +207,7 @@ listen = "127.0.0.1:)" << kMetrics << R"("
 
   std::optional<Listener> backend_;
   std::string socket_, config_;
-  std::unique_ptr<itest::Process> daemon_;
+  std::unique_ptr<itest::Snigated> daemon_;
   int starts_ = 0;
 };
 

@@ -61,7 +61,7 @@ TEST_P(PrivilegeDropTest, RunsAsTheUserWithOnlyTheNeededCapabilitiesAndStillRela
       << log();
 
   // Every thread: the workers, the ban sweeper, the main loop.
-  const auto tasks = std::filesystem::path("/proc") / std::to_string(daemon_->pid()) / "task";
+  const auto tasks = std::filesystem::path("/proc") / std::to_string(daemon_->process().pid()) / "task";
   int threads = 0;
   for (const auto& task : std::filesystem::directory_iterator(tasks)) {
     ++threads;

@@ -38,10 +38,9 @@ using itest::Process;
 using itest::RunResult;
 using json = nlohmann::json;
 
-// `argv` started inside namespace `ns`, ended by SIGKILL when this test process dies.
+// `argv` started inside namespace `ns` (Process ends it when this test process dies).
 std::unique_ptr<Process> spawn_in(const std::string& ns, std::vector<std::string> argv,
                                   const std::filesystem::path& log) {
-  argv.insert(argv.begin(), {"setpriv", "--pdeathsig", "KILL", "--"});
   std::unique_ptr<Process> p;
   in_netns(ns, [&] { p = std::make_unique<Process>(argv, log); });
   return p;
@@ -160,14 +159,13 @@ allow = [{2}]
 enabled = false
 )",
                                                           socket_, access_.string(), kNames));
-    daemon_ = spawn_in(net_->edge(),
-                       {SNIGATED_PATH, "-c", (dir_ / "snigated.toml").string()},
-                       dir_ / "snigated.log");
-    ASSERT_TRUE(daemon_->wait_for(std::regex("snigated ready"), 20s)) << daemon_->log();
+    in_netns(net_->edge(), [&] {
+      daemon_ = std::make_unique<itest::Snigated>(dir_ / "snigated.toml");
+    });
   }
 
   void TearDown() override {
-    if (daemon_) daemon_->stop(SIGTERM, 10s);
+    if (daemon_) daemon_->stop(10s);
     daemon_.reset();
     dns_.reset();
     servers_.clear();
@@ -215,7 +213,8 @@ enabled = false
   std::vector<std::unique_ptr<Process>> servers_;
   std::optional<itest::RawServer> echo_;
   std::optional<SilentUdp> silent_;
-  std::unique_ptr<Process> dns_, daemon_;
+  std::unique_ptr<Process> dns_;
+  std::unique_ptr<itest::Snigated> daemon_;
   std::string socket_;
   std::filesystem::path access_;
 };
@@ -408,7 +407,7 @@ TEST_F(ForwardVm, ConnectTunnelRunsOnTheSockmapRelayAndShowsInConns) {
   for (const std::string& shown : {target, std::string("10.7.2.2"), std::string("allowed")})
     EXPECT_NE(table.output.find(shown), std::string::npos) << table.output;
   // Both sockets of the tunnel are in the kernel relay's map, not read by the daemon.
-  EXPECT_EQ(sockmap_sockets(daemon_->pid()), std::optional<std::size_t>(2))
+  EXPECT_EQ(sockmap_sockets(daemon_->process().pid()), std::optional<std::size_t>(2))
       << "the tunnel is not on the sockmap relay";
 
   // 8 MiB each way through the tunnel and back, byte for byte.

@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/control_client.h"
+#include "integration/harness.h"
 #include "relay_harness.h"
 
 namespace snigate::vmtest {
@@ -41,73 +41,6 @@ using namespace std::chrono_literals;
 
 constexpr std::uint64_t MiB = 1 << 20;
 const std::string kHead = "GET / HTTP/1.1\r\nHost: relay.test\r\n\r\n";
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// snigated run through `ip netns exec` (which execs it: the pid is the daemon's), with its
-// output in a log file. Killed in the destructor if a test left it running.
-class Daemon {
- public:
-  Daemon(const std::vector<std::string>& argv, fs::path log) : log_(std::move(log)) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execvp(args[0], args.data());
-      ::_exit(127);
-    }
-  }
-  ~Daemon() {
-    if (!exited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  std::string log() const { return slurp(log_); }
-
-  // First match of `re` in the log within `timeout`.
-  std::optional<std::smatch> wait_for(const std::regex& re, std::chrono::seconds timeout = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      text_ = log();
-      std::smatch m;
-      if (std::regex_search(text_, m, re)) return m;
-      if (!exited_ && ::waitpid(pid_, &status_, WNOHANG) == pid_) exited_ = true;
-      if (exited_) break;
-      std::this_thread::sleep_for(20ms);
-    }
-    return std::nullopt;
-  }
-
-  // Sends `sig` and waits up to `timeout` for the exit status (-1: still running).
-  int stop(int sig, std::chrono::seconds timeout) {
-    if (!exited_) ::kill(pid_, sig);
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!exited_ && std::chrono::steady_clock::now() < deadline) {
-      if (::waitpid(pid_, &status_, WNOHANG) == pid_) exited_ = true;
-      else std::this_thread::sleep_for(20ms);
-    }
-    if (!exited_) return -1;
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
-  }
-
- private:
-  pid_t pid_ = -1;
-  fs::path log_;
-  std::string text_;
-  bool exited_ = false;
-  int status_ = 0;
-};
 
 // Sockets among the descriptors in /proc/PID/fd `dir`. Pipes are left out: the splice relay
 // keeps empty ones for reuse (splice_relay.cpp), so their number after a run is the pool's.
@@ -197,16 +130,11 @@ class Edge {
       : harness_(nullptr), dir_(make_dir()), relay_mode_(relay_mode) {
     const auto& t = harness_.topology();
     write_config(daemon_extra);
-    std::vector<std::string> argv{"ip", "netns", "exec", t.edge()};
-    argv.insert(argv.end(), wrap.begin(), wrap.end());
-    argv.insert(argv.end(), {SNIGATE_SNIGATED, "-c", (dir_ / "snigated.toml").string(), "--log-level", "info"});
-    daemon_ = std::make_unique<Daemon>(argv, dir_ / "snigated.log");
-    auto port = [&](const char* name) -> unsigned short {
-      auto m = daemon_->wait_for(std::regex(std::string("listener ") + name + R"( bound to \S+:(\d+))"));
-      return m ? static_cast<unsigned short>(std::stoi((*m)[1])) : 0;
-    };
-    const unsigned short p4 = port("v4"), p6 = port("v6");
-    if (!p4 || !p6) throw std::runtime_error("snigated did not start:\n" + daemon_->log());
+    std::vector<std::string> launcher{"ip", "netns", "exec", t.edge()};
+    launcher.insert(launcher.end(), wrap.begin(), wrap.end());
+    daemon_ = std::make_unique<itest::Snigated>(dir_ / "snigated.toml", fs::path(), launcher,
+                                                std::vector<std::string>{"--log-level", "info"});
+    const unsigned short p4 = daemon_->port("v4"), p6 = daemon_->port("v6");
     harness_.set_external_edge({boost::asio::ip::make_address(t.v4().edge_front), p4},
                                {boost::asio::ip::make_address(t.v6().edge_front), p6}, kHead);
   }
@@ -221,7 +149,7 @@ class Edge {
     write_config(daemon_extra);
     const std::regex reloaded("configuration reloaded");
     const std::size_t before = count_matches(daemon_->log(), reloaded);
-    ::kill(daemon_->pid(), SIGHUP);
+    daemon_->process().signal(SIGHUP);
     for (int i = 0; i < 500; ++i) {
       if (count_matches(daemon_->log(), reloaded) > before) return true;
       std::this_thread::sleep_for(20ms);
@@ -230,7 +158,7 @@ class Edge {
   }
 
   Harness& harness() { return harness_; }
-  Daemon& daemon() { return *daemon_; }
+  itest::Process& daemon() { return daemon_->process(); }
   AccessTotals access() const { return read_access_log(dir_ / "access.log"); }
   // What `snigatectl stats` (and so GET /metrics) reports, over the control socket.
   nlohmann::json stats() const {
@@ -241,7 +169,7 @@ class Edge {
     return (*reply)["stats"];
   }
   std::size_t daemon_sockets() const {
-    return count_sockets("/proc/" + std::to_string(daemon_->pid()) + "/fd");
+    return count_sockets("/proc/" + std::to_string(daemon_->process().pid()) + "/fd");
   }
 
  private:
@@ -280,7 +208,7 @@ class Edge {
   Harness harness_;
   fs::path dir_;
   std::string relay_mode_;
-  std::unique_ptr<Daemon> daemon_;
+  std::unique_ptr<itest::Snigated> daemon_;
 };
 
 // Every byte arrived in order, with a clean EOF, on both ends.
