@@ -122,11 +122,11 @@ void Daemon::bind() {
   bind_listeners(*generation_);
 }
 
-std::vector<std::string> Daemon::bound() const {
-  std::lock_guard lock(mu_);
+std::vector<std::string> Daemon::bound_addresses() const {
   std::vector<std::string> out;
-  for (const auto& [name, per_worker] : listeners_)
-    out.push_back(name + "=" + config::format_endpoint(per_worker.front()->local_endpoint()));
+  for (const auto& ls : current()->listeners)
+    if (auto endpoints = bound(ls.name()); !endpoints.empty())
+      out.push_back(ls.name() + "=" + config::format_endpoint(endpoints.front()));
   return out;
 }
 

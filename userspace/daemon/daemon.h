@@ -43,8 +43,6 @@ class Daemon {
   // Binds every listener; throws with advice on failure. Call it once the ban check is
   // installed (set_ban_check). Connections queue in the kernel until serve().
   void bind();
-  // "NAME=ADDRESS:PORT" of every bound listener, in name order: the ready line's list.
-  std::vector<std::string> bound() const;
   // Starts the workers: from here on, clients are served. Apart from bind(), so that a
   // privilege drop between the two happens while the process has one thread (capabilities
   // are per thread) and every worker inherits the reduced credentials.
@@ -77,6 +75,8 @@ class Daemon {
   boost::asio::io_context& control_context() { return control_; }
   // Bound addresses per listener name (port 0 resolved), for tests and logs.
   std::vector<boost::asio::ip::tcp::endpoint> bound(const std::string& listener) const;
+  // "NAME=ADDRESS:PORT" of every bound listener, in configuration order: the ready line's list.
+  std::vector<std::string> bound_addresses() const;
 
  private:
   struct Worker {

@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
     d.serve();
     // One line that says where everything listens, ports chosen by the kernel included, so a
     // supervisor or a test need not read the lines before it.
-    auto bound = d.bound();
+    auto bound = d.bound_addresses();
     for (auto& b : subsystems->bound()) bound.push_back(std::move(b));
     spdlog::info("snigated ready (pid {}); bound: {}", ::getpid(), fmt::join(bound, " "));
     daemon::service::ready();
