@@ -231,6 +231,14 @@ TEST(QuicInitial, TruncatedDatagram) {
   expect_error(header_only.feed(part(d, 0, 12)), QuicError::BadPacket, "long header truncated");
 }
 
+// Found by the fuzzer: a header cut inside the version must not be read from the bytes after.
+TEST(QuicInitial, HeaderCutInTheVersion) {
+  Bytes d{0xf8, 0x00, 0x01, 0x00};
+  EXPECT_FALSE(peek_long_header(d));
+  InitialReader reader;
+  expect_error(reader.feed(d), QuicError::BadPacket, "long header truncated");
+}
+
 TEST(QuicInitial, TruncatedCoalescedPacket) {
   Bytes second = protected_packet(spec(1), Bytes{0x01}, 600);
   Bytes d = concat({protected_packet(spec(0), Bytes{0x01}, 1100), part(second, 0, 300)});

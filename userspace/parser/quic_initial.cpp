@@ -43,10 +43,12 @@ std::string hex(std::uint64_t value, int width) {
 std::optional<LongHeader> invariant_header(std::span<const std::uint8_t> packet, std::size_t& end) {
   ByteReader r(packet);
   auto first = r.u8();
+  if (!first || !(*first & kLongHeader)) return std::nullopt;
+  // Each read only once the one before succeeded: a failed read does not move the reader.
   auto version = r.u32();
-  auto dcid = r.vec8();
-  auto scid = r.vec8();
-  if (!first || !(*first & kLongHeader) || !dcid || !scid) return std::nullopt;
+  auto dcid = version ? r.vec8() : std::nullopt;
+  auto scid = dcid ? r.vec8() : std::nullopt;
+  if (!scid) return std::nullopt;
   end = r.position();
   LongHeader h;
   h.version = *version;
