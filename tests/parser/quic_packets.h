@@ -66,6 +66,8 @@ inline Bytes protected_packet(const PacketSpec& s, Bytes frames, std::size_t siz
   if (initial) header.push_back(0);  // no token
   std::size_t fixed = header.size() + 2 + s.pn_len + quic::kTagSize;  // Length in 2 bytes
   if (frames.size() + fixed < size) frames.resize(size - fixed, 0x00);
+  // RFC 9001 5.4.2: enough payload for the header protection sample.
+  if (frames.size() + s.pn_len < 4) frames.resize(4 - s.pn_len, 0x00);
   put16(header, 0x4000 | (s.pn_len + frames.size() + quic::kTagSize));
   std::size_t pn_offset = header.size();
   for (std::size_t i = s.pn_len; i-- > 0;) header.push_back(static_cast<std::uint8_t>(s.packet_number >> (8 * i)));
