@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "parser/quic_initial_crypto.h"
 #include "parser/status.h"
 #include "parser/tls_client_hello.h"
 
@@ -52,8 +53,24 @@ class InitialReader {
   QuicPreread feed(std::span<const std::uint8_t> datagram);
 
  private:
+  QuicPreread read_datagram(std::span<const std::uint8_t> datagram);
+  QuicPreread read_initial(std::span<const std::uint8_t> packet, std::size_t header_end, std::size_t& size);
+  QuicPreread read_frames(std::span<const std::uint8_t> payload, const std::string& where);
+  QuicPreread add_crypto(std::uint64_t offset, std::span<const std::uint8_t> data, const std::string& where);
+  QuicPreread hello_so_far() const;
+  QuicPreread fail(QuicError error, const std::string& what) const;
+
   InitialLimits limits_;
-  QuicPreread verdict_;
+  QuicPreread verdict_;                   // kept once Done or Error
+  std::size_t datagrams_ = 0;             // fed so far, for error texts
+  std::size_t packets_ = 0;               // Initial packets read so far
+  std::uint32_t version_ = 0;             // of the flow's first packet
+  std::vector<std::uint8_t> dcid_;        // the client's first Destination Connection ID
+  std::optional<InitialKeys> keys_;       // derived from it
+  std::optional<std::uint64_t> largest_pn_;
+  std::vector<std::uint8_t> crypto_;      // the CRYPTO stream, by offset
+  std::vector<bool> received_;            // which of its bytes have arrived
+  std::size_t contiguous_ = 0;            // bytes received from offset 0 without a gap
 };
 
 }  // namespace snigate::parser::quic
