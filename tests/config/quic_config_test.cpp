@@ -100,7 +100,7 @@ table = "fwd"
 forward = 443
 allow = ["*.example.org"]
 )");
-  EXPECT_TRUE(e.starts_with("bad.toml:15:1: [table.fwd] sends quic listener 127.0.2.1:443's "
+  EXPECT_TRUE(e.starts_with("bad.toml:15:1: [table.fwd] sends quic listener 127.0.2.1:443#2's "
                             "flows to backend 'dns', which forwards to the SNI name over TCP"))
       << e;
 }

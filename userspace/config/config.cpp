@@ -681,15 +681,15 @@ std::string check_summary(const Config& c) {
   for (const auto& l : c.listeners) {
     out << "listener " << l.name << ": " << to_string(l.protocol) << " on "
         << format_endpoint(l.listen);
+    if (l.protocol == Protocol::Quic)
+      out << " (UDP), flows up to " << l.quic.max_flows << ", idle "
+          << l.quic.flow_idle_timeout.count() << "ms";
     if (l.protocol == Protocol::Connect) {
       out << ", allow " << join(l.allow) << (l.allow_private ? ", private allowed" : "")
           << (l.auth.empty() ? "" : ", auth " + l.auth.substr(0, l.auth.find(':')));
     } else {
       out << ", table " << l.table;
     }
-    if (l.protocol == Protocol::Quic)
-      out << " (UDP), flows up to " << l.quic.max_flows << ", idle "
-          << l.quic.flow_idle_timeout.count() << "ms";
     if (l.proxy_protocol_in) {
       std::vector<std::string> trusted;
       for (const auto& p : l.trusted_proxies) trusted.push_back(p.str());
