@@ -351,7 +351,8 @@ void QuicListener::sweep() {
               fmt::format("no route within preread_timeout ({}ms)", l.preread_timeout.count()));
         break;
       case Flow::State::Forwarding:
-        // An idle flow has nothing left to swallow: forgotten at once.
+        // An idle flow has nothing left to swallow: forgotten at once. (A flow the kernel
+        // forwards is seen here only through its counters: last_active must follow them.)
         if (now - f.last_active >= l.quic.flow_idle_timeout) {
           end(f, FlowEnd::Idle);
           gone.push_back(client);
