@@ -60,6 +60,7 @@ TEST(QuicConfig, DefaultsHoldAnIdleFlowThirtySeconds) {
                          "ok.toml");
   EXPECT_EQ(c.listeners[1].quic.flow_idle_timeout, std::chrono::seconds(30));
   EXPECT_EQ(c.listeners[1].quic.max_flows, 4096u);
+  EXPECT_STREQ(to_string(Protocol::Quic), "quic");
 }
 
 TEST(QuicConfig, TwoQuicListenersOnOnePortAreRefused) {
