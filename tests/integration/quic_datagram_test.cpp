@@ -72,7 +72,7 @@ class QuicDatagrams : public ::testing::Test {
   Udp backend{"127.0.3.6"};
   Udp client{"127.0.3.7"};
 
-  std::string config() const {
+  std::string config(const std::string& listener_extra = {}) const {
     return fmt::format(R"(
 [daemon]
 workers = 1
@@ -84,13 +84,14 @@ protocol = "quic"
 table = "edge"
 preread_timeout = "300ms"
 flow_idle_timeout = "1s"
+{}
 [table.edge]
 "ffdhe.example.org" = "raw"
 "example.com" = "raw"
 [backend.raw]
 servers = ["127.0.3.6:{}"]
 )",
-                       backend.port());
+                       listener_extra, backend.port());
   }
 };
 
@@ -142,6 +143,25 @@ TEST_F(QuicDatagrams, VersionTwoInitialIsRouted) {
   Snigated d(dir, config());
   const Bytes v2 = datagram_file("rfc9369-a2-client-initial.bin");
   client.send_to(v2, address("127.0.3.1", d.port("h3")));
+  EXPECT_TRUE(backend.receive().first == v2);
+}
+
+// At max_flows a new client gets nothing, the routed flow keeps going, and once that flow is
+// idle the newcomer's next Initial opens a flow.
+TEST_F(QuicDatagrams, AtMaxFlowsNewFlowsAreRefusedUntilOneEnds) {
+  Snigated d(dir, config("max_flows = 1"));
+  const sockaddr_in listener = address("127.0.3.1", d.port("h3"));
+  Udp other("127.0.3.8");
+  const Bytes v1 = datagram_file("rfc9001-a2-client-initial.bin");
+  const Bytes v2 = datagram_file("rfc9369-a2-client-initial.bin");
+  client.send_to(v1, listener);
+  EXPECT_TRUE(backend.receive().first == v1);
+  other.send_to(v2, listener);
+  EXPECT_EQ(backend.receive().first, "");
+  EXPECT_TRUE(d.process().wait_for(std::regex(R"(listener h3: max_flows \(1\) reached)"), 5s));
+  EXPECT_NE(d.wait_access(std::regex(R"(client=127\.0\.3\.7:\d+ .*end=timeout)")), "")
+      << d.access_log();
+  other.send_to(v2, listener);
   EXPECT_TRUE(backend.receive().first == v2);
 }
 
