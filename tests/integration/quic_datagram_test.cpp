@@ -72,18 +72,19 @@ class QuicDatagrams : public ::testing::Test {
   Udp backend{"127.0.3.6"};
   Udp client{"127.0.3.7"};
 
-  std::string config(const std::string& listener_extra = {}) const {
+  std::string config(const std::string& listener_extra = {}, const std::string& idle = "1s") const {
     return fmt::format(R"(
 [daemon]
 workers = 1
 access_log = "@ACCESS_LOG@"
+drain_timeout = "1s"
 [[listener]]
 name = "h3"
 listen = "127.0.3.1:0"
 protocol = "quic"
 table = "edge"
 preread_timeout = "300ms"
-flow_idle_timeout = "1s"
+flow_idle_timeout = "{}"
 {}
 [table.edge]
 "ffdhe.example.org" = "raw"
@@ -91,7 +92,7 @@ flow_idle_timeout = "1s"
 [backend.raw]
 servers = ["127.0.3.6:{}"]
 )",
-                       listener_extra, backend.port());
+                       idle, listener_extra, backend.port());
   }
 };
 
@@ -163,6 +164,18 @@ TEST_F(QuicDatagrams, AtMaxFlowsNewFlowsAreRefusedUntilOneEnds) {
       << d.access_log();
   other.send_to(v2, listener);
   EXPECT_TRUE(backend.receive().first == v2);
+}
+
+// A stop takes no new flow and drains the routed ones like connections: one still forwarding
+// when drain_timeout runs out is ended, logged, and the daemon exits.
+TEST_F(QuicDatagrams, StopDrainsRoutedFlows) {
+  Snigated d(dir, config({}, "30s"));
+  const Bytes v1 = datagram_file("rfc9001-a2-client-initial.bin");
+  client.send_to(v1, address("127.0.3.1", d.port("h3")));
+  ASSERT_TRUE(backend.receive().first == v1);
+  EXPECT_EQ(d.process().stop(SIGTERM, 10s), 0) << d.process().log();
+  EXPECT_NE(d.access_log().find("name=example.com"), std::string::npos) << d.access_log();
+  EXPECT_NE(d.access_log().find("end=drain_timeout"), std::string::npos) << d.access_log();
 }
 
 }  // namespace
