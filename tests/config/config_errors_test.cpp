@@ -250,7 +250,7 @@ TEST(ConfigErrors, ConnectListenerRules) {
                 .find("bad.toml:13:9: 'allow' belongs to connect listeners"),
             std::string::npos);
   EXPECT_NE(error_with("[[listener]]\nlisten = \"127.0.2.1:9444\"\nprotocol = \"tsl\"\n")
-                .find("must be tls, http or connect (did you mean 'tls'?)"),
+                .find("must be tls, http, connect or quic (did you mean 'tls'?)"),
             std::string::npos);
 }
 

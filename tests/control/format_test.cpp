@@ -100,6 +100,15 @@ TEST(ControlFormat, ConnsTable) {
     EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
 }
 
+TEST(ControlFormat, ConnsTableNamesQuicFlows) {
+  conns::ConnInfo c;
+  c.protocol = "quic";
+  c.state = "forwarding";
+  c.started = kNow;
+  c.counters = std::make_shared<relay::Counters>();
+  EXPECT_NE(format_conns_table({c}, kNow).find("quic forwarding"), std::string::npos);
+}
+
 // top ranks by what moved between the two looks, not by what a connection moved in its life:
 // an old bulk transfer gone quiet sits below a small busy one, and backends add up.
 TEST(ControlFormat, TopRanksByBytesSinceTheLastLook) {

@@ -144,6 +144,22 @@ TEST(ControlProtocol, ConnRoundTripsWithCounters) {
   EXPECT_EQ(back->counters->mode.load(), relay::Mode::Copy);
 }
 
+// A QUIC flow says so; an older daemon's reply, without the key, reads as a TCP connection.
+TEST(ControlProtocol, QuicFlowKeepsItsProtocol) {
+  conns::ConnInfo c;
+  c.protocol = "quic";
+  json j = to_json(c);
+  EXPECT_EQ(j["protocol"], "quic");
+  std::string error;
+  auto back = conn_from_json(j, error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->protocol, "quic");
+  j.erase("protocol");
+  back = conn_from_json(j, error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->protocol, "");
+}
+
 TEST(ControlProtocol, ForwardConnKeepsRequestedResolvedAndVerdict) {
   conns::ConnInfo c;
   c.requested = "a.example:443";
