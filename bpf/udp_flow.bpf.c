@@ -52,12 +52,22 @@ struct {
  * would end the classification); with none, the stack takes it as usual. */
 #define PASS TC_ACT_UNSPEC
 
-/* Counts a datagram of `payload` bytes and sends it where `v` says. */
+/* Counts what the skb carries and sends it where `v` says. A sender's UDP GSO batch (QUIC
+ * servers send with UDP_SEGMENT) may arrive as one skb behind one UDP header, split into
+ * gso_segs datagrams only at the receiving socket or the egress device: it counts as those
+ * datagrams, its payload as everything after that header. */
 static __always_inline int deliver(struct __sk_buff *skb, struct snigate_udp_flow_value *v,
-				   __u32 payload)
+				   __u32 l4, __u32 udp_payload)
 {
-	__sync_fetch_and_add(&v->packets, 1);
-	__sync_fetch_and_add(&v->bytes, payload);
+	__u32 segs = skb->gso_segs;
+
+	if (segs > 1) {
+		__sync_fetch_and_add(&v->packets, segs);
+		__sync_fetch_and_add(&v->bytes, skb->len - l4 - sizeof(struct udphdr));
+	} else {
+		__sync_fetch_and_add(&v->packets, 1);
+		__sync_fetch_and_add(&v->bytes, udp_payload);
+	}
 	v->last_seen_ns = bpf_ktime_get_boot_ns();
 	/* Arrived on the loopback for a local address: the skb still carries the local route
 	 * loopback traffic keeps (loopback_xmit), so the stack delivers it by its new header. */
@@ -120,7 +130,7 @@ static __always_inline int flow_v4(struct __sk_buff *skb)
 	    bpf_l3_csum_replace(skb, l3 + __builtin_offsetof(struct iphdr, check), 0, addr_diff, 0) ||
 	    rewrite_udp(skb, l4, addr_diff, &key, v))
 		return TC_ACT_SHOT; /* half rewritten: never let it reach anyone */
-	return deliver(skb, v, bpf_ntohs(udp.len) - sizeof(udp));
+	return deliver(skb, v, l4, bpf_ntohs(udp.len) - sizeof(udp));
 }
 
 static __always_inline int flow_v6(struct __sk_buff *skb)
@@ -154,7 +164,7 @@ static __always_inline int flow_v6(struct __sk_buff *skb)
 	    bpf_skb_store_bytes(skb, l3 + __builtin_offsetof(struct ipv6hdr, saddr), new_addrs, 32, 0) ||
 	    rewrite_udp(skb, l4, addr_diff, &key, v))
 		return TC_ACT_SHOT;
-	return deliver(skb, v, bpf_ntohs(udp.len) - sizeof(udp));
+	return deliver(skb, v, l4, bpf_ntohs(udp.len) - sizeof(udp));
 }
 
 SEC("tc")

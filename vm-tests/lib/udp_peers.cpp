@@ -4,6 +4,7 @@
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -75,6 +76,25 @@ void UdpSocket::connect_to(const sockaddr_storage& peer) {
 bool UdpSocket::send_to(const std::vector<std::uint8_t>& bytes, const sockaddr_storage& to) {
   return ::sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&to),
                   length_of(to)) == static_cast<ssize_t>(bytes.size());
+}
+
+bool UdpSocket::send_gso(const std::vector<std::uint8_t>& bytes, std::uint16_t segment,
+                         const sockaddr_storage& to) {
+  iovec iov{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
+  msghdr msg{};
+  msg.msg_name = const_cast<sockaddr_storage*>(&to);
+  msg.msg_namelen = length_of(to);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN(sizeof segment);
+  std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+  return ::sendmsg(fd_, &msg, 0) == static_cast<ssize_t>(bytes.size());
 }
 
 std::optional<Datagram> UdpSocket::receive(std::chrono::milliseconds timeout) {

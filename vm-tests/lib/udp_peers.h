@@ -35,6 +35,9 @@ class UdpSocket {
   const sockaddr_storage& local() const { return local_; }
   void connect_to(const sockaddr_storage& peer);
   bool send_to(const std::vector<std::uint8_t>& bytes, const sockaddr_storage& to);
+  // `bytes` as datagrams of `segment` bytes in one send (UDP_SEGMENT, UDP GSO).
+  bool send_gso(const std::vector<std::uint8_t>& bytes, std::uint16_t segment,
+                const sockaddr_storage& to);
   // The next datagram within `timeout`, or nullopt.
   std::optional<Datagram> receive(std::chrono::milliseconds timeout);
   // Datagrams already queued, without waiting.

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <time.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 
@@ -204,6 +205,37 @@ TEST_P(UdpFlowOthersTest, OtherClientsStillReachTheListener) {
   EXPECT_EQ(fwd_->counters(flow_)->packets_in, 0u);
 }
 
+// QUIC servers send with UDP GSO (UDP_SEGMENT): a batch of datagrams in one send, which may
+// cross veth and lo as one skb behind one UDP header and be split only at the receiving
+// socket. Each datagram must arrive intact and count as one.
+class UdpFlowGsoTest : public UdpFlowVmTest {};
+
+TEST_P(UdpFlowGsoTest, AGsoBatchArrivesAsItsDatagramsAndCountsAsThem) {
+  install();
+  constexpr std::uint16_t kSegment = 1000;
+  constexpr int kSegments = 10;
+  std::vector<std::uint8_t> batch;
+  for (int i = 0; i < kSegments; ++i) {
+    auto p = payload(i);
+    p.resize(kSegment, static_cast<std::uint8_t>(i));
+    batch.insert(batch.end(), p.begin(), p.end());
+  }
+  ASSERT_TRUE(client_->send_gso(batch, kSegment, listener_->local()));
+  for (int i = 0; i < kSegments; ++i) {
+    auto got = backend_->receive(2s);
+    ASSERT_TRUE(got) << "datagram " << i << " of the batch never reached the backend";
+    EXPECT_TRUE(std::equal(got->bytes.begin(), got->bytes.end(), batch.begin() + i * kSegment) &&
+                got->bytes.size() == kSegment)
+        << "datagram " << i << " of the batch, " << got->bytes.size() << " bytes";
+    EXPECT_TRUE(same_address(got->from, upstream_->local()));
+  }
+  EXPECT_EQ(listener_->drain(), 0u);
+  auto counters = fwd_->counters(flow_);
+  ASSERT_TRUE(counters);
+  EXPECT_EQ(counters->packets_in, static_cast<std::uint64_t>(kSegments));
+  EXPECT_EQ(counters->bytes_in, batch.size());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Shapes, UdpFlowVmTest,
     ::testing::Values(Case{Shape::veth, false, false}, Case{Shape::veth, true, false},
@@ -212,6 +244,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{Shape::local_backend, false, false},
                       Case{Shape::local_backend, true, true}),
     test_name);
+// Offload on: the batch crosses veth and lo as one skb; off: the client splits it before.
+INSTANTIATE_TEST_SUITE_P(Shapes, UdpFlowGsoTest,
+                         ::testing::Values(Case{Shape::veth, false, true},
+                                           Case{Shape::veth, true, true},
+                                           Case{Shape::veth, false, false},
+                                           Case{Shape::loopback, false, true}),
+                         test_name);
 INSTANTIATE_TEST_SUITE_P(Shapes, UdpFlowOthersTest,
                          ::testing::Values(Case{Shape::veth, false, false},
                                            Case{Shape::loopback, true, true}),
