@@ -18,6 +18,7 @@ packages=(
   nginx libnginx-mod-stream haproxy       # peers tools/bench/bench.sh compares against
   strace                                  # the bench counts system calls per connection
   prometheus                              # promtool and a real scrape of GET /metrics in a test
+  ngtcp2-client ngtcp2-server             # gtlsclient/gtlsserver: real QUIC peers in the tests
 )
 # Installed for the bench and the tests only, which start them themselves on loopback with their
 # own config: their packaged services must not start (they would take port 80 or 9090, or fail

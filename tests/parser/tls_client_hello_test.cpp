@@ -36,6 +36,21 @@ TEST(TlsPreread, ReadsSniAlpnAndVersions) {
   EXPECT_FALSE(r.hello.ech);
 }
 
+// QUIC's entry point: the bare handshake message, no records. Undecided until its last byte,
+// then the same hello as through records; what follows the message is not read.
+TEST(TlsPreread, BareHandshakeMessage) {
+  Bytes msg = hello_with(typical_extensions());
+  for (std::size_t n = 0; n < msg.size(); ++n)
+    ASSERT_EQ(parse_client_hello_message(std::span(msg).first(n)).status, Status::NeedMore) << n;
+  msg.push_back(0xff);
+  auto r = parse_client_hello_message(msg);
+  ASSERT_EQ(r.status, Status::Done) << r.detail;
+  EXPECT_EQ(r.hello.sni, "www.example.org");
+  EXPECT_EQ(r.hello.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  msg[0] = 2;
+  EXPECT_EQ(parse_client_hello_message(std::span(msg).first(4)).error, TlsError::BadHandshake);
+}
+
 TEST(TlsPreread, GreaseValuesAreRecognised) {
   for (unsigned v = 0x0a0a; v <= 0xfafa; v += 0x1010) EXPECT_TRUE(is_grease(static_cast<std::uint16_t>(v)));
   EXPECT_FALSE(is_grease(0x0a1a));

@@ -133,6 +133,7 @@ std::optional<Protocol> parse_protocol(std::string_view text) {
   if (text == "tls") return Protocol::Tls;
   if (text == "http") return Protocol::Http;
   if (text == "connect") return Protocol::Connect;
+  if (text == "quic") return Protocol::Quic;
   return std::nullopt;
 }
 
@@ -150,9 +151,41 @@ void check_auth(const toml::table& t) {
   fail(child(t, "auth"), "'auth' must be \"basic:USER:PASSWORD\" or \"token:SECRET\"");
 }
 
+// The flow bounds of a quic listener; the keys on any other listener, and what QUIC cannot
+// carry, are errors at their line.
+void parse_quic(const toml::table& t, ListenerConfig& l) {
+  if (l.protocol != Protocol::Quic) {
+    for (auto key : {"max_flows", "flow_idle_timeout", "preread_datagrams"})
+      if (t.contains(key))
+        fail(child(t, key), std::string("'") + key + "' belongs to quic listeners (protocol = "
+                                                   "\"quic\")");
+    return;
+  }
+  // A PROXY header precedes a TCP stream; a QUIC datagram has no place for one, and no common
+  // QUIC server reads one.
+  for (auto key : {"proxy_protocol_in", "trusted_proxies"})
+    if (t.contains(key))
+      fail(child(t, key), std::string("'") + key + "' cannot apply to a quic listener: QUIC "
+                                                 "datagrams carry no PROXY header; remove it");
+  // RFC 9000 14.1: a client pads the datagram of its first Initial to at least 1200 bytes.
+  if (l.preread_max < 1200)
+    fail(child(t, "preread_max"), "a quic listener holds whole datagrams of at least 1200 bytes "
+                                  "(RFC 9000 14.1): 'preread_max' must be 1200 or more");
+  QuicLimits& q = l.quic;
+  q.max_flows = static_cast<std::size_t>(
+      get_int(t, "max_flows", static_cast<std::int64_t>(q.max_flows), 1, 10'000'000));
+  q.flow_idle_timeout = get_duration(t, "flow_idle_timeout", q.flow_idle_timeout,
+                                     std::chrono::hours(24));
+  if (q.flow_idle_timeout.count() == 0)
+    fail(child(t, "flow_idle_timeout"), "'flow_idle_timeout' must be more than zero");
+  q.preread_datagrams = static_cast<std::size_t>(
+      get_int(t, "preread_datagrams", static_cast<std::int64_t>(q.preread_datagrams), 1, 256));
+}
+
 ListenerConfig parse_listener(const toml::table& t) {
   check_keys(t, {"name", "listen", "protocol", "table", "proxy_protocol_in", "trusted_proxies",
-                 "preread_timeout", "preread_max", "allow", "allow_private", "auth", "clients"},
+                 "preread_timeout", "preread_max", "allow", "allow_private", "auth", "clients",
+                 "max_flows", "flow_idle_timeout", "preread_datagrams"},
              "[listener]");
   ListenerConfig l;
   std::string listen = require_string(t, "listen", "[listener]");
@@ -166,8 +199,8 @@ ListenerConfig parse_listener(const toml::table& t) {
   std::string protocol = get_string(t, "protocol", "tls");
   auto parsed = parse_protocol(protocol);
   if (!parsed)
-    fail(child(t, "protocol"), "'protocol' must be tls, http or connect" +
-                                   did_you_mean(protocol, {"tls", "http", "connect"}));
+    fail(child(t, "protocol"), "'protocol' must be tls, http, connect or quic" +
+                                   did_you_mean(protocol, {"tls", "http", "connect", "quic"}));
   l.protocol = *parsed;
 
   if (l.protocol == Protocol::Connect) {
@@ -208,6 +241,12 @@ ListenerConfig parse_listener(const toml::table& t) {
     l.table = get_string(t, "table", "");
   }
 
+  // A preread holds a connection slot for a client that has sent nothing useful yet.
+  l.preread_timeout = get_duration(t, "preread_timeout", l.preread_timeout, std::chrono::minutes(10));
+  if (l.preread_timeout.count() == 0)
+    fail(child(t, "preread_timeout"), "'preread_timeout' must be more than zero");
+  l.preread_max = static_cast<std::size_t>(get_int(t, "preread_max", 16384, 512, 1 << 20));
+  parse_quic(t, l);
   l.proxy_protocol_in = get_bool(t, "proxy_protocol_in", false);
   for (const auto& text : get_string_list(t, "trusted_proxies")) {
     std::string why;
@@ -223,11 +262,6 @@ ListenerConfig parse_listener(const toml::table& t) {
     fail(child(t, "trusted_proxies"), "'trusted_proxies' has no effect without "
                                       "proxy_protocol_in = true");
 
-  // A preread holds a connection slot for a client that has sent nothing useful yet.
-  l.preread_timeout = get_duration(t, "preread_timeout", l.preread_timeout, std::chrono::minutes(10));
-  if (l.preread_timeout.count() == 0)
-    fail(child(t, "preread_timeout"), "'preread_timeout' must be more than zero");
-  l.preread_max = static_cast<std::size_t>(get_int(t, "preread_max", 16384, 512, 1 << 20));
   return l;
 }
 
@@ -239,12 +273,14 @@ std::vector<ListenerConfig> parse_listeners(const toml::table& root) {
   if (!array || !array->is_array_of_tables())
     fail(*node, "listeners are written [[listener]] (an array of tables)");
   std::set<std::string> names;
-  std::set<boost::asio::ip::tcp::endpoint> endpoints;
+  // TCP and UDP ports are apart: tls on TCP 443 and quic on UDP 443 share an address.
+  std::set<std::pair<bool, boost::asio::ip::tcp::endpoint>> endpoints;
   for (const auto& item : *array) {
     ListenerConfig l = parse_listener(*item.as_table());
     const toml::table& t = *item.as_table();
     // Port 0 asks for an ephemeral port, so several may share it.
-    if (l.listen.port() != 0 && !endpoints.insert(l.listen).second)
+    if (l.listen.port() != 0 &&
+        !endpoints.insert({l.protocol == Protocol::Quic, l.listen}).second)
       fail(child(t, "listen"), "two listeners listen on " + get_string(t, "listen", ""));
     // Unnamed listeners on ephemeral ports share "HOST:0"; number them rather than refuse.
     if (!t.contains("name") && names.count(l.name))
@@ -533,6 +569,25 @@ void check_references(const Config& c, const toml::table& root) {
       if (raw.contains(key))
         check_backend(*raw.get(key)->value_exact<std::string>(), raw.get(key)->source(), name);
   }
+  // A forward backend opens a TCP connection to the SNI name; a QUIC flow needs servers.
+  for (const auto& l : c.listeners) {
+    if (l.protocol != Protocol::Quic || !c.tables.count(l.table)) continue;
+    const TableConfig& table = c.tables.at(l.table);
+    auto check_udp = [&](const std::string& backend, const toml::source_region& where) {
+      auto it = c.backends.find(backend);
+      if (it != c.backends.end() && it->second.forward_port)
+        throw ConfigError(where, "[table." + table.name + "] sends quic listener " + l.name +
+                                     "'s flows to backend '" + backend + "', which forwards to "
+                                     "the SNI name over TCP; give quic listeners a table whose "
+                                     "backends list 'servers'");
+    };
+    const toml::table& raw = *tables->get(table.name)->as_table();
+    for (const auto& e : table.entries) check_udp(e.backend, e.where);
+    for (const auto& r : table.rules) check_udp(r.backend, r.where);
+    for (auto key : {"default", "no_sni"})
+      if (raw.contains(key))
+        check_udp(*raw.get(key)->value_exact<std::string>(), raw.get(key)->source());
+  }
   auto table_names = names_of(c.tables);
   const toml::array& listeners = *root.get("listener")->as_array();
   for (std::size_t i = 0; i < c.listeners.size(); ++i) {
@@ -579,6 +634,7 @@ const char* to_string(Protocol protocol) {
     case Protocol::Tls: return "tls";
     case Protocol::Http: return "http";
     case Protocol::Connect: return "connect";
+    case Protocol::Quic: return "quic";
   }
   return "?";
 }
@@ -631,6 +687,9 @@ std::string check_summary(const Config& c) {
     } else {
       out << ", table " << l.table;
     }
+    if (l.protocol == Protocol::Quic)
+      out << " (UDP), flows up to " << l.quic.max_flows << ", idle "
+          << l.quic.flow_idle_timeout.count() << "ms";
     if (l.proxy_protocol_in) {
       std::vector<std::string> trusted;
       for (const auto& p : l.trusted_proxies) trusted.push_back(p.str());

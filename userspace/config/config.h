@@ -21,14 +21,23 @@
 
 namespace snigate::config {
 
-enum class Protocol { Tls, Http, Connect };
+// quic: UDP, routed on the ClientHello inside the client's Initial packets (userspace/quic/).
+enum class Protocol { Tls, Http, Connect, Quic };
 enum class ProxyProtocol { Off, V1, V2 };
 const char* to_string(Protocol protocol);
 const char* to_string(ProxyProtocol proxy_protocol);
 
+// A quic listener's flows (one per client address:port). The hello's time and bytes are the
+// listener's preread_timeout and preread_max, as on TCP.
+struct QuicLimits {
+  std::size_t max_flows = 4096;                       // per listener; new ones refused beyond
+  std::chrono::milliseconds flow_idle_timeout{30000};  // no datagram either way: the flow ends
+  std::size_t preread_datagrams = 16;                 // held before the route is known
+};
+
 struct ListenerConfig {
   std::string name;                            // `name` key, else "HOST:PORT"
-  boost::asio::ip::tcp::endpoint listen;       // "127.0.0.1:9446" or "[::1]:9446"
+  boost::asio::ip::tcp::endpoint listen;       // "127.0.0.1:9446" or "[::1]:9446"; UDP for quic
   Protocol protocol = Protocol::Tls;
   std::string table;                           // required for tls/http; names a [table.X]
   bool proxy_protocol_in = false;
@@ -39,6 +48,7 @@ struct ListenerConfig {
   bool allow_private = false;
   std::string auth;                            // connect listeners: "" | "basic:USER:PASS" | "token:SECRET"
   std::vector<net::Prefix> clients;            // connect listeners: who may use it; empty: anyone
+  QuicLimits quic;                             // quic listeners only
 };
 
 struct ServerConfig {

@@ -21,14 +21,15 @@ namespace snigate::conns {
 struct ConnInfo {
   std::uint64_t id = 0;
   std::string listener;
-  boost::asio::ip::tcp::endpoint peer;    // who connected to us
+  std::string protocol;                   // "quic": a UDP flow; "": a TCP connection
+  boost::asio::ip::tcp::endpoint peer;    // who connected to us (a flow's client address:port)
   boost::asio::ip::address client;        // real client: peer, or from the PROXY header
   std::string server_name;                // SNI or Host
   std::string alpn;
   std::string backend;
   std::string rule;                       // what chose the backend (routing::RouteMatch::rule)
   std::string upstream;                   // address actually connected
-  std::string state;                      // preread | connecting | relaying
+  std::string state;                      // preread | connecting | relaying; flows: hello | forwarding
   // Forward connections only (SNI forwarding, CONNECT), empty otherwise: what the client asked
   // for ("NAME:PORT"), what DNS answered ("A,B") and what the allow-list and address policy
   // decided ("allowed", or why not), as the access log's requested=/resolved=/verdict= show.

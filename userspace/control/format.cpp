@@ -114,7 +114,7 @@ std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePo
   for (const auto& c : conns) {
     auto up = c.counters ? c.counters->client_to_upstream.load() : 0;
     auto down = c.counters ? c.counters->upstream_to_client.load() : 0;
-    std::string state = c.state;
+    std::string state = c.protocol.empty() ? c.state : c.protocol + " " + c.state;
     if (c.counters && c.counters->mode != relay::Mode::Auto)
       state += std::string("/") + relay::to_string(c.counters->mode);
     std::vector<std::string> row{std::to_string(c.id), c.client.to_string(),

@@ -84,6 +84,7 @@ json to_json(const bans::BanEntry& e) {
 json to_json(const conns::ConnInfo& c) {
   json j{{"id", c.id},
          {"listener", c.listener},
+         {"protocol", c.protocol},
          {"peer", config::format_endpoint(c.peer)},
          {"client", c.client.to_string()},
          {"server_name", c.server_name},
@@ -144,6 +145,7 @@ std::optional<conns::ConnInfo> conn_from_json(const json& j, std::string& error)
   conns::ConnInfo c;
   c.id = static_cast<std::uint64_t>(r.integer("id").value_or(0));
   c.listener = r.str("listener");
+  c.protocol = r.str("protocol");
   if (auto peer = config::parse_listen_address(r.str("peer"), nullptr)) c.peer = *peer;
   if (auto client = net::Prefix::parse(r.str("client"))) c.client = client->address();
   c.server_name = r.str("server_name");

@@ -30,11 +30,12 @@
 //   {"ok":false,"error":"what went wrong, and what to do"}   any command, bad JSON included
 // BAN:  {"prefix":"192.0.2.0/24","created":T,"expires":T|null,"reason":"","source":"ctl",
 //        "jail":"","matched_at":T|null,"sample":"","drops":0,"offences":1}
-// CONN: {"id":7,"listener":"https","peer":"127.0.0.1:40000","client":"192.0.2.7",
+// CONN: {"id":7,"listener":"https","protocol":"","peer":"127.0.0.1:40000","client":"192.0.2.7",
 //        "server_name":"a.example","alpn":"h2","backend":"a","rule":"exact",
 //        "upstream":"10.0.0.2:443",
 //        "state":"relaying","relay_mode":"sockmap","requested":"","resolved":"","verdict":"",
 //        "started":T,"bytes_up":N,"bytes_down":N}
+//        protocol: "quic" for a UDP flow (peer: its client address:port), "" for TCP.
 //        requested/resolved/verdict: forward connections only ("a.example:443",
 //        "192.0.2.10,192.0.2.11", "allowed"); "" otherwise.
 // T: seconds since the Unix epoch (UTC). Unknown keys are ignored, so either side may grow.

@@ -47,6 +47,7 @@ std::string format(const AccessRecord& r) {
   if (!r.detail.empty()) line += " detail=" + clean(r.detail);
   // Last: parsers of the fields before it (end= then detail=, requested=...) keep working.
   if (!r.rule.empty()) line += " rule=" + clean(r.rule);
+  if (r.datagrams) line += fmt::format(" packets_in={} packets_out={}", r.packets_in, r.packets_out);
   return line;
 }
 
@@ -79,6 +80,10 @@ std::string format_json(const AccessRecord& r, std::chrono::system_clock::time_p
     j["verdict"] = escape(r.verdict);
   }
   if (!r.detail.empty()) j["detail"] = escape(r.detail);
+  if (r.datagrams) {
+    j["packets_in"] = r.packets_in;
+    j["packets_out"] = r.packets_out;
+  }
   return j.dump();
 }
 

@@ -5,6 +5,8 @@
 //   connect_ms=1.2 duration_ms=80.5 relay=splice end=clean
 // Forward connections (SNI forwarding, CONNECT) add, before any detail:
 //   requested=api.example.com:443 resolved=203.0.113.7,2001:db8::7 verdict=allowed
+// QUIC flows add, last: packets_in=3 packets_out=5 (datagrams each way; in= and out= count
+// what the client sent, held or forwarded, and what the backend sent back).
 // With access_log_format = "json", one JSON object per line for log shippers, with the same
 // keys in the same order, "time" first; numbers as numbers, connect_ms null when never
 // connected, absent text ("-") as "":
@@ -42,6 +44,9 @@ struct AccessRecord {
   std::string resolved;
   std::string verdict;
   std::string detail;           // why, for errors
+  bool datagrams = false;       // a QUIC flow: packets_in/packets_out are on the line
+  std::uint64_t packets_in = 0;
+  std::uint64_t packets_out = 0;
 };
 
 // The line without its time (the logger adds it).

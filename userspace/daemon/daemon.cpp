@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/fd_budget.h"
+#include "daemon/quic_flows.h"
 #include "daemon/service_notify.h"
 #include "kernel/relay_choice.h"
 
@@ -49,6 +50,14 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
   budget_connections(*g, nullptr);
   stats_.attach(*g);
   generation_ = g;
+  quic_hooks_.routes = [this](const std::string& listener) {
+    return flow_routes(current(), listener, stats_, *access_log_);
+  };
+  quic_hooks_.banned = [this](const asio::ip::address& client) {
+    const bans::BanCheck* check = ban_check_.load();
+    return check && check->banned(client);
+  };
+  quic_hooks_.registry = &registry_;
   signals_.emplace(control_, SIGINT, SIGTERM, SIGHUP);
   signals_->add(SIGUSR1);
 }
@@ -71,6 +80,9 @@ std::vector<asio::ip::tcp::endpoint> Daemon::bound(const std::string& listener) 
   std::vector<asio::ip::tcp::endpoint> out;
   if (auto it = listeners_.find(listener); it != listeners_.end())
     for (auto& l : it->second) out.push_back(l->local_endpoint());
+  if (auto it = quic_listeners_.find(listener); it != quic_listeners_.end())
+    for (auto& l : it->second)
+      out.emplace_back(l->local_endpoint().address(), l->local_endpoint().port());
   return out;
 }
 
@@ -83,9 +95,39 @@ void Daemon::accept(Accepted accepted, const std::string& name) {
 
 // Caller holds mu_. Binds what is new, closes what is gone; kept listeners stay bound, so a
 // reload never refuses a connection on an address that stays configured.
+std::vector<std::shared_ptr<quic::QuicListener>> Daemon::bind_quic(const ListenerSettings& ls) {
+  std::vector<std::shared_ptr<quic::QuicListener>> per_worker;
+  auto count = std::make_shared<quic::FlowCount>();
+  asio::ip::tcp::endpoint ep = ls.config->listen;
+  for (auto& w : workers_) {
+    per_worker.push_back(
+        std::make_shared<quic::QuicListener>(w->io, ls.name(), ep, count, quic_hooks_));
+    const auto bound = per_worker.back()->local_endpoint();
+    ep = {bound.address(), bound.port()};  // port 0: the others share the chosen port
+  }
+  return per_worker;
+}
+
 void Daemon::bind_listeners(const Generation& g) {
   std::map<std::string, std::vector<std::shared_ptr<Listener>>> next;
+  std::map<std::string, std::vector<std::shared_ptr<quic::QuicListener>>> next_quic;
   for (const auto& ls : g.listeners) {
+    if (ls.config->protocol == config::Protocol::Quic) {
+      auto it = quic_listeners_.find(ls.name());
+      if (it != quic_listeners_.end() && it->second.front()->configured() == ls.config->listen) {
+        next_quic[ls.name()] = std::move(it->second);
+        quic_listeners_.erase(it);
+        continue;
+      }
+      auto per_worker = bind_quic(ls);
+      const auto bound = per_worker.front()->local_endpoint();
+      const std::string host = bound.address().to_string();
+      spdlog::info("listener {} bound to {}:{} (quic, UDP), {} worker(s)", ls.name(),
+                   bound.address().is_v6() ? "[" + host + "]" : host, bound.port(),
+                   per_worker.size());
+      next_quic[ls.name()] = std::move(per_worker);
+      continue;
+    }
     auto it = listeners_.find(ls.name());
     if (it != listeners_.end() && it->second.front()->configured() == ls.config->listen) {
       next[ls.name()] = std::move(it->second);
@@ -111,8 +153,15 @@ void Daemon::bind_listeners(const Generation& g) {
     spdlog::info("listener {} removed", name);
     for (auto& l : gone) l->stop();
   }
+  for (auto& [name, gone] : quic_listeners_) {
+    spdlog::info("listener {} removed; its routed flows go on until idle", name);
+    for (auto& l : gone) l->stop();
+  }
   listeners_ = std::move(next);
+  quic_listeners_ = std::move(next_quic);
   for (auto& [name, ls] : listeners_)
+    for (auto& l : ls) l->start();
+  for (auto& [name, ls] : quic_listeners_)
     for (auto& l : ls) l->start();
 }
 
@@ -261,19 +310,25 @@ void Daemon::budget_connections(Generation& g, const Generation* previous) {
 
 void Daemon::begin_drain() {
   std::vector<std::shared_ptr<Listener>> closing;
+  std::vector<std::shared_ptr<quic::QuicListener>> closing_quic;
   {
     std::lock_guard lock(mu_);
     for (auto& [name, ls] : listeners_) closing.insert(closing.end(), ls.begin(), ls.end());
+    for (auto& [name, ls] : quic_listeners_)
+      closing_quic.insert(closing_quic.end(), ls.begin(), ls.end());
     listeners_.clear();
+    quic_listeners_.clear();
   }
-  if (closing.empty()) return drain_listeners_closed();
+  if (closing.empty() && closing_quic.empty()) return drain_listeners_closed();
   // Each acceptor closes on its own worker's loop: "stopped accepting" is logged, and the
-  // drain starts, only once the last one has, so a client told so is really refused.
-  auto left = std::make_shared<std::atomic<std::size_t>>(closing.size());
-  for (auto& l : closing)
-    l->stop([this, left] {
-      if (left->fetch_sub(1) == 1) asio::post(control_, [this] { drain_listeners_closed(); });
-    });
+  // drain starts, only once the last one has, so a client told so is really refused. A quic
+  // listener stops taking new flows; its routed ones drain like connections.
+  auto left = std::make_shared<std::atomic<std::size_t>>(closing.size() + closing_quic.size());
+  auto closed = [this, left] {
+    if (left->fetch_sub(1) == 1) asio::post(control_, [this] { drain_listeners_closed(); });
+  };
+  for (auto& l : closing) l->stop(closed);
+  for (auto& l : closing_quic) l->stop(closed);
 }
 
 void Daemon::drain_listeners_closed() {

@@ -26,6 +26,7 @@
 #include "daemon/session.h"
 #include "daemon/stats.h"
 #include "net/throttled_warning.h"
+#include "quic/quic_listener.h"
 #include "kernel/kernel_features.h"
 
 namespace snigate::daemon {
@@ -73,7 +74,8 @@ class Daemon {
   const kernel::KernelFeatures& kernel() const { return kernel_; }
   // The main thread's loop (signals, drain); optional subsystems may run their I/O on it.
   boost::asio::io_context& control_context() { return control_; }
-  // Bound addresses per listener name (port 0 resolved), for tests and logs.
+  // Bound addresses per listener name (port 0 resolved), for tests and logs; a quic
+  // listener's UDP address and port in the same form.
   std::vector<boost::asio::ip::tcp::endpoint> bound(const std::string& listener) const;
 
  private:
@@ -84,6 +86,8 @@ class Daemon {
   };
 
   void bind_listeners(const Generation& g);
+  // Caller holds mu_: one UDP socket per worker for a quic listener.
+  std::vector<std::shared_ptr<quic::QuicListener>> bind_quic(const ListenerSettings& ls);
   // g.max_connections from the descriptor limit and g.relay; logs the budget when it changes.
   void budget_connections(Generation& g, const Generation* previous);
   void accept(Accepted accepted, const std::string& name);
@@ -106,6 +110,8 @@ class Daemon {
   mutable std::mutex mu_;  // generation_, listeners_
   std::shared_ptr<const Generation> generation_;
   std::map<std::string, std::vector<std::shared_ptr<Listener>>> listeners_;
+  std::map<std::string, std::vector<std::shared_ptr<quic::QuicListener>>> quic_listeners_;
+  quic::QuicHooks quic_hooks_;
   std::mutex reload_mu_;
   conns::ConnRegistry registry_;
   conns::ClientLimits client_limits_;

@@ -26,6 +26,22 @@ class ByteReader {
     pos_ += 2;
     return v;
   }
+  std::optional<std::uint32_t> u32() {
+    if (remaining() < 4) return std::nullopt;
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v = v << 8 | data_[pos_++];
+    return v;
+  }
+  // QUIC variable-length integer (RFC 9000 16): the top two bits of the first byte give the
+  // length, 1, 2, 4 or 8 bytes.
+  std::optional<std::uint64_t> varint() {
+    if (remaining() < 1) return std::nullopt;
+    std::size_t n = std::size_t{1} << (data_[pos_] >> 6);
+    if (remaining() < n) return std::nullopt;
+    std::uint64_t v = data_[pos_++] & 0x3f;
+    for (std::size_t i = 1; i < n; ++i) v = v << 8 | data_[pos_++];
+    return v;
+  }
   std::optional<std::span<const std::uint8_t>> bytes(std::size_t n) {
     if (remaining() < n) return std::nullopt;
     auto s = data_.subspan(pos_, n);

@@ -157,6 +157,11 @@ TlsPreread parse_body(std::span<const std::uint8_t> body) {
   return result;
 }
 
+TlsPreread not_client_hello(std::uint8_t type) {
+  return fail(TlsError::BadHandshake,
+              "first handshake message has type " + std::to_string(type) + ", expected ClientHello (1)");
+}
+
 // The handshake bytes carried by the (already validated) records in `data`, the last one
 // possibly cut short: in place when there is one record, the usual case, else joined.
 std::span<const std::uint8_t> handshake_bytes(std::span<const std::uint8_t> data, std::vector<std::uint8_t>& joined) {
@@ -188,6 +193,14 @@ const char* to_string(TlsError error) {
     case TlsError::TooLarge: return "ClientHello too large";
   }
   return "unknown";
+}
+
+TlsPreread parse_client_hello_message(std::span<const std::uint8_t> message) {
+  if (message.size() < 4) return {};
+  if (message[0] != kHandshakeClientHello) return not_client_hello(message[0]);
+  std::size_t body = static_cast<std::size_t>(message[1] << 16 | message[2] << 8 | message[3]);
+  if (message.size() - 4 < body) return {};
+  return parse_body(message.subspan(4, body));
 }
 
 TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, std::size_t max_bytes) {
@@ -227,9 +240,7 @@ TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, TlsCursor& curs
   auto decide = [&](std::size_t payload_end, std::size_t record_left) -> std::optional<TlsPreread> {
     std::size_t missing = 4 - std::min<std::size_t>(collected, 4);
     if (collected >= 4) {
-      if (hs_header[0] != kHandshakeClientHello)
-        return fail(TlsError::BadHandshake, "first handshake message has type " +
-                                                std::to_string(hs_header[0]) + ", expected ClientHello (1)");
+      if (hs_header[0] != kHandshakeClientHello) return not_client_hello(hs_header[0]);
       std::size_t body = static_cast<std::size_t>(hs_header[1] << 16 | hs_header[2] << 8 | hs_header[3]);
       if (collected >= 4 + body) {
         // Judged by where the hello ends, not by how much arrived, so the verdict is the same

@@ -47,6 +47,12 @@ struct TlsCursor {
 TlsPreread parse_tls_preread(std::span<const std::uint8_t> data, TlsCursor& cursor,
                              std::size_t max_bytes = 16384);
 
+// The ClientHello as a bare handshake message, without records: QUIC carries the handshake in
+// CRYPTO frames (RFC 9001 4), so its reader calls this on the reassembled stream. `message`
+// starts at the 4-byte handshake header; NeedMore until the whole message is there, bytes after
+// it ignored. The caller bounds the size.
+TlsPreread parse_client_hello_message(std::span<const std::uint8_t> message);
+
 // RFC 8701: 0x?a?a with both bytes equal.
 constexpr bool is_grease(std::uint16_t value) {
   return (value & 0x0f0f) == 0x0a0a && (value >> 8) == (value & 0xff);
