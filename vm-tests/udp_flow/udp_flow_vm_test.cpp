@@ -244,11 +244,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{Shape::local_backend, false, false},
                       Case{Shape::local_backend, true, true}),
     test_name);
-// Offload on: the batch crosses veth and lo as one skb; off: the client splits it before.
+// Checksum offload on, so the batch crosses veth and lo as one skb. (With it off 6.18 splits
+// the batch before it leaves the client, and 6.1 refuses UDP_SEGMENT with EIO.)
 INSTANTIATE_TEST_SUITE_P(Shapes, UdpFlowGsoTest,
                          ::testing::Values(Case{Shape::veth, false, true},
                                            Case{Shape::veth, true, true},
-                                           Case{Shape::veth, false, false},
                                            Case{Shape::loopback, false, true}),
                          test_name);
 INSTANTIATE_TEST_SUITE_P(Shapes, UdpFlowOthersTest,
