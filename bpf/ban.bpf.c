@@ -139,12 +139,15 @@ int snigate_ban_xdp(struct xdp_md *ctx)
 	return source_banned(data, data_end) ? XDP_DROP : XDP_PASS;
 }
 
+/* A pass is TC_ACT_UNSPEC, not TC_ACT_OK: OK would end the classification, and filters of
+ * a lower priority on the hook (the UDP flow forwarder, bpf/udp_flow.bpf.c) would never see
+ * the packet. With no filter after this one the stack takes it as with OK. */
 SEC("tc")
 int snigate_ban_tc(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	return source_banned(data, data_end) ? TC_ACT_SHOT : TC_ACT_OK;
+	return source_banned(data, data_end) ? TC_ACT_SHOT : TC_ACT_UNSPEC;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

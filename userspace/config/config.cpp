@@ -71,7 +71,8 @@ DaemonConfig parse_daemon(const toml::table& root) {
   if (!t) fail(*node, "[daemon] must be a table");
   check_keys(*t, {"workers", "relay", "sockmap_queue_limit", "control_socket", "access_log",
                   "access_log_format", "log_level", "max_connections", "max_connections_per_client",
-                  "max_prereads_per_client", "drain_timeout", "idle_timeout", "user", "group"},
+                  "max_prereads_per_client", "drain_timeout", "idle_timeout", "user", "group",
+                  "quic_kernel_interfaces"},
              "daemon");
   d.workers = static_cast<unsigned>(get_int(*t, "workers", 0, 0, 1024));
   if (t->contains("relay")) {
@@ -124,6 +125,7 @@ DaemonConfig parse_daemon(const toml::table& root) {
   d.idle_timeout = get_duration(*t, "idle_timeout", d.idle_timeout);
   if (d.idle_timeout.count() == 0)
     fail(child(*t, "idle_timeout"), "'idle_timeout' must be more than zero");
+  d.quic_kernel_interfaces = get_string_list(*t, "quic_kernel_interfaces");
   return d;
 }
 

@@ -128,6 +128,10 @@ struct DaemonConfig {
   std::size_t max_prereads_per_client = 32;    // connections not yet past their preread
   std::chrono::milliseconds drain_timeout{30000};
   std::chrono::milliseconds idle_timeout{600000};
+  // Interfaces the datagrams of quic listeners' flows arrive on (the listeners' and the
+  // backends'; "lo" for local ones): the kernel path forwards routed flows there. Empty:
+  // userspace forwards every flow. Read at start.
+  std::vector<std::string> quic_kernel_interfaces;
 };
 
 struct Config {

@@ -48,6 +48,9 @@ std::string format(const AccessRecord& r) {
   // Last: parsers of the fields before it (end= then detail=, requested=...) keep working.
   if (!r.rule.empty()) line += " rule=" + clean(r.rule);
   if (r.datagrams) line += fmt::format(" packets_in={} packets_out={}", r.packets_in, r.packets_out);
+  if (r.kernel_path)
+    line += fmt::format(" kernel_packets_in={} kernel_packets_out={}", r.kernel_packets_in,
+                        r.kernel_packets_out);
   return line;
 }
 
@@ -83,6 +86,10 @@ std::string format_json(const AccessRecord& r, std::chrono::system_clock::time_p
   if (r.datagrams) {
     j["packets_in"] = r.packets_in;
     j["packets_out"] = r.packets_out;
+  }
+  if (r.kernel_path) {
+    j["kernel_packets_in"] = r.kernel_packets_in;
+    j["kernel_packets_out"] = r.kernel_packets_out;
   }
   return j.dump();
 }

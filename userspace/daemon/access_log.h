@@ -6,7 +6,9 @@
 // Forward connections (SNI forwarding, CONNECT) add, before any detail:
 //   requested=api.example.com:443 resolved=203.0.113.7,2001:db8::7 verdict=allowed
 // QUIC flows add, last: packets_in=3 packets_out=5 (datagrams each way; in= and out= count
-// what the client sent, held or forwarded, and what the backend sent back).
+// what the client sent, held or forwarded, and what the backend sent back), and when the
+// kernel path forwarded the flow (relay=kernel) how many of those it moved:
+// kernel_packets_in=1 kernel_packets_out=4 (the rest passed through snigated's sockets).
 // With access_log_format = "json", one JSON object per line for log shippers, with the same
 // keys in the same order, "time" first; numbers as numbers, connect_ms null when never
 // connected, absent text ("-") as "":
@@ -47,6 +49,9 @@ struct AccessRecord {
   bool datagrams = false;       // a QUIC flow: packets_in/packets_out are on the line
   std::uint64_t packets_in = 0;
   std::uint64_t packets_out = 0;
+  bool kernel_path = false;     // a QUIC flow the kernel path forwarded: its share is on the line
+  std::uint64_t kernel_packets_in = 0;
+  std::uint64_t kernel_packets_out = 0;
 };
 
 // The line without its time (the logger adds it).

@@ -1,5 +1,7 @@
 #include "daemon/daemon.h"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -10,6 +12,7 @@
 #include "daemon/quic_flows.h"
 #include "daemon/service_notify.h"
 #include "kernel/relay_choice.h"
+#include "udp_flow/udp_flow_forwarder.h"
 
 namespace snigate::daemon {
 
@@ -22,6 +25,31 @@ void log_report(const std::string& lines) {
   std::size_t start = 0;
   for (std::size_t end; (end = lines.find('\n', start)) != std::string::npos; start = end + 1)
     spdlog::info("{}", lines.substr(start, end - start));
+}
+
+// The kernel path for quic listeners' routed flows, or nullptr with the reason said once:
+// userspace forwarding is the fallback. Opened at start only, as root.
+std::unique_ptr<udp_flow::UdpFlowForwarder> open_kernel_path(const config::Config& c,
+                                                             const kernel::KernelFeatures& k) {
+  if (std::none_of(c.listeners.begin(), c.listeners.end(),
+                   [](const auto& l) { return l.protocol == config::Protocol::Quic; }))
+    return nullptr;
+  const auto& interfaces = c.daemon.quic_kernel_interfaces;
+  std::string why;
+  std::unique_ptr<udp_flow::UdpFlowForwarder> path;
+  if (interfaces.empty())
+    why = "[daemon] quic_kernel_interfaces names no interface";
+  else if (std::string gap = kernel::KernelFeatures::missing(k.udp_flow_programs); !gap.empty())
+    why = gap;
+  else
+    path = udp_flow::UdpFlowForwarder::open(interfaces, why);
+  std::string names;
+  for (const auto& i : interfaces) names += (names.empty() ? "" : ", ") + i;
+  if (path)
+    spdlog::info("quic: routed flows forwarded by the kernel path (tc ingress on {})", names);
+  else
+    spdlog::warn("quic: kernel path unavailable: {}; forwarding in userspace", why);
+  return path;
 }
 
 }  // namespace
@@ -59,6 +87,8 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
     return check && check->banned(client);
   };
   quic_hooks_.registry = &registry_;
+  udp_flows_ = open_kernel_path(*g->config, kernel_);
+  quic_hooks_.kernel = udp_flows_.get();
   signals_.emplace(control_, SIGINT, SIGTERM, SIGHUP);
   signals_->add(SIGUSR1);
 }

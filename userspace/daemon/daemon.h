@@ -113,6 +113,8 @@ class Daemon {
   std::shared_ptr<const Generation> generation_;
   std::map<std::string, std::vector<std::shared_ptr<Listener>>> listeners_;
   std::map<std::string, std::vector<std::shared_ptr<quic::QuicListener>>> quic_listeners_;
+  // The kernel path for quic listeners' routed flows; nullptr: userspace forwards them.
+  std::unique_ptr<udp_flow::UdpFlowForwarder> udp_flows_;
   quic::QuicHooks quic_hooks_;
   std::mutex reload_mu_;
   conns::ConnRegistry registry_;

@@ -37,6 +37,9 @@ AccessRecord access_record(const quic::FlowRecord& f) {
   r.datagrams = true;
   r.packets_in = f.packets_in;
   r.packets_out = f.packets_out;
+  r.kernel_path = f.forwarding == "kernel";
+  r.kernel_packets_in = f.kernel_packets_in;
+  r.kernel_packets_out = f.kernel_packets_out;
   r.connect_ms = f.route_ms;
   r.duration_ms = f.duration_ms;
   r.relay = f.forwarding;

@@ -135,6 +135,13 @@ KernelFeatures probe_kernel() {
       p.map("LPM trie maps", BPF_MAP_TYPE_LPM_TRIE, "4.11"),
       p.helper("bpf_ktime_get_boot_ns", BPF_PROG_TYPE_XDP, BPF_FUNC_ktime_get_boot_ns, "5.8"),
   };
+  k.udp_flow_programs = {
+      p.prog("TC programs", BPF_PROG_TYPE_SCHED_CLS, "4.1"),
+      p.map("hash maps", BPF_MAP_TYPE_HASH, "3.19"),
+      p.helper("bpf_redirect_neigh", BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_neigh, "5.10"),
+      p.helper("bpf_ktime_get_boot_ns in TC", BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_ktime_get_boot_ns,
+               "5.8"),
+  };
   k.splice = relay::SpliceRelay::available(&k.splice_detail);
   return k;
 }
@@ -145,6 +152,7 @@ std::string format_report(const KernelFeatures& k) {
   for (const auto& c : k.capabilities) caps += (caps.empty() ? "" : " ") + c;
   out << "kernel: " << k.release << "; capabilities: " << (caps.empty() ? "none" : caps) << "\n"
       << group_line("sockmap", k.sockmap_relay) << group_line("ban programs", k.ban_programs)
+      << group_line("udp flow programs", k.udp_flow_programs)
       << "  splice: " << (k.splice ? "yes" : "no: " + k.splice_detail) << "\n";
   return out.str();
 }

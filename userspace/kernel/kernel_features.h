@@ -20,6 +20,7 @@ struct KernelFeatures {
   std::vector<std::string> capabilities;  // the BPF-relevant ones held (effective set)
   std::vector<Feature> sockmap_relay;     // what relay.bpf.c needs
   std::vector<Feature> ban_programs;      // what ban.bpf.c needs
+  std::vector<Feature> udp_flow_programs; // what udp_flow.bpf.c needs (QUIC's kernel path)
   bool splice = false;
   std::string splice_detail;
 

@@ -18,6 +18,7 @@
 #include "conns/conn_registry.h"
 #include "parser/quic_initial.h"
 #include "routing/route_table.h"
+#include "udp_flow/udp_flow_forwarder.h"
 
 namespace snigate::quic {
 
@@ -43,7 +44,9 @@ struct FlowRecord {
   std::uint64_t packets_out = 0, bytes_out = 0;  // backend -> client
   double route_ms = -1;                          // first datagram to routed; -1: never
   double duration_ms = 0;
-  std::string forwarding = "udp";                // userspace; the kernel path names its own
+  std::string forwarding = "udp";                // userspace; "kernel" once the kernel path took it
+  // Of the packets above, what the kernel path moved (the rest went through userspace).
+  std::uint64_t kernel_packets_in = 0, kernel_packets_out = 0;
   FlowEnd end = FlowEnd::Error;
 };
 
@@ -87,6 +90,9 @@ struct Flow {
   std::optional<boost::asio::ip::udp::socket> upstream;  // connected to the backend
   boost::asio::ip::udp::endpoint backend;
   std::shared_ptr<relay::Counters> counters = std::make_shared<relay::Counters>();
+  // Set while the kernel path forwards the flow; `moved`: its counters as last read.
+  std::optional<udp_flow::UdpFlowSpec> kernel;
+  udp_flow::FlowCounters moved;
   FlowRecord record;
   Clock::time_point started = Clock::now();
   Clock::time_point last_active = started;

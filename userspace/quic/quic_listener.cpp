@@ -1,6 +1,9 @@
 #include "quic/quic_listener.h"
 
 #include <sys/socket.h>
+#include <time.h>
+
+#include <cstring>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -38,6 +41,19 @@ std::string str(const asio::ip::udp::endpoint& ep) {
 
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+sockaddr_storage sockaddr_of(const asio::ip::udp::endpoint& ep) {
+  sockaddr_storage ss{};
+  std::memcpy(&ss, ep.data(), ep.size());
+  return ss;
+}
+
+// The clock of the kernel path's last_seen_ns (bpf_ktime_get_boot_ns).
+std::uint64_t boottime_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 }  // namespace
@@ -250,9 +266,42 @@ void QuicListener::routed(const FlowPtr& flow, const udp::endpoint& backend) {
     to_backend(f, d);
     if (f.state != Flow::State::Forwarding) return;
   }
+  to_kernel(f);
   asio::co_spawn(socket_.get_executor(),
                  [self = shared_from_this(), flow] { return self->receive_upstream(flow); },
                  asio::detached);
+}
+
+void QuicListener::to_kernel(Flow& f) {
+  if (!hooks_.kernel) return;
+  error_code ec;
+  const udp::endpoint listener = socket_.local_endpoint(ec);
+  const udp::endpoint upstream = ec ? udp::endpoint() : f.upstream->local_endpoint(ec);
+  if (ec) return;
+  udp_flow::UdpFlowSpec spec{sockaddr_of(f.client), sockaddr_of(listener), sockaddr_of(upstream),
+                             sockaddr_of(f.backend)};
+  std::string why;
+  if (!hooks_.kernel->add(spec, why)) {
+    if (auto n = kernel_refused_.due())
+      spdlog::warn("listener {}: {} routed flow(s) forwarded in userspace since the last such "
+                   "line: the kernel path refused them: {}",
+                   name_, *n, why);
+    return;
+  }
+  f.kernel = spec;
+  f.record.forwarding = "kernel";
+}
+
+void QuicListener::sync_kernel(Flow& f) {
+  auto c = hooks_.kernel->counters(*f.kernel);
+  if (!c) return;
+  f.counters->client_to_upstream += c->bytes_in - f.moved.bytes_in;
+  f.counters->upstream_to_client += c->bytes_out - f.moved.bytes_out;
+  if (c->last_seen_ns > f.moved.last_seen_ns) {
+    const auto ago = std::chrono::nanoseconds(boottime_ns() - std::min(c->last_seen_ns, boottime_ns()));
+    f.last_active = std::max(f.last_active, Clock::now() - ago);
+  }
+  f.moved = *c;
 }
 
 void QuicListener::to_backend(Flow& f, std::span<const std::uint8_t> datagram) {
@@ -303,6 +352,18 @@ void QuicListener::end(Flow& f, FlowEnd how, const std::string& detail) {
   if (!detail.empty()) f.record.detail = detail;
   f.record.duration_ms = ms_since(f.started);
   hooks_.registry->remove(f.id);
+  if (f.kernel) {
+    // Its figures join the line, then its datagrams come back to the sockets, closed below.
+    sync_kernel(f);
+    f.record.kernel_packets_in = f.moved.packets_in;
+    f.record.kernel_packets_out = f.moved.packets_out;
+    f.record.packets_in += f.moved.packets_in;
+    f.record.bytes_in += f.moved.bytes_in;
+    f.record.packets_out += f.moved.packets_out;
+    f.record.bytes_out += f.moved.bytes_out;
+    hooks_.kernel->remove(*f.kernel);
+    f.kernel.reset();
+  }
   error_code ignored;
   if (f.upstream) f.upstream->close(ignored);
   f.held.clear();
@@ -351,8 +412,10 @@ void QuicListener::sweep() {
               fmt::format("no route within preread_timeout ({}ms)", l.preread_timeout.count()));
         break;
       case Flow::State::Forwarding:
-        // An idle flow has nothing left to swallow: forgotten at once. (A flow the kernel
-        // forwards is seen here only through its counters: last_active must follow them.)
+        // The kernel path's datagrams never reach last_active here: asked only when the flow
+        // looks idle, so a busy one costs no lookup.
+        if (f.kernel && now - f.last_active >= l.quic.flow_idle_timeout) sync_kernel(f);
+        // An idle flow has nothing left to swallow: forgotten at once.
         if (now - f.last_active >= l.quic.flow_idle_timeout) {
           end(f, FlowEnd::Idle);
           gone.push_back(client);

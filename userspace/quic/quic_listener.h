@@ -37,6 +37,8 @@ struct QuicHooks {
   std::function<std::optional<FlowRoutes>(const std::string& listener)> routes;
   std::function<bool(const boost::asio::ip::address&)> banned;
   conns::ConnRegistry* registry = nullptr;
+  // The kernel path routed flows are handed to; nullptr: userspace forwards them all.
+  udp_flow::UdpFlowForwarder* kernel = nullptr;
 };
 
 // The flows of one listener across its workers, against max_flows.
@@ -73,9 +75,13 @@ class QuicListener : public std::enable_shared_from_this<QuicListener> {
   void route(const FlowPtr& flow);
   void resolve(const FlowPtr& flow, const std::string& host, std::uint16_t port);
   // Where a flow becomes routed, the one place: the upstream socket is opened and connected,
-  // the held datagrams go out, the backend's replies are awaited. The kernel forwarder hooks
-  // in here (issue 20 item 4); userspace forwarding is what it falls back to.
+  // the held datagrams go out, the kernel path takes the flow over where it can, the backend's
+  // replies are awaited (userspace forwards whatever still reaches its sockets).
   void routed(const FlowPtr& flow, const udp::endpoint& backend);
+  // Hands a routed flow to the kernel path, if there is one and it takes it.
+  void to_kernel(Flow& flow);
+  // Reads what the kernel path moved for the flow into its counters and last_active.
+  void sync_kernel(Flow& flow);
   void to_backend(Flow& flow, std::span<const std::uint8_t> datagram);
   void to_client(Flow& flow, std::span<const std::uint8_t> datagram);
   // Ends a flow: one access-log line, out of the registry, sockets closed; it lingers as
@@ -97,6 +103,7 @@ class QuicListener : public std::enable_shared_from_this<QuicListener> {
   DatagramBatch batch_;  // every receive of this listener's loop, its flows' sockets included
   boost::asio::steady_timer sweep_timer_;
   net::ThrottledWarning at_capacity_;
+  net::ThrottledWarning kernel_refused_;
 };
 
 }  // namespace snigate::quic

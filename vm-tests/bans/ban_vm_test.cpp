@@ -1,11 +1,12 @@
 // Bans enforced by the real XDP program on the edge's veth, BanManager in this process: a
-// banned source's SYNs are dropped (the ban's drop counter rises), every other source still
-// connects.
+// banned source's SYNs and UDP datagrams are dropped (the ban's drop counter rises), every
+// other source still connects and is heard.
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <thread>
 
+#include "udp_peers.h"
 #include "vm_support.h"
 
 namespace snigate::vmtest {
@@ -35,6 +36,32 @@ TEST_F(BanVmTest, XdpDropsTheBannedAddressOnlyV4AndV6) {
 
   EXPECT_TRUE(manager_->unban(*net::Prefix::parse(kA)));
   EXPECT_TRUE(reaches(kA));
+}
+
+// QUIC arrives as UDP: the program drops a banned source's datagrams as it drops its SYNs.
+// Each banned datagram is followed by one from an unbanned source on the same link; once that
+// one is read, the banned one would have been read before it had it got through.
+TEST_F(BanVmTest, XdpDropsTheBannedSourcesUdpV4AndV6) {
+  open_manager();
+  ASSERT_TRUE(ban(kA).ok);
+  ASSERT_TRUE(ban(kA6).ok);
+  for (auto [banned, heard, edge] : {std::tuple{kA, kB, net_->v4().edge_front},
+                                     std::tuple{kA6, kB6, net_->v6().edge_front}}) {
+    UdpSocket server(net_->edge(), edge);
+    UdpSocket from_banned(net_->client(), banned);
+    UdpSocket from_heard(net_->client(), heard);
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(from_banned.send_to({'b', static_cast<std::uint8_t>(i)}, server.local()));
+      ASSERT_TRUE(from_heard.send_to({'h', static_cast<std::uint8_t>(i)}, server.local()));
+      auto got = server.receive(std::chrono::milliseconds(1500));
+      ASSERT_TRUE(got) << "the unbanned source's datagram " << i << " never arrived";
+      EXPECT_TRUE(same_address(got->from, from_heard.local())) << to_string(got->from);
+      EXPECT_EQ(got->bytes, (std::vector<std::uint8_t>{'h', static_cast<std::uint8_t>(i)}));
+    }
+    EXPECT_EQ(server.drain(), 0u);
+    EXPECT_GE(drops_of(banned), 3u) << banned;
+  }
+  EXPECT_EQ(drops_of(kB), 0u);
 }
 
 TEST_F(BanVmTest, CidrBanCoversItsPrefix) {

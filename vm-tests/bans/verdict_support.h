@@ -32,7 +32,7 @@ struct Hook {
   bool skb;  // the kernel builds an sk_buff around the frame (TC), not an xdp_buff
 };
 inline const Hook kXdp{"xdp", &bans::BpfBanMap::xdp_prog_fd, XDP_DROP, XDP_PASS, false};
-inline const Hook kTc{"tc", &bans::BpfBanMap::tc_prog_fd, TC_ACT_SHOT, TC_ACT_OK, true};
+inline const Hook kTc{"tc", &bans::BpfBanMap::tc_prog_fd, TC_ACT_SHOT, TC_ACT_UNSPEC, true};
 inline std::string hook_name(const ::testing::TestParamInfo<Hook>& info) {
   return info.param.name;
 }
