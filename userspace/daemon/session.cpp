@@ -71,7 +71,7 @@ Session::Session(Accepted accepted, std::shared_ptr<const Generation> generation
       generation_(std::move(generation)),
       listener_(listener),
       context_(context),
-      deadline_(client_.get_executor()) {
+      deadline_(std::in_place, client_.get_executor()) {
   peer_ = accepted.peer;
   local_known_ = accepted.local.has_value();
   if (local_known_) local_ = *accepted.local;
@@ -108,8 +108,8 @@ bool Session::admit(const asio::ip::address& client) {
 }
 
 void Session::arm_deadline(std::chrono::milliseconds timeout) {
-  deadline_.expires_after(timeout);
-  deadline_.async_wait([weak = weak_from_this()](const error_code& ec) {
+  deadline_->expires_after(timeout);
+  deadline_->async_wait([weak = weak_from_this()](const error_code& ec) {
     auto self = weak.lock();
     if (ec || !self) return;
     self->deadline_hit_ = true;
@@ -118,7 +118,9 @@ void Session::arm_deadline(std::chrono::milliseconds timeout) {
   });
 }
 
-void Session::disarm_deadline() { deadline_.cancel(); }
+void Session::disarm_deadline() {
+  if (deadline_) deadline_->cancel();
+}
 
 asio::awaitable<void> Session::run() {
   started_ = std::chrono::steady_clock::now();
@@ -132,7 +134,7 @@ asio::awaitable<void> Session::run() {
   record_.peer = str(peer_);
   record_.client = record_.peer;
   record_.listener = listener_.name();
-  counters_->mode = generation_->relay->mode();
+  counters_.mode = generation_->relay->mode();
 
   conns::ConnInfo info;
   info.id = id_;
@@ -141,7 +143,8 @@ asio::awaitable<void> Session::run() {
   info.client = net::unmap(peer_.address());
   info.state = "preread";
   info.started = std::chrono::system_clock::now();
-  info.counters = counters_;
+  // Part of this session: no allocation of its own, alive while a snapshot shows it.
+  info.counters = std::shared_ptr<const relay::Counters>(shared_from_this(), &counters_);
   context_.registry.add(info, [weak = weak_from_this()](conns::KillReason reason) {
     if (auto self = weak.lock()) self->kill(reason);
   });
@@ -153,6 +156,12 @@ asio::awaitable<void> Session::run() {
     record_.detail = e.what();
     end = EndReason::Error;
   }
+  // Relaying: the relay's callback ends the connection; this coroutine's frames go now, so
+  // an idle connection holds none.
+  if (!handed_over_) finish(end);
+}
+
+void Session::finish(EndReason end) {
   disarm_deadline();
   error_code ignored;
   if (upstream_) upstream_->close(ignored);
@@ -164,15 +173,15 @@ asio::awaitable<void> Session::run() {
 
 void Session::log_end(EndReason end) {
   record_.end = end;
-  record_.relay = relay::to_string(counters_->mode);
-  record_.bytes_in = counters_->client_to_upstream;
-  record_.bytes_out = counters_->upstream_to_client;
+  record_.relay = relay::to_string(counters_.mode);
+  record_.bytes_in = counters_.client_to_upstream;
+  record_.bytes_out = counters_.upstream_to_client;
   record_.duration_ms = ms_since(started_);
   context_.stats.ended(*listener_.metrics,
                        {end, backend_ ? backend_->metrics : nullptr,
                         backend_ ? &record_.backend : nullptr, record_.bytes_in,
-                        record_.bytes_out, relayed_ ? counters_->mode.load() : relay::Mode::Auto,
-                        counters_->fallback});
+                        record_.bytes_out, relayed_ ? counters_.mode.load() : relay::Mode::Auto,
+                        counters_.fallback});
   context_.access_log.write(record_);
 }
 
@@ -423,7 +432,7 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
       break;
   }
   out.insert(out.end(), buffer_.begin(), buffer_.end());
-  counters_->client_to_upstream += buffer_.size();
+  counters_.client_to_upstream += buffer_.size();
   co_await asio::async_write(*upstream_, asio::buffer(out),
                              asio::redirect_error(asio::use_awaitable, ec));
   if (killed_) co_return *killed_;
@@ -431,13 +440,21 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
     record_.detail = "writing to upstream: " + ec.message();
     co_return EndReason::UpstreamReset;
   }
+  // What the relayed connection does not need is freed before it idles.
   std::vector<std::uint8_t>().swap(buffer_);
+  std::vector<std::string>().swap(alpn_);
+  deadline_.reset();  // disarmed since the preread
 
   relayed_ = true;
-  relay::Result result = co_await generation_->relay->run(client_, *upstream_,
-                                                          generation_->relay_options, *counters_);
-  if (!result.detail.empty()) record_.detail = result.detail;
-  co_return killed_ && result.end == relay::End::Aborted ? *killed_ : from_relay(result.end);
+  handed_over_ = true;
+  generation_->relay->start(client_, *upstream_, generation_->relay_options, counters_,
+                            [self = shared_from_this()](relay::Result result) {
+                              if (!result.detail.empty()) self->record_.detail = result.detail;
+                              self->finish(self->killed_ && result.end == relay::End::Aborted
+                                               ? *self->killed_
+                                               : from_relay(result.end));
+                            });
+  co_return EndReason::Clean;
 }
 
 }  // namespace snigate::daemon

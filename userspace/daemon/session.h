@@ -1,7 +1,8 @@
 #pragma once
-// One client connection, start to end, as one coroutine: limits and bans, optional PROXY
+// One client connection, start to end: as one coroutine, limits and bans, optional PROXY
 // header in, preread (ClientHello or HTTP head), route, connect upstream, PROXY header out
-// plus the preread bytes in one write, relay, one access log line.
+// plus the preread bytes in one write; then the relay, whose callback writes the one access
+// log line (the coroutine ends at the hand-off, so an idle connection keeps no frame).
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -52,7 +53,8 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<EndReason> read_proxy_header();
   boost::asio::awaitable<EndReason> preread();
   boost::asio::awaitable<EndReason> connect_and_relay(const std::string& backend);
-  // Sends the PROXY header (if any) and the preread bytes, then relays until the end.
+  // Sends the PROXY header (if any) and the preread bytes, then hands both sockets to the
+  // relay, whose callback ends the session.
   boost::asio::awaitable<EndReason> replay_and_relay(tcp::socket upstream,
                                                      const tcp::endpoint& remote,
                                                      config::ProxyProtocol proxy_protocol);
@@ -66,6 +68,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void disarm_deadline();
   // From any thread: closes the sockets on the session's own loop; the access log says why.
   void kill(conns::KillReason reason);
+  // Closes both sockets, leaves the registry and the client's caps, writes the log line.
+  void finish(EndReason end);
   void log_end(EndReason end);
 
   tcp::socket client_;
@@ -74,11 +78,12 @@ class Session : public std::enable_shared_from_this<Session> {
   const ListenerSettings& listener_;
   const BackendSettings* backend_ = nullptr;  // once routed to a defined backend
   bool relayed_ = false;  // the relay ran: the connection counts under its relay mode
+  bool handed_over_ = false;  // the relay's callback ends the session, not run()
   SessionContext& context_;
-  boost::asio::steady_timer deadline_;
+  std::optional<boost::asio::steady_timer> deadline_;  // until the hand-off
   bool deadline_hit_ = false;
-  std::optional<EndReason> killed_;
-  std::optional<conns::ClientLimits::Ticket> ticket_;  // this connection's place per client  // set by kill(): banned or drain_timeout
+  std::optional<EndReason> killed_;  // set by kill(): banned or drain_timeout
+  std::optional<conns::ClientLimits::Ticket> ticket_;  // this connection's place per client
 
   std::uint64_t id_ = 0;
   std::chrono::steady_clock::time_point started_;
@@ -88,7 +93,7 @@ class Session : public std::enable_shared_from_this<Session> {
   tcp::endpoint destination_;           // what the client connected to (from PROXY if any)
   std::vector<std::uint8_t> buffer_;    // bytes read from the client, replayed upstream
   std::vector<std::string> alpn_;       // offered ALPN protocols, for the route
-  std::shared_ptr<relay::Counters> counters_ = std::make_shared<relay::Counters>();
+  relay::Counters counters_;
   AccessRecord record_;
 };
 
