@@ -71,10 +71,10 @@ Session::Session(Accepted accepted, std::shared_ptr<const Generation> generation
       generation_(std::move(generation)),
       listener_(listener),
       context_(context),
-      deadline_(std::in_place, client_.get_executor()) {
-  peer_ = accepted.peer;
-  local_known_ = accepted.local.has_value();
-  if (local_known_) local_ = *accepted.local;
+      pre_(std::make_unique<PreRelay>(client_.get_executor())) {
+  pre_->peer = accepted.peer;
+  pre_->local_known = accepted.local.has_value();
+  if (pre_->local_known) pre_->local = *accepted.local;
 }
 
 void Session::start() {
@@ -108,18 +108,18 @@ bool Session::admit(const asio::ip::address& client) {
 }
 
 void Session::arm_deadline(std::chrono::milliseconds timeout) {
-  deadline_->expires_after(timeout);
-  deadline_->async_wait([weak = weak_from_this()](const error_code& ec) {
+  pre_->deadline.expires_after(timeout);
+  pre_->deadline.async_wait([weak = weak_from_this()](const error_code& ec) {
     auto self = weak.lock();
-    if (ec || !self) return;
-    self->deadline_hit_ = true;
+    if (ec || !self || !self->pre_) return;
+    self->pre_->deadline_hit = true;
     error_code ignored;
     self->client_.close(ignored);
   });
 }
 
 void Session::disarm_deadline() {
-  if (deadline_) deadline_->cancel();
+  if (pre_) pre_->deadline.cancel();
 }
 
 asio::awaitable<void> Session::run() {
@@ -127,11 +127,11 @@ asio::awaitable<void> Session::run() {
   listener_.metrics->accepted.add();
   listener_.metrics->active.add();
   error_code ec;
-  if (!local_known_) local_ = client_.local_endpoint(ec);
-  client_endpoint_ = peer_;
-  destination_ = local_;
+  if (!pre_->local_known) pre_->local = client_.local_endpoint(ec);
+  pre_->client = pre_->peer;
+  pre_->destination = pre_->local;
   id_ = context_.registry.next_id();
-  record_.peer = str(peer_);
+  record_.peer = str(pre_->peer);
   record_.client = record_.peer;
   record_.listener = listener_.name();
   counters_.mode = generation_->relay->mode();
@@ -139,8 +139,8 @@ asio::awaitable<void> Session::run() {
   conns::ConnInfo info;
   info.id = id_;
   info.listener = listener_.name();
-  info.peer = peer_;
-  info.client = net::unmap(peer_.address());
+  info.peer = pre_->peer;
+  info.client = net::unmap(pre_->peer.address());
   info.state = "preread";
   info.started = std::chrono::system_clock::now();
   // Part of this session: no allocation of its own, alive while a snapshot shows it.
@@ -186,14 +186,14 @@ void Session::log_end(EndReason end) {
 }
 
 asio::awaitable<bool> Session::read_more(std::size_t max_total) {
-  std::size_t old = buffer_.size();
+  std::size_t old = pre_->buffer.size();
   std::size_t room = std::min<std::size_t>(4096, max_total > old ? max_total - old : 0);
   if (room == 0) co_return false;
-  buffer_.resize(old + room);
+  pre_->buffer.resize(old + room);
   error_code ec;
-  std::size_t n = co_await client_.async_read_some(asio::buffer(buffer_.data() + old, room),
+  std::size_t n = co_await client_.async_read_some(asio::buffer(pre_->buffer.data() + old, room),
                                                    asio::redirect_error(asio::use_awaitable, ec));
-  buffer_.resize(old + n);
+  pre_->buffer.resize(old + n);
   if (ec && ec != asio::error::eof) record_.detail = ec.message();
   if (ec == asio::error::eof) record_.detail = "client closed during preread";
   co_return !ec && n > 0;
@@ -208,10 +208,10 @@ asio::awaitable<EndReason> Session::steps() {
                    limit, *refused);
     co_return EndReason::Limit;
   }
-  if (banned(peer_.address())) co_return EndReason::Banned;
+  if (banned(pre_->peer.address())) co_return EndReason::Banned;
   // Behind PROXY in, the peer is a trusted proxy carrying many clients: the client is counted
   // once its header names it.
-  if (!listener_.config->proxy_protocol_in && !admit(peer_.address())) co_return EndReason::Limit;
+  if (!listener_.config->proxy_protocol_in && !admit(pre_->peer.address())) co_return EndReason::Limit;
 
   arm_deadline(listener_.config->preread_timeout);
   // The PROXY header comes before anything the client itself sent, on every listener kind: a
@@ -220,8 +220,8 @@ asio::awaitable<EndReason> Session::steps() {
   if (listener_.config->proxy_protocol_in) {
     EndReason e = co_await read_proxy_header();
     if (e != EndReason::Clean) co_return e;
-    if (banned(client_endpoint_.address())) co_return EndReason::Banned;
-    if (!admit(client_endpoint_.address())) co_return EndReason::Limit;
+    if (banned(pre_->client.address())) co_return EndReason::Banned;
+    if (!admit(pre_->client.address())) co_return EndReason::Limit;
   }
   // `protocol = "connect"` listeners read a CONNECT request instead of a ClientHello (head,
   // auth, allow-list, DNS, reply), then relay the bytes the client sent after its head. The
@@ -239,7 +239,7 @@ asio::awaitable<EndReason> Session::steps() {
       });
     };
     forward::ForwardResult f = co_await forward::serve_connect(
-        client_, buffer_, *generation_->forward, listener_.name(), client_endpoint_.address(),
+        client_, pre_->buffer, *generation_->forward, listener_.name(), pre_->client.address(),
         on_destination);
     if (killed_) co_return *killed_;
     if (ticket_) ticket_->preread_done();
@@ -260,7 +260,7 @@ asio::awaitable<EndReason> Session::steps() {
   if (ticket_) ticket_->preread_done();
 
   const routing::RouteMatch route = listener_.table->route(
-      {record_.name, &alpn_, net::unmap(client_endpoint_.address())});
+      {record_.name, &pre_->alpn, net::unmap(pre_->client.address())});
   if (!route.backend) {
     record_.detail = "no route for this name and no default";
     co_return EndReason::NoRoute;
@@ -273,45 +273,46 @@ asio::awaitable<EndReason> Session::steps() {
 asio::awaitable<EndReason> Session::read_proxy_header() {
   bool trusted = false;
   for (const auto& p : listener_.config->trusted_proxies)
-    if (p.contains(peer_.address())) trusted = true;
+    if (p.contains(pre_->peer.address())) trusted = true;
   if (!trusted) {
     record_.detail = "peer not in trusted_proxies";
     co_return EndReason::Untrusted;
   }
   for (;;) {
-    parser::ProxyDecode d = parser::decode_proxy_header(buffer_);
+    parser::ProxyDecode d = parser::decode_proxy_header(pre_->buffer);
     if (d.status == parser::Status::Error) {
       record_.detail = d.error;
       co_return EndReason::ProxyError;
     }
     if (d.status == parser::Status::Done) {
       if (!d.header.local) {
-        client_endpoint_ = d.header.source;
-        destination_ = d.header.destination;
-        record_.client = str(client_endpoint_);
-        context_.registry.update(id_, [a = net::unmap(client_endpoint_.address())](
+        pre_->client = d.header.source;
+        pre_->destination = d.header.destination;
+        record_.client = str(pre_->client);
+        context_.registry.update(id_, [a = net::unmap(pre_->client.address())](
                                           conns::ConnInfo& i) { i.client = a; });
       }
       // Bytes after the header are the start of the client's own stream.
-      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(d.consumed));
+      auto& buffer = pre_->buffer;
+      buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(d.consumed));
       co_return EndReason::Clean;
     }
     if (!co_await read_more(kProxyHeaderMax))
-      co_return deadline_hit_ ? EndReason::PrereadTimeout
+      co_return pre_->deadline_hit ? EndReason::PrereadTimeout
                               : killed_ ? *killed_ : EndReason::ProxyError;
   }
 }
 
 asio::awaitable<EndReason> Session::preread() {
   const std::size_t max = listener_.config->preread_max;
-  // Each re-call resumes where the last one stopped (buffer_ only grows at its end from here
+  // Each re-call resumes where the last one stopped (pre_->buffer only grows at its end from here
   // on), so a hello or head dripped a byte at a time is not re-parsed from its first byte.
   parser::TlsCursor tls_cursor;
   parser::HttpCursor http_cursor;
   for (;;) {
-    if (!buffer_.empty()) {
+    if (!pre_->buffer.empty()) {
       if (listener_.http()) {
-        parser::HttpPreread p = parser::parse_http_preread(buffer_, http_cursor, max);
+        parser::HttpPreread p = parser::parse_http_preread(pre_->buffer, http_cursor, max);
         if (p.status == parser::Status::Done) {
           record_.name = p.head.host;
           break;
@@ -321,25 +322,25 @@ asio::awaitable<EndReason> Session::preread() {
           co_return EndReason::ParseError;
         }
       } else {
-        parser::TlsPreread p = parser::parse_tls_preread(buffer_, tls_cursor, max);
+        parser::TlsPreread p = parser::parse_tls_preread(pre_->buffer, tls_cursor, max);
         if (p.status == parser::Status::Done) {
           record_.name = p.hello.sni;
           for (const auto& a : p.hello.alpn)
             record_.alpn += (record_.alpn.empty() ? "" : ",") + a;
-          alpn_ = std::move(p.hello.alpn);
+          pre_->alpn = std::move(p.hello.alpn);
           break;
         }
         if (p.status == parser::Status::Error) {
           record_.detail = std::string(parser::to_string(p.error)) +
                            (p.detail.empty() ? "" : ": " + p.detail);
           // A client configured with this listener as its HTTP proxy: say so, not just "not TLS".
-          if (auto why = forward::explain_not_tls(buffer_)) record_.detail = *why;
+          if (auto why = forward::explain_not_tls(pre_->buffer)) record_.detail = *why;
           co_return EndReason::ParseError;
         }
       }
     }
     if (!co_await read_more(max))
-      co_return deadline_hit_ ? EndReason::PrereadTimeout
+      co_return pre_->deadline_hit ? EndReason::PrereadTimeout
                               : killed_ ? *killed_ : EndReason::ParseError;
   }
   context_.registry.update(id_, [this](conns::ConnInfo& i) {
@@ -421,18 +422,18 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
     case config::ProxyProtocol::Off:
       break;
     case config::ProxyProtocol::V1: {
-      std::string h = parser::encode_proxy_v1(client_endpoint_, destination_);
+      std::string h = parser::encode_proxy_v1(pre_->client, pre_->destination);
       out.assign(h.begin(), h.end());
       break;
     }
     case config::ProxyProtocol::V2:
-      out = parser::encode_proxy_v2(client_endpoint_, destination_,
+      out = parser::encode_proxy_v2(pre_->client, pre_->destination,
                                     listener_.http() ? std::string_view{} : record_.name,
                                     first_alpn);
       break;
   }
-  out.insert(out.end(), buffer_.begin(), buffer_.end());
-  counters_.client_to_upstream += buffer_.size();
+  out.insert(out.end(), pre_->buffer.begin(), pre_->buffer.end());
+  counters_.client_to_upstream += pre_->buffer.size();
   co_await asio::async_write(*upstream_, asio::buffer(out),
                              asio::redirect_error(asio::use_awaitable, ec));
   if (killed_) co_return *killed_;
@@ -440,10 +441,7 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
     record_.detail = "writing to upstream: " + ec.message();
     co_return EndReason::UpstreamReset;
   }
-  // What the relayed connection does not need is freed before it idles.
-  std::vector<std::uint8_t>().swap(buffer_);
-  std::vector<std::string>().swap(alpn_);
-  deadline_.reset();  // disarmed since the preread
+  pre_.reset();  // what the relayed connection does not need goes before it idles
 
   relayed_ = true;
   handed_over_ = true;

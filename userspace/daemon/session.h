@@ -58,7 +58,7 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<EndReason> replay_and_relay(tcp::socket upstream,
                                                      const tcp::endpoint& remote,
                                                      config::ProxyProtocol proxy_protocol);
-  // Appends what the client sent next to buffer_; false on error, EOF or deadline.
+  // Appends what the client sent next to pre_->buffer; false on error, EOF or deadline.
   boost::asio::awaitable<bool> read_more(std::size_t max_total);
   bool banned(const boost::asio::ip::address& address) const;
   // Takes a place under the client's caps (max_*_per_client); false, with the detail set,
@@ -80,19 +80,25 @@ class Session : public std::enable_shared_from_this<Session> {
   bool relayed_ = false;  // the relay ran: the connection counts under its relay mode
   bool handed_over_ = false;  // the relay's callback ends the session, not run()
   SessionContext& context_;
-  std::optional<boost::asio::steady_timer> deadline_;  // until the hand-off
-  bool deadline_hit_ = false;
   std::optional<EndReason> killed_;  // set by kill(): banned or drain_timeout
   std::optional<conns::ClientLimits::Ticket> ticket_;  // this connection's place per client
 
   std::uint64_t id_ = 0;
   std::chrono::steady_clock::time_point started_;
-  tcp::endpoint peer_, local_;
-  bool local_known_ = false;  // from the listener's address, without getsockname
-  tcp::endpoint client_endpoint_;       // real client
-  tcp::endpoint destination_;           // what the client connected to (from PROXY if any)
-  std::vector<std::uint8_t> buffer_;    // bytes read from the client, replayed upstream
-  std::vector<std::string> alpn_;       // offered ALPN protocols, for the route
+  // What only the steps before the hand-off use, freed there: an idle relayed connection
+  // keeps none of it.
+  struct PreRelay {
+    explicit PreRelay(const boost::asio::any_io_executor& ex) : deadline(ex) {}
+    boost::asio::steady_timer deadline;
+    bool deadline_hit = false;
+    tcp::endpoint peer, local;
+    bool local_known = false;          // from the listener's address, without getsockname
+    tcp::endpoint client;              // real client
+    tcp::endpoint destination;         // what the client connected to (from PROXY if any)
+    std::vector<std::uint8_t> buffer;  // bytes read from the client, replayed upstream
+    std::vector<std::string> alpn;     // offered ALPN protocols, for the route
+  };
+  std::unique_ptr<PreRelay> pre_;
   relay::Counters counters_;
   AccessRecord record_;
 };
