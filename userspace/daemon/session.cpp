@@ -46,18 +46,11 @@ EndReason forward_end(forward::Verdict verdict) {
   }
 }
 
-// The verdict of a forward connection, in its access-log line and its `snigatectl conns` row.
-void record_forward(const forward::ForwardResult& f, AccessRecord& record) {
-  record.requested = f.requested();
-  record.resolved = f.resolved_list();
-  record.verdict = forward::to_string(f.verdict);
-  record.detail = f.detail;
-}
-
-void show_forward(const AccessRecord& record, conns::ConnInfo& info) {
-  info.requested = record.requested;
-  info.resolved = record.resolved;
-  info.verdict = record.verdict;
+// The verdict of a forward connection, in its `snigatectl conns` row and its access-log line.
+void show_forward(const forward::ForwardResult& f, conns::ConnInfo& info) {
+  info.requested = f.requested();
+  info.resolved = f.resolved_list();
+  info.verdict = forward::to_string(f.verdict);
 }
 
 // Longest PROXY v2 header: 16-byte preamble plus a 16-bit length.
@@ -101,7 +94,7 @@ bool Session::banned(const asio::ip::address& address) const {
 bool Session::admit(const asio::ip::address& client) {
   const auto& d = generation_->config->daemon;
   auto ticket = context_.client_limits.admit(
-      client, {d.max_connections_per_client, d.max_prereads_per_client}, &record_.detail);
+      client, {d.max_connections_per_client, d.max_prereads_per_client}, &detail_);
   if (!ticket) return false;
   ticket_.emplace(std::move(*ticket));
   return true;
@@ -131,9 +124,7 @@ asio::awaitable<void> Session::run() {
   pre_->client = pre_->peer;
   pre_->destination = pre_->local;
   id_ = context_.registry.next_id();
-  record_.peer = str(pre_->peer);
-  record_.client = record_.peer;
-  record_.listener = listener_.name();
+  client_text_ = str(pre_->peer);
   counters_.mode = generation_->relay->mode();
 
   conns::ConnInfo info;
@@ -153,7 +144,7 @@ asio::awaitable<void> Session::run() {
   try {
     end = co_await steps();
   } catch (const std::exception& e) {
-    record_.detail = e.what();
+    detail_ = e.what();
     end = EndReason::Error;
   }
   // Relaying: the relay's callback ends the connection; this coroutine's frames go now, so
@@ -166,23 +157,38 @@ void Session::finish(EndReason end) {
   error_code ignored;
   if (upstream_) upstream_->close(ignored);
   client_.close(ignored);
-  context_.registry.remove(id_);
+  // The registry's record of the connection is the access log's too.
+  const std::optional<conns::ConnInfo> info = context_.registry.take(id_);
   ticket_.reset();
-  log_end(end);
+  log_end(end, info ? *info : conns::ConnInfo{});
 }
 
-void Session::log_end(EndReason end) {
-  record_.end = end;
-  record_.relay = relay::to_string(counters_.mode);
-  record_.bytes_in = counters_.client_to_upstream;
-  record_.bytes_out = counters_.upstream_to_client;
-  record_.duration_ms = ms_since(started_);
+void Session::log_end(EndReason end, const conns::ConnInfo& info) {
+  AccessRecord record;
+  record.client = client_text_;
+  record.peer = str(info.peer);
+  record.listener = info.listener;
+  record.name = info.server_name;
+  record.alpn = info.alpn;
+  record.backend = info.backend;
+  record.rule = info.rule;
+  record.upstream = info.upstream;
+  record.requested = info.requested;
+  record.resolved = info.resolved;
+  record.verdict = info.verdict;
+  record.detail = detail_;
+  record.connect_ms = connect_ms_;
+  record.end = end;
+  record.relay = relay::to_string(counters_.mode);
+  record.bytes_in = counters_.client_to_upstream;
+  record.bytes_out = counters_.upstream_to_client;
+  record.duration_ms = ms_since(started_);
   context_.stats.ended(*listener_.metrics,
                        {end, backend_ ? backend_->metrics : nullptr,
-                        backend_ ? &record_.backend : nullptr, record_.bytes_in,
-                        record_.bytes_out, relayed_ ? counters_.mode.load() : relay::Mode::Auto,
+                        backend_ ? &record.backend : nullptr, record.bytes_in,
+                        record.bytes_out, relayed_ ? counters_.mode.load() : relay::Mode::Auto,
                         counters_.fallback});
-  context_.access_log.write(record_);
+  context_.access_log.write(record);
 }
 
 asio::awaitable<bool> Session::read_more(std::size_t max_total) {
@@ -194,8 +200,8 @@ asio::awaitable<bool> Session::read_more(std::size_t max_total) {
   std::size_t n = co_await client_.async_read_some(asio::buffer(pre_->buffer.data() + old, room),
                                                    asio::redirect_error(asio::use_awaitable, ec));
   pre_->buffer.resize(old + n);
-  if (ec && ec != asio::error::eof) record_.detail = ec.message();
-  if (ec == asio::error::eof) record_.detail = "client closed during preread";
+  if (ec && ec != asio::error::eof) detail_ = ec.message();
+  if (ec == asio::error::eof) detail_ = "client closed during preread";
   co_return !ec && n > 0;
 }
 
@@ -243,14 +249,13 @@ asio::awaitable<EndReason> Session::steps() {
         on_destination);
     if (killed_) co_return *killed_;
     if (ticket_) ticket_->preread_done();
-    record_.name = f.name;
-    record_forward(f, record_);
+    detail_ = f.detail;
     context_.registry.update(id_, [&](conns::ConnInfo& i) {
       i.server_name = f.name;
-      show_forward(record_, i);
+      show_forward(f, i);
     });
     if (!f.ok()) co_return forward_end(f.verdict);
-    record_.connect_ms = ms_since(connect_start);
+    connect_ms_ = ms_since(connect_start);
     co_return co_await replay_and_relay(std::move(*f.upstream), f.connected,
                                         config::ProxyProtocol::Off);
   }
@@ -260,13 +265,15 @@ asio::awaitable<EndReason> Session::steps() {
   if (ticket_) ticket_->preread_done();
 
   const routing::RouteMatch route = listener_.table->route(
-      {record_.name, &pre_->alpn, net::unmap(pre_->client.address())});
+      {pre_->name, &pre_->alpn, net::unmap(pre_->client.address())});
   if (!route.backend) {
-    record_.detail = "no route for this name and no default";
+    detail_ = "no route for this name and no default";
     co_return EndReason::NoRoute;
   }
-  record_.backend = *route.backend;
-  record_.rule = *route.rule;
+  context_.registry.update(id_, [&](conns::ConnInfo& i) {
+    i.backend = *route.backend;
+    i.rule = *route.rule;
+  });
   co_return co_await connect_and_relay(*route.backend);
 }
 
@@ -275,20 +282,20 @@ asio::awaitable<EndReason> Session::read_proxy_header() {
   for (const auto& p : listener_.config->trusted_proxies)
     if (p.contains(pre_->peer.address())) trusted = true;
   if (!trusted) {
-    record_.detail = "peer not in trusted_proxies";
+    detail_ = "peer not in trusted_proxies";
     co_return EndReason::Untrusted;
   }
   for (;;) {
     parser::ProxyDecode d = parser::decode_proxy_header(pre_->buffer);
     if (d.status == parser::Status::Error) {
-      record_.detail = d.error;
+      detail_ = d.error;
       co_return EndReason::ProxyError;
     }
     if (d.status == parser::Status::Done) {
       if (!d.header.local) {
         pre_->client = d.header.source;
         pre_->destination = d.header.destination;
-        record_.client = str(pre_->client);
+        client_text_ = str(pre_->client);
         context_.registry.update(id_, [a = net::unmap(pre_->client.address())](
                                           conns::ConnInfo& i) { i.client = a; });
       }
@@ -309,32 +316,32 @@ asio::awaitable<EndReason> Session::preread() {
   // on), so a hello or head dripped a byte at a time is not re-parsed from its first byte.
   parser::TlsCursor tls_cursor;
   parser::HttpCursor http_cursor;
+  std::string alpn;  // as the log and `snigatectl conns` show it
   for (;;) {
     if (!pre_->buffer.empty()) {
       if (listener_.http()) {
         parser::HttpPreread p = parser::parse_http_preread(pre_->buffer, http_cursor, max);
         if (p.status == parser::Status::Done) {
-          record_.name = p.head.host;
+          pre_->name = p.head.host;
           break;
         }
         if (p.status == parser::Status::Error) {
-          record_.detail = p.error;
+          detail_ = p.error;
           co_return EndReason::ParseError;
         }
       } else {
         parser::TlsPreread p = parser::parse_tls_preread(pre_->buffer, tls_cursor, max);
         if (p.status == parser::Status::Done) {
-          record_.name = p.hello.sni;
-          for (const auto& a : p.hello.alpn)
-            record_.alpn += (record_.alpn.empty() ? "" : ",") + a;
+          pre_->name = p.hello.sni;
+          for (const auto& a : p.hello.alpn) alpn += (alpn.empty() ? "" : ",") + a;
           pre_->alpn = std::move(p.hello.alpn);
           break;
         }
         if (p.status == parser::Status::Error) {
-          record_.detail = std::string(parser::to_string(p.error)) +
+          detail_ = std::string(parser::to_string(p.error)) +
                            (p.detail.empty() ? "" : ": " + p.detail);
           // A client configured with this listener as its HTTP proxy: say so, not just "not TLS".
-          if (auto why = forward::explain_not_tls(pre_->buffer)) record_.detail = *why;
+          if (auto why = forward::explain_not_tls(pre_->buffer)) detail_ = *why;
           co_return EndReason::ParseError;
         }
       }
@@ -343,9 +350,9 @@ asio::awaitable<EndReason> Session::preread() {
       co_return pre_->deadline_hit ? EndReason::PrereadTimeout
                               : killed_ ? *killed_ : EndReason::ParseError;
   }
-  context_.registry.update(id_, [this](conns::ConnInfo& i) {
-    i.server_name = record_.name;
-    i.alpn = record_.alpn;
+  context_.registry.update(id_, [&](conns::ConnInfo& i) {
+    i.server_name = pre_->name;
+    i.alpn = alpn;
     i.state = "connecting";
   });
   co_return EndReason::Clean;
@@ -354,7 +361,7 @@ asio::awaitable<EndReason> Session::preread() {
 asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend_name) {
   const BackendSettings* backend = generation_->backend(backend_name);
   if (!backend) {
-    record_.detail = "backend '" + backend_name + "' is not defined";
+    detail_ = "backend '" + backend_name + "' is not defined";
     co_return EndReason::NoRoute;
   }
   backend_ = backend;
@@ -363,16 +370,16 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   if (backend->config->forward_port) {
     const auto connect_start = std::chrono::steady_clock::now();
     context_.registry.update(id_, [&](conns::ConnInfo& i) {
-      i.requested = record_.name + ":" + std::to_string(*backend->config->forward_port);
+      i.requested = pre_->name + ":" + std::to_string(*backend->config->forward_port);
       i.verdict = "pending";
     });
     forward::ForwardResult f = co_await forward::open_forward(
-        client_.get_executor(), *generation_->forward, backend_name, record_.name);
+        client_.get_executor(), *generation_->forward, backend_name, pre_->name);
     if (killed_) co_return *killed_;
-    record_forward(f, record_);
-    context_.registry.update(id_, [this](conns::ConnInfo& i) { show_forward(record_, i); });
+    detail_ = f.detail;
+    context_.registry.update(id_, [&](conns::ConnInfo& i) { show_forward(f, i); });
     if (!f.ok()) co_return forward_end(f.verdict);
-    record_.connect_ms = ms_since(connect_start);
+    connect_ms_ = ms_since(connect_start);
     co_return co_await replay_and_relay(std::move(*f.upstream), f.connected,
                                         backend->config->proxy_protocol);
   }
@@ -391,11 +398,11 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   if (killed_) co_return *killed_;
   if (!r.socket) {
     for (const auto& a : r.attempts)
-      record_.detail += (record_.detail.empty() ? "" : ";") + a.server + ":" + a.error.message();
-    if (r.attempts.empty()) record_.detail = "no server available";
+      detail_ += (detail_.empty() ? "" : ";") + a.server + ":" + a.error.message();
+    if (r.attempts.empty()) detail_ = "no server available";
     co_return EndReason::Refused;
   }
-  record_.connect_ms = ms_since(connect_start);
+  connect_ms_ = ms_since(connect_start);
   co_return co_await replay_and_relay(std::move(*r.socket), r.remote,
                                       backend->config->proxy_protocol);
 }
@@ -404,20 +411,17 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
                                                      const tcp::endpoint& remote,
                                                      config::ProxyProtocol proxy_protocol) {
   upstream_ = std::move(upstream);
-  record_.upstream = str(remote);
   error_code ec;
   upstream_->set_option(tcp::no_delay(true), ec);
-  context_.registry.update(id_, [this](conns::ConnInfo& i) {
-    i.backend = record_.backend;
-    i.rule = record_.rule;
-    i.upstream = record_.upstream;
+  context_.registry.update(id_, [&](conns::ConnInfo& i) {
+    i.upstream = str(remote);
     i.state = "relaying";
   });
 
   // The PROXY header and the preread bytes go out in one write, so the backend sees them in
   // one segment where it fits (some servers read the header with a single recv).
   std::vector<std::uint8_t> out;
-  const std::string first_alpn = record_.alpn.substr(0, record_.alpn.find(','));
+  const std::string first_alpn = pre_->alpn.empty() ? std::string() : pre_->alpn.front();
   switch (proxy_protocol) {
     case config::ProxyProtocol::Off:
       break;
@@ -428,7 +432,7 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
     }
     case config::ProxyProtocol::V2:
       out = parser::encode_proxy_v2(pre_->client, pre_->destination,
-                                    listener_.http() ? std::string_view{} : record_.name,
+                                    listener_.http() ? std::string_view{} : pre_->name,
                                     first_alpn);
       break;
   }
@@ -438,7 +442,7 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
                              asio::redirect_error(asio::use_awaitable, ec));
   if (killed_) co_return *killed_;
   if (ec) {
-    record_.detail = "writing to upstream: " + ec.message();
+    detail_ = "writing to upstream: " + ec.message();
     co_return EndReason::UpstreamReset;
   }
   pre_.reset();  // what the relayed connection does not need goes before it idles
@@ -447,7 +451,7 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
   handed_over_ = true;
   generation_->relay->start(client_, *upstream_, generation_->relay_options, counters_,
                             [self = shared_from_this()](relay::Result result) {
-                              if (!result.detail.empty()) self->record_.detail = result.detail;
+                              if (!result.detail.empty()) self->detail_ = result.detail;
                               self->finish(self->killed_ && result.end == relay::End::Aborted
                                                ? *self->killed_
                                                : from_relay(result.end));

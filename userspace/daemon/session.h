@@ -70,7 +70,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void kill(conns::KillReason reason);
   // Closes both sockets, leaves the registry and the client's caps, writes the log line.
   void finish(EndReason end);
-  void log_end(EndReason end);
+  // The access log's line: the registry's record of the connection (`info`) and how it went.
+  void log_end(EndReason end, const conns::ConnInfo& info);
 
   tcp::socket client_;
   std::optional<tcp::socket> upstream_;
@@ -97,10 +98,16 @@ class Session : public std::enable_shared_from_this<Session> {
     tcp::endpoint destination;         // what the client connected to (from PROXY if any)
     std::vector<std::uint8_t> buffer;  // bytes read from the client, replayed upstream
     std::vector<std::string> alpn;     // offered ALPN protocols, for the route
+    std::string name;                  // SNI or Host, for the route and the PROXY header
   };
   std::unique_ptr<PreRelay> pre_;
   relay::Counters counters_;
-  AccessRecord record_;
+  // One record per connection: what `snigatectl conns` lists (name, backend, upstream...) is
+  // in the registry, which hands it back for the log line; the session keeps only what the
+  // log adds to it.
+  std::string client_text_;  // the real client, "ip:port"
+  std::string detail_;       // why, for errors
+  double connect_ms_ = -1;   // -1: never connected
 };
 
 }  // namespace snigate::daemon
