@@ -17,6 +17,19 @@ ConnInfo conn(ConnRegistry& r, const char* client) {
   return c;
 }
 
+// The session's access-log line is built from the record take() hands back, updates included.
+TEST(ConnRegistry, TakeHandsBackTheRecordAndRemovesIt) {
+  ConnRegistry r;
+  auto c = conn(r, "192.0.2.1");
+  r.add(c, [](KillReason) {});
+  r.update(c.id, [](ConnInfo& i) { i.backend = "b"; });
+  auto taken = r.take(c.id);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->backend, "b");
+  EXPECT_EQ(r.size(), 0u);
+  EXPECT_FALSE(r.take(c.id));
+}
+
 TEST(ConnRegistry, SnapshotIsOldestFirstAndCarriesUpdates) {
   ConnRegistry r;
   std::vector<std::uint64_t> ids;
@@ -30,7 +43,7 @@ TEST(ConnRegistry, SnapshotIsOldestFirstAndCarriesUpdates) {
     c.resolved = "198.51.100.10";
     c.verdict = "allowed";
   });
-  r.remove(ids[3]);
+  r.take(ids[3]);
   auto snap = r.snapshot();
   ASSERT_EQ(snap.size(), 49u);
   for (std::size_t i = 1; i < snap.size(); ++i) EXPECT_LT(snap[i - 1].id, snap[i].id);

@@ -133,6 +133,22 @@ TEST(AccessLogRotation, SnigatectlReopenLogsReopensWithoutLosingALine) {
   });
 }
 
+// Lines are written in batches: the daemon stopping right after its connections still
+// leaves every one of their lines in the file, none twice.
+TEST(AccessLogBatches, StopRightAfterTheConnectionsKeepsEveryLine) {
+  TempDir dir;
+  RawServer backend("127.0.3.1", answer_once());
+  Snigated d(dir, http_config(backend.port()));
+  constexpr int kTotal = 20;
+  for (int i = 0; i < kTotal; ++i) request(d.port("http"), "c" + std::to_string(i) + ".test");
+  ASSERT_EQ(d.process().stop(SIGTERM, 10s), 0) << d.process().log();
+  std::vector<int> each(kTotal);
+  std::iota(each.begin(), each.end(), 0);
+  auto got = numbers_in(dir / "access.log");
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, each) << read_file(dir / "access.log");
+}
+
 // A reopen that cannot open the path keeps the old file, and snigatectl says why.
 TEST(AccessLogRotation, ReopenThatCannotOpenKeepsTheOldFile) {
   TempDir dir;

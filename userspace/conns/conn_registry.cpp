@@ -14,9 +14,11 @@ void ConnRegistry::update(std::uint64_t id, const std::function<void(ConnInfo&)>
   if (auto it = entries_.find(id); it != entries_.end()) change(it->second.info);
 }
 
-void ConnRegistry::remove(std::uint64_t id) {
+std::optional<ConnInfo> ConnRegistry::take(std::uint64_t id) {
   std::lock_guard lock(mu_);
-  entries_.erase(id);
+  auto node = entries_.extract(id);
+  if (node.empty()) return std::nullopt;
+  return std::move(node.mapped().info);
 }
 
 std::vector<ConnInfo> ConnRegistry::snapshot() const {
@@ -41,7 +43,7 @@ std::size_t ConnRegistry::kill_matching(
     for (const auto& [id, e] : entries_)
       if (match(e.info.client)) kills.push_back(e.kill);
   }
-  // Outside the lock: a kill posts to the connection's loop, which then calls remove().
+  // Outside the lock: a kill posts to the connection's loop, which then calls take().
   for (auto& k : kills) k(reason);
   return kills.size();
 }

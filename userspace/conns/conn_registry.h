@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -50,7 +51,8 @@ class ConnRegistry {
 
   void add(const ConnInfo& info, Kill kill);
   void update(std::uint64_t id, const std::function<void(ConnInfo&)>& change);
-  void remove(std::uint64_t id);
+  // Removes the connection and hands back its record (for its access-log line).
+  std::optional<ConnInfo> take(std::uint64_t id);
 
   // Oldest first (by id), so listings are stable between calls.
   std::vector<ConnInfo> snapshot() const;

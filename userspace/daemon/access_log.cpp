@@ -108,7 +108,29 @@ AccessLog::AccessLog(const std::string& target, config::AccessLogFormat format)
     logger_->set_pattern("%v");  // the object carries its own time
   else
     logger_->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %v", spdlog::pattern_time_type::utc);
-  logger_->flush_on(spdlog::level::info);
+  if (!file_) {
+    logger_->flush_on(spdlog::level::info);  // stdout: each line as it comes
+    return;
+  }
+  flusher_ = std::thread([this] {
+    std::unique_lock lock(flusher_mu_);
+    while (!stopping_) {
+      flusher_wake_.wait_for(lock, kFlushInterval);
+      logger_->flush();
+    }
+  });
+}
+
+AccessLog::~AccessLog() {
+  if (flusher_.joinable()) {
+    {
+      std::lock_guard lock(flusher_mu_);
+      stopping_ = true;
+    }
+    flusher_wake_.notify_one();
+    flusher_.join();
+  }
+  logger_->flush();
 }
 
 void AccessLog::write(const AccessRecord& record) {

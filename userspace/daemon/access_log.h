@@ -14,9 +14,12 @@
 // connected, absent text ("-") as "":
 //   {"time":"2026-01-01T10:00:00.123Z","client":"203.0.113.9:51000",...,"end":"clean"}
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include <spdlog/logger.h>
 
@@ -66,8 +69,14 @@ class AccessLog {
  public:
   // Opens the file; throws with advice when it cannot.
   AccessLog(const std::string& target, config::AccessLogFormat format);
-  // Thread-safe; one line per call.
+  // Writes every line logged so far.
+  ~AccessLog();
+  AccessLog(const AccessLog&) = delete;
+  AccessLog& operator=(const AccessLog&) = delete;
+  // Thread-safe; one line per call. A file gets the lines in batches, within
+  // kFlushInterval, so a connection costs no write(2) of its own.
   void write(const AccessRecord& record);
+  static constexpr std::chrono::milliseconds kFlushInterval{100};
   // Thread-safe: reopens the file at its path (log rotation); "" when done or when logging to
   // stdout, else why not (the old file stays in use).
   std::string reopen();
@@ -76,6 +85,11 @@ class AccessLog {
   config::AccessLogFormat format_;
   std::shared_ptr<ReopenableFileSink> file_;  // null: stdout
   std::shared_ptr<spdlog::logger> logger_;
+  // Flushes a file's batch every kFlushInterval.
+  std::mutex flusher_mu_;
+  std::condition_variable flusher_wake_;
+  bool stopping_ = false;
+  std::thread flusher_;
 };
 
 }  // namespace snigate::daemon

@@ -35,7 +35,14 @@ ReopenableFileSink::ReopenableFileSink(std::string path) : path_(std::move(path)
   if (fd_ < 0) throw std::runtime_error("access log: " + open_error(path_, errno));
 }
 
-ReopenableFileSink::~ReopenableFileSink() { ::close(fd_); }
+ReopenableFileSink::~ReopenableFileSink() {
+  try {
+    write_pending();
+  } catch (const std::exception&) {
+    // Nowhere left to say it: the log is what failed.
+  }
+  ::close(fd_);
+}
 
 std::string ReopenableFileSink::reopen() {
   std::lock_guard lock(mutex_);
@@ -50,6 +57,11 @@ std::string ReopenableFileSink::reopen() {
     fd = open_append(path_, 0, 0);
   }
   if (fd < 0) return open_error(path_, errno) + "; still writing to the file it had open";
+  try {
+    write_pending();  // the lines logged so far belong to the old file
+  } catch (const std::exception&) {
+    pending_.clear();  // the old file refused them; the new one must not get them out of order
+  }
   ::close(fd_);
   fd_ = fd;
   return {};
@@ -58,16 +70,28 @@ std::string ReopenableFileSink::reopen() {
 void ReopenableFileSink::sink_it_(const spdlog::details::log_msg& msg) {
   spdlog::memory_buf_t line;
   formatter_->format(msg, line);
-  const char* p = line.data();
-  std::size_t left = line.size();
+  pending_.append(line.data(), line.size());
+  // One write per batch, not per connection; a full batch goes out at once.
+  constexpr std::size_t kBatch = 64 * 1024;
+  if (pending_.size() >= kBatch) write_pending();
+}
+
+void ReopenableFileSink::write_pending() {
+  const char* p = pending_.data();
+  std::size_t left = pending_.size();
   while (left > 0) {
     ssize_t n = ::write(fd_, p, left);
     if (n < 0 && errno == EINTR) continue;
-    // spdlog's logger catches this and reports it (rate-limited) on stderr.
-    if (n < 0) throw spdlog::spdlog_ex("access log: write to " + path_ + " failed", errno);
+    if (n < 0) {
+      const int err = errno;
+      pending_.clear();  // never retried: a later write would repeat or reorder them
+      // spdlog's logger catches this and reports it (rate-limited) on stderr.
+      throw spdlog::spdlog_ex("access log: write to " + path_ + " failed", err);
+    }
     p += n;
     left -= static_cast<std::size_t>(n);
   }
+  pending_.clear();
 }
 
 }  // namespace snigate::daemon

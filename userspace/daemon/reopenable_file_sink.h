@@ -2,8 +2,10 @@
 // An spdlog sink over a file that can be reopened at its path, for log rotation: logrotate
 // renames the file, then SIGUSR1 or `snigatectl reopen-logs` calls reopen(), and the next line
 // goes to a new file at the configured path while the renamed one keeps every line before it.
-// Each line is one write(2) on an O_APPEND descriptor, under the sink's lock: nothing is
-// buffered in the process, so nothing is lost or written twice across a reopen.
+// Lines are batched in the process and written whole, many per write(2) on an O_APPEND
+// descriptor, when the batch is full, on flush() (AccessLog flushes every 100 ms), before a
+// reopen (so each line lands in the file that was open when it was logged) and on close.
+// All under the sink's lock: nothing is lost or written twice across a reopen.
 #include <mutex>
 #include <string>
 
@@ -27,11 +29,15 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override;
-  void flush_() override {}  // write(2) per line: nothing is held back
+  void flush_() override { write_pending(); }
 
  private:
+  // Writes the batch out; the sink's lock is held.
+  void write_pending();
+
   std::string path_;
   int fd_ = -1;
+  std::string pending_;  // whole lines not written yet
 };
 
 }  // namespace snigate::daemon

@@ -46,18 +46,11 @@ EndReason forward_end(forward::Verdict verdict) {
   }
 }
 
-// The verdict of a forward connection, in its access-log line and its `snigatectl conns` row.
-void record_forward(const forward::ForwardResult& f, AccessRecord& record) {
-  record.requested = f.requested();
-  record.resolved = f.resolved_list();
-  record.verdict = forward::to_string(f.verdict);
-  record.detail = f.detail;
-}
-
-void show_forward(const AccessRecord& record, conns::ConnInfo& info) {
-  info.requested = record.requested;
-  info.resolved = record.resolved;
-  info.verdict = record.verdict;
+// The verdict of a forward connection, in its `snigatectl conns` row and its access-log line.
+void show_forward(const forward::ForwardResult& f, conns::ConnInfo& info) {
+  info.requested = f.requested();
+  info.resolved = f.resolved_list();
+  info.verdict = forward::to_string(f.verdict);
 }
 
 // Longest PROXY v2 header: 16-byte preamble plus a 16-bit length.
@@ -71,10 +64,10 @@ Session::Session(Accepted accepted, std::shared_ptr<const Generation> generation
       generation_(std::move(generation)),
       listener_(listener),
       context_(context),
-      deadline_(client_.get_executor()) {
-  peer_ = accepted.peer;
-  local_known_ = accepted.local.has_value();
-  if (local_known_) local_ = *accepted.local;
+      pre_(std::make_unique<PreRelay>(client_.get_executor())) {
+  pre_->peer = accepted.peer;
+  pre_->local_known = accepted.local.has_value();
+  if (pre_->local_known) pre_->local = *accepted.local;
 }
 
 void Session::start() {
@@ -101,47 +94,48 @@ bool Session::banned(const asio::ip::address& address) const {
 bool Session::admit(const asio::ip::address& client) {
   const auto& d = generation_->config->daemon;
   auto ticket = context_.client_limits.admit(
-      client, {d.max_connections_per_client, d.max_prereads_per_client}, &record_.detail);
+      client, {d.max_connections_per_client, d.max_prereads_per_client}, &detail_);
   if (!ticket) return false;
   ticket_.emplace(std::move(*ticket));
   return true;
 }
 
 void Session::arm_deadline(std::chrono::milliseconds timeout) {
-  deadline_.expires_after(timeout);
-  deadline_.async_wait([weak = weak_from_this()](const error_code& ec) {
+  pre_->deadline.expires_after(timeout);
+  pre_->deadline.async_wait([weak = weak_from_this()](const error_code& ec) {
     auto self = weak.lock();
-    if (ec || !self) return;
-    self->deadline_hit_ = true;
+    if (ec || !self || !self->pre_) return;
+    self->pre_->deadline_hit = true;
     error_code ignored;
     self->client_.close(ignored);
   });
 }
 
-void Session::disarm_deadline() { deadline_.cancel(); }
+void Session::disarm_deadline() {
+  if (pre_) pre_->deadline.cancel();
+}
 
 asio::awaitable<void> Session::run() {
   started_ = std::chrono::steady_clock::now();
   listener_.metrics->accepted.add();
   listener_.metrics->active.add();
   error_code ec;
-  if (!local_known_) local_ = client_.local_endpoint(ec);
-  client_endpoint_ = peer_;
-  destination_ = local_;
+  if (!pre_->local_known) pre_->local = client_.local_endpoint(ec);
+  pre_->client = pre_->peer;
+  pre_->destination = pre_->local;
   id_ = context_.registry.next_id();
-  record_.peer = str(peer_);
-  record_.client = record_.peer;
-  record_.listener = listener_.name();
-  counters_->mode = generation_->relay->mode();
+  client_text_ = str(pre_->peer);
+  counters_.mode = generation_->relay->mode();
 
   conns::ConnInfo info;
   info.id = id_;
   info.listener = listener_.name();
-  info.peer = peer_;
-  info.client = net::unmap(peer_.address());
+  info.peer = pre_->peer;
+  info.client = net::unmap(pre_->peer.address());
   info.state = "preread";
   info.started = std::chrono::system_clock::now();
-  info.counters = counters_;
+  // Part of this session: no allocation of its own, alive while a snapshot shows it.
+  info.counters = std::shared_ptr<const relay::Counters>(shared_from_this(), &counters_);
   context_.registry.add(info, [weak = weak_from_this()](conns::KillReason reason) {
     if (auto self = weak.lock()) self->kill(reason);
   });
@@ -150,43 +144,64 @@ asio::awaitable<void> Session::run() {
   try {
     end = co_await steps();
   } catch (const std::exception& e) {
-    record_.detail = e.what();
+    detail_ = e.what();
     end = EndReason::Error;
   }
+  // Relaying: the relay's callback ends the connection; this coroutine's frames go now, so
+  // an idle connection holds none.
+  if (!handed_over_) finish(end);
+}
+
+void Session::finish(EndReason end) {
   disarm_deadline();
   error_code ignored;
   if (upstream_) upstream_->close(ignored);
   client_.close(ignored);
-  context_.registry.remove(id_);
+  // The registry's record of the connection is the access log's too.
+  const std::optional<conns::ConnInfo> info = context_.registry.take(id_);
   ticket_.reset();
-  log_end(end);
+  log_end(end, info ? *info : conns::ConnInfo{});
 }
 
-void Session::log_end(EndReason end) {
-  record_.end = end;
-  record_.relay = relay::to_string(counters_->mode);
-  record_.bytes_in = counters_->client_to_upstream;
-  record_.bytes_out = counters_->upstream_to_client;
-  record_.duration_ms = ms_since(started_);
+void Session::log_end(EndReason end, const conns::ConnInfo& info) {
+  AccessRecord record;
+  record.client = client_text_;
+  record.peer = str(info.peer);
+  record.listener = info.listener;
+  record.name = info.server_name;
+  record.alpn = info.alpn;
+  record.backend = info.backend;
+  record.rule = info.rule;
+  record.upstream = info.upstream;
+  record.requested = info.requested;
+  record.resolved = info.resolved;
+  record.verdict = info.verdict;
+  record.detail = detail_;
+  record.connect_ms = connect_ms_;
+  record.end = end;
+  record.relay = relay::to_string(counters_.mode);
+  record.bytes_in = counters_.client_to_upstream;
+  record.bytes_out = counters_.upstream_to_client;
+  record.duration_ms = ms_since(started_);
   context_.stats.ended(*listener_.metrics,
                        {end, backend_ ? backend_->metrics : nullptr,
-                        backend_ ? &record_.backend : nullptr, record_.bytes_in,
-                        record_.bytes_out, relayed_ ? counters_->mode.load() : relay::Mode::Auto,
-                        counters_->fallback});
-  context_.access_log.write(record_);
+                        backend_ ? &record.backend : nullptr, record.bytes_in,
+                        record.bytes_out, relayed_ ? counters_.mode.load() : relay::Mode::Auto,
+                        counters_.fallback});
+  context_.access_log.write(record);
 }
 
 asio::awaitable<bool> Session::read_more(std::size_t max_total) {
-  std::size_t old = buffer_.size();
+  std::size_t old = pre_->buffer.size();
   std::size_t room = std::min<std::size_t>(4096, max_total > old ? max_total - old : 0);
   if (room == 0) co_return false;
-  buffer_.resize(old + room);
+  pre_->buffer.resize(old + room);
   error_code ec;
-  std::size_t n = co_await client_.async_read_some(asio::buffer(buffer_.data() + old, room),
+  std::size_t n = co_await client_.async_read_some(asio::buffer(pre_->buffer.data() + old, room),
                                                    asio::redirect_error(asio::use_awaitable, ec));
-  buffer_.resize(old + n);
-  if (ec && ec != asio::error::eof) record_.detail = ec.message();
-  if (ec == asio::error::eof) record_.detail = "client closed during preread";
+  pre_->buffer.resize(old + n);
+  if (ec && ec != asio::error::eof) detail_ = ec.message();
+  if (ec == asio::error::eof) detail_ = "client closed during preread";
   co_return !ec && n > 0;
 }
 
@@ -199,10 +214,10 @@ asio::awaitable<EndReason> Session::steps() {
                    limit, *refused);
     co_return EndReason::Limit;
   }
-  if (banned(peer_.address())) co_return EndReason::Banned;
+  if (banned(pre_->peer.address())) co_return EndReason::Banned;
   // Behind PROXY in, the peer is a trusted proxy carrying many clients: the client is counted
   // once its header names it.
-  if (!listener_.config->proxy_protocol_in && !admit(peer_.address())) co_return EndReason::Limit;
+  if (!listener_.config->proxy_protocol_in && !admit(pre_->peer.address())) co_return EndReason::Limit;
 
   arm_deadline(listener_.config->preread_timeout);
   // The PROXY header comes before anything the client itself sent, on every listener kind: a
@@ -211,8 +226,8 @@ asio::awaitable<EndReason> Session::steps() {
   if (listener_.config->proxy_protocol_in) {
     EndReason e = co_await read_proxy_header();
     if (e != EndReason::Clean) co_return e;
-    if (banned(client_endpoint_.address())) co_return EndReason::Banned;
-    if (!admit(client_endpoint_.address())) co_return EndReason::Limit;
+    if (banned(pre_->client.address())) co_return EndReason::Banned;
+    if (!admit(pre_->client.address())) co_return EndReason::Limit;
   }
   // `protocol = "connect"` listeners read a CONNECT request instead of a ClientHello (head,
   // auth, allow-list, DNS, reply), then relay the bytes the client sent after its head. The
@@ -230,18 +245,17 @@ asio::awaitable<EndReason> Session::steps() {
       });
     };
     forward::ForwardResult f = co_await forward::serve_connect(
-        client_, buffer_, *generation_->forward, listener_.name(), client_endpoint_.address(),
+        client_, pre_->buffer, *generation_->forward, listener_.name(), pre_->client.address(),
         on_destination);
     if (killed_) co_return *killed_;
     if (ticket_) ticket_->preread_done();
-    record_.name = f.name;
-    record_forward(f, record_);
+    detail_ = f.detail;
     context_.registry.update(id_, [&](conns::ConnInfo& i) {
       i.server_name = f.name;
-      show_forward(record_, i);
+      show_forward(f, i);
     });
     if (!f.ok()) co_return forward_end(f.verdict);
-    record_.connect_ms = ms_since(connect_start);
+    connect_ms_ = ms_since(connect_start);
     co_return co_await replay_and_relay(std::move(*f.upstream), f.connected,
                                         config::ProxyProtocol::Off);
   }
@@ -251,88 +265,91 @@ asio::awaitable<EndReason> Session::steps() {
   if (ticket_) ticket_->preread_done();
 
   const routing::RouteMatch route = listener_.table->route(
-      {record_.name, &alpn_, net::unmap(client_endpoint_.address())});
+      {pre_->name, &pre_->alpn, net::unmap(pre_->client.address())});
   if (!route.backend) {
-    record_.detail = "no route for this name and no default";
+    detail_ = "no route for this name and no default";
     co_return EndReason::NoRoute;
   }
-  record_.backend = *route.backend;
-  record_.rule = *route.rule;
+  context_.registry.update(id_, [&](conns::ConnInfo& i) {
+    i.backend = *route.backend;
+    i.rule = *route.rule;
+  });
   co_return co_await connect_and_relay(*route.backend);
 }
 
 asio::awaitable<EndReason> Session::read_proxy_header() {
-  if (!net::contains_any(listener_.config->trusted_proxies, peer_.address())) {
-    record_.detail = "peer not in trusted_proxies";
+  if (!net::contains_any(listener_.config->trusted_proxies, pre_->peer.address())) {
+    detail_ = "peer not in trusted_proxies";
     co_return EndReason::Untrusted;
   }
   for (;;) {
-    parser::ProxyDecode d = parser::decode_proxy_header(buffer_);
+    parser::ProxyDecode d = parser::decode_proxy_header(pre_->buffer);
     if (d.status == parser::Status::Error) {
-      record_.detail = d.error;
+      detail_ = d.error;
       co_return EndReason::ProxyError;
     }
     if (d.status == parser::Status::Done) {
       if (!d.header.local) {
-        client_endpoint_ = d.header.source;
-        destination_ = d.header.destination;
-        record_.client = str(client_endpoint_);
-        context_.registry.update(id_, [a = net::unmap(client_endpoint_.address())](
+        pre_->client = d.header.source;
+        pre_->destination = d.header.destination;
+        client_text_ = str(pre_->client);
+        context_.registry.update(id_, [a = net::unmap(pre_->client.address())](
                                           conns::ConnInfo& i) { i.client = a; });
       }
       // Bytes after the header are the start of the client's own stream.
-      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(d.consumed));
+      auto& buffer = pre_->buffer;
+      buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(d.consumed));
       co_return EndReason::Clean;
     }
     if (!co_await read_more(kProxyHeaderMax))
-      co_return deadline_hit_ ? EndReason::PrereadTimeout
+      co_return pre_->deadline_hit ? EndReason::PrereadTimeout
                               : killed_ ? *killed_ : EndReason::ProxyError;
   }
 }
 
 asio::awaitable<EndReason> Session::preread() {
   const std::size_t max = listener_.config->preread_max;
-  // Each re-call resumes where the last one stopped (buffer_ only grows at its end from here
+  // Each re-call resumes where the last one stopped (pre_->buffer only grows at its end from here
   // on), so a hello or head dripped a byte at a time is not re-parsed from its first byte.
   parser::TlsCursor tls_cursor;
   parser::HttpCursor http_cursor;
+  std::string alpn;  // as the log and `snigatectl conns` show it
   for (;;) {
-    if (!buffer_.empty()) {
+    if (!pre_->buffer.empty()) {
       if (listener_.http()) {
-        parser::HttpPreread p = parser::parse_http_preread(buffer_, http_cursor, max);
+        parser::HttpPreread p = parser::parse_http_preread(pre_->buffer, http_cursor, max);
         if (p.status == parser::Status::Done) {
-          record_.name = p.head.host;
+          pre_->name = p.head.host;
           break;
         }
         if (p.status == parser::Status::Error) {
-          record_.detail = p.error;
+          detail_ = p.error;
           co_return EndReason::ParseError;
         }
       } else {
-        parser::TlsPreread p = parser::parse_tls_preread(buffer_, tls_cursor, max);
+        parser::TlsPreread p = parser::parse_tls_preread(pre_->buffer, tls_cursor, max);
         if (p.status == parser::Status::Done) {
-          record_.name = p.hello.sni;
-          for (const auto& a : p.hello.alpn)
-            record_.alpn += (record_.alpn.empty() ? "" : ",") + a;
-          alpn_ = std::move(p.hello.alpn);
+          pre_->name = p.hello.sni;
+          for (const auto& a : p.hello.alpn) alpn += (alpn.empty() ? "" : ",") + a;
+          pre_->alpn = std::move(p.hello.alpn);
           break;
         }
         if (p.status == parser::Status::Error) {
-          record_.detail = std::string(parser::to_string(p.error)) +
+          detail_ = std::string(parser::to_string(p.error)) +
                            (p.detail.empty() ? "" : ": " + p.detail);
           // A client configured with this listener as its HTTP proxy: say so, not just "not TLS".
-          if (auto why = forward::explain_not_tls(buffer_)) record_.detail = *why;
+          if (auto why = forward::explain_not_tls(pre_->buffer)) detail_ = *why;
           co_return EndReason::ParseError;
         }
       }
     }
     if (!co_await read_more(max))
-      co_return deadline_hit_ ? EndReason::PrereadTimeout
+      co_return pre_->deadline_hit ? EndReason::PrereadTimeout
                               : killed_ ? *killed_ : EndReason::ParseError;
   }
-  context_.registry.update(id_, [this](conns::ConnInfo& i) {
-    i.server_name = record_.name;
-    i.alpn = record_.alpn;
+  context_.registry.update(id_, [&](conns::ConnInfo& i) {
+    i.server_name = pre_->name;
+    i.alpn = alpn;
     i.state = "connecting";
   });
   co_return EndReason::Clean;
@@ -341,7 +358,7 @@ asio::awaitable<EndReason> Session::preread() {
 asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend_name) {
   const BackendSettings* backend = generation_->backend(backend_name);
   if (!backend) {
-    record_.detail = "backend '" + backend_name + "' is not defined";
+    detail_ = "backend '" + backend_name + "' is not defined";
     co_return EndReason::NoRoute;
   }
   backend_ = backend;
@@ -350,16 +367,16 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   if (backend->config->forward_port) {
     const auto connect_start = std::chrono::steady_clock::now();
     context_.registry.update(id_, [&](conns::ConnInfo& i) {
-      i.requested = record_.name + ":" + std::to_string(*backend->config->forward_port);
+      i.requested = pre_->name + ":" + std::to_string(*backend->config->forward_port);
       i.verdict = "pending";
     });
     forward::ForwardResult f = co_await forward::open_forward(
-        client_.get_executor(), *generation_->forward, backend_name, record_.name);
+        client_.get_executor(), *generation_->forward, backend_name, pre_->name);
     if (killed_) co_return *killed_;
-    record_forward(f, record_);
-    context_.registry.update(id_, [this](conns::ConnInfo& i) { show_forward(record_, i); });
+    detail_ = f.detail;
+    context_.registry.update(id_, [&](conns::ConnInfo& i) { show_forward(f, i); });
     if (!f.ok()) co_return forward_end(f.verdict);
-    record_.connect_ms = ms_since(connect_start);
+    connect_ms_ = ms_since(connect_start);
     co_return co_await replay_and_relay(std::move(*f.upstream), f.connected,
                                         backend->config->proxy_protocol);
   }
@@ -378,11 +395,11 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   if (killed_) co_return *killed_;
   if (!r.socket) {
     for (const auto& a : r.attempts)
-      record_.detail += (record_.detail.empty() ? "" : ";") + a.server + ":" + a.error.message();
-    if (r.attempts.empty()) record_.detail = "no server available";
+      detail_ += (detail_.empty() ? "" : ";") + a.server + ":" + a.error.message();
+    if (r.attempts.empty()) detail_ = "no server available";
     co_return EndReason::Refused;
   }
-  record_.connect_ms = ms_since(connect_start);
+  connect_ms_ = ms_since(connect_start);
   co_return co_await replay_and_relay(std::move(*r.socket), r.remote,
                                       backend->config->proxy_protocol);
 }
@@ -391,50 +408,52 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
                                                      const tcp::endpoint& remote,
                                                      config::ProxyProtocol proxy_protocol) {
   upstream_ = std::move(upstream);
-  record_.upstream = str(remote);
   error_code ec;
   upstream_->set_option(tcp::no_delay(true), ec);
-  context_.registry.update(id_, [this](conns::ConnInfo& i) {
-    i.backend = record_.backend;
-    i.rule = record_.rule;
-    i.upstream = record_.upstream;
+  context_.registry.update(id_, [&](conns::ConnInfo& i) {
+    i.upstream = str(remote);
     i.state = "relaying";
   });
 
   // The PROXY header and the preread bytes go out in one write, so the backend sees them in
   // one segment where it fits (some servers read the header with a single recv).
   std::vector<std::uint8_t> out;
-  const std::string first_alpn = record_.alpn.substr(0, record_.alpn.find(','));
+  const std::string first_alpn = pre_->alpn.empty() ? std::string() : pre_->alpn.front();
   switch (proxy_protocol) {
     case config::ProxyProtocol::Off:
       break;
     case config::ProxyProtocol::V1: {
-      std::string h = parser::encode_proxy_v1(client_endpoint_, destination_);
+      std::string h = parser::encode_proxy_v1(pre_->client, pre_->destination);
       out.assign(h.begin(), h.end());
       break;
     }
     case config::ProxyProtocol::V2:
-      out = parser::encode_proxy_v2(client_endpoint_, destination_,
-                                    listener_.http() ? std::string_view{} : record_.name,
+      out = parser::encode_proxy_v2(pre_->client, pre_->destination,
+                                    listener_.http() ? std::string_view{} : pre_->name,
                                     first_alpn);
       break;
   }
-  out.insert(out.end(), buffer_.begin(), buffer_.end());
-  counters_->client_to_upstream += buffer_.size();
+  out.insert(out.end(), pre_->buffer.begin(), pre_->buffer.end());
+  counters_.client_to_upstream += pre_->buffer.size();
   co_await asio::async_write(*upstream_, asio::buffer(out),
                              asio::redirect_error(asio::use_awaitable, ec));
   if (killed_) co_return *killed_;
   if (ec) {
-    record_.detail = "writing to upstream: " + ec.message();
+    detail_ = "writing to upstream: " + ec.message();
     co_return EndReason::UpstreamReset;
   }
-  std::vector<std::uint8_t>().swap(buffer_);
+  pre_.reset();  // what the relayed connection does not need goes before it idles
 
   relayed_ = true;
-  relay::Result result = co_await generation_->relay->run(client_, *upstream_,
-                                                          generation_->relay_options, *counters_);
-  if (!result.detail.empty()) record_.detail = result.detail;
-  co_return killed_ && result.end == relay::End::Aborted ? *killed_ : from_relay(result.end);
+  handed_over_ = true;
+  generation_->relay->start(client_, *upstream_, generation_->relay_options, counters_,
+                            [self = shared_from_this()](relay::Result result) {
+                              if (!result.detail.empty()) self->detail_ = result.detail;
+                              self->finish(self->killed_ && result.end == relay::End::Aborted
+                                               ? *self->killed_
+                                               : from_relay(result.end));
+                            });
+  co_return EndReason::Clean;
 }
 
 }  // namespace snigate::daemon

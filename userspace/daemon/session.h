@@ -1,7 +1,8 @@
 #pragma once
-// One client connection, start to end, as one coroutine: limits and bans, optional PROXY
+// One client connection, start to end: as one coroutine, limits and bans, optional PROXY
 // header in, preread (ClientHello or HTTP head), route, connect upstream, PROXY header out
-// plus the preread bytes in one write, relay, one access log line.
+// plus the preread bytes in one write; then the relay, whose callback writes the one access
+// log line (the coroutine ends at the hand-off, so an idle connection keeps no frame).
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -52,11 +53,12 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<EndReason> read_proxy_header();
   boost::asio::awaitable<EndReason> preread();
   boost::asio::awaitable<EndReason> connect_and_relay(const std::string& backend);
-  // Sends the PROXY header (if any) and the preread bytes, then relays until the end.
+  // Sends the PROXY header (if any) and the preread bytes, then hands both sockets to the
+  // relay, whose callback ends the session.
   boost::asio::awaitable<EndReason> replay_and_relay(tcp::socket upstream,
                                                      const tcp::endpoint& remote,
                                                      config::ProxyProtocol proxy_protocol);
-  // Appends what the client sent next to buffer_; false on error, EOF or deadline.
+  // Appends what the client sent next to pre_->buffer; false on error, EOF or deadline.
   boost::asio::awaitable<bool> read_more(std::size_t max_total);
   bool banned(const boost::asio::ip::address& address) const;
   // Takes a place under the client's caps (max_*_per_client); false, with the detail set,
@@ -66,7 +68,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void disarm_deadline();
   // From any thread: closes the sockets on the session's own loop; the access log says why.
   void kill(conns::KillReason reason);
-  void log_end(EndReason end);
+  // Closes both sockets, leaves the registry and the client's caps, writes the log line.
+  void finish(EndReason end);
+  // The access log's line: the registry's record of the connection (`info`) and how it went.
+  void log_end(EndReason end, const conns::ConnInfo& info);
 
   tcp::socket client_;
   std::optional<tcp::socket> upstream_;
@@ -74,22 +79,35 @@ class Session : public std::enable_shared_from_this<Session> {
   const ListenerSettings& listener_;
   const BackendSettings* backend_ = nullptr;  // once routed to a defined backend
   bool relayed_ = false;  // the relay ran: the connection counts under its relay mode
+  bool handed_over_ = false;  // the relay's callback ends the session, not run()
   SessionContext& context_;
-  boost::asio::steady_timer deadline_;
-  bool deadline_hit_ = false;
-  std::optional<EndReason> killed_;
-  std::optional<conns::ClientLimits::Ticket> ticket_;  // this connection's place per client  // set by kill(): banned or drain_timeout
+  std::optional<EndReason> killed_;  // set by kill(): banned or drain_timeout
+  std::optional<conns::ClientLimits::Ticket> ticket_;  // this connection's place per client
 
   std::uint64_t id_ = 0;
   std::chrono::steady_clock::time_point started_;
-  tcp::endpoint peer_, local_;
-  bool local_known_ = false;  // from the listener's address, without getsockname
-  tcp::endpoint client_endpoint_;       // real client
-  tcp::endpoint destination_;           // what the client connected to (from PROXY if any)
-  std::vector<std::uint8_t> buffer_;    // bytes read from the client, replayed upstream
-  std::vector<std::string> alpn_;       // offered ALPN protocols, for the route
-  std::shared_ptr<relay::Counters> counters_ = std::make_shared<relay::Counters>();
-  AccessRecord record_;
+  // What only the steps before the hand-off use, freed there: an idle relayed connection
+  // keeps none of it.
+  struct PreRelay {
+    explicit PreRelay(const boost::asio::any_io_executor& ex) : deadline(ex) {}
+    boost::asio::steady_timer deadline;
+    bool deadline_hit = false;
+    tcp::endpoint peer, local;
+    bool local_known = false;          // from the listener's address, without getsockname
+    tcp::endpoint client;              // real client
+    tcp::endpoint destination;         // what the client connected to (from PROXY if any)
+    std::vector<std::uint8_t> buffer;  // bytes read from the client, replayed upstream
+    std::vector<std::string> alpn;     // offered ALPN protocols, for the route
+    std::string name;                  // SNI or Host, for the route and the PROXY header
+  };
+  std::unique_ptr<PreRelay> pre_;
+  relay::Counters counters_;
+  // One record per connection: what `snigatectl conns` lists (name, backend, upstream...) is
+  // in the registry, which hands it back for the log line; the session keeps only what the
+  // log adds to it.
+  std::string client_text_;  // the real client, "ip:port"
+  std::string detail_;       // why, for errors
+  double connect_ms_ = -1;   // -1: never connected
 };
 
 }  // namespace snigate::daemon

@@ -351,7 +351,7 @@ void QuicListener::end(Flow& f, FlowEnd how, const std::string& detail) {
   f.record.end = how;
   if (!detail.empty()) f.record.detail = detail;
   f.record.duration_ms = ms_since(f.started);
-  hooks_.registry->remove(f.id);
+  hooks_.registry->take(f.id);
   if (f.kernel) {
     // Its figures join the line, then its datagrams come back to the sockets, closed below.
     sync_kernel(f);

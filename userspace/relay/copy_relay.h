@@ -7,8 +7,8 @@ namespace snigate::relay {
 class CopyRelay final : public Relay {
  public:
   Mode mode() const override { return Mode::Copy; }
-  boost::asio::awaitable<Result> run(tcp::socket& client, tcp::socket& upstream,
-                                     const Options& options, Counters& counters) override;
+  void start(tcp::socket& client, tcp::socket& upstream, const Options& options,
+             Counters& counters, Done done) override;
 };
 
 }  // namespace snigate::relay

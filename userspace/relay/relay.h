@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,18 +57,28 @@ struct Result {
 
 class Relay {
  public:
+  // Called once, on the sockets' executor, with how the connection ended.
+  using Done = std::function<void(Result)>;
+
   virtual ~Relay() = default;
   virtual Mode mode() const = 0;
-  // Runs until both directions have closed (a FIN is passed on per direction, the other
-  // direction keeps flowing), a side resets (the reset is passed on), the idle timeout fires,
-  // or someone closes the sockets (a ban, a forced stop): End::Aborted. Safe to call
-  // concurrently from several event loops.
-  // Ownership: the caller owns both sockets. On End::Clean they are left open with every byte
-  // queued, for the caller to close. On any other end the relay has closed both already (the
+  // Starts relaying and returns at once; `done` gets the result when the connection has
+  // ended: both directions closed (a FIN is passed on per direction, the other direction
+  // keeps flowing), a side reset (the reset is passed on), the idle timeout fired, or someone
+  // closed the sockets (a ban, a forced stop): End::Aborted. Safe to call concurrently from
+  // several event loops.
+  // Ownership: the caller owns both sockets, `options` and `counters`, and keeps them alive
+  // until `done` has run. On End::Clean both sockets are left open with every byte queued,
+  // for the caller to close. On any other end the relay has closed both already (the
   // caller's close is then a no-op): with RST towards the side whose peer reset; on an idle
   // timeout with FIN under copy and splice but RST under sockmap (sockmap_relay.h, step 7).
+  // A relay implements start() or run(); each defaults to the other. The userspace relays
+  // implement start(): between events they hold no coroutine frame, buffer, pipe or timer.
+  virtual void start(tcp::socket& client, tcp::socket& upstream, const Options& options,
+                     Counters& counters, Done done);
+  // start() as a coroutine: returns what `done` got.
   virtual boost::asio::awaitable<Result> run(tcp::socket& client, tcp::socket& upstream,
-                                             const Options& options, Counters& counters) = 0;
+                                             const Options& options, Counters& counters);
 };
 
 }  // namespace snigate::relay

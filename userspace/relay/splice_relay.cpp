@@ -10,17 +10,12 @@
 #include <mutex>
 #include <vector>
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
-#include "relay/relay_state.h"
+#include "relay/flow.h"
 
 namespace snigate::relay {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-using detail::Direction;
-using detail::Link;
 
 namespace {
 
@@ -37,8 +32,8 @@ void close_pipe(Pipe& p) {
   p = Pipe{};
 }
 
-// Empty pipes kept for reuse by this worker thread (a coroutine stays on its worker's
-// thread). A direction holds a pipe only while it moves bytes, and gives it back empty when
+// Empty pipes kept for reuse by this worker thread (a flow runs on its worker's thread only).
+// A direction holds a pipe only while it moves bytes, and gives it back empty when
 // its source has nothing more for now or ends: an idle connection holds none, and a short
 // one costs no pipe2, fcntl and four close calls (HAProxy's pipe pool, bounded the same way).
 class PipePool {
@@ -86,78 +81,59 @@ class PipePool {
   std::vector<Pipe> free_;
 };
 
-// A direction's pipe: back to the pool when empty, closed when it may still hold bytes (a
-// failed write leaves them there).
-class HeldPipe {
- public:
-  HeldPipe() = default;
-  HeldPipe(const HeldPipe&) = delete;
-  HeldPipe& operator=(const HeldPipe&) = delete;
-  ~HeldPipe() { empty_ ? PipePool::local().give(pipe_) : close_pipe(pipe_); }
+error_code last_error() {
+  return errno == EAGAIN ? error_code(asio::error::would_block)
+                         : error_code(errno, boost::system::system_category());
+}
 
-  bool take(std::size_t size, error_code& ec) { return PipePool::local().take(pipe_, size, ec); }
-  void give_back() {
-    PipePool::local().give(pipe_);
-    empty_ = true;
+// socket -> pipe -> socket, the pipe taken from the pool when a direction has bytes to move
+// and given back once it is empty again (closed instead if bytes may remain in it).
+class SpliceFlow final : public detail::Flow {
+ public:
+  using Flow::Flow;
+  ~SpliceFlow() override {
+    for (auto& p : pipe_) close_pipe(p);  // released already unless start() never ran
   }
-  void filled() { empty_ = false; }
-  void drained() { empty_ = true; }
-  bool is_open() const { return pipe_.is_open(); }
-  int read_fd() const { return pipe_.read_fd; }
-  int write_fd() const { return pipe_.write_fd; }
 
  private:
-  Pipe pipe_;
-  bool empty_ = true;
-};
+  static constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 
-error_code last_error() { return error_code(errno, boost::system::system_category()); }
-
-asio::awaitable<void> pump(Link& link, Direction d) {
-  const std::size_t size = link.options().buffer_bytes;
-  constexpr unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
-  HeldPipe pipe;  // taken when the source is readable, given back when it has nothing more
-  error_code ec;
-  for (;;) {
-    if (!pipe.is_open()) {
-      co_await d.from.async_wait(tcp::socket::wait_read,
-                                 asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return link.failed(d.from_side, ec);
-      if (!pipe.take(size, ec)) co_return link.failed(d.from_side, ec);
+  std::size_t read(int d, tcp::socket& from, std::size_t max, error_code& ec) override {
+    Pipe& p = pipe_[d];
+    if (!p.is_open() && !PipePool::local().take(p, max, ec)) return 0;
+    for (;;) {
+      ssize_t n = ::splice(from.native_handle(), nullptr, p.write_fd, nullptr, max, kFlags);
+      if (n > 0) return static_cast<std::size_t>(n);
+      if (n < 0 && errno == EINTR) continue;
+      ec = n == 0 ? error_code(asio::error::eof) : last_error();
+      return 0;
     }
-    ssize_t n = ::splice(d.from.native_handle(), nullptr, pipe.write_fd(), nullptr, size, flags);
-    if (n == 0) co_return link.eof(d);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) co_return link.failed(d.from_side, last_error());
-      pipe.give_back();  // empty: the last read was drained
-      continue;
-    }
-    pipe.filled();
-    link.touch();
-    // Drain the pipe completely before reading again: at most `size` bytes in flight.
-    auto in_pipe = static_cast<std::size_t>(n);
-    while (in_pipe > 0) {
-      ssize_t m = ::splice(pipe.read_fd(), nullptr, d.to.native_handle(), nullptr, in_pipe, flags);
-      if (m > 0) {
-        in_pipe -= static_cast<std::size_t>(m);
-        d.count += static_cast<std::uint64_t>(m);
-        continue;
-      }
-      if (m < 0 && errno == EINTR) continue;
-      if (m < 0 && errno != EAGAIN) co_return link.failed(d.to_side, last_error());
-      co_await d.to.async_wait(tcp::socket::wait_write,
-                               asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return link.failed(d.to_side, ec);
-    }
-    pipe.drained();
   }
-}
+
+  std::size_t write(int d, tcp::socket& to, std::size_t held, error_code& ec) override {
+    for (;;) {
+      ssize_t n = ::splice(pipe_[d].read_fd, nullptr, to.native_handle(), nullptr, held, kFlags);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      ec = last_error();
+      return 0;
+    }
+  }
+
+  void release(int d, bool empty) override {
+    if (empty)
+      PipePool::local().give(pipe_[d]);
+    else
+      close_pipe(pipe_[d]);
+  }
+
+  Pipe pipe_[2];
+};
 
 }  // namespace
 
-asio::awaitable<Result> SpliceRelay::run(tcp::socket& client, tcp::socket& upstream,
-                                         const Options& options, Counters& counters) {
+void SpliceRelay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
+                        Counters& counters, Done done) {
   // splice(2) into a socket whose peer has reset raises SIGPIPE, and unlike send(2) it has no
   // MSG_NOSIGNAL: the process would die of a peer's reset. EPIPE is handled as an error.
   static std::once_flag sigpipe_ignored;
@@ -169,8 +145,7 @@ asio::awaitable<Result> SpliceRelay::run(tcp::socket& client, tcp::socket& upstr
   // first spares an ioctl per socket already set (the listener sets the client's).
   if (!client.non_blocking()) client.non_blocking(true, ignored);
   if (!upstream.non_blocking()) upstream.non_blocking(true, ignored);
-  Link link(client, upstream, options, counters);
-  co_return co_await link.run(pump);
+  detail::start_flow<SpliceFlow>(client, upstream, options, counters, std::move(done));
 }
 
 bool SpliceRelay::available(std::string* reason) {

@@ -8,8 +8,8 @@ namespace snigate::relay {
 class SpliceRelay final : public Relay {
  public:
   Mode mode() const override { return Mode::Splice; }
-  boost::asio::awaitable<Result> run(tcp::socket& client, tcp::socket& upstream,
-                                     const Options& options, Counters& counters) override;
+  void start(tcp::socket& client, tcp::socket& upstream, const Options& options,
+             Counters& counters, Done done) override;
   // Whether this kernel has splice(2) for sockets and pipes; the reason when it has not.
   static bool available(std::string* reason);
 };

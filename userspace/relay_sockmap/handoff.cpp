@@ -15,7 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include "relay/relay_state.h"
+#include "relay/ending.h"
 #include "relay_sockmap/tcp_accounting.h"
 
 namespace snigate::relay::sockmap {
@@ -58,7 +58,7 @@ class Handoff {
         try {
           std::rethrow_exception(e);
         } catch (const std::exception& x) {
-          if (!ended_) close_both(false, false);
+          if (!ending_.ended()) close_both(false, false);
           finish(End::Error, x.what());
         }
       }
@@ -75,7 +75,7 @@ class Handoff {
       co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
     sync_counters();
-    co_return result_;
+    co_return ending_.result();
   }
 
   // Counters are the session's running totals (it counts the replayed preread itself):
@@ -108,7 +108,7 @@ class Handoff {
     asio::steady_timer timer(sock(side).get_executor(), d);
     error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    co_return !ended_;
+    co_return !ending_.ended();
   }
 
   // Waits until every byte sent from `side` (redirected by the program or written by us)
@@ -121,7 +121,7 @@ class Handoff {
     asio::steady_timer timer(sock(side).get_executor());
     auto delay = 1ms;
     for (;;) {
-      if (ended_) co_return false;
+      if (ending_.ended()) co_return false;
       const std::uint64_t expected =
           load(d.peer_base) + load(d.redirected) + load(d.user_bytes);
       auto written = bytes_written(peer);
@@ -151,7 +151,7 @@ class Handoff {
     std::size_t size = 0;
     for (;;) {
       error_code ec = co_await ready(side, tcp::socket::wait_read);
-      if (ended_) co_return;
+      if (ending_.ended()) co_return;
       if (ec) co_return failed(side, ec);
       if (!buffer) {
         size = read_size(src);
@@ -180,7 +180,7 @@ class Handoff {
       if (!co_await drained(side)) co_return;
       co_await asio::async_write(dst, asio::buffer(buffer.get(), static_cast<std::size_t>(n)),
                                  asio::redirect_error(asio::use_awaitable, ec));
-      if (ended_) co_return;
+      if (ending_.ended()) co_return;
       if (ec) co_return failed(side ^ 1, ec);
       store(d.user_bytes, load(d.user_bytes) + static_cast<std::uint64_t>(n));
       // Caught up: the program takes the direction back on the next skb, and the buffer,
@@ -196,7 +196,7 @@ class Handoff {
     // src now only reads EOF; keep watching it for a reset while the peer still sends.
     for (;;) {
       error_code ec = co_await ready(side, tcp::socket::wait_error);
-      if (ended_ || directions_done_ == 2) co_return;
+      if (ending_.ended() || directions_done_ == 2) co_return;
       if (ec) co_return failed(side, ec);
       if (int err = pending_error(src.native_handle()); err != 0)
         co_return failed(side, errno_code(err));
@@ -218,11 +218,11 @@ class Handoff {
     };
     std::uint64_t last = total();
     auto last_change = std::chrono::steady_clock::now();
-    while (!ended_) {
+    while (!ending_.ended()) {
       ticker_.expires_after(interval);
       error_code ec;
       co_await ticker_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (ended_) co_return;
+      if (ending_.ended()) co_return;
       sync_counters();
       if (broken()) co_return;
       auto now = std::chrono::steady_clock::now();
@@ -251,26 +251,14 @@ class Handoff {
   }
 
   void finish(End end, std::string detail = {}) {
-    if (ended_) return;
-    ended_ = true;
-    result_.end = end;
-    result_.detail = std::move(detail);
-    ticker_.cancel();
+    if (ending_.finish(end, std::move(detail))) ticker_.cancel();
   }
 
-  // Same rules as the userspace relays (relay_state.cpp): a reset is passed on as a reset.
+  // The rules every relay shares (ending.h): a reset is passed on as a reset.
   void failed(int side, const error_code& ec) {
-    if (ended_) return;
-    const bool client = side == kClient;
-    if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
-      finish(End::Aborted);
-      close_both(false, false);
-    } else if (detail::is_reset(ec)) {
-      finish(client ? End::ClientReset : End::UpstreamReset);
-      close_both(!client, client);
-    } else {
-      finish(End::Error, std::string(client ? "client: " : "upstream: ") + ec.message());
-      close_both(false, false);
+    if (auto close = ending_.failed(side == kClient, ec)) {
+      ticker_.cancel();
+      close_both(close->reset_client, close->reset_upstream);
     }
   }
 
@@ -309,8 +297,7 @@ class Handoff {
   asio::steady_timer wake_;
   int running_ = 0;
   int directions_done_ = 0;
-  bool ended_ = false;
-  Result result_;
+  Ending ending_;
 };
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "upstream/connect.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <memory>
 
 #include <boost/asio/redirect_error.hpp>
@@ -53,6 +56,24 @@ asio::awaitable<error_code> resolve(const std::shared_ptr<Attempt>& a,
   co_return error_code{};
 }
 
+// connect(2), then a wait for writability and SO_ERROR: what asio's async_connect does, less
+// the poll(2) it adds before reading SO_ERROR (one system call per connection).
+asio::awaitable<error_code> connect_socket(tcp::socket& socket, const tcp::endpoint& endpoint) {
+  const auto size = static_cast<socklen_t>(endpoint.size());
+  if (::connect(socket.native_handle(), endpoint.data(), size) == 0) co_return error_code{};
+  // EINTR: the connection goes on in the background (connect(2)), as with EINPROGRESS.
+  if (errno != EINPROGRESS && errno != EINTR)
+    co_return error_code(errno, boost::system::system_category());
+  error_code ec;
+  co_await socket.async_wait(tcp::socket::wait_write,
+                             asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;  // closed by the deadline: operation_aborted
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  co_return error_code(err, boost::system::system_category());
+}
+
 asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
                                         const config::ServerConfig& server,
                                         tcp::endpoint& remote) {
@@ -74,7 +95,7 @@ asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
     a->socket.open(endpoint.protocol(), ec);
     if (!ec) a->socket.non_blocking(true, ec);
     if (ec) continue;
-    co_await a->socket.async_connect(endpoint, asio::redirect_error(asio::use_awaitable, ec));
+    ec = co_await connect_socket(a->socket, endpoint);
     if (!ec && !a->timed_out) {
       remote = endpoint;
       co_return ec;

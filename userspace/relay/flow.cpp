@@ -1,0 +1,220 @@
+#include "relay/flow.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+namespace snigate::relay::detail {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using namespace std::chrono_literals;
+
+// The idle timeout of every flow on one event loop: a timer that ticks while flows are
+// listed and ends those whose last activity is older than their timeout. It fires between
+// idle_timeout and idle_timeout plus a tick (a quarter of the shortest timeout, within
+// 10 ms..1 s) after the last byte.
+class IdleSweep final : public asio::execution_context::service {
+ public:
+  static inline asio::execution_context::id id;
+  explicit IdleSweep(asio::execution_context& context) : service(context) {}
+
+  void add(Flow& flow, const asio::any_io_executor& ex) {
+    flow.sweep_ = this;
+    flow.next_ = head_;
+    if (head_) head_->prev_ = &flow;
+    head_ = &flow;
+    if (!timer_ && !shut_down_) timer_.emplace(ex);
+    if (auto tick = tick_for(flow.options().idle_timeout); !armed_ || tick < tick_) arm(tick);
+  }
+
+  void remove(Flow& flow) {
+    if (flow.prev_)
+      flow.prev_->next_ = flow.next_;
+    else
+      head_ = flow.next_;
+    if (flow.next_) flow.next_->prev_ = flow.prev_;
+    flow.prev_ = flow.next_ = nullptr;
+    flow.sweep_ = nullptr;
+    // Nothing to watch: no pending wait keeps the event loop running.
+    if (!head_ && timer_ && armed_) {
+      armed_ = false;
+      ++generation_;
+      timer_->cancel();
+    }
+  }
+
+ private:
+  static std::chrono::milliseconds tick_for(std::chrono::milliseconds idle_timeout) {
+    return std::clamp<std::chrono::milliseconds>(idle_timeout / 4, 10ms, 1000ms);
+  }
+
+  void shutdown() override {
+    shut_down_ = true;
+    timer_.reset();
+  }
+
+  void arm(std::chrono::milliseconds tick) {
+    if (!timer_) return;
+    tick_ = tick;
+    armed_ = true;
+    ++generation_;
+    timer_->expires_after(tick);
+    timer_->async_wait([this, generation = generation_](const error_code& ec) {
+      // A wait replaced by a shorter one, or cancelled, is not this sweep's.
+      if (ec || shut_down_ || generation != generation_) return;
+      armed_ = false;
+      sweep();
+    });
+  }
+
+  void sweep() {
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<std::shared_ptr<Flow>> expired;
+    auto tick = 1000ms;
+    for (Flow* f = head_; f; f = f->next_) {
+      const auto timeout = f->options().idle_timeout;
+      tick = std::min(tick, tick_for(timeout));
+      if (now - f->last_activity_ >= timeout) expired.push_back(f->shared_from_this());
+    }
+    for (auto& f : expired) f->idle_expired();
+    if (head_) arm(tick);
+  }
+
+  Flow* head_ = nullptr;
+  std::optional<asio::steady_timer> timer_;
+  std::chrono::milliseconds tick_{1000};
+  std::uint64_t generation_ = 0;
+  bool armed_ = false;
+  bool shut_down_ = false;
+};
+
+Flow::Flow(tcp::socket& client, tcp::socket& upstream, const Options& options,
+           Counters& counters, Relay::Done done)
+    : dir_{{&client, &upstream, &counters.client_to_upstream, true},
+           {&upstream, &client, &counters.upstream_to_client, false}},
+      options_(options),
+      done_(std::move(done)),
+      last_activity_(std::chrono::steady_clock::now()) {}
+
+Flow::~Flow() {
+  if (sweep_) sweep_->remove(*this);
+}
+
+void Flow::start() {
+  auto ex = dir_[0].from->get_executor();
+  asio::use_service<IdleSweep>(asio::query(ex, asio::execution::context)).add(*this, ex);
+  wait_readable(kClientToUpstream);
+  wait_readable(kUpstreamToClient);
+}
+
+void Flow::wait_readable(int d) {
+  Direction& dir = dir_[d];
+  dir.from->async_receive(asio::buffer(&dir.peek, 1), tcp::socket::message_peek,
+                          [self = shared_from_this(), d](const error_code& ec, std::size_t) {
+                            if (self->ending_.ended()) return;
+                            Direction& dir = self->dir_[d];
+                            if (ec == asio::error::eof) return self->eof(d);
+                            if (ec) return self->failed(dir.from_client, ec);
+                            self->pump(d);
+                          });
+}
+
+void Flow::wait_writable(int d) {
+  dir_[d].to->async_wait(tcp::socket::wait_write,
+                         [self = shared_from_this(), d](const error_code& ec) {
+                           if (self->ending_.ended()) return;
+                           if (ec) return self->failed(!self->dir_[d].from_client, ec);
+                           self->pump(d);
+                         });
+}
+
+void Flow::pump(int d) {
+  Direction& dir = dir_[d];
+  const std::size_t size = options_.buffer_bytes;
+  for (int round = 0; round < 16; ++round) {
+    error_code ec;
+    if (dir.held > 0) {
+      std::size_t n = write(d, *dir.to, dir.held, ec);
+      dir.held -= n;
+      *dir.count += n;
+      if (dir.held > 0) {
+        if (ec && ec != asio::error::would_block && ec != asio::error::try_again)
+          return failed(!dir.from_client, ec);
+        return wait_writable(d);
+      }
+      // Short read, all written: the peek finds out whether more came meanwhile, and a
+      // wait that finds nothing costs no more than the read it replaces.
+      if (dir.drained) {
+        release(d, true);
+        return wait_readable(d);
+      }
+    }
+    std::size_t n = read(d, *dir.from, size, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      release(d, true);
+      return wait_readable(d);
+    }
+    if (ec == asio::error::eof) return eof(d);
+    if (ec) return failed(dir.from_client, ec);
+    dir.held = n;
+    dir.drained = n < size;
+    last_activity_ = std::chrono::steady_clock::now();
+  }
+  // A busy direction yields to the other connections of this event loop.
+  asio::post(dir.from->get_executor(), [self = shared_from_this(), d] {
+    if (!self->ending_.ended()) self->pump(d);
+  });
+}
+
+void Flow::eof(int d) {
+  Direction& dir = dir_[d];
+  release(d, true);
+  dir.done = true;
+  // The FIN goes on to the other side; the other direction keeps flowing.
+  error_code ignored;
+  dir.to->shutdown(tcp::socket::shutdown_send, ignored);
+  if (dir_[d ^ 1].done && ending_.finish(End::Clean)) end();
+}
+
+void Flow::failed(bool client_side, const error_code& ec) {
+  if (auto close = ending_.failed(client_side, ec)) {
+    close_both(*close);
+    end();
+  }
+}
+
+void Flow::idle_expired() {
+  if (!ending_.finish(End::IdleTimeout)) return;
+  close_both({});
+  end();
+}
+
+void Flow::close_both(const Ending::Close& close) {
+  tcp::socket& client = *dir_[kClientToUpstream].from;
+  tcp::socket& upstream = *dir_[kUpstreamToClient].from;
+  error_code ignored;
+  // SO_LINGER {1, 0}: close() sends RST instead of FIN (tcp(7)), so the peer sees the reset.
+  if (close.reset_client && client.is_open())
+    client.set_option(tcp::socket::linger(true, 0), ignored);
+  if (close.reset_upstream && upstream.is_open())
+    upstream.set_option(tcp::socket::linger(true, 0), ignored);
+  client.close(ignored);
+  upstream.close(ignored);
+}
+
+void Flow::end() {
+  if (sweep_) sweep_->remove(*this);
+  for (int d : {kClientToUpstream, kUpstreamToClient}) release(d, dir_[d].held == 0);
+  // Moved out first: what it holds (the caller's connection) goes when it returns.
+  auto done = std::move(done_);
+  done(ending_.result());
+}
+
+}  // namespace snigate::relay::detail

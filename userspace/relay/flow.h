@@ -1,0 +1,94 @@
+#pragma once
+// What the userspace relays (copy, splice) share: one object per relayed connection, driven
+// by callbacks. Each direction waits for its source with a one-byte MSG_PEEK receive (which
+// asio tries at once, so it also finds bytes that came before the wait, an EOF or a reset),
+// moves what is there with the relay's transfer, and waits again. Between events a
+// connection holds no coroutine frame, no buffer, no pipe and no timer of its own: buffers
+// and pipes come from per-thread pools while a direction moves bytes, and the idle timeout is
+// one sweep per event loop over every connection's last activity. Ends by ending.h's rules.
+// Each event loop (io_context) is run by one thread, as the daemon's workers are.
+#include <chrono>
+#include <cstddef>
+#include <memory>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "relay/ending.h"
+#include "relay/relay.h"
+
+namespace snigate::relay::detail {
+
+class IdleSweep;
+
+class Flow : public std::enable_shared_from_this<Flow> {
+ public:
+  Flow(tcp::socket& client, tcp::socket& upstream, const Options& options, Counters& counters,
+       Relay::Done done);
+  virtual ~Flow();
+  Flow(const Flow&) = delete;
+  Flow& operator=(const Flow&) = delete;
+
+  // Starts both directions; call once, on the sockets' executor.
+  void start();
+
+ protected:
+  static constexpr int kClientToUpstream = 0;
+  static constexpr int kUpstreamToClient = 1;
+
+  // Reads what direction `d`'s source has into what the relay holds for it (a buffer or a
+  // pipe, taken if it holds none), at most `max` bytes. 0 with would_block when there is
+  // nothing, with eof at the end of the stream.
+  virtual std::size_t read(int d, tcp::socket& from, std::size_t max,
+                           boost::system::error_code& ec) = 0;
+  // Writes up to `held` of the bytes held for `d` to `to`, in order; how many went out.
+  virtual std::size_t write(int d, tcp::socket& to, std::size_t held,
+                            boost::system::error_code& ec) = 0;
+  // Direction `d` holds nothing and waits, or has ended (`empty` false: bytes may be lost in
+  // what it held): give back its buffer or pipe.
+  virtual void release(int d, bool empty) = 0;
+
+  const Options& options() const { return options_; }
+
+ private:
+  friend class IdleSweep;
+
+  struct Direction {
+    tcp::socket* from;
+    tcp::socket* to;
+    std::atomic<std::uint64_t>* count;
+    bool from_client;
+    bool done = false;
+    bool drained = false;  // the last read was short: the source is likely empty
+    char peek = 0;
+    std::size_t held = 0;  // read, not yet written
+  };
+
+  void wait_readable(int d);
+  void wait_writable(int d);
+  // Moves bytes on direction `d` until it would block, a bounded number of rounds per event.
+  void pump(int d);
+  void eof(int d);
+  void failed(bool client_side, const boost::system::error_code& ec);
+  void idle_expired();
+  void close_both(const Ending::Close& close);
+  // The connection has ended: give everything back and tell the caller.
+  void end();
+
+  Direction dir_[2];
+  const Options& options_;
+  Relay::Done done_;
+  Ending ending_;
+  std::chrono::steady_clock::time_point last_activity_;
+  IdleSweep* sweep_ = nullptr;  // while listed for the idle timeout
+  Flow* prev_ = nullptr;        // the sweep's list
+  Flow* next_ = nullptr;
+};
+
+// Starts a flow of type F (a Flow) on the two sockets.
+template <typename F>
+void start_flow(tcp::socket& client, tcp::socket& upstream, const Options& options,
+                Counters& counters, Relay::Done done) {
+  std::make_shared<F>(client, upstream, options, counters, std::move(done))->start();
+}
+
+}  // namespace snigate::relay::detail
