@@ -1,16 +1,6 @@
 #include "relay/relay.h"
 
-#include <exception>
-#include <memory>
-
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 namespace snigate::relay {
-
-namespace asio = boost::asio;
 
 const char* to_string(End end) {
   switch (end) {
@@ -33,36 +23,6 @@ const char* to_string(Fallback fallback) {
     case Fallback::Count: break;
   }
   return "?";
-}
-
-void Relay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
-                  Counters& counters, Done done) {
-  asio::co_spawn(client.get_executor(), run(client, upstream, options, counters),
-                 [done = std::move(done)](std::exception_ptr e, Result result) {
-                   if (e) {
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& x) {
-                       result = {End::Error, x.what()};
-                     }
-                   }
-                   done(std::move(result));
-                 });
-}
-
-asio::awaitable<Result> Relay::run(tcp::socket& client, tcp::socket& upstream,
-                                   const Options& options, Counters& counters) {
-  auto ex = client.get_executor();
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Result)>(
-      [&](auto handler) {
-        // Done must be copyable; the coroutine's handler is not. Resumed through post, so a
-        // relay that ends inside start() does not resume the coroutine before it suspended.
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        start(client, upstream, options, counters, [h, ex](Result result) {
-          asio::post(ex, [h, result = std::move(result)]() mutable { (*h)(std::move(result)); });
-        });
-      },
-      asio::use_awaitable);
 }
 
 }  // namespace snigate::relay
