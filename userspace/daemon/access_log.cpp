@@ -108,10 +108,11 @@ AccessLog::AccessLog(const std::string& target, config::AccessLogFormat format)
     logger_->set_pattern("%v");  // the object carries its own time
   else
     logger_->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %v", spdlog::pattern_time_type::utc);
-  if (!file_) {
-    logger_->flush_on(spdlog::level::info);  // stdout: each line as it comes
-    return;
-  }
+  if (!file_) logger_->flush_on(spdlog::level::info);  // stdout: each line as it comes
+}
+
+void AccessLog::start() {
+  if (!file_ || flusher_.joinable()) return;
   flusher_ = std::thread([this] {
     std::unique_lock lock(flusher_mu_);
     while (!stopping_) {

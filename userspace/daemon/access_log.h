@@ -67,8 +67,11 @@ class ReopenableFileSink;
 // Where the lines go ([daemon] access_log: "stdout" or a file, appended) and in which format.
 class AccessLog {
  public:
-  // Opens the file; throws with advice when it cannot.
+  // Opens the file; throws with advice when it cannot. A file's lines wait for start().
   AccessLog(const std::string& target, config::AccessLogFormat format);
+  // Starts flushing a file's batches. A thread, so started with the workers, after a
+  // privilege drop (which needs the process to have one thread).
+  void start();
   // Writes every line logged so far.
   ~AccessLog();
   AccessLog(const AccessLog&) = delete;

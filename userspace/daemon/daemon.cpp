@@ -210,6 +210,7 @@ std::vector<std::string> Daemon::bound_addresses() const {
 }
 
 void Daemon::serve() {
+  access_log_->start();
   for (auto& w : workers_) {
     w->guard.emplace(w->io.get_executor());
     w->thread = std::thread([&io = w->io] {
