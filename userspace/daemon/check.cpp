@@ -12,7 +12,7 @@
 #include "control/remote_config.h"
 #include "crowdsec/crowdsec_config.h"
 #include "metrics/metrics_config.h"
-#include "daemon/generation.h"
+#include "proxy/generation.h"
 #include "daemon/privileges.h"
 #include "kernel/kernel_features.h"
 #include "kernel/relay_choice.h"
@@ -139,7 +139,7 @@ std::string check_config(std::shared_ptr<const config::Config> config,
                          std::optional<relay::Mode> relay_override) {
   const config::Config& c = *config;
   // Route tables (regexes compiled), upstream pools, [resolver], forward allow-lists and auth.
-  auto generation = build_generation(config);
+  auto generation = proxy::build_generation(config);
   std::ostringstream out;
   out << config::check_summary(c);
   const auto& resolver = generation->forward->resolver;

@@ -9,7 +9,7 @@
 
 #include "config/endpoint.h"
 #include "daemon/fd_budget.h"
-#include "daemon/quic_flows.h"
+#include "proxy/quic_flows.h"
 #include "daemon/service_notify.h"
 #include "kernel/relay_choice.h"
 #include "udp_flow/udp_flow_forwarder.h"
@@ -65,13 +65,13 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
   if (limit.soft != limit.was)
     spdlog::info("descriptors: soft limit raised from {} to the hard limit, {}", limit.was,
                  limit.soft);
-  auto g = build_generation(std::move(config));
+  auto g = proxy::build_generation(std::move(config));
   g->relay = kernel::select_relay(relay_mode(*g->config), g->config->daemon.sockmap_queue_limit,
                                   kernel_)
                  .relay;
-  access_log_ = std::make_unique<AccessLog>(g->config->daemon.access_log,
+  access_log_ = std::make_unique<proxy::AccessLog>(g->config->daemon.access_log,
                                             g->config->daemon.access_log_format);
-  context_.reset(new SessionContext{registry_, stats_, *access_log_, ban_check_, client_limits_,
+  context_.reset(new proxy::SessionContext{registry_, stats_, *access_log_, ban_check_, client_limits_,
                                      at_capacity_});
   unsigned n = g->config->daemon.workers;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
@@ -80,7 +80,7 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
   stats_.attach(*g);
   generation_ = g;
   quic_hooks_.routes = [this](const std::string& listener) {
-    return flow_routes(current(), listener, stats_, *access_log_);
+    return proxy::flow_routes(current(), listener, stats_, *access_log_);
   };
   quic_hooks_.banned = [this](const asio::ip::address& client) {
     const bans::BanCheck* check = ban_check_.load();
@@ -101,7 +101,7 @@ Daemon::~Daemon() {
   }
 }
 
-std::shared_ptr<const Generation> Daemon::current() const {
+std::shared_ptr<const proxy::Generation> Daemon::current() const {
   std::lock_guard lock(mu_);
   return generation_;
 }
@@ -117,16 +117,16 @@ std::vector<asio::ip::tcp::endpoint> Daemon::bound(const std::string& listener) 
   return out;
 }
 
-void Daemon::accept(Accepted accepted, const std::string& name) {
+void Daemon::accept(proxy::Accepted accepted, const std::string& name) {
   auto g = current();
-  const ListenerSettings* l = g->listener(name);
+  const proxy::ListenerSettings* l = g->listener(name);
   if (!l) return;  // removed by a reload a moment ago
-  std::make_shared<Session>(std::move(accepted), std::move(g), *l, *context_)->start();
+  std::make_shared<proxy::Session>(std::move(accepted), std::move(g), *l, *context_)->start();
 }
 
 // Caller holds mu_. Binds what is new, closes what is gone; kept listeners stay bound, so a
 // reload never refuses a connection on an address that stays configured.
-std::vector<std::shared_ptr<quic::QuicListener>> Daemon::bind_quic(const ListenerSettings& ls) {
+std::vector<std::shared_ptr<quic::QuicListener>> Daemon::bind_quic(const proxy::ListenerSettings& ls) {
   std::vector<std::shared_ptr<quic::QuicListener>> per_worker;
   auto count = std::make_shared<quic::FlowCount>();
   asio::ip::tcp::endpoint ep = ls.config->listen;
@@ -139,8 +139,8 @@ std::vector<std::shared_ptr<quic::QuicListener>> Daemon::bind_quic(const Listene
   return per_worker;
 }
 
-void Daemon::bind_listeners(const Generation& g) {
-  std::map<std::string, std::vector<std::shared_ptr<Listener>>> next;
+void Daemon::bind_listeners(const proxy::Generation& g) {
+  std::map<std::string, std::vector<std::shared_ptr<proxy::Listener>>> next;
   std::map<std::string, std::vector<std::shared_ptr<quic::QuicListener>>> next_quic;
   for (const auto& ls : g.listeners) {
     if (ls.config->protocol == config::Protocol::Quic) {
@@ -165,11 +165,11 @@ void Daemon::bind_listeners(const Generation& g) {
       listeners_.erase(it);
       continue;
     }
-    std::vector<std::shared_ptr<Listener>> per_worker;
+    std::vector<std::shared_ptr<proxy::Listener>> per_worker;
     asio::ip::tcp::endpoint ep = ls.config->listen;
     for (auto& w : workers_) {
-      auto on_accept = [this](Accepted a, const std::string& n) { accept(std::move(a), n); };
-      per_worker.push_back(std::make_shared<Listener>(w->io, ls.name(), ep, on_accept));
+      auto on_accept = [this](proxy::Accepted a, const std::string& n) { accept(std::move(a), n); };
+      per_worker.push_back(std::make_shared<proxy::Listener>(w->io, ls.name(), ep, on_accept));
       ep = per_worker.back()->local_endpoint();  // port 0: the others share the chosen port
     }
     const auto bound = per_worker.front()->local_endpoint();
@@ -242,7 +242,7 @@ bool Daemon::reload(std::string* error) {
         config_path_.empty() ? std::make_shared<const config::Config>(config::load_string(
                                    config::embedded_default(), "<embedded default>"))
                              : std::make_shared<const config::Config>(config::load_file(config_path_));
-    auto g = build_generation(cfg);
+    auto g = proxy::build_generation(cfg);
     auto old = current();
     const auto& was = old->config->daemon;
     g->relay = relay_mode(*cfg) == relay_mode(*old->config) &&
@@ -326,7 +326,7 @@ void Daemon::stop() {
   asio::post(control_, [this] { begin_drain(); });
 }
 
-void Daemon::budget_connections(Generation& g, const Generation* previous) {
+void Daemon::budget_connections(proxy::Generation& g, const proxy::Generation* previous) {
   const auto& d = g.config->daemon;
   const auto b = daemon::budget_connections(descriptor_limit_,
                                             g.listeners.size() * workers_.size(),
@@ -349,7 +349,7 @@ void Daemon::budget_connections(Generation& g, const Generation* previous) {
 }
 
 void Daemon::begin_drain() {
-  std::vector<std::shared_ptr<Listener>> closing;
+  std::vector<std::shared_ptr<proxy::Listener>> closing;
   std::vector<std::shared_ptr<quic::QuicListener>> closing_quic;
   {
     std::lock_guard lock(mu_);

@@ -21,10 +21,10 @@
 #include "config/config.h"
 #include "conns/client_limits.h"
 #include "conns/conn_registry.h"
-#include "daemon/generation.h"
-#include "daemon/listener.h"
-#include "daemon/session.h"
-#include "daemon/stats.h"
+#include "proxy/generation.h"
+#include "proxy/listener.h"
+#include "proxy/session.h"
+#include "proxy/stats.h"
 #include "net/throttled_warning.h"
 #include "quic/quic_listener.h"
 #include "kernel/kernel_features.h"
@@ -64,12 +64,12 @@ class Daemon {
   std::string reopen_logs();
 
   conns::ConnRegistry& registry() { return registry_; }
-  StatsSnapshot stats() const { return stats_.snapshot(); }
+  proxy::StatsSnapshot stats() const { return stats_.snapshot(); }
   // The relay the configuration (or --relay) asks for; current()->relay is the one in use.
   relay::Mode requested_relay() const { return relay_mode(*current()->config); }
   // May be null; the pointee must outlive the daemon or be replaced first.
   void set_ban_check(const bans::BanCheck* check) { ban_check_ = check; }
-  std::shared_ptr<const Generation> current() const;
+  std::shared_ptr<const proxy::Generation> current() const;
   // What the kernel offered at start: the relay and the ban enforcement are chosen from it.
   const kernel::KernelFeatures& kernel() const { return kernel_; }
   // The main thread's loop (signals, drain); optional subsystems may run their I/O on it.
@@ -87,12 +87,12 @@ class Daemon {
     std::thread thread;
   };
 
-  void bind_listeners(const Generation& g);
+  void bind_listeners(const proxy::Generation& g);
   // Caller holds mu_: one UDP socket per worker for a quic listener.
-  std::vector<std::shared_ptr<quic::QuicListener>> bind_quic(const ListenerSettings& ls);
+  std::vector<std::shared_ptr<quic::QuicListener>> bind_quic(const proxy::ListenerSettings& ls);
   // g.max_connections from the descriptor limit and g.relay; logs the budget when it changes.
-  void budget_connections(Generation& g, const Generation* previous);
-  void accept(Accepted accepted, const std::string& name);
+  void budget_connections(proxy::Generation& g, const proxy::Generation* previous);
+  void accept(proxy::Accepted accepted, const std::string& name);
   void begin_drain();
   void drain_listeners_closed();
   void on_signal_while_stopping(int sig);
@@ -110,8 +110,8 @@ class Daemon {
   boost::asio::io_context control_{1};
   std::vector<std::unique_ptr<Worker>> workers_;
   mutable std::mutex mu_;  // generation_, listeners_
-  std::shared_ptr<const Generation> generation_;
-  std::map<std::string, std::vector<std::shared_ptr<Listener>>> listeners_;
+  std::shared_ptr<const proxy::Generation> generation_;
+  std::map<std::string, std::vector<std::shared_ptr<proxy::Listener>>> listeners_;
   std::map<std::string, std::vector<std::shared_ptr<quic::QuicListener>>> quic_listeners_;
   // The kernel path for quic listeners' routed flows; nullptr: userspace forwards them.
   std::unique_ptr<udp_flow::UdpFlowForwarder> udp_flows_;
@@ -119,11 +119,11 @@ class Daemon {
   std::mutex reload_mu_;
   conns::ConnRegistry registry_;
   conns::ClientLimits client_limits_;
-  Stats stats_;
+  proxy::Stats stats_;
   std::atomic<const bans::BanCheck*> ban_check_{nullptr};
-  std::unique_ptr<AccessLog> access_log_;
+  std::unique_ptr<proxy::AccessLog> access_log_;
   net::ThrottledWarning at_capacity_;
-  std::unique_ptr<SessionContext> context_;
+  std::unique_ptr<proxy::SessionContext> context_;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
   int extra_stop_signals_ = 0;  // SIGTERM/SIGINT after the first; control_ thread only

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bans/ban_manager.h"
-#include "daemon/stats.h"
+#include "proxy/stats.h"
 #include "relay/mode.h"
 #include "watch/watcher.h"
 
@@ -24,7 +24,7 @@ struct ServerHealth {
 };
 
 struct Figures {
-  StatsSnapshot stats;
+  proxy::StatsSnapshot stats;
   relay::Mode relay_requested = relay::Mode::Auto;
   relay::Mode relay_mode = relay::Mode::Auto;  // the relay the running configuration uses
   std::vector<ServerHealth> health;            // the running configuration's servers

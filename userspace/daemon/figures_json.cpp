@@ -5,7 +5,7 @@ namespace snigate::daemon {
 using nlohmann::json;
 
 json to_json(const Figures& f) {
-  const StatsSnapshot& s = f.stats;
+  const proxy::StatsSnapshot& s = f.stats;
   json backends = json::object();
   for (const auto& [name, b] : s.backends)
     backends[name] = {{"connections", b.connections},
@@ -15,8 +15,8 @@ json to_json(const Figures& f) {
   json listeners = json::object();
   for (const auto& [name, l] : s.listeners) {
     json ended = json::object();
-    for (std::size_t i = 0; i < kEndReasons; ++i)
-      if (l.ended[i]) ended[to_string(static_cast<EndReason>(i))] = l.ended[i];
+    for (std::size_t i = 0; i < proxy::kEndReasons; ++i)
+      if (l.ended[i]) ended[to_string(static_cast<proxy::EndReason>(i))] = l.ended[i];
     json bytes = json::object();
     for (const auto& [backend, b] : l.bytes)
       bytes[backend.empty() ? "(tunnels)" : backend] = {{"to_backend", b.first},

@@ -7,7 +7,7 @@ namespace snigate::daemon {
 using metrics::Type;
 
 std::string to_prometheus(const Figures& f) {
-  const StatsSnapshot& s = f.stats;
+  const proxy::StatsSnapshot& s = f.stats;
   metrics::TextWriter w;
 
   w.family("snigate_connections_accepted_total", Type::Counter,
@@ -19,8 +19,8 @@ std::string to_prometheus(const Figures& f) {
   w.family("snigate_connections_ended_total", Type::Counter,
            "Client connections ended, by listener and end reason (the access log's end=).");
   for (const auto& [name, l] : s.listeners)
-    for (std::size_t i = 0; i < kEndReasons; ++i)
-      w.sample({{"listener", name}, {"reason", to_string(static_cast<EndReason>(i))}},
+    for (std::size_t i = 0; i < proxy::kEndReasons; ++i)
+      w.sample({{"listener", name}, {"reason", to_string(static_cast<proxy::EndReason>(i))}},
                l.ended[i]);
   w.family("snigate_preread_duration_seconds", Type::Histogram,
            "Time from accept to a routable name (ClientHello or HTTP head read), by listener.");

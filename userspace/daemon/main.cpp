@@ -20,6 +20,7 @@
 #include "daemon/privileges.h"
 #include "daemon/service_notify.h"
 #include "daemon/subsystems.h"
+#include "proxy/generation.h"
 #include "relay/relay.h"
 #include "snigate/version.h"
 
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
   if (check && !route.empty()) {
     control::RouteQuestion q{route[0], route.size() > 1 ? route[1] : "", route_alpn, route_client};
     try {
-      control::RouteAnswer a = daemon::answer_route(*daemon::build_generation(cfg), q);
+      control::RouteAnswer a = daemon::answer_route(*proxy::build_generation(cfg), q);
       if (!a.error.empty()) {
         std::fprintf(stderr, "route: %s\n", a.error.c_str());
         return 1;

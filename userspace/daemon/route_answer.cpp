@@ -4,9 +4,9 @@
 
 namespace snigate::daemon {
 
-control::RouteAnswer answer_route(const Generation& g, const control::RouteQuestion& q) {
+control::RouteAnswer answer_route(const proxy::Generation& g, const control::RouteQuestion& q) {
   control::RouteAnswer a;
-  const ListenerSettings* listener = g.listener(q.listener);
+  const proxy::ListenerSettings* listener = g.listener(q.listener);
   if (!listener) {
     std::string names;
     for (const auto& l : g.listeners) names += (names.empty() ? "" : ", ") + l.name();

@@ -1,10 +1,10 @@
-#include "daemon/quic_flows.h"
+#include "proxy/quic_flows.h"
 
 #include <fmt/format.h>
 
 #include "net/prefix.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 EndReason end_reason(quic::FlowEnd end) {
   switch (end) {
@@ -84,4 +84,4 @@ std::optional<quic::FlowRoutes> flow_routes(std::shared_ptr<const Generation> g,
   return r;
 }
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

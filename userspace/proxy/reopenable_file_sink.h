@@ -11,7 +11,7 @@
 
 #include <spdlog/sinks/base_sink.h>
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
@@ -40,4 +40,4 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
   std::string pending_;  // whole lines not written yet
 };
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

@@ -1,4 +1,4 @@
-#include "daemon/reopenable_file_sink.h"
+#include "proxy/reopenable_file_sink.h"
 
 #include <cerrno>
 #include <cstring>
@@ -12,7 +12,7 @@
 
 #include <spdlog/common.h>
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 namespace {
 
@@ -94,4 +94,4 @@ void ReopenableFileSink::write_pending() {
   pending_.clear();
 }
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

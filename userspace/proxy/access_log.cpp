@@ -1,13 +1,13 @@
-#include "daemon/access_log.h"
+#include "proxy/access_log.h"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 
-#include "daemon/reopenable_file_sink.h"
+#include "proxy/reopenable_file_sink.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 namespace {
 
@@ -143,4 +143,4 @@ void AccessLog::write(const AccessRecord& record) {
 
 std::string AccessLog::reopen() { return file_ ? file_->reopen() : std::string(); }
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

@@ -1,9 +1,9 @@
-#include "daemon/stats.h"
+#include "proxy/stats.h"
 
 #include "config/server.h"
-#include "daemon/generation.h"
+#include "proxy/generation.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 namespace {
 
@@ -90,4 +90,4 @@ StatsSnapshot Stats::snapshot() const {
   return s;
 }
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

@@ -13,7 +13,7 @@
 
 #include "net/throttled_warning.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 // A connection as accept(2) returned it, with what accept already told: the peer's address,
 // and the local one when the listener is bound to a specific address (then getpeername and
@@ -53,4 +53,4 @@ class Listener : public std::enable_shared_from_this<Listener> {
   net::ThrottledWarning accept_failures_;
 };
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

@@ -13,11 +13,11 @@
 #include <string>
 #include <utility>
 
-#include "daemon/end_reason.h"
+#include "proxy/end_reason.h"
 #include "metrics/instruments.h"
 #include "relay/relay.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 struct Generation;
 
@@ -118,4 +118,4 @@ class Stats {
   std::array<metrics::Counter, relay::kFallbacks> fallbacks_;
 };
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

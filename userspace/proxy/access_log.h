@@ -24,9 +24,9 @@
 #include <spdlog/logger.h>
 
 #include "config/config.h"
-#include "daemon/end_reason.h"
+#include "proxy/end_reason.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 struct AccessRecord {
   std::string client;    // real client (from PROXY header when trusted), "ip:port"
@@ -95,4 +95,4 @@ class AccessLog {
   std::thread flusher_;
 };
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

@@ -1,6 +1,6 @@
-#include "daemon/end_reason.h"
+#include "proxy/end_reason.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 const char* to_string(EndReason reason) {
   switch (reason) {
@@ -36,4 +36,4 @@ EndReason from_relay(relay::End end) {
   return EndReason::Error;
 }
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

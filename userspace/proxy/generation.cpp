@@ -1,8 +1,8 @@
-#include "daemon/generation.h"
+#include "proxy/generation.h"
 
 #include <spdlog/spdlog.h>
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 const ListenerSettings* Generation::listener(const std::string& name) const {
   for (const auto& l : listeners)
@@ -41,4 +41,4 @@ std::shared_ptr<Generation> build_generation(std::shared_ptr<const config::Confi
   return g;
 }
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

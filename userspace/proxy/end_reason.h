@@ -5,7 +5,7 @@
 
 #include "relay/relay.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 enum class EndReason {
   Clean,
@@ -32,4 +32,4 @@ inline constexpr std::size_t kEndReasons = static_cast<std::size_t>(EndReason::C
 const char* to_string(EndReason reason);
 EndReason from_relay(relay::End end);
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

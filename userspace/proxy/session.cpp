@@ -1,4 +1,4 @@
-#include "daemon/session.h"
+#include "proxy/session.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -15,7 +15,7 @@
 #include "parser/tls_client_hello.h"
 #include "upstream/connect.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -456,4 +456,4 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
   co_return EndReason::Clean;
 }
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

@@ -1,4 +1,4 @@
-#include "daemon/listener.h"
+#include "proxy/listener.h"
 
 #include <sys/socket.h>
 
@@ -12,7 +12,7 @@
 
 #include "net/accept_backoff.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -72,4 +72,4 @@ asio::awaitable<void> Listener::loop() {
   }
 }
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

@@ -13,9 +13,9 @@
 #include "routing/route_table.h"
 #include "upstream/upstream_pool.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
-class ListenerMetrics;  // daemon/stats.h
+class ListenerMetrics;  // proxy/stats.h
 struct BackendMetrics;
 struct ServerMetrics;
 
@@ -56,4 +56,4 @@ struct Generation {
 // once per change of `relay` mode.
 std::shared_ptr<Generation> build_generation(std::shared_ptr<const config::Config> config);
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

@@ -5,12 +5,12 @@
 #include <memory>
 #include <optional>
 
-#include "daemon/access_log.h"
-#include "daemon/generation.h"
-#include "daemon/stats.h"
+#include "proxy/access_log.h"
+#include "proxy/generation.h"
+#include "proxy/stats.h"
 #include "quic/flow.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 EndReason end_reason(quic::FlowEnd end);
 AccessRecord access_record(const quic::FlowRecord& flow);
@@ -21,4 +21,4 @@ std::optional<quic::FlowRoutes> flow_routes(std::shared_ptr<const Generation> ge
                                             const std::string& listener, Stats& stats,
                                             AccessLog& access_log);
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy

@@ -20,13 +20,13 @@
 #include "bans/ban_check.h"
 #include "conns/client_limits.h"
 #include "conns/conn_registry.h"
-#include "daemon/access_log.h"
-#include "daemon/generation.h"
-#include "daemon/listener.h"
+#include "proxy/access_log.h"
+#include "proxy/generation.h"
+#include "proxy/listener.h"
 #include "net/throttled_warning.h"
-#include "daemon/stats.h"
+#include "proxy/stats.h"
 
-namespace snigate::daemon {
+namespace snigate::proxy {
 
 // What every session shares with the daemon; outlives all sessions.
 struct SessionContext {
@@ -110,4 +110,4 @@ class Session : public std::enable_shared_from_this<Session> {
   double connect_ms_ = -1;   // -1: never connected
 };
 
-}  // namespace snigate::daemon
+}  // namespace snigate::proxy
