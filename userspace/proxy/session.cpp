@@ -124,7 +124,6 @@ asio::awaitable<void> Session::run() {
   pre_->client = pre_->peer;
   pre_->destination = pre_->local;
   id_ = context_.registry.next_id();
-  client_text_ = str(pre_->peer);
   counters_.mode = generation_->relay->mode();
 
   conns::ConnInfo info;
@@ -132,6 +131,7 @@ asio::awaitable<void> Session::run() {
   info.listener = listener_.name();
   info.peer = pre_->peer;
   info.client = net::unmap(pre_->peer.address());
+  info.client_port = pre_->peer.port();
   info.state = "preread";
   info.started = std::chrono::system_clock::now();
   // Part of this session: no allocation of its own, alive while a snapshot shows it.
@@ -164,25 +164,7 @@ void Session::finish(EndReason end) {
 }
 
 void Session::log_end(EndReason end, const conns::ConnInfo& info) {
-  AccessRecord record;
-  record.client = client_text_;
-  record.peer = str(info.peer);
-  record.listener = info.listener;
-  record.name = info.server_name;
-  record.alpn = info.alpn;
-  record.backend = info.backend;
-  record.rule = info.rule;
-  record.upstream = info.upstream;
-  record.requested = info.requested;
-  record.resolved = info.resolved;
-  record.verdict = info.verdict;
-  record.detail = detail_;
-  record.connect_ms = connect_ms_;
-  record.end = end;
-  record.relay = relay::to_string(counters_.mode);
-  record.bytes_in = counters_.client_to_upstream;
-  record.bytes_out = counters_.upstream_to_client;
-  record.duration_ms = ms_since(started_);
+  const AccessRecord record = access_record(info, {end, detail_, connect_ms_, ms_since(started_)});
   context_.stats.ended(*listener_.metrics,
                        {end, backend_ ? backend_->metrics : nullptr,
                         backend_ ? &record.backend : nullptr, record.bytes_in,
@@ -292,9 +274,10 @@ asio::awaitable<EndReason> Session::read_proxy_header() {
       if (!d.header.local) {
         pre_->client = d.header.source;
         pre_->destination = d.header.destination;
-        client_text_ = str(pre_->client);
-        context_.registry.update(id_, [a = net::unmap(pre_->client.address())](
-                                          conns::ConnInfo& i) { i.client = a; });
+        context_.registry.update(id_, [c = pre_->client](conns::ConnInfo& i) {
+          i.client = net::unmap(c.address());
+          i.client_port = c.port();
+        });
       }
       // Bytes after the header are the start of the client's own stream.
       auto& buffer = pre_->buffer;

@@ -105,7 +105,6 @@ class Session : public std::enable_shared_from_this<Session> {
   // One record per connection: what `snigatectl conns` lists (name, backend, upstream...) is
   // in the registry, which hands it back for the log line; the session keeps only what the
   // log adds to it.
-  std::string client_text_;  // the real client, "ip:port"
   std::string detail_;       // why, for errors
   double connect_ms_ = -1;   // -1: never connected
 };
