@@ -147,6 +147,30 @@ TEST_F(QuicDatagrams, VersionTwoInitialIsRouted) {
   EXPECT_TRUE(backend.receive().first == v2);
 }
 
+// A backend whose port answers with ICMP port unreachable: the flow ends refused, and its line
+// keeps what was known by then (route, upstream, datagrams) with the reason.
+TEST_F(QuicDatagrams, BackendPortUnreachableEndsTheFlowRefused) {
+  std::uint16_t closed = 0;
+  {
+    Udp gone("127.0.3.9");
+    closed = gone.port();
+  }
+  std::string c = config();
+  const std::string server = fmt::format("127.0.3.6:{}", backend.port());
+  c.replace(c.find(server), server.size(), fmt::format("127.0.3.9:{}", closed));
+  Snigated d(dir, c);
+  client.send_to(datagram_file("rfc9001-a2-client-initial.bin"), address("127.0.3.1", d.port("h3")));
+  EXPECT_NE(d.wait_access(std::regex(fmt::format(
+                R"(^\S+ client=127\.0\.3\.7:{0} peer=127\.0\.3\.7:{0} listener=h3 )"
+                R"(name=example\.com alpn=\S+ backend=raw upstream=127\.0\.3\.9:{1} in=\d+ )"
+                R"(out=0 connect_ms=[0-9.]+ duration_ms=[0-9.]+ relay=udp end=refused )"
+                R"(detail=backend\\x20127\.0\.3\.9:{1}:\\x20port\\x20unreachable rule=exact )"
+                R"(packets_in=1 packets_out=0$)",
+                client.port(), closed))),
+            "")
+      << d.access_log();
+}
+
 // At max_flows a new client gets nothing, the routed flow keeps going, and once that flow is
 // idle the newcomer's next Initial opens a flow.
 TEST_F(QuicDatagrams, AtMaxFlowsNewFlowsAreRefusedUntilOneEnds) {

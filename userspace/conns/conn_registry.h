@@ -25,6 +25,7 @@ struct ConnInfo {
   std::string protocol;                   // "quic": a UDP flow; "": a TCP connection
   boost::asio::ip::tcp::endpoint peer;    // who connected to us (a flow's client address:port)
   boost::asio::ip::address client;        // real client: peer, or from the PROXY header
+  std::uint16_t client_port = 0;          // its port, as the access log shows the client
   std::string server_name;                // SNI or Host
   std::string alpn;
   std::string backend;
@@ -39,6 +40,14 @@ struct ConnInfo {
   std::string verdict;
   std::chrono::system_clock::time_point started;
   std::shared_ptr<const relay::Counters> counters;  // bytes each way and the relay moving them
+  // A QUIC flow's datagrams each way, joined to its record when it ends (the flow counts them
+  // meanwhile, without the registry's lock); unset on TCP.
+  struct Datagrams {
+    std::uint64_t packets_in = 0, packets_out = 0;  // held ones included
+    bool kernel = false;  // the kernel path forwarded the flow: what it moved of the above
+    std::uint64_t kernel_packets_in = 0, kernel_packets_out = 0;
+  };
+  std::optional<Datagrams> datagrams;
 };
 
 // Why a connection is ended from outside, for its access-log line.

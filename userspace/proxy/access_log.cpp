@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include "net/prefix.h"
 #include "proxy/reopenable_file_sink.h"
 
 namespace snigate::proxy {
@@ -28,7 +29,48 @@ std::string escape(const std::string& value) {
 
 std::string clean(const std::string& value) { return value.empty() ? "-" : escape(value); }
 
+std::string str(const boost::asio::ip::address& address, std::uint16_t port) {
+  const auto a = net::unmap(address);
+  return a.is_v6() ? fmt::format("[{}]:{}", a.to_string(), port)
+                   : fmt::format("{}:{}", a.to_string(), port);
+}
+
 }  // namespace
+
+AccessRecord access_record(const conns::ConnInfo& info, const Ending& ending) {
+  AccessRecord r;
+  r.client = str(info.client, info.client_port);
+  r.peer = str(info.peer.address(), info.peer.port());
+  r.listener = info.listener;
+  r.name = info.server_name;
+  r.alpn = info.alpn;
+  r.backend = info.backend;
+  r.rule = info.rule;
+  r.upstream = info.upstream;
+  r.requested = info.requested;
+  r.resolved = info.resolved;
+  r.verdict = info.verdict;
+  r.end = ending.end;
+  r.detail = ending.detail;
+  r.connect_ms = ending.connect_ms;
+  r.duration_ms = ending.duration_ms;
+  if (info.counters) {
+    r.bytes_in = info.counters->client_to_upstream;
+    r.bytes_out = info.counters->upstream_to_client;
+    r.relay = relay::to_string(info.counters->mode);
+  }
+  if (const auto& d = info.datagrams) {
+    // A flow's relay is where its datagrams went: snigated's sockets, or the kernel path.
+    r.relay = d->kernel ? "kernel" : "udp";
+    r.datagrams = true;
+    r.packets_in = d->packets_in;
+    r.packets_out = d->packets_out;
+    r.kernel_path = d->kernel;
+    r.kernel_packets_in = d->kernel_packets_in;
+    r.kernel_packets_out = d->kernel_packets_out;
+  }
+  return r;
+}
 
 std::string format(const AccessRecord& r) {
   std::string line = fmt::format(

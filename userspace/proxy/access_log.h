@@ -24,6 +24,7 @@
 #include <spdlog/logger.h>
 
 #include "config/config.h"
+#include "conns/conn_registry.h"
 #include "proxy/end_reason.h"
 
 namespace snigate::proxy {
@@ -56,6 +57,18 @@ struct AccessRecord {
   std::uint64_t kernel_packets_in = 0;
   std::uint64_t kernel_packets_out = 0;
 };
+
+// How a connection or a QUIC flow ended: what its line adds to its record.
+struct Ending {
+  EndReason end = EndReason::Error;
+  std::string detail;      // why, for errors
+  double connect_ms = -1;  // to connected (a flow: to routed); -1: never
+  double duration_ms = 0;
+};
+
+// The one way a line's fields are gathered, for TCP connections and QUIC flows alike: from the
+// registry's record of the connection (`snigatectl conns` reads the same) and how it ended.
+AccessRecord access_record(const conns::ConnInfo& info, const Ending& ending);
 
 // The line without its time (the logger adds it).
 std::string format(const AccessRecord& record);

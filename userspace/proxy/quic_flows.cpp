@@ -1,9 +1,5 @@
 #include "proxy/quic_flows.h"
 
-#include <fmt/format.h>
-
-#include "net/prefix.h"
-
 namespace snigate::proxy {
 
 EndReason end_reason(quic::FlowEnd end) {
@@ -18,34 +14,6 @@ EndReason end_reason(quic::FlowEnd end) {
     case quic::FlowEnd::Error: return EndReason::Error;
   }
   return EndReason::Error;
-}
-
-AccessRecord access_record(const quic::FlowRecord& f) {
-  AccessRecord r;
-  const auto a = net::unmap(f.client.address());
-  r.client = a.is_v6() ? fmt::format("[{}]:{}", a.to_string(), f.client.port())
-                       : fmt::format("{}:{}", a.to_string(), f.client.port());
-  r.peer = r.client;  // no PROXY header in front of QUIC
-  r.listener = f.listener;
-  r.name = f.name;
-  r.alpn = f.alpn;
-  r.backend = f.backend;
-  r.rule = f.rule;
-  r.upstream = f.upstream;
-  r.bytes_in = f.bytes_in;
-  r.bytes_out = f.bytes_out;
-  r.datagrams = true;
-  r.packets_in = f.packets_in;
-  r.packets_out = f.packets_out;
-  r.kernel_path = f.forwarding == "kernel";
-  r.kernel_packets_in = f.kernel_packets_in;
-  r.kernel_packets_out = f.kernel_packets_out;
-  r.connect_ms = f.route_ms;
-  r.duration_ms = f.duration_ms;
-  r.relay = f.forwarding;
-  r.end = end_reason(f.end);
-  r.detail = f.detail;
-  return r;
 }
 
 std::optional<quic::FlowRoutes> flow_routes(std::shared_ptr<const Generation> g,
@@ -71,14 +39,16 @@ std::optional<quic::FlowRoutes> flow_routes(std::shared_ptr<const Generation> g,
     l->metrics->active.add();
   };
   r.refused = [l] { l->metrics->ended[static_cast<std::size_t>(EndReason::Limit)].add(); };
-  r.ended = [gen, l, &stats, &access_log](const quic::FlowRecord& f) {
+  r.ended = [gen, l, &stats, &access_log](const conns::ConnInfo& f, const quic::FlowEnding& e) {
+    const AccessRecord record =
+        access_record(f, {end_reason(e.end), e.detail, e.route_ms, e.duration_ms});
     const BackendSettings* b = f.backend.empty() ? nullptr : gen->backend(f.backend);
     // The listener's bytes to a backend count what went there: nothing for an unrouted flow.
     const bool sent = !f.upstream.empty();
-    stats.ended(*l->metrics, {end_reason(f.end), b ? b->metrics : nullptr,
-                              b ? &f.backend : nullptr, sent ? f.bytes_in : 0, f.bytes_out,
-                              relay::Mode::Auto, relay::Fallback::None});
-    access_log.write(access_record(f));
+    stats.ended(*l->metrics, {record.end, b ? b->metrics : nullptr, b ? &record.backend : nullptr,
+                              sent ? record.bytes_in : 0, record.bytes_out, relay::Mode::Auto,
+                              relay::Fallback::None});
+    access_log.write(record);
   };
   r.owner = std::move(g);
   return r;

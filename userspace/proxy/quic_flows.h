@@ -13,7 +13,6 @@
 namespace snigate::proxy {
 
 EndReason end_reason(quic::FlowEnd end);
-AccessRecord access_record(const quic::FlowRecord& flow);
 
 // The routes of `listener` in `generation` as a new flow keeps them; nullopt when the
 // generation has no such listener.

@@ -124,7 +124,6 @@ asio::awaitable<void> Session::run() {
   pre_->client = pre_->peer;
   pre_->destination = pre_->local;
   id_ = context_.registry.next_id();
-  client_text_ = str(pre_->peer);
   counters_.mode = generation_->relay->mode();
 
   conns::ConnInfo info;
@@ -132,6 +131,7 @@ asio::awaitable<void> Session::run() {
   info.listener = listener_.name();
   info.peer = pre_->peer;
   info.client = net::unmap(pre_->peer.address());
+  info.client_port = pre_->peer.port();
   info.state = "preread";
   info.started = std::chrono::system_clock::now();
   // Part of this session: no allocation of its own, alive while a snapshot shows it.
@@ -164,25 +164,7 @@ void Session::finish(EndReason end) {
 }
 
 void Session::log_end(EndReason end, const conns::ConnInfo& info) {
-  AccessRecord record;
-  record.client = client_text_;
-  record.peer = str(info.peer);
-  record.listener = info.listener;
-  record.name = info.server_name;
-  record.alpn = info.alpn;
-  record.backend = info.backend;
-  record.rule = info.rule;
-  record.upstream = info.upstream;
-  record.requested = info.requested;
-  record.resolved = info.resolved;
-  record.verdict = info.verdict;
-  record.detail = detail_;
-  record.connect_ms = connect_ms_;
-  record.end = end;
-  record.relay = relay::to_string(counters_.mode);
-  record.bytes_in = counters_.client_to_upstream;
-  record.bytes_out = counters_.upstream_to_client;
-  record.duration_ms = ms_since(started_);
+  const AccessRecord record = access_record(info, {end, detail_, connect_ms_, ms_since(started_)});
   context_.stats.ended(*listener_.metrics,
                        {end, backend_ ? backend_->metrics : nullptr,
                         backend_ ? &record.backend : nullptr, record.bytes_in,
@@ -234,30 +216,13 @@ asio::awaitable<EndReason> Session::steps() {
   // handshake bounds its head read itself; DNS and connect have their own timeouts.
   if (listener_.config->protocol == config::Protocol::Connect) {
     disarm_deadline();
-    const auto connect_start = std::chrono::steady_clock::now();
-    // Listed from the moment the destination is known, while DNS and connect decide.
-    auto on_destination = [this](const std::string& host, std::uint16_t port) {
-      context_.registry.update(id_, [&](conns::ConnInfo& i) {
-        i.server_name = host;
-        i.requested = host + ":" + std::to_string(port);
-        i.verdict = "pending";
-        i.state = "connecting";
-      });
-    };
-    forward::ForwardResult f = co_await forward::serve_connect(
-        client_, pre_->buffer, *generation_->forward, listener_.name(), pre_->client.address(),
-        on_destination);
-    if (killed_) co_return *killed_;
-    if (ticket_) ticket_->preread_done();
-    detail_ = f.detail;
-    context_.registry.update(id_, [&](conns::ConnInfo& i) {
-      i.server_name = f.name;
-      show_forward(f, i);
-    });
-    if (!f.ok()) co_return forward_end(f.verdict);
-    connect_ms_ = ms_since(connect_start);
-    co_return co_await replay_and_relay(std::move(*f.upstream), f.connected,
-                                        config::ProxyProtocol::Off);
+    co_return co_await forward_and_relay(
+        forward::serve_connect(client_, pre_->buffer, *generation_->forward, listener_.name(),
+                               pre_->client.address(),
+                               [this](const std::string& host, std::uint16_t port) {
+                                 show_destination(host, port);
+                               }),
+        config::ProxyProtocol::Off);
   }
   if (EndReason e = co_await preread(); e != EndReason::Clean) co_return e;
   listener_.metrics->preread.observe(std::chrono::steady_clock::now() - started_);
@@ -292,9 +257,10 @@ asio::awaitable<EndReason> Session::read_proxy_header() {
       if (!d.header.local) {
         pre_->client = d.header.source;
         pre_->destination = d.header.destination;
-        client_text_ = str(pre_->client);
-        context_.registry.update(id_, [a = net::unmap(pre_->client.address())](
-                                          conns::ConnInfo& i) { i.client = a; });
+        context_.registry.update(id_, [c = pre_->client](conns::ConnInfo& i) {
+          i.client = net::unmap(c.address());
+          i.client_port = c.port();
+        });
       }
       // Bytes after the header are the start of the client's own stream.
       auto& buffer = pre_->buffer;
@@ -365,20 +331,11 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   // A backend with `forward = PORT` connects to the SNI/Host name itself (allow-list, DNS,
   // address policy) instead of its server list.
   if (backend->config->forward_port) {
-    const auto connect_start = std::chrono::steady_clock::now();
-    context_.registry.update(id_, [&](conns::ConnInfo& i) {
-      i.requested = pre_->name + ":" + std::to_string(*backend->config->forward_port);
-      i.verdict = "pending";
-    });
-    forward::ForwardResult f = co_await forward::open_forward(
-        client_.get_executor(), *generation_->forward, backend_name, pre_->name);
-    if (killed_) co_return *killed_;
-    detail_ = f.detail;
-    context_.registry.update(id_, [&](conns::ConnInfo& i) { show_forward(f, i); });
-    if (!f.ok()) co_return forward_end(f.verdict);
-    connect_ms_ = ms_since(connect_start);
-    co_return co_await replay_and_relay(std::move(*f.upstream), f.connected,
-                                        backend->config->proxy_protocol);
+    show_destination(pre_->name, *backend->config->forward_port);
+    co_return co_await forward_and_relay(
+        forward::open_forward(client_.get_executor(), *generation_->forward, backend_name,
+                              pre_->name),
+        backend->config->proxy_protocol);
   }
   const auto connect_start = std::chrono::steady_clock::now();
   upstream::ConnectResult r = co_await upstream::connect_upstream(*backend->pool, *backend->config);
@@ -402,6 +359,35 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   connect_ms_ = ms_since(connect_start);
   co_return co_await replay_and_relay(std::move(*r.socket), r.remote,
                                       backend->config->proxy_protocol);
+}
+
+void Session::show_destination(const std::string& host, std::uint16_t port) {
+  context_.registry.update(id_, [&](conns::ConnInfo& i) {
+    i.server_name = host;
+    i.requested = host + ":" + std::to_string(port);
+    i.verdict = "pending";
+    i.state = "connecting";
+  });
+}
+
+asio::awaitable<EndReason> Session::forward_and_relay(asio::awaitable<forward::ForwardResult> open,
+                                                      config::ProxyProtocol proxy_protocol) {
+  // `open` starts here (an awaitable runs when awaited): a CONNECT's time includes its head.
+  const auto connect_start = std::chrono::steady_clock::now();
+  forward::ForwardResult f = co_await std::move(open);
+  if (killed_) co_return *killed_;
+  // A CONNECT's preread ends with its head (SNI forwarding's ended before the route: no-op).
+  if (ticket_) ticket_->preread_done();
+  detail_ = f.detail;
+  context_.registry.update(id_, [&](conns::ConnInfo& i) {
+    // A CONNECT is named by its request, which may never have named a destination; SNI
+    // forwarding keeps its ClientHello's name as it came.
+    if (listener_.config->protocol == config::Protocol::Connect) i.server_name = f.name;
+    show_forward(f, i);
+  });
+  if (!f.ok()) co_return forward_end(f.verdict);
+  connect_ms_ = ms_since(connect_start);
+  co_return co_await replay_and_relay(std::move(*f.upstream), f.connected, proxy_protocol);
 }
 
 asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,

@@ -20,6 +20,7 @@
 #include "bans/ban_check.h"
 #include "conns/client_limits.h"
 #include "conns/conn_registry.h"
+#include "forward/forwarder.h"
 #include "proxy/access_log.h"
 #include "proxy/generation.h"
 #include "proxy/listener.h"
@@ -53,6 +54,13 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<EndReason> read_proxy_header();
   boost::asio::awaitable<EndReason> preread();
   boost::asio::awaitable<EndReason> connect_and_relay(const std::string& backend);
+  // A forward connection's destination (CONNECT's request, SNI forwarding's name and port),
+  // listed from the moment it is known while the allow-list, DNS and connect decide.
+  void show_destination(const std::string& host, std::uint16_t port);
+  // The one forward path, for CONNECT and SNI forwarding: awaits `open` (the forwarder's
+  // allow-list, DNS, address policy, connect), shows its verdict, then replays and relays.
+  boost::asio::awaitable<EndReason> forward_and_relay(
+      boost::asio::awaitable<forward::ForwardResult> open, config::ProxyProtocol proxy_protocol);
   // Sends the PROXY header (if any) and the preread bytes, then hands both sockets to the
   // relay, whose callback ends the session.
   boost::asio::awaitable<EndReason> replay_and_relay(tcp::socket upstream,
@@ -105,7 +113,6 @@ class Session : public std::enable_shared_from_this<Session> {
   // One record per connection: what `snigatectl conns` lists (name, backend, upstream...) is
   // in the registry, which hands it back for the log line; the session keeps only what the
   // log adds to it.
-  std::string client_text_;  // the real client, "ip:port"
   std::string detail_;       // why, for errors
   double connect_ms_ = -1;   // -1: never connected
 };

@@ -35,19 +35,13 @@ enum class FlowEnd {
   Error,
 };
 
-// What a flow's access-log line and the stats say when it ends.
-struct FlowRecord {
-  std::string listener;
-  boost::asio::ip::udp::endpoint client;
-  std::string name, alpn, backend, rule, upstream, detail;
-  std::uint64_t packets_in = 0, bytes_in = 0;    // client -> backend, held ones included
-  std::uint64_t packets_out = 0, bytes_out = 0;  // backend -> client
-  double route_ms = -1;                          // first datagram to routed; -1: never
-  double duration_ms = 0;
-  std::string forwarding = "udp";                // userspace; "kernel" once the kernel path took it
-  // Of the packets above, what the kernel path moved (the rest went through userspace).
-  std::uint64_t kernel_packets_in = 0, kernel_packets_out = 0;
+// How a flow ended: what its access-log line adds to its record, the registry's ConnInfo
+// (taken when it ends, its datagram figures joined).
+struct FlowEnding {
   FlowEnd end = FlowEnd::Error;
+  std::string detail;
+  double route_ms = -1;  // first datagram to routed; -1: never
+  double duration_ms = 0;
 };
 
 // The configuration generation a new flow reads, as the daemon hands it over; the flow keeps
@@ -61,7 +55,8 @@ struct FlowRoutes {
   std::function<const config::ServerConfig*(const std::string& backend, std::string* why)> pick;
   std::function<void()> opened;                    // a flow started (the listener's counters)
   std::function<void()> refused;                   // a new flow refused at max_flows
-  std::function<void(const FlowRecord&)> ended;    // one access-log line, the stats
+  // One access-log line, the stats.
+  std::function<void(const conns::ConnInfo&, const FlowEnding&)> ended;
 };
 
 struct Flow {
@@ -82,18 +77,21 @@ struct Flow {
   State state = State::Hello;
   boost::asio::ip::udp::endpoint client;
   std::shared_ptr<const FlowRoutes> routes;
-  std::uint64_t id = 0;  // in the ConnRegistry while not Dropped
+  // In the ConnRegistry while not Dropped: its record (name, backend, upstream...) is there.
+  std::uint64_t id = 0;
   parser::quic::InitialReader reader;
   std::vector<std::vector<std::uint8_t>> held;  // in arrival order, sent once routed
   std::size_t held_bytes = 0;
   std::vector<std::string> alpn;
   std::optional<boost::asio::ip::udp::socket> upstream;  // connected to the backend
   boost::asio::ip::udp::endpoint backend;
-  std::shared_ptr<relay::Counters> counters = std::make_shared<relay::Counters>();
+  std::shared_ptr<relay::Counters> counters = std::make_shared<relay::Counters>();  // bytes
+  // Datagrams each way through snigated's sockets (client -> backend: held ones included).
+  std::uint64_t packets_in = 0, packets_out = 0;
   // Set while the kernel path forwards the flow; `moved`: its counters as last read.
   std::optional<udp_flow::UdpFlowSpec> kernel;
   udp_flow::FlowCounters moved;
-  FlowRecord record;
+  double route_ms = -1;  // first datagram to routed; -1: never
   Clock::time_point started = Clock::now();
   Clock::time_point last_active = started;
   Clock::time_point linger_until{};  // Dropped: forgotten then

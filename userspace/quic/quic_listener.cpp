@@ -123,8 +123,7 @@ void QuicListener::on_datagram(std::span<const std::uint8_t> datagram, const udp
   FlowPtr flow = it != flows_.end() ? it->second : open_flow(datagram, from);
   if (!flow || flow->state == Flow::State::Dropped) return;
   Flow& f = *flow;
-  ++f.record.packets_in;
-  f.record.bytes_in += datagram.size();
+  ++f.packets_in;
   f.counters->client_to_upstream += datagram.size();
   f.last_active = Clock::now();
   if (it == flows_.end() && hooks_.banned(net::unmap(from.address())))
@@ -156,8 +155,6 @@ QuicListener::FlowPtr QuicListener::open_flow(std::span<const std::uint8_t> data
     return nullptr;
   }
   auto flow = std::make_shared<Flow>(from, std::make_shared<const FlowRoutes>(std::move(*routes)));
-  flow->record.listener = name_;
-  flow->record.client = from;
   flow->id = hooks_.registry->next_id();
   conns::ConnInfo info;
   info.id = flow->id;
@@ -165,6 +162,7 @@ QuicListener::FlowPtr QuicListener::open_flow(std::span<const std::uint8_t> data
   info.protocol = "quic";
   info.peer = {from.address(), from.port()};
   info.client = net::unmap(from.address());
+  info.client_port = from.port();
   info.state = "hello";
   info.started = std::chrono::system_clock::now();
   info.counters = flow->counters;
@@ -199,24 +197,25 @@ void QuicListener::hello(const FlowPtr& flow, std::span<const std::uint8_t> data
     return end(f, FlowEnd::ParseError,
                std::string(parser::quic::to_string(p.error)) +
                    (p.detail.empty() ? "" : ": " + p.detail));
-  f.record.name = p.hello.sni;
-  for (const auto& a : p.hello.alpn) f.record.alpn += (f.record.alpn.empty() ? "" : ",") + a;
+  std::string alpn;  // as the log and `snigatectl conns` show it
+  for (const auto& a : p.hello.alpn) alpn += (alpn.empty() ? "" : ",") + a;
+  hooks_.registry->update(f.id, [&](conns::ConnInfo& i) {
+    i.server_name = p.hello.sni;
+    i.alpn = alpn;
+  });
   f.alpn = std::move(p.hello.alpn);
-  route(flow);
+  route(flow, p.hello.sni);
 }
 
-void QuicListener::route(const FlowPtr& flow) {
+void QuicListener::route(const FlowPtr& flow, const std::string& name) {
   Flow& f = *flow;
   const FlowRoutes& r = *f.routes;
-  hooks_.registry->update(f.id, [&](conns::ConnInfo& i) {
-    i.server_name = f.record.name;
-    i.alpn = f.record.alpn;
-  });
-  const routing::RouteMatch m =
-      r.table->route({f.record.name, &f.alpn, net::unmap(f.client.address())});
+  const routing::RouteMatch m = r.table->route({name, &f.alpn, net::unmap(f.client.address())});
   if (!m.backend) return end(f, FlowEnd::NoRoute, "no route for this name and no default");
-  f.record.backend = *m.backend;
-  f.record.rule = *m.rule;
+  hooks_.registry->update(f.id, [&](conns::ConnInfo& i) {
+    i.backend = *m.backend;
+    i.rule = *m.rule;
+  });
   std::string why;
   const config::ServerConfig* server = r.pick(*m.backend, &why);
   if (!server) return end(f, FlowEnd::Refused, why);
@@ -251,12 +250,9 @@ void QuicListener::routed(const FlowPtr& flow, const udp::endpoint& backend) {
   f.upstream = std::move(upstream);
   f.backend = backend;
   f.state = Flow::State::Forwarding;
-  f.record.upstream = str(backend);
-  f.record.route_ms = ms_since(f.started);
+  f.route_ms = ms_since(f.started);
   hooks_.registry->update(f.id, [&](conns::ConnInfo& i) {
-    i.backend = f.record.backend;
-    i.rule = f.record.rule;
-    i.upstream = f.record.upstream;
+    i.upstream = str(backend);
     i.state = "forwarding";
   });
   auto held = std::move(f.held);
@@ -289,7 +285,6 @@ void QuicListener::to_kernel(Flow& f) {
     return;
   }
   f.kernel = spec;
-  f.record.forwarding = "kernel";
 }
 
 void QuicListener::sync_kernel(Flow& f) {
@@ -309,12 +304,11 @@ void QuicListener::to_backend(Flow& f, std::span<const std::uint8_t> datagram) {
                            MSG_DONTWAIT);
   // A full send buffer loses the datagram, as the network may: QUIC retransmits.
   if (n < 0 && errno == ECONNREFUSED)
-    end(f, FlowEnd::Refused, "backend " + f.record.upstream + ": port unreachable");
+    end(f, FlowEnd::Refused, "backend " + str(f.backend) + ": port unreachable");
 }
 
 void QuicListener::to_client(Flow& f, std::span<const std::uint8_t> datagram) {
-  ++f.record.packets_out;
-  f.record.bytes_out += datagram.size();
+  ++f.packets_out;
   f.counters->upstream_to_client += datagram.size();
   f.last_active = Clock::now();
   // From the listener's socket: the client sees replies from the address it sent to.
@@ -334,7 +328,7 @@ asio::awaitable<void> QuicListener::receive_upstream(FlowPtr flow) {
       const std::size_t n = batch_.receive(f.upstream->native_handle(), error);
       if (error) {
         end(f, FlowEnd::Refused,
-            "backend " + f.record.upstream + ": " +
+            "backend " + str(f.backend) + ": " +
                 (error == std::errc::connection_refused ? "port unreachable" : error.message()));
         co_return;
       }
@@ -348,19 +342,17 @@ asio::awaitable<void> QuicListener::receive_upstream(FlowPtr flow) {
 void QuicListener::end(Flow& f, FlowEnd how, const std::string& detail) {
   if (f.state == Flow::State::Dropped) return;
   f.state = Flow::State::Dropped;
-  f.record.end = how;
-  if (!detail.empty()) f.record.detail = detail;
-  f.record.duration_ms = ms_since(f.started);
-  hooks_.registry->take(f.id);
+  const FlowEnding ending{how, detail, f.route_ms, ms_since(f.started)};
+  conns::ConnInfo::Datagrams datagrams{f.packets_in, f.packets_out};
   if (f.kernel) {
-    // Its figures join the line, then its datagrams come back to the sockets, closed below.
+    // Its figures join the line (its bytes through the counters), then its datagrams come
+    // back to the sockets, closed below.
     sync_kernel(f);
-    f.record.kernel_packets_in = f.moved.packets_in;
-    f.record.kernel_packets_out = f.moved.packets_out;
-    f.record.packets_in += f.moved.packets_in;
-    f.record.bytes_in += f.moved.bytes_in;
-    f.record.packets_out += f.moved.packets_out;
-    f.record.bytes_out += f.moved.bytes_out;
+    datagrams.kernel = true;
+    datagrams.kernel_packets_in = f.moved.packets_in;
+    datagrams.kernel_packets_out = f.moved.packets_out;
+    datagrams.packets_in += f.moved.packets_in;
+    datagrams.packets_out += f.moved.packets_out;
     hooks_.kernel->remove(*f.kernel);
     f.kernel.reset();
   }
@@ -371,7 +363,10 @@ void QuicListener::end(Flow& f, FlowEnd how, const std::string& detail) {
   // The client retransmits its Initials for a while: they are swallowed, not each a new flow
   // with a line of its own.
   f.linger_until = Clock::now() + f.routes->listener->preread_timeout;
-  if (f.routes->ended) f.routes->ended(f.record);
+  // The registry's record of the flow is its line's, as a TCP connection's is.
+  conns::ConnInfo info = hooks_.registry->take(f.id).value_or(conns::ConnInfo{});
+  info.datagrams = datagrams;
+  if (f.routes->ended) f.routes->ended(info, ending);
 }
 
 void QuicListener::forget(const udp::endpoint& client) {

@@ -72,7 +72,8 @@ class QuicListener : public std::enable_shared_from_this<QuicListener> {
   void on_datagram(std::span<const std::uint8_t> datagram, const udp::endpoint& from);
   FlowPtr open_flow(std::span<const std::uint8_t> datagram, const udp::endpoint& from);
   void hello(const FlowPtr& flow, std::span<const std::uint8_t> datagram);
-  void route(const FlowPtr& flow);
+  // Routes the flow on its ClientHello's name (and ALPN, client address).
+  void route(const FlowPtr& flow, const std::string& name);
   void resolve(const FlowPtr& flow, const std::string& host, std::uint16_t port);
   // Where a flow becomes routed, the one place: the upstream socket is opened and connected,
   // the held datagrams go out, the kernel path takes the flow over where it can, the backend's
