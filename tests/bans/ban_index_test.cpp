@@ -80,10 +80,8 @@ TEST(BanIndex, AgreesWithTheProgramsRuleOnRandomBans) {
                                          boost::asio::ip::address(boost::asio::ip::address_v6(b6))}) {
         auto want = ban_in_force(map, a, 1000);
         auto got = index.match(a, 1000);
-        ASSERT_EQ(want.has_value(), got.has_value()) << a.to_string();
-        if (want) {
-          ASSERT_EQ(want->prefix, *got) << a.to_string();
-        }
+        // The ban that holds as text, "" for none: one comparison, whichever it is.
+        ASSERT_EQ(want ? want->prefix.str() : "", got ? got->str() : "") << a.to_string();
       }
     }
   }

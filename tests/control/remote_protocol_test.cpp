@@ -239,11 +239,11 @@ TEST_F(TokenFile, ReadTrimmedWhenPrivate) {
 
 TEST_F(TokenFile, RefusedWhenOthersCanReadOrTooShort) {
   std::string error;
-  EXPECT_EQ(read_token_file(write("t", kToken, 0644), error), "");
+  EXPECT_FALSE(read_token_file(write("t", kToken, 0644), error));
   EXPECT_NE(error.find("chmod 600"), std::string::npos) << error;
-  EXPECT_EQ(read_token_file(write("s", "short\n", 0600), error), "");
+  EXPECT_FALSE(read_token_file(write("s", "short\n", 0600), error));
   EXPECT_NE(error.find("shorter than 16"), std::string::npos) << error;
-  EXPECT_EQ(read_token_file(dir_ + "/missing", error), "");
+  EXPECT_FALSE(read_token_file(dir_ + "/missing", error));
   EXPECT_NE(error.find("No such file"), std::string::npos) << error;
 }
 

@@ -66,10 +66,9 @@ class MetricsServerTest : public ::testing::Test {
     addr.sin_port = htons(server_->local_endpoint().port());
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    if (!request.empty()) {
-      EXPECT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
-                static_cast<ssize_t>(request.size()));
-    }
+    const ssize_t sent =
+        request.empty() ? 0 : ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    EXPECT_EQ(sent, static_cast<ssize_t>(request.size()));
     std::string out;
     char buf[4096];
     ssize_t n;

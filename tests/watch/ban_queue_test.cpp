@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "ban_queue.h"
 
@@ -43,25 +45,46 @@ BanQueue::Send per_ban(One& one) {
   };
 }
 
+// Polls `pred` (every 5 ms, up to `limit`): a wait for what the sender thread does next,
+// never the proof that it did not.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 3000ms) {
+  for (auto end = std::chrono::steady_clock::now() + limit; !pred();) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+// The edge, from the sender's thread; the test reads what it saw through the accessors,
+// under its mutex.
 struct FakeEdge {
   std::mutex mu;
   std::atomic<bool> up{false};
   std::vector<std::string> received;
-  std::atomic<int> attempts{0};  // batches sent
+  std::vector<std::chrono::steady_clock::time_point> sent_at;  // one a batch
   std::vector<control::RemoteReply> operator()(const std::vector<bans::BanRequest>& batch) {
-    ++attempts;
+    std::lock_guard lock(mu);
+    sent_at.push_back(std::chrono::steady_clock::now());
     std::vector<control::RemoteReply> out;
     for (const auto& r : batch) {
       if (!up) {
         out.push_back({Status::Retry, "connection refused"});
         continue;
       }
-      std::lock_guard lock(mu);
       received.push_back(r.prefix.str());
       if (r.prefix.str() == "203.0.113.66") out.push_back({Status::Refused, "in ignore"});
       else out.push_back({Status::Ok, "banned"});
     }
     return out;
+  }
+  std::vector<std::string> got() {
+    std::lock_guard lock(mu);
+    return received;
+  }
+  std::vector<std::chrono::steady_clock::time_point> batches() {
+    std::lock_guard lock(mu);
+    return sent_at;
   }
 };
 
@@ -103,14 +126,16 @@ TEST_F(Queue, RetriesWithBackoffUntilTheEdgeAnswers) {
   BanQueue q(options(), std::ref(edge));
   q.push(ban("198.51.100.1"));
   q.push(ban("198.51.100.2"));
-  std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(q.pending(), 2u);
-  int tries = edge.attempts;
-  EXPECT_GE(tries, 3);   // retried...
-  EXPECT_LE(tries, 12);  // ...with backoff (10, 20, 40, 40 ms...), not in a busy loop
+  ASSERT_TRUE(eventually([&] { return edge.batches().size() >= 5; })) << "not retried";
+  EXPECT_EQ(q.pending(), 2u);  // a down edge never takes a ban off the queue
+  // Backoff 10, 20, 40, 40 ms (options()), plus jitter: a wait between tries is never
+  // shorter, however slow the machine (a busy loop would retry at once).
+  const auto at = edge.batches();
+  const std::chrono::milliseconds least[] = {10ms, 20ms, 40ms, 40ms};
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_GE(at[i + 1] - at[i], least[i]) << "retry " << i + 1;
   edge.up = true;
   ASSERT_TRUE(q.drain(2s));
-  EXPECT_EQ(edge.received, (std::vector<std::string>{"198.51.100.1", "198.51.100.2"}));
+  EXPECT_EQ(edge.got(), (std::vector<std::string>{"198.51.100.1", "198.51.100.2"}));
 }
 
 TEST_F(Queue, SurvivesARestartWhileTheEdgeIsDown) {
@@ -123,11 +148,14 @@ TEST_F(Queue, SurvivesARestartWhileTheEdgeIsDown) {
   edge.up = true;
   BanQueue q(options(), std::ref(edge));
   ASSERT_TRUE(q.drain(2s));
-  EXPECT_EQ(edge.received, (std::vector<std::string>{"198.51.100.7", "2001:db8:7::/64"}));
-  // Sent bans leave the file: a third start sends nothing again.
-  BanQueue again(options(), std::ref(edge));
-  std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(edge.received.size(), 2u);
+  EXPECT_EQ(edge.got(), (std::vector<std::string>{"198.51.100.7", "2001:db8:7::/64"}));
+  // Sent bans leave the file: a third start has nothing to send. It loads the file before
+  // it returns, and towards an edge that is down nothing leaves its queue, so what it
+  // holds is exactly what it loaded.
+  FakeEdge down;
+  BanQueue again(options(), std::ref(down));
+  EXPECT_EQ(again.pending(), 0u);
+  EXPECT_EQ(again.held(), 0u);
 }
 
 TEST_F(Queue, RefusedBanIsDroppedAndTheNextOneSent) {
@@ -137,7 +165,7 @@ TEST_F(Queue, RefusedBanIsDroppedAndTheNextOneSent) {
   q.push(ban("203.0.113.66"));
   q.push(ban("203.0.113.67"));
   ASSERT_TRUE(q.drain(2s));
-  EXPECT_EQ(edge.received, (std::vector<std::string>{"203.0.113.66", "203.0.113.67"}));
+  EXPECT_EQ(edge.got(), (std::vector<std::string>{"203.0.113.66", "203.0.113.67"}));
 }
 
 // Every delivery of one ban carries one id, across retries and across a restart, so the edge
@@ -156,7 +184,10 @@ TEST_F(Queue, OneIdPerBanAcrossRetriesAndRestarts) {
     BanQueue q(options(), per_ban(edge));
     q.push(ban("198.51.100.9"));
     q.push(ban("198.51.100.10"));
-    std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(eventually([&] {
+      std::lock_guard lock(mu);
+      return seen.size() >= 4;  // sent, refused for now, sent again
+    })) << "not retried";
   }
   up = true;
   BanQueue q(options(), per_ban(edge));
@@ -193,13 +224,13 @@ TEST_F(Queue, ChannelRefusalsAreHeldAndResentOnceTheEdgeAcceptsAgain) {
     q.push(ban("198.51.100.20"));
     q.push(ban("203.0.113.66"));
     q.push(ban("198.51.100.21"));
-    for (int i = 0; i < 200 && q.pending() > 0; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_TRUE(eventually([&] { return q.pending() == 0; }));
     EXPECT_EQ(q.held(), 2u);
     EXPECT_EQ(q.held_reason(), "bad token");
   }  // snigate-watch restarts with the token fixed
   token_fixed = true;
   BanQueue q(options(), per_ban(edge));
-  for (int i = 0; i < 300 && q.held() + q.pending() > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(eventually([&] { return q.held() + q.pending() == 0; }));
   EXPECT_EQ(q.held(), 0u);
   std::lock_guard lock(mu);
   std::set<std::string> got(accepted.begin(), accepted.end());
@@ -289,7 +320,7 @@ TEST_F(Queue, AppendedAndCompactedQueueSurvivesARestartWithNothingLostOrDuplicat
   {
     BanQueue q(options(), edge);
     for (int i = 0; i < 1500; ++i) q.push(ban(ip(i)));
-    for (int i = 0; i < 300 && q.pending() > 300; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(eventually([&] { return q.pending() <= 300; }));
     EXPECT_EQ(q.pending(), 300u);
   }
   EXPECT_LE(lines_of(file).size(), 300u + 1024u) << "never compacted";
@@ -367,8 +398,7 @@ TEST_F(Queue, QueueFileOfAnEarlierVersionStillLoads) {
     EXPECT_EQ(q.pending(), 2u);
     EXPECT_EQ(q.held(), 1u);
     EXPECT_EQ(q.held_reason(), "bad token");
-    for (int i = 0; i < 200 && calls == before; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_GT(calls, before);
+    EXPECT_TRUE(eventually([&] { return calls > before; }));
   }
   std::lock_guard lock(mu);
   ASSERT_EQ(ids["198.51.100.50"].size(), 1u);  // one id, across the restart

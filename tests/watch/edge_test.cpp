@@ -5,6 +5,7 @@
 // the first retry when the edge was down), and admitted again once the ban expires.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -145,7 +146,10 @@ ban_prefix_v6 = 64
   ASSERT_TRUE(watcher);
   auto client = make_address("2001:db8:6:1::77");
   append(log, auth_failure("2001:db8:6:1::77") + auth_failure("2001:db8:6:1::77"));
-  std::this_thread::sleep_for(300ms);
+  // Both lines handled (a jail counts a line once the ban it caused, if any, is made): two
+  // failures are not enough.
+  ASSERT_TRUE(within(3000ms, [&] { return watcher->figures().at(0).lines >= 2; }))
+      << "the watcher never read the two lines";
   EXPECT_FALSE(manager->banned(client));
   append(log, auth_failure("2001:db8:6:1::78"));  // same /64: the third failure
   auto took = within(3000ms, [&] { return manager->banned(client); });
@@ -179,8 +183,22 @@ TEST_F(Edge, SnigateWatchPushesToTheEdgeAndKeepsBansWhileItIsDown) {
                      log.string() + "\"\nfilter = \"nginx-http-auth\"\nmaxretry = 3\nbantime = \"1h\"\n");
   std::string bin = SNIGATE_WATCH_BIN, flag = "-c", cfg = config.string();
   char* argv[] = {bin.data(), flag.data(), cfg.data(), nullptr};
-  ASSERT_EQ(::posix_spawn(&child, bin.c_str(), nullptr, nullptr, argv, environ), 0);
-  std::this_thread::sleep_for(500ms);  // it starts following at the end of the log
+  const auto output = dir / "snigate-watch.log";
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
+  const int spawned = ::posix_spawn(&child, bin.c_str(), &files, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&files);
+  ASSERT_EQ(spawned, 0);
+  // It follows from the end of the log, from the moment it says it is pushing bans (its
+  // jails started before that line): lines written earlier are history to it.
+  auto slurp_output = [&] {
+    std::ifstream in(output);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  ASSERT_TRUE(within(5000ms, [&] { return slurp_output().find("pushing bans to") != std::string::npos; }))
+      << "snigate-watch never started:\n" << slurp_output();
 
   append(log, auth_failure("192.0.2.99") + auth_failure("192.0.2.99") + auth_failure("192.0.2.99"));
   auto queue = dir / "state" / "queue.jsonl";
@@ -204,7 +222,7 @@ TEST_F(Edge, SnigateWatchPushesToTheEdgeAndKeepsBansWhileItIsDown) {
 
   // With the edge up, a new offender is banned within 1 s of its maxretry-th line.
   append(log, auth_failure("192.0.2.98") + auth_failure("192.0.2.98"));
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(300ms);  // pacing only: the latency below is the third line's
   append(log, auth_failure("192.0.2.98"));
   took = within(3000ms, [&] { return manager->banned(make_address("192.0.2.98")); });
   ASSERT_TRUE(took);

@@ -70,8 +70,8 @@ int run(const std::string& path, bool check_only) {
   for (const auto& j : jails) watch::jail_filter(j);  // every filter loads, or we stop here
   std::string token_error;
   auto token = control::read_token_file(edge.token_file, token_error);
-  if (token.empty()) throw std::runtime_error(edge.token_file + ": " + token_error);
-  control::RemoteBanClient client(edge.endpoint, token, edge.timeout, edge.name);
+  if (!token) throw std::runtime_error(edge.token_file + ": " + token_error);
+  control::RemoteBanClient client(edge.endpoint, *token, edge.timeout, edge.name);
   if (edge.tls.enabled())
     if (auto why = client.use_tls(edge.tls); !why.empty()) throw std::runtime_error("[edge] " + why);
   if (check_only) {

@@ -9,29 +9,29 @@
 
 namespace snigate::config {
 
-std::string read_secret_file(const std::string& path, std::string& error) {
+std::optional<std::string> read_secret_file(const std::string& path, std::string* error) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    error = "cannot read " + path + ": " + std::strerror(errno);
-    return {};
+    if (error) *error = "cannot read " + path + ": " + std::strerror(errno);
+    return std::nullopt;
   }
   if (st.st_mode & 0077) {
-    error = path + " is readable by other users; chmod 600 " + path;
-    return {};
+    if (error) *error = path + " is readable by other users; chmod 600 " + path;
+    return std::nullopt;
   }
   std::ifstream in(path);
   std::ostringstream text;
   text << in.rdbuf();
   if (!in) {
-    error = "cannot read " + path;
-    return {};
+    if (error) *error = "cannot read " + path;
+    return std::nullopt;
   }
   std::string secret = text.str();
   auto first = secret.find_first_not_of(" \t\r\n");
   auto last = secret.find_last_not_of(" \t\r\n");
   if (first == std::string::npos) {
-    error = path + " is empty";
-    return {};
+    if (error) *error = path + " is empty";
+    return std::nullopt;
   }
   return secret.substr(first, last - first + 1);
 }

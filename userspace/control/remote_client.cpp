@@ -216,17 +216,17 @@ std::string RemoteBanClient::use_tls(const RemoteTlsFiles& files) {
   return error;
 }
 
-std::string read_token_file(const std::string& path, std::string& error) {
+std::optional<std::string> read_token_file(const std::string& path, std::string& error) {
   std::string why;
-  std::string token = config::read_secret_file(path, why);
-  if (token.empty()) {
+  auto token = config::read_secret_file(path, &why);
+  if (!token) {
     error = "token file: " + why;
-    return {};
+    return std::nullopt;
   }
-  if (token.size() < kMinTokenLength) {
+  if (token->size() < kMinTokenLength) {
     error = "token in " + path + " is shorter than " + std::to_string(kMinTokenLength) +
             " characters; write a long random one (openssl rand -hex 32 > " + path + ")";
-    return {};
+    return std::nullopt;
   }
   return token;
 }

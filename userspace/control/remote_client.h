@@ -7,6 +7,7 @@
 // bounded by `timeout`; retries and backoff are the caller's.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,9 +62,9 @@ class RemoteBanClient {
   std::shared_ptr<boost::asio::ssl::context> tls_;  // null: plain TCP
 };
 
-// Reads a token file: its content with surrounding whitespace trimmed. Fails (returns "" and
-// sets `error`) when the file cannot be read, is shorter than 16 characters, or is readable by
-// other users ("chmod 600 FILE").
-std::string read_token_file(const std::string& path, std::string& error);
+// Reads a token file: its content with surrounding whitespace trimmed. nullopt (and `error`
+// set) when the file cannot be read, is shorter than 16 characters, or is readable by other
+// users ("chmod 600 FILE").
+std::optional<std::string> read_token_file(const std::string& path, std::string& error);
 
 }  // namespace snigate::control

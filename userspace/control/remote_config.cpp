@@ -42,8 +42,8 @@ RemoteBanConfig parse_remote_ban_config(const toml::table& root) {
   auto files = config::get_string_list(*t, "token_files");
   for (std::size_t i = 0; i < files.size(); ++i) {
     auto token = read_token_file(files[i], error);
-    if (token.empty()) config::fail(*t->get("token_files"), "[remote_ban] token_files: " + error);
-    cfg.tokens.push_back(std::move(token));
+    if (!token) config::fail(*t->get("token_files"), "[remote_ban] token_files: " + error);
+    cfg.tokens.push_back(std::move(*token));
     cfg.token_names.push_back("token_files[" + std::to_string(i) + "] (" + files[i] + ")");
   }
   if (cfg.enabled && cfg.tokens.empty())

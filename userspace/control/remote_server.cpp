@@ -12,7 +12,6 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/stream.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
@@ -23,6 +22,7 @@
 #include "control/remote_protocol.h"
 #include "control/remote_tls.h"
 #include "net/accept_backoff.h"
+#include "net/deadline.h"
 
 namespace snigate::control {
 
@@ -191,11 +191,11 @@ asio::awaitable<void> session(std::shared_ptr<RemoteBanServer::State> state,
                               std::shared_ptr<Stream> stream, std::shared_ptr<tcp::socket> socket,
                               tcp::endpoint peer) {
   const std::string who = config::format_endpoint(peer);
-  asio::steady_timer idle(socket->get_executor());
+  net::Deadline idle(socket->get_executor());
   auto arm = [&] {
-    idle.expires_after(state->cfg.idle_timeout);
-    idle.async_wait([socket](boost::system::error_code ec) {
-      if (!ec) socket->close(ec);
+    idle.arm(state->cfg.idle_timeout, [&socket = *socket] {
+      boost::system::error_code ignored;
+      socket.close(ignored);
     });
   };
   auto end = [&] {

@@ -80,21 +80,23 @@ CrowdsecConfig parse_crowdsec_config(const toml::table& root) {
                                            "decisions), 'machine_id' (to push the jails' bans), "
                                            "or both");
   if (t->contains("api_key_file")) {
-    cfg.api_key = config::read_secret_file(config::get_string(*t, "api_key_file", ""), error);
-    if (cfg.api_key.empty())
+    auto key = config::read_secret_file(config::get_string(*t, "api_key_file", ""), &error);
+    if (!key)
       config::fail(*t->get("api_key_file"),
                    "[crowdsec] api_key_file: " + error + " (write the key `cscli bouncers add "
                    "snigate` prints into it, mode 600)");
+    cfg.api_key = std::move(*key);
   }
   if (t->contains("machine_id")) {
     cfg.machine_id = config::get_string(*t, "machine_id", "");
     if (cfg.machine_id.empty()) config::fail(*t->get("machine_id"), "'machine_id' is empty");
     const auto file = config::require_string(*t, "machine_password_file", "crowdsec");
-    cfg.machine_password = config::read_secret_file(file, error);
-    if (cfg.machine_password.empty())
+    auto password = config::read_secret_file(file, &error);
+    if (!password)
       config::fail(*t->get("machine_password_file"),
                    "[crowdsec] machine_password_file: " + error + " (the password given to "
                    "`cscli machines add " + cfg.machine_id + " --password ...`, mode 600)");
+    cfg.machine_password = std::move(*password);
     if (t->contains("push")) {
       cfg.push_jails = false;
       for (const auto& what : config::get_string_list(*t, "push")) {

@@ -2,15 +2,14 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <memory>
 #include <string_view>
 #include <system_error>
 
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "net/deadline.h"
 #include "parser/http_host.h"
 
 namespace snigate::forward {
@@ -76,24 +75,15 @@ std::string body(const ForwardResult& r) {
 
 enum class ReadEnd { Data, Closed, Timeout };
 
-// One read of whatever the client sends next, bounded by `deadline`; `why` tells a failure.
-// The timer reaches the socket only while the read runs.
+// One read of whatever the client sends next, bounded by the time `at`; `why` tells a failure.
+// The deadline reaches the socket only while the read runs.
 asio::awaitable<ReadEnd> read_some_until(tcp::socket& client, std::vector<std::uint8_t>& buffer,
-                                         std::size_t max, asio::steady_timer::time_point deadline,
+                                         std::size_t max, net::Deadline::Clock::time_point at,
                                          std::string& why) {
-  struct Read {
-    tcp::socket* socket;
-    bool running = true;
-    bool timed_out = false;
-  };
-  auto read = std::make_shared<Read>(Read{&client});
-  asio::steady_timer timer(client.get_executor());
-  timer.expires_at(deadline);
-  timer.async_wait([read](boost::system::error_code ec) {
-    if (ec || !read->running) return;
-    read->timed_out = true;
+  net::Deadline deadline(client.get_executor());
+  deadline.arm_at(at, [&client] {
     boost::system::error_code ignored;
-    read->socket->cancel(ignored);
+    client.cancel(ignored);
   });
   std::size_t old = buffer.size();
   buffer.resize(old + std::min<std::size_t>(4096, max - old));
@@ -101,10 +91,9 @@ asio::awaitable<ReadEnd> read_some_until(tcp::socket& client, std::vector<std::u
   std::size_t n = co_await client.async_read_some(
       asio::buffer(buffer.data() + old, buffer.size() - old),
       asio::redirect_error(asio::use_awaitable, ec));
-  read->running = false;
-  timer.cancel();
+  deadline.cancel();
   buffer.resize(old + n);
-  if (read->timed_out) {
+  if (deadline.expired()) {
     why = "no complete request head within the preread timeout";
     co_return ReadEnd::Timeout;
   }
@@ -135,7 +124,7 @@ asio::awaitable<ForwardResult> serve_connect_request(tcp::socket& client,
                                                      const ip::address& client_address,
                                                      OnDestination on_destination) {
   ForwardResult result;
-  const auto deadline = asio::steady_timer::clock_type::now() + rules.head_timeout;
+  const auto deadline = net::Deadline::Clock::now() + rules.head_timeout;
   parser::HttpPreread head;
   for (;;) {
     head = parser::parse_http_preread(buffer, rules.max_head);

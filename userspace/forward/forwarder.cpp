@@ -1,8 +1,9 @@
 #include "forward/forwarder.h"
 
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include "net/deadline.h"
 
 namespace snigate::forward {
 
@@ -68,32 +69,21 @@ Forwarder::Forwarder(asio::any_io_executor executor, ResolverConfig resolver,
 
 namespace {
 
-// One connect attempt bounded by `timeout`: the timer closes the socket, which aborts the
-// pending connect. The timer's handler may already be queued when the connect completes, so
-// it reaches the socket only through state that says whether the attempt is still running.
+// One connect attempt bounded by `timeout`: the deadline closes the socket, which aborts the
+// pending connect.
 asio::awaitable<boost::system::error_code> connect_within(tcp::socket& socket,
                                                           const tcp::endpoint& to,
                                                           std::chrono::milliseconds timeout,
                                                           bool& timed_out) {
-  struct Attempt {
-    tcp::socket* socket;
-    bool running = true;
-    bool timed_out = false;
-  };
-  auto attempt = std::make_shared<Attempt>(Attempt{&socket});
-  asio::steady_timer timer(socket.get_executor());
-  timer.expires_after(timeout);
-  timer.async_wait([attempt](boost::system::error_code ec) {
-    if (ec || !attempt->running) return;
-    attempt->timed_out = true;
+  net::Deadline deadline(socket.get_executor());
+  deadline.arm(timeout, [&socket] {
     boost::system::error_code ignored;
-    attempt->socket->close(ignored);
+    socket.close(ignored);
   });
   boost::system::error_code ec;
   co_await socket.async_connect(to, asio::redirect_error(asio::use_awaitable, ec));
-  attempt->running = false;
-  timer.cancel();
-  timed_out = attempt->timed_out;
+  deadline.cancel();
+  timed_out = deadline.expired();
   co_return ec;
 }
 

@@ -8,7 +8,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
@@ -16,6 +15,7 @@
 
 #include "metrics/exposition.h"
 #include "net/accept_backoff.h"
+#include "net/deadline.h"
 
 namespace snigate::metrics {
 
@@ -43,11 +43,10 @@ std::string message(std::string_view status, std::string_view type, std::string_
 
 asio::awaitable<void> session(std::shared_ptr<MetricsServer::State> state,
                               std::shared_ptr<tcp::socket> socket) {
-  asio::steady_timer deadline(socket->get_executor());
-  deadline.expires_after(state->options.read_timeout);
-  deadline.async_wait([socket](const error_code& ec) {
+  net::Deadline deadline(socket->get_executor());
+  deadline.arm(state->options.read_timeout, [&socket = *socket] {
     error_code ignored;
-    if (!ec) socket->close(ignored);
+    socket.close(ignored);
   });
   std::string buffer;
   error_code ec;

@@ -101,13 +101,10 @@ bool Session::admit(const asio::ip::address& client) {
 }
 
 void Session::arm_deadline(std::chrono::milliseconds timeout) {
-  pre_->deadline.expires_after(timeout);
-  pre_->deadline.async_wait([weak = weak_from_this()](const error_code& ec) {
-    auto self = weak.lock();
-    if (ec || !self || !self->pre_) return;
-    self->pre_->deadline_hit = true;
+  // The deadline lives in pre_: while it can act, the Session is alive.
+  pre_->deadline.arm(timeout, [this] {
     error_code ignored;
-    self->client_.close(ignored);
+    client_.close(ignored);
   });
 }
 
@@ -268,7 +265,7 @@ asio::awaitable<EndReason> Session::read_proxy_header() {
       co_return EndReason::Clean;
     }
     if (!co_await read_more(kProxyHeaderMax))
-      co_return pre_->deadline_hit ? EndReason::PrereadTimeout
+      co_return pre_->deadline.expired() ? EndReason::PrereadTimeout
                               : killed_ ? *killed_ : EndReason::ProxyError;
   }
 }
@@ -310,7 +307,7 @@ asio::awaitable<EndReason> Session::preread() {
       }
     }
     if (!co_await read_more(max))
-      co_return pre_->deadline_hit ? EndReason::PrereadTimeout
+      co_return pre_->deadline.expired() ? EndReason::PrereadTimeout
                               : killed_ ? *killed_ : EndReason::ParseError;
   }
   context_.registry.update(id_, [&](conns::ConnInfo& i) {

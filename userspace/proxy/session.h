@@ -14,7 +14,6 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <spdlog/logger.h>
 
 #include "bans/ban_check.h"
@@ -24,6 +23,7 @@
 #include "proxy/access_log.h"
 #include "proxy/generation.h"
 #include "proxy/listener.h"
+#include "net/deadline.h"
 #include "net/throttled_warning.h"
 #include "proxy/stats.h"
 
@@ -98,8 +98,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // keeps none of it.
   struct PreRelay {
     explicit PreRelay(const boost::asio::any_io_executor& ex) : deadline(ex) {}
-    boost::asio::steady_timer deadline;
-    bool deadline_hit = false;
+    net::Deadline deadline;  // the preread timeout
     tcp::endpoint peer, local;
     bool local_known = false;          // from the listener's address, without getsockname
     tcp::endpoint client;              // real client

@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "config/server.h"
+#include "net/deadline.h"
 
 namespace snigate::upstream {
 namespace {
@@ -19,18 +20,17 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
 
-// What the deadline timer's and the resolver's handlers may touch: they can run after the
-// attempt has finished, so they hold the state rather than the coroutine frame.
+// What the resolver's handler may touch: it can run after the attempt has finished, so it
+// holds the state rather than the coroutine frame.
 struct Attempt {
   explicit Attempt(const asio::any_io_executor& ex)
       : resolver(ex), socket(ex), deadline(ex), wake(ex) {}
   tcp::resolver resolver;
   tcp::socket socket;
-  asio::steady_timer deadline;
+  net::Deadline deadline;
   // Expired by whichever comes first, the lookup or the deadline: Asio's resolver runs
   // getaddrinfo on a thread and cannot abort it, so the attempt must not wait for it.
   asio::steady_timer wake;
-  bool timed_out = false;
   bool resolved = false;
   error_code resolve_error;
   tcp::resolver::results_type results;
@@ -49,7 +49,7 @@ asio::awaitable<error_code> resolve(const std::shared_ptr<Attempt>& a,
                             });
   error_code ignored;
   co_await a->wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-  if (a->timed_out || !a->resolved) co_return asio::error::timed_out;
+  if (a->deadline.expired() || !a->resolved) co_return asio::error::timed_out;
   if (a->resolve_error) co_return a->resolve_error;
   for (const auto& r : a->results) endpoints.push_back(r.endpoint());
   if (endpoints.empty()) co_return asio::error::host_not_found;
@@ -89,19 +89,19 @@ asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
   // (asio's user flag) before the connect: asio then sets no internal flag of its own, and
   // the relay finds it set, one ioctl instead of two per connection.
   for (const auto& endpoint : endpoints) {
-    if (a->timed_out) break;
+    if (a->deadline.expired()) break;
     error_code ignored;
     a->socket.close(ignored);
     a->socket.open(endpoint.protocol(), ec);
     if (!ec) a->socket.non_blocking(true, ec);
     if (ec) continue;
     ec = co_await connect_socket(a->socket, endpoint);
-    if (!ec && !a->timed_out) {
+    if (!ec && !a->deadline.expired()) {
       remote = endpoint;
       co_return ec;
     }
   }
-  if (a->timed_out) co_return asio::error::timed_out;
+  if (a->deadline.expired()) co_return asio::error::timed_out;
   co_return ec;
 }
 
@@ -120,15 +120,12 @@ asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
     // Started before the deadline is armed, so a timed-out attempt never reports less than
     // connect_timeout.
     auto started = std::chrono::steady_clock::now();
-    attempt->deadline.expires_after(backend.connect_timeout);
-    attempt->deadline.async_wait([attempt](error_code ec) {
-      if (ec) return;  // cancelled: the attempt ended in time
-      attempt->timed_out = true;
-      attempt->resolver.cancel();
-      attempt->wake.expires_after(std::chrono::seconds(0));
+    attempt->deadline.arm(backend.connect_timeout, [&a = *attempt] {
+      a.resolver.cancel();
+      a.wake.expires_after(std::chrono::seconds(0));
       error_code ignored;
       // Closing (not just cancelling) ends the connect under way; connect_one tries no more.
-      attempt->socket.close(ignored);
+      a.socket.close(ignored);
     });
     tcp::endpoint remote;
     error_code ec = co_await connect_one(attempt, *pick->server, remote);

@@ -26,7 +26,7 @@ struct RunningJail {
   std::string failures_file;  // "<state_dir>/<jail>.failures"; empty: counts are not kept
   bool warned_dns = false;
   std::uint64_t limit_hits = 0;  // lines a regex gave up on (PCRE2 match limit)
-  // Written by the watcher's thread, read by a scrape: relaxed atomics.
+  // Written by the watcher's thread, read by a scrape: relaxed atomics (`lines` release).
   std::atomic<std::uint64_t> lines{0}, matches{0}, bans{0};
   std::chrono::steady_clock::time_point limit_logged{};
 
@@ -35,8 +35,14 @@ struct RunningJail {
       : config(c), filter(def), jail(c, std::move(sink), std::move(history), std::move(active)) {}
 
   void on_line(std::string_view line) {
+    handle(line);
+    // Counted once handled, so whoever reads the count also sees the ban the line caused (the
+    // sink ran before): a test waits for it to prove a line was read and banned nothing.
+    lines.fetch_add(1, std::memory_order_release);
+  }
+
+  void handle(std::string_view line) {
     auto now = std::chrono::system_clock::now();
-    lines.fetch_add(1, std::memory_order_relaxed);
     auto r = filter.process(line, now);
     if (r.limit_hit) count_limit_hit();
     if (r.kind != LineResult::Kind::Matched || r.host.empty()) return;
@@ -101,7 +107,7 @@ class ThreadWatcher : public Watcher {
   std::vector<JailFigures> figures() const override {
     std::vector<JailFigures> out;
     for (const auto& j : jails_)
-      out.push_back({j->config.name, j->lines.load(std::memory_order_relaxed),
+      out.push_back({j->config.name, j->lines.load(std::memory_order_acquire),
                      j->matches.load(std::memory_order_relaxed),
                      j->bans.load(std::memory_order_relaxed)});
     return out;

@@ -26,7 +26,7 @@ struct WatcherOptions {
 // One jail's counts since it started (a reload that restarts the jails starts them again).
 struct JailFigures {
   std::string name;
-  std::uint64_t lines = 0;    // log lines read
+  std::uint64_t lines = 0;    // log lines read and handled (a ban they caused is made)
   std::uint64_t matches = 0;  // lines a failregex matched (failures, before maxretry)
   std::uint64_t bans = 0;     // failures that reached maxretry and asked for a ban
 };
@@ -36,7 +36,8 @@ class Watcher {
   virtual ~Watcher() = default;
   virtual void stop() = 0;  // joins the thread, saves positions; also done by the destructor
   virtual std::vector<std::string> jails() const = 0;
-  // Thread-safe: read while the watcher's thread counts.
+  // Thread-safe: read while the watcher's thread counts. A line is counted once handled, so a
+  // count of N means the first N lines' bans (if any) have reached the sink.
   virtual std::vector<JailFigures> figures() const = 0;
 };
 
