@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/accept_backoff.h"
+#include "net/nonblocking_socket.h"
 
 namespace snigate::proxy {
 
@@ -31,6 +32,8 @@ Listener::Listener(asio::io_context& io, std::string name, const tcp::endpoint& 
     acceptor_.set_option(tcp::no_delay(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
+    // accept4 is called before any wait: it must return EAGAIN, not block, when none is pending.
+    acceptor_.non_blocking(true);
     if (!endpoint.address().is_unspecified()) local_ = acceptor_.local_endpoint();
   } catch (const boost::system::system_error& e) {
     throw boost::system::system_error(
@@ -55,20 +58,30 @@ void Listener::stop(std::function<void()> closed) {
 asio::awaitable<void> Listener::loop() {
   const std::string who = "listener " + name_;
   while (acceptor_.is_open()) {
-    Accepted a{tcp::socket(acceptor_.get_executor()), {}, local_};
+    // Every pending connection (accept4: born non-blocking, net/nonblocking_socket.h), a
+    // bounded batch at a time, then one wait. asio's epoll registration is edge-triggered: the
+    // wait may begin only once accept4 has said none is left, with no event loop turn between.
     error_code ec;
-    co_await acceptor_.async_accept(a.socket, a.peer,
-                                    asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-    if (ec) {
-      co_await net::back_off_after_accept_error(who, ec, accept_failures_);
+    for (int n = 0; n < kAcceptBatch && !ec; ++n) {
+      Accepted a{tcp::socket(acceptor_.get_executor()), {}, local_};
+      net::accept_nonblocking(acceptor_, a.socket, a.peer, ec);
+      if (!ec) on_accept_(std::move(a), name_);
+      // Reset by its client while queued: the next one, as asio's accept does.
+      if (ec == asio::error::connection_aborted) ec.clear();
+    }
+    if (!acceptor_.is_open()) co_return;
+    if (!ec) {
+      // A full batch: the connections just accepted run before the next one.
+      co_await asio::post(acceptor_.get_executor(), asio::use_awaitable);
       continue;
     }
-    // Non-blocking from the start, as asio's user flag: no async operation or relay needs to
-    // set it again (asio's internal flag alone costs an ioctl of its own, and the relays'
-    // another).
-    a.socket.non_blocking(true, ec);
-    on_accept_(std::move(a), name_);
+    if (ec == asio::error::would_block) {
+      co_await acceptor_.async_wait(tcp::acceptor::wait_read,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+      if (!ec) continue;
+    }
+    co_await net::back_off_after_accept_error(who, ec, accept_failures_);
   }
 }
 
