@@ -45,9 +45,6 @@ class Listener : public std::enable_shared_from_this<Listener> {
  private:
   boost::asio::awaitable<void> loop();
 
-  // Connections accepted in a row before the loop lets the others run.
-  static constexpr int kAcceptBatch = 16;
-
   tcp::acceptor acceptor_;
   tcp::endpoint configured_;
   std::optional<tcp::endpoint> local_;  // bound to a specific address: every accepted socket's
