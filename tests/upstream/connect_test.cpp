@@ -5,6 +5,9 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <string>
+#include <vector>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
@@ -38,9 +41,10 @@ class ConnectTest : public ::testing::Test {
   // Bound but not listening: the kernel answers a SYN with RST, so a connect is refused.
   tcp::socket refusing{io, tcp::endpoint(kRefusingAddress, 0)};
 
-  ConnectResult run(UpstreamPool& pool, const config::BackendConfig& backend) {
+  ConnectResult run(UpstreamPool& pool, const config::BackendConfig& backend,
+                    std::span<const std::uint8_t> first = {}) {
     std::optional<ConnectResult> out;
-    asio::co_spawn(io, connect_upstream(pool, backend),
+    asio::co_spawn(io, connect_upstream(pool, backend, first),
                    [&](std::exception_ptr e, ConnectResult r) {
                      if (e) std::rethrow_exception(e);
                      out = std::move(r);
@@ -83,6 +87,31 @@ TEST_F(ConnectTest, RefusedServerIsSkippedAndReported) {
   ConnectResult again = run(pool, b);
   ASSERT_TRUE(again.socket);
   EXPECT_EQ(again.attempts.size(), 1u);
+}
+
+// What the connection sends first goes out with the connect: a refused server reports the
+// refusal (the send fails with it, nothing is sent), and the server that accepts gets the
+// bytes once, before anything else.
+TEST_F(ConnectTest, FirstBytesReachTheServerThatAcceptsAfterARefusal) {
+  config::BackendConfig b;
+  b.servers = {server_at(refusing.local_endpoint()), server_at(accepting.local_endpoint())};
+  b.max_tries = 3;
+  UpstreamPool pool(b);
+  const std::vector<std::uint8_t> hello{'h', 'e', 'l', 'l', 'o'};
+  ConnectResult r = run(pool, b, hello);
+  ASSERT_TRUE(r.socket);
+  ASSERT_EQ(r.attempts.size(), 2u);
+  EXPECT_EQ(r.attempts[0].error, asio::error::connection_refused);
+  EXPECT_FALSE(r.attempts[1].error);
+  EXPECT_EQ(r.sent, hello.size());
+  tcp::socket peer(io);
+  accepting.accept(peer);
+  r.socket->shutdown(tcp::socket::shutdown_send);
+  std::string got;
+  boost::system::error_code ec;
+  asio::read(peer, asio::dynamic_buffer(got), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_EQ(got, "hello");
 }
 
 TEST_F(ConnectTest, SilentServerTimesOutThenTheNextAnswers) {

@@ -91,6 +91,15 @@ mem_pid[direct]=$!
 port[direct]=$(wait_for "$work/sink.log" 'sink port=([0-9]+)')
 columns+=(direct)
 
+# Heap allocations per connection: snigated runs with a counting allocator preloaded
+# (tools/bench/alloc_count.c), whose counter the cps runs below read.
+alloc_lib=$build/tools/bench/snigate-alloc-count.so
+preload=
+if [[ -f $alloc_lib ]]; then
+  preload="LD_PRELOAD=$(realpath "$alloc_lib")"
+else
+  echo "note: $alloc_lib not built: no heap allocation row" >&2
+fi
 for mode in $modes; do
   cat >"$work/$mode.toml" <<TOML
 [daemon]
@@ -119,7 +128,9 @@ default = "sink"
 [backend.sink]
 servers = ["$ip:${port[direct]}"]
 TOML
-  "$snigated" -c "$work/$mode.toml" --log-level info >"$work/$mode.log" 2>&1 &
+  # shellcheck disable=SC2086  # $preload is empty or one VAR=value word
+  env $preload SNIGATE_ALLOC_COUNT_FILE="$work/$mode.allocs" \
+    "$snigated" -c "$work/$mode.toml" --log-level info >"$work/$mode.log" 2>&1 &
   pid=$!
   pids+=("$pid")
   p=$(wait_for "$work/$mode.log" "listener bench bound to $ip:([0-9]+)")
@@ -261,6 +272,12 @@ for round in $(seq "$repeat"); do
     load_run "$c" cps --port "${port[$c]}" --seconds "$secs" >>"$work/$c.cps.runs"
   done
 done
+# alloc_count COLUMN: the counting allocator's total so far in COLUMN's snigated, or "-".
+alloc_count() {
+  local f=$work/$1.allocs
+  if [[ -n $preload && -s $f ]]; then od -An -t u8 -N8 "$f" | tr -d ' '; else echo "-"; fi
+}
+echo "-" >"$work/direct.allocs-per-conn"
 # System calls per relayed connection: one cps run per column with strace counting every call
 # of the relaying process (all its threads), divided by the connections served. strace slows
 # the process, so this run's rate is not reported; the count per connection does not depend
@@ -272,8 +289,13 @@ for c in "${columns[@]}"; do
   strace -c -f -q -p "${mem_pid[$c]}" -o "$work/$c.strace" &
   tracer=$!
   sleep 0.5  # attached
+  allocs_before=$(alloc_count "$c")
   served=$(load_run "$c" cps --port "${port[$c]}" --seconds 2 | field conns)
+  allocs_after=$(alloc_count "$c")
   kill -INT "$tracer"; wait "$tracer" 2>/dev/null || true
+  awk -v a="$allocs_before" -v b="$allocs_after" -v n="${served:-0}" \
+    'BEGIN { if (n > 0 && a != "-" && b != "-") printf "%.1f\n", (b - a) / n; else print "-" }' \
+    >"$work/$c.allocs-per-conn"
   calls=$(awk '$NF == "total" { print $4 }' "$work/$c.strace")  # % s us/call calls [errors] total
   awk -v calls="${calls:-0}" -v n="${served:-0}" \
     'BEGIN { if (n > 0) printf "%.1f\n", calls / n; else print "fail" }' >"$work/$c.syscalls"
@@ -282,6 +304,25 @@ for c in "${columns[@]}"; do
           printf "%s %.1f\n", $NF, $4 / n }' "$work/$c.strace" | sort -k2 -gr | head -5 | paste -sd' ')
   echo "$c syscalls per connection: $top" >>"$work/syscall-notes"
 done
+
+# Where snigated spends a cps run: perf's five hottest symbols per snigated column (kernel and
+# userspace alike), one line each under the table.
+if command -v perf >/dev/null && perf record -q -o "$work/perf.probe" -- true 2>/dev/null; then
+  for c in "${columns[@]}"; do
+    [[ -n ${port[$c]:-} && -f $work/$c.toml ]] || continue
+    perf record -q -F 2000 -p "${mem_pid[$c]}" -o "$work/$c.perf" 2>/dev/null &
+    recorder=$!
+    sleep 0.5  # attached
+    load_run "$c" cps --port "${port[$c]}" --seconds 2 >/dev/null
+    kill -INT "$recorder"; wait "$recorder" 2>/dev/null || true
+    # awk takes the five itself: a head(1) that quits early would fail the pipeline (pipefail).
+    top=$(perf report -i "$work/$c.perf" --stdio --sort sym 2>/dev/null |
+          awk '!/^#/ && NF >= 3 && n < 5 { $2 = ""; print; n++ }' | paste -sd';' | sed 's/  */ /g')
+    echo "$c perf top 5 (cps): ${top:-none recorded}" >>"$work/perf-notes"
+  done
+else
+  echo "perf top 5: SKIPPED, perf missing or not permitted here" >>"$work/perf-notes"
+fi
 
 for c in "${columns[@]}"; do
   for w in "${workloads[@]}"; do
@@ -344,4 +385,8 @@ row "memory per idle conn (B RSS)" idle
 printf "%-${label_width}s" "system calls per connection (cps)"
 for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.syscalls")"; done
 echo
+printf "%-${label_width}s" "heap allocations per connection (cps)"
+for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.allocs-per-conn" 2>/dev/null || echo -)"; done
+echo
 [[ -f $work/syscall-notes ]] && cat "$work/syscall-notes"
+[[ -f $work/perf-notes ]] && cat "$work/perf-notes"

@@ -15,7 +15,11 @@ using relay::Mode;
 namespace {
 
 // Splice when this kernel has it, else copy: the fallback of sockmap, and of splice itself.
+// Under auto, each direction's first bytes go by copy (SpliceRelay::kAutoCopyFirst).
 RelayChoice userspace_relay(Mode requested, const KernelFeatures& k) {
+  if (k.splice && requested == Mode::Auto)
+    return {std::make_shared<relay::SpliceRelay>(relay::SpliceRelay::kAutoCopyFirst),
+            "splice(2) available; the first 64 KiB each way by copy"};
   if (k.splice)
     return {std::make_shared<relay::SpliceRelay>(),
             (requested == Mode::Splice ? "configured relay = splice" : "splice(2) available")};

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/accept_backoff.h"
+#include "net/nonblocking_socket.h"
 
 namespace snigate::proxy {
 
@@ -31,6 +32,8 @@ Listener::Listener(asio::io_context& io, std::string name, const tcp::endpoint& 
     acceptor_.set_option(tcp::no_delay(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
+    // accept4 is called before any wait: it must return EAGAIN, not block, when none is pending.
+    acceptor_.non_blocking(true);
     if (!endpoint.address().is_unspecified()) local_ = acceptor_.local_endpoint();
   } catch (const boost::system::system_error& e) {
     throw boost::system::system_error(
@@ -55,20 +58,30 @@ void Listener::stop(std::function<void()> closed) {
 asio::awaitable<void> Listener::loop() {
   const std::string who = "listener " + name_;
   while (acceptor_.is_open()) {
+    // accept4: born non-blocking (net/nonblocking_socket.h). One connection per turn of the
+    // event loop, so each session reads its hello before the next is accepted: a burst
+    // accepted at once holds all its preread buffers together, and the heap keeps that peak
+    // (16 at a time cost ~300 B of RSS per idle connection at 1,000 connections).
     Accepted a{tcp::socket(acceptor_.get_executor()), {}, local_};
     error_code ec;
-    co_await acceptor_.async_accept(a.socket, a.peer,
-                                    asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-    if (ec) {
-      co_await net::back_off_after_accept_error(who, ec, accept_failures_);
+    net::accept_nonblocking(acceptor_, a.socket, a.peer, ec);
+    if (!ec) {
+      on_accept_(std::move(a), name_);
+      co_await asio::post(acceptor_.get_executor(), asio::use_awaitable);
       continue;
     }
-    // Non-blocking from the start, as asio's user flag: no async operation or relay needs to
-    // set it again (asio's internal flag alone costs an ioctl of its own, and the relays'
-    // another).
-    a.socket.non_blocking(true, ec);
-    on_accept_(std::move(a), name_);
+    // Reset by its client while queued: the next one, as asio's accept does.
+    if (ec == asio::error::connection_aborted) continue;
+    if (!acceptor_.is_open()) co_return;
+    // None left. asio's epoll registration is edge-triggered: the wait re-arms the listening
+    // socket (EPOLL_CTL_MOD), so one that came meanwhile wakes it at once.
+    if (ec == asio::error::would_block) {
+      co_await acceptor_.async_wait(tcp::acceptor::wait_read,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+      if (!ec) continue;
+    }
+    co_await net::back_off_after_accept_error(who, ec, accept_failures_);
   }
 }
 

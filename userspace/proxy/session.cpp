@@ -335,7 +335,9 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
         backend->config->proxy_protocol);
   }
   const auto connect_start = std::chrono::steady_clock::now();
-  upstream::ConnectResult r = co_await upstream::connect_upstream(*backend->pool, *backend->config);
+  std::vector<std::uint8_t> first = first_bytes(backend->config->proxy_protocol);
+  upstream::ConnectResult r =
+      co_await upstream::connect_upstream(*backend->pool, *backend->config, first);
   for (const auto& a : r.attempts) {
     if (a.index >= backend->servers.size()) continue;
     ServerMetrics& server = *backend->servers[a.index];
@@ -354,8 +356,7 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
     co_return EndReason::Refused;
   }
   connect_ms_ = ms_since(connect_start);
-  co_return co_await replay_and_relay(std::move(*r.socket), r.remote,
-                                      backend->config->proxy_protocol);
+  co_return co_await send_and_relay(std::move(*r.socket), r.remote, std::move(first), r.sent);
 }
 
 void Session::show_destination(const std::string& host, std::uint16_t port) {
@@ -387,19 +388,10 @@ asio::awaitable<EndReason> Session::forward_and_relay(asio::awaitable<forward::F
   co_return co_await replay_and_relay(std::move(*f.upstream), f.connected, proxy_protocol);
 }
 
-asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
-                                                     const tcp::endpoint& remote,
-                                                     config::ProxyProtocol proxy_protocol) {
-  upstream_ = std::move(upstream);
-  error_code ec;
-  upstream_->set_option(tcp::no_delay(true), ec);
-  context_.registry.update(id_, [&](conns::ConnInfo& i) {
-    i.upstream = str(remote);
-    i.state = "relaying";
-  });
-
-  // The PROXY header and the preread bytes go out in one write, so the backend sees them in
-  // one segment where it fits (some servers read the header with a single recv).
+// The PROXY header and the preread bytes, sent in one write (with the connect where it can), so
+// the backend sees them in one segment where it fits (some servers read the header with a
+// single recv).
+std::vector<std::uint8_t> Session::first_bytes(config::ProxyProtocol proxy_protocol) const {
   std::vector<std::uint8_t> out;
   const std::string first_alpn = pre_->alpn.empty() ? std::string() : pre_->alpn.front();
   switch (proxy_protocol) {
@@ -417,9 +409,31 @@ asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
       break;
   }
   out.insert(out.end(), pre_->buffer.begin(), pre_->buffer.end());
+  return out;
+}
+
+asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
+                                                     const tcp::endpoint& remote,
+                                                     config::ProxyProtocol proxy_protocol) {
+  co_return co_await send_and_relay(std::move(upstream), remote, first_bytes(proxy_protocol), 0);
+}
+
+asio::awaitable<EndReason> Session::send_and_relay(tcp::socket upstream,
+                                                   const tcp::endpoint& remote,
+                                                   std::vector<std::uint8_t> out,
+                                                   std::size_t sent) {
+  upstream_ = std::move(upstream);
+  error_code ec;
+  upstream_->set_option(tcp::no_delay(true), ec);
+  context_.registry.update(id_, [&](conns::ConnInfo& i) {
+    i.upstream = str(remote);
+    i.state = "relaying";
+  });
+
   counters_.client_to_upstream += pre_->buffer.size();
-  co_await asio::async_write(*upstream_, asio::buffer(out),
-                             asio::redirect_error(asio::use_awaitable, ec));
+  if (sent < out.size())
+    co_await asio::async_write(*upstream_, asio::buffer(out) + sent,
+                               asio::redirect_error(asio::use_awaitable, ec));
   if (killed_) co_return *killed_;
   if (ec) {
     detail_ = "writing to upstream: " + ec.message();

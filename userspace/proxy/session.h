@@ -66,6 +66,15 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<EndReason> replay_and_relay(tcp::socket upstream,
                                                      const tcp::endpoint& remote,
                                                      config::ProxyProtocol proxy_protocol);
+  // The PROXY header (if any) and the preread bytes: what the upstream gets first, in one
+  // write, so the backend sees them in one segment where it fits (some servers read the
+  // header with a single recv).
+  std::vector<std::uint8_t> first_bytes(config::ProxyProtocol proxy_protocol) const;
+  // replay_and_relay with the first `sent` bytes of `out` already sent (by the connect).
+  boost::asio::awaitable<EndReason> send_and_relay(tcp::socket upstream,
+                                                   const tcp::endpoint& remote,
+                                                   std::vector<std::uint8_t> out,
+                                                   std::size_t sent);
   // Appends what the client sent next to pre_->buffer; false on error, EOF or deadline.
   boost::asio::awaitable<bool> read_more(std::size_t max_total);
   bool banned(const boost::asio::ip::address& address) const;

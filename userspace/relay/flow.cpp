@@ -115,15 +115,12 @@ void Flow::start() {
 }
 
 void Flow::wait_readable(int d) {
-  Direction& dir = dir_[d];
-  dir.from->async_receive(asio::buffer(&dir.peek, 1), tcp::socket::message_peek,
-                          [self = shared_from_this(), d](const error_code& ec, std::size_t) {
-                            if (self->ending_.ended()) return;
-                            Direction& dir = self->dir_[d];
-                            if (ec == asio::error::eof) return self->eof(d);
-                            if (ec) return self->failed(dir.from_client, ec);
-                            self->pump(d);
-                          });
+  dir_[d].from->async_wait(tcp::socket::wait_read,
+                           [self = shared_from_this(), d](const error_code& ec) {
+                             if (self->ending_.ended()) return;
+                             if (ec) return self->failed(self->dir_[d].from_client, ec);
+                             self->pump(d);
+                           });
 }
 
 void Flow::wait_writable(int d) {
@@ -149,8 +146,7 @@ void Flow::pump(int d) {
           return failed(!dir.from_client, ec);
         return wait_writable(d);
       }
-      // Short read, all written: the peek finds out whether more came meanwhile, and a
-      // wait that finds nothing costs no more than the read it replaces.
+      // The source was empty when read, all written: anything new wakes the wait.
       if (dir.drained) {
         release(d, true);
         return wait_readable(d);
@@ -164,7 +160,7 @@ void Flow::pump(int d) {
     if (ec == asio::error::eof) return eof(d);
     if (ec) return failed(dir.from_client, ec);
     dir.held = n;
-    dir.drained = n < size;
+    dir.drained = n < size && short_read_empties(d);
     last_activity_ = std::chrono::steady_clock::now();
   }
   // A busy direction yields to the other connections of this event loop.
@@ -177,10 +173,16 @@ void Flow::eof(int d) {
   Direction& dir = dir_[d];
   release(d, true);
   dir.done = true;
+  // The last direction's FIN goes with the caller's close: both sources have ended, so
+  // nothing unread is left to turn the close into a reset, and a shutdown first would only
+  // cost a system call.
+  if (dir_[d ^ 1].done) {
+    if (ending_.finish(End::Clean)) end();
+    return;
+  }
   // The FIN goes on to the other side; the other direction keeps flowing.
   error_code ignored;
   dir.to->shutdown(tcp::socket::shutdown_send, ignored);
-  if (dir_[d ^ 1].done && ending_.finish(End::Clean)) end();
 }
 
 void Flow::failed(bool client_side, const error_code& ec) {

@@ -1,8 +1,10 @@
 #pragma once
 // What the userspace relays (copy, splice) share: one object per relayed connection, driven
-// by callbacks. Each direction waits for its source with a one-byte MSG_PEEK receive (which
-// asio tries at once, so it also finds bytes that came before the wait, an EOF or a reset),
-// moves what is there with the relay's transfer, and waits again. Between events a
+// by callbacks. Each direction waits for readiness (asio's async_wait, which re-arms the
+// socket in epoll with one EPOLL_CTL_MOD: bytes, an EOF or a reset already there wake it at
+// once), reads its source until it is empty (a read that would block, or a short read where
+// that proves it), writes what it read, and waits again: one system call per wait, where a
+// MSG_PEEK receive first would cost one more per burst. Between events a
 // connection holds no coroutine frame, no buffer, no pipe and no timer of its own: buffers
 // and pipes come from per-thread pools while a direction moves bytes, and the idle timeout is
 // one sweep per event loop over every connection's last activity. Ends by ending.h's rules.
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -46,6 +49,9 @@ class Flow : public std::enable_shared_from_this<Flow> {
   // Direction `d` holds nothing and waits, or has ended (`empty` false: bytes may be lost in
   // what it held): give back its buffer or pipe.
   virtual void release(int d, bool empty) = 0;
+  // Whether a read shorter than asked proves the source empty (recv(2) on TCP stops short only
+  // then; splice(2) also stops when the pipe runs out of slots).
+  virtual bool short_read_empties(int d) const = 0;
 
   const Options& options() const { return options_; }
 
@@ -58,8 +64,7 @@ class Flow : public std::enable_shared_from_this<Flow> {
     std::atomic<std::uint64_t>* count;
     bool from_client;
     bool done = false;
-    bool drained = false;  // the last read was short: the source is likely empty
-    char peek = 0;
+    bool drained = false;  // the last read emptied the source
     std::size_t held = 0;  // read, not yet written
   };
 
@@ -84,11 +89,13 @@ class Flow : public std::enable_shared_from_this<Flow> {
   Flow* next_ = nullptr;
 };
 
-// Starts a flow of type F (a Flow) on the two sockets.
-template <typename F>
+// Starts a flow of type F (a Flow) on the two sockets; `extra` goes on to F's constructor.
+template <typename F, typename... Extra>
 void start_flow(tcp::socket& client, tcp::socket& upstream, const Options& options,
-                Counters& counters, Relay::Done done) {
-  std::make_shared<F>(client, upstream, options, counters, std::move(done))->start();
+                Counters& counters, Relay::Done done, Extra&&... extra) {
+  std::make_shared<F>(client, upstream, options, counters, std::move(done),
+                      std::forward<Extra>(extra)...)
+      ->start();
 }
 
 }  // namespace snigate::relay::detail

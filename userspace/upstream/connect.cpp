@@ -12,6 +12,7 @@
 
 #include "config/server.h"
 #include "net/deadline.h"
+#include "net/nonblocking_socket.h"
 
 namespace snigate::upstream {
 namespace {
@@ -57,17 +58,37 @@ asio::awaitable<error_code> resolve(const std::shared_ptr<Attempt>& a,
 }
 
 // connect(2), then a wait for writability and SO_ERROR: what asio's async_connect does, less
-// the poll(2) it adds before reading SO_ERROR (one system call per connection).
-asio::awaitable<error_code> connect_socket(tcp::socket& socket, const tcp::endpoint& endpoint) {
+// the poll(2) it adds before reading SO_ERROR (one system call per connection). With bytes to
+// send first, their send(2) reports the connect's error instead (it fails with the error
+// getsockopt would have read, and nothing is sent), one system call fewer.
+asio::awaitable<error_code> connect_socket(tcp::socket& socket, const tcp::endpoint& endpoint,
+                                           std::span<const std::uint8_t> first,
+                                           std::size_t& sent) {
+  sent = 0;
   const auto size = static_cast<socklen_t>(endpoint.size());
-  if (::connect(socket.native_handle(), endpoint.data(), size) == 0) co_return error_code{};
-  // EINTR: the connection goes on in the background (connect(2)), as with EINPROGRESS.
-  if (errno != EINPROGRESS && errno != EINTR)
-    co_return error_code(errno, boost::system::system_category());
-  error_code ec;
-  co_await socket.async_wait(tcp::socket::wait_write,
-                             asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return ec;  // closed by the deadline: operation_aborted
+  if (::connect(socket.native_handle(), endpoint.data(), size) == 0) {
+    if (first.empty()) co_return error_code{};
+  } else {
+    // EINTR: the connection goes on in the background (connect(2)), as with EINPROGRESS.
+    if (errno != EINPROGRESS && errno != EINTR)
+      co_return error_code(errno, boost::system::system_category());
+    error_code ec;
+    co_await socket.async_wait(tcp::socket::wait_write,
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ec;  // closed by the deadline: operation_aborted
+  }
+  if (!first.empty()) {
+    ssize_t n;
+    do {
+      n = ::send(socket.native_handle(), first.data(), first.size(), MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+      sent = static_cast<std::size_t>(n);
+      co_return error_code{};
+    }
+    // A full buffer is no verdict on the connect: SO_ERROR gives it.
+    if (errno != EAGAIN) co_return error_code(errno, boost::system::system_category());
+  }
   int err = 0;
   socklen_t len = sizeof err;
   if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -76,7 +97,8 @@ asio::awaitable<error_code> connect_socket(tcp::socket& socket, const tcp::endpo
 
 asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
                                         const config::ServerConfig& server,
-                                        tcp::endpoint& remote) {
+                                        tcp::endpoint& remote,
+                                        std::span<const std::uint8_t> first, std::size_t& sent) {
   error_code ec;
   auto literal = asio::ip::make_address(server.host, ec);
   std::vector<tcp::endpoint> endpoints;
@@ -85,17 +107,15 @@ asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
   } else if (ec = co_await resolve(a, server, endpoints); ec) {
     co_return ec;
   }
-  // Each address in turn, as asio::async_connect would, but with the socket made non-blocking
-  // (asio's user flag) before the connect: asio then sets no internal flag of its own, and
-  // the relay finds it set, one ioctl instead of two per connection.
+  // Each address in turn, as asio::async_connect would, but on a socket born non-blocking
+  // (net/nonblocking_socket.h): no ioctl to set O_NONBLOCK, no EPOLL_CTL_DEL at its close.
   for (const auto& endpoint : endpoints) {
     if (a->deadline.expired()) break;
     error_code ignored;
     a->socket.close(ignored);
-    a->socket.open(endpoint.protocol(), ec);
-    if (!ec) a->socket.non_blocking(true, ec);
+    net::open_nonblocking(a->socket, endpoint.protocol(), ec);
     if (ec) continue;
-    ec = co_await connect_socket(a->socket, endpoint);
+    ec = co_await connect_socket(a->socket, endpoint, first, sent);
     if (!ec && !a->deadline.expired()) {
       remote = endpoint;
       co_return ec;
@@ -108,7 +128,8 @@ asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
 }  // namespace
 
 asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
-                                                const config::BackendConfig& backend) {
+                                                const config::BackendConfig& backend,
+                                                std::span<const std::uint8_t> first) {
   auto ex = co_await asio::this_coro::executor;
   ConnectResult result;
   std::vector<std::size_t> tried;
@@ -128,7 +149,7 @@ asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
       a.socket.close(ignored);
     });
     tcp::endpoint remote;
-    error_code ec = co_await connect_one(attempt, *pick->server, remote);
+    error_code ec = co_await connect_one(attempt, *pick->server, remote, first, result.sent);
     attempt->deadline.cancel();
     result.attempts.push_back({pick->server->text.empty() ? config::address(*pick->server)
                                                          : pick->server->text,

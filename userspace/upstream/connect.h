@@ -2,7 +2,9 @@
 // Connecting a client's session to one of its backend's servers.
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 #include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without including it
@@ -27,12 +29,17 @@ struct ConnectResult {
   std::optional<boost::asio::ip::tcp::socket> socket;  // empty when every attempt failed
   boost::asio::ip::tcp::endpoint remote;
   std::vector<ConnectAttempt> attempts;
+  std::size_t sent = 0;  // how much of `first` went out on `socket`
 };
 
 // Tries up to max_tries servers picked by the pool, connect_timeout each (resolution
 // included), moving on after refusal, timeout or a failed lookup; hostnames are resolved
 // asynchronously. Each outcome is reported to the pool. Runs on the caller's executor.
+// `first`, when not empty, is what the connection sends first: its send(2) tells whether
+// the connect succeeded, in place of a getsockopt(SO_ERROR); whatever of it did not fit in
+// the socket's buffer is the caller's to send.
 boost::asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
-                                                       const config::BackendConfig& backend);
+                                                       const config::BackendConfig& backend,
+                                                       std::span<const std::uint8_t> first = {});
 
 }  // namespace snigate::upstream

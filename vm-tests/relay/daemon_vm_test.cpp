@@ -394,7 +394,7 @@ TEST(RelayChoice, AutoPicksSpliceAndLeavesSockmapOptIn) {
   ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: splice")));
   relays_intact(edge);
   const std::string log = edge.daemon().log();
-  EXPECT_EQ(count_matches(log, std::regex(R"(relay: splice \(requested auto: sockmap only when configured \(relay = "sockmap"\); splice\(2\) available\))")), 1u) << log;
+  EXPECT_EQ(count_matches(log, std::regex(R"(relay: splice \(requested auto: sockmap only when configured \(relay = "sockmap"\); splice\(2\) available; the first 64 KiB each way by copy\))")), 1u) << log;
   EXPECT_EQ(count_matches(log, std::regex("relay: ")), 1u) << log;  // the choice is logged once
   EXPECT_EQ(wait_for_lines(edge, 10).relays, std::set<std::string>{"splice"});
 }

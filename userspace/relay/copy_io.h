@@ -1,0 +1,84 @@
+#pragma once
+// Moving bytes through a userspace buffer, per direction: what the copy relay does for a whole
+// connection, and the splice relay for the first bytes of each direction under relay = auto.
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/error.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace snigate::relay::detail {
+
+// Buffers kept for reuse by one worker thread (a flow runs on its worker's thread only): a
+// direction holds one only while it moves bytes, so an idle connection holds none and a busy
+// one costs no allocation per burst.
+class BufferPool {
+ public:
+  using Buffer = std::unique_ptr<char[]>;
+  static BufferPool& local() {
+    thread_local BufferPool pool;
+    return pool;
+  }
+  Buffer take(std::size_t size) {
+    if (size != size_) {
+      free_.clear();  // sized for an earlier configuration
+      size_ = size;
+    }
+    if (free_.empty()) return std::make_unique_for_overwrite<char[]>(size);
+    Buffer b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void give(Buffer b, std::size_t size) {
+    if (b && size == size_ && free_.size() < kMaxFree) free_.push_back(std::move(b));
+  }
+
+ private:
+  static constexpr std::size_t kMaxFree = 16;
+  std::size_t size_ = 0;
+  std::vector<Buffer> free_;
+};
+
+inline boost::system::error_code last_error() {
+  return errno == EAGAIN ? boost::system::error_code(boost::asio::error::would_block)
+                         : boost::system::error_code(errno, boost::system::system_category());
+}
+
+// Read into a buffer taken from the pool, written out from it; unwritten bytes wait at
+// `offset`. recv(2) on TCP returns less than asked only when the socket had no more.
+class CopyIo {
+ public:
+  using tcp = boost::asio::ip::tcp;
+
+  std::size_t read(int d, tcp::socket& from, std::size_t max, boost::system::error_code& ec) {
+    auto& b = buffer_[d];
+    if (!b) b = BufferPool::local().take(max);
+    offset_[d] = 0;
+    ssize_t n = ::recv(from.native_handle(), b.get(), max, 0);
+    if (n > 0) return static_cast<std::size_t>(n);
+    ec = n == 0 ? boost::system::error_code(boost::asio::error::eof) : last_error();
+    return 0;
+  }
+
+  std::size_t write(int d, tcp::socket& to, std::size_t held, boost::system::error_code& ec) {
+    ssize_t n = ::send(to.native_handle(), buffer_[d].get() + offset_[d], held, MSG_NOSIGNAL);
+    if (n < 0) {
+      ec = last_error();
+      return 0;
+    }
+    offset_[d] += static_cast<std::size_t>(n);
+    return static_cast<std::size_t>(n);
+  }
+
+  void release(int d, std::size_t size) { BufferPool::local().give(std::move(buffer_[d]), size); }
+
+ private:
+  BufferPool::Buffer buffer_[2];
+  std::size_t offset_[2] = {0, 0};
+};
+
+}  // namespace snigate::relay::detail
