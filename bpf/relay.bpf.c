@@ -196,6 +196,12 @@ int sg_relay_verdict(struct __sk_buff *skb)
 	return bpf_sk_redirect_hash(skb, &sg_relay_targets, &peer_key, 0);
 }
 
+/* Wake-ups userspace collected before this iterator run: once that many sources are taken
+ * out, the walk stops (returning 1 ends a read of the iterator). Sound because every asking
+ * direction has one wake-up of its own, here or still to come, and a walk that does not stop
+ * early meets every socket that asked before it began. */
+__u64 detach_budget;
+
 /* Carries out the pauses the verdict asked for: userspace runs it on a wake-up, and the
  * kernel walks every TCP socket of the namespace holding each one's lock (lock_sock_fast in
  * bpf_iter_tcp_seq_show), which is what makes deleting from `sources` safe against a
@@ -231,5 +237,7 @@ int sg_relay_detach(struct bpf_iter__tcp *ctx)
 	bpf_map_delete_elem(&sg_relay_sources, &key);
 	d->state = SNIGATE_RELAY_DETACHED;
 	d->detaches++;
+	if (detach_budget > 0 && --detach_budget == 0)
+		return 1;
 	return 0;
 }

@@ -129,35 +129,43 @@ void Kernel::detach_loop() {
 
 // One run of the iterator per namespace the waking sockets live in: bpf_iter_tcp walks the
 // namespace of the thread that creates the iterator (the daemon's own; a test's sockets
-// may sit in namespaces of their own). A socket gone meanwhile is skipped.
+// may sit in namespaces of their own). A socket gone meanwhile is skipped, and its wake-up
+// only costs a walk to the end.
 void Kernel::run_iterator() {
-  std::map<ino_t, int> namespaces;  // inode -> namespace fd
+  struct Namespace {
+    int fd = -1;  // -1: the thread's own (not allowed to ask the socket)
+    std::uint64_t wakes = 0;
+  };
+  std::map<ino_t, Namespace> namespaces;
   for (const auto& w : pending_) {
     const int fd = std::atomic_ref<int>(fds_[sock_key(w.slot, w.side)]).load() - 1;
     if (fd < 0) continue;
     int ns = ::ioctl(fd, SIOCGSKNS);
-    if (ns < 0) {
-      namespaces.try_emplace(0, -1);  // not allowed to ask: the thread's own
-      continue;
-    }
-    if (!namespaces.try_emplace(netns_inode(ns), ns).second) ::close(ns);
+    auto& entry = namespaces[ns < 0 ? 0 : netns_inode(ns)];
+    ++entry.wakes;
+    if (entry.fd < 0 && ns >= 0)
+      entry.fd = ns;
+    else if (ns >= 0)
+      ::close(ns);
   }
   const auto start = std::chrono::steady_clock::now();
-  for (auto [inode, ns] : namespaces) {
-    if (ns >= 0) {
+  for (auto& [inode, ns] : namespaces) {
+    if (ns.fd >= 0) {
       int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-      if (self >= 0 && netns_inode(self) != inode && ::setns(ns, CLONE_NEWNET) != 0)
+      if (self >= 0 && netns_inode(self) != inode && ::setns(ns.fd, CLONE_NEWNET) != 0)
         spdlog::warn("relay: cannot enter a relayed socket's network namespace: {}",
                      std::strerror(errno));
       if (self >= 0) ::close(self);
-      ::close(ns);
+      ::close(ns.fd);
     }
+    skel_->bss->detach_budget = ns.wakes;
     int it = bpf_iter_create(bpf_link__fd(iter_link_));
     if (it < 0) {
       spdlog::warn("relay: running the TCP iterator: {}", std::strerror(errno));
       continue;
     }
-    // The program prints nothing: one read walks the whole table and returns 0.
+    // The program prints nothing: a read walks the table until the end (0) or until the
+    // program stops it, its budget spent (EAGAIN).
     char buf[64];
     while (::read(it, buf, sizeof buf) > 0) {
     }

@@ -410,8 +410,8 @@ TEST(RelayVmLimit, ALimitGivenToTheLiveRelayApplies) {
   h.abort_live();
 }
 
-// The same stall, released: the direction went back to userspace flow control and returns
-// to the kernel; not a byte may be lost or reordered across those switches.
+// The same stall, released: under sockmap the direction paused (its source out of the
+// verdict's map) and returns to the kernel; not a byte may be lost or reordered across that.
 TEST_P(RelayVm, BackendStallsThenReadsEverything) {
   std::vector<Plan> plans{{.c2u = 256 * MiB, .u2c = 4 * MiB, .backend_read_delay_ms = 3000},
                           {.c2u = 64 * MiB, .u2c = 64 * MiB, .v6 = true, .backend_read_delay_ms = 2000}};
