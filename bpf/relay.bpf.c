@@ -18,13 +18,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 __u64 inflight_cap = SNIGATE_RELAY_QUEUE_LIMIT_DEFAULT;
 
 /* Both sockets of every relayed connection, for the whole relay: the redirect target. No
- * program is attached to it. */
+ * program is attached to it. (Map names fit the kernel's 15 characters: tests look them up.) */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__type(key, __u64);
 	__type(value, __u32);
 	__uint(max_entries, 2 * SNIGATE_RELAY_MAX_CONNS);
-} sg_relay_targets SEC(".maps");
+} sg_relay_target SEC(".maps");
 
 /* The sources whose direction runs in the kernel: the verdict is attached to this one. */
 struct {
@@ -32,7 +32,7 @@ struct {
 	__type(key, __u64);
 	__type(value, __u32);
 	__uint(max_entries, 2 * SNIGATE_RELAY_MAX_CONNS);
-} sg_relay_sources SEC(".maps");
+} sg_relay_source SEC(".maps");
 
 /* Wake-ups for userspace: a direction asked to pause (struct snigate_relay_wake). */
 struct {
@@ -62,7 +62,7 @@ struct {
  * it has not counted yet; -1 when the peer is not in `targets` (removed at the end). */
 static __always_inline __s64 inflight(struct snigate_relay_dir *d, __u64 peer_key)
 {
-	struct bpf_sock *peer = bpf_map_lookup_elem(&sg_relay_targets, &peer_key);
+	struct bpf_sock *peer = bpf_map_lookup_elem(&sg_relay_target, &peer_key);
 	if (!peer)
 		return -1;
 	__s64 written = -1;
@@ -96,7 +96,7 @@ static __always_inline int skb_tcp_seq(struct __sk_buff *ctx, __u32 *seq)
  * the first skb after the handoff starts from (userspace read everything before it). */
 static __always_inline int copied_seq(__u64 key, __u32 *seq)
 {
-	struct bpf_sock *sk = bpf_map_lookup_elem(&sg_relay_targets, &key);
+	struct bpf_sock *sk = bpf_map_lookup_elem(&sg_relay_target, &key);
 	if (!sk)
 		return -1;
 	int err = -1;
@@ -193,7 +193,7 @@ int sg_relay_verdict(struct __sk_buff *skb)
 		d->woken = bpf_ringbuf_output(&sg_relay_wake, &w, sizeof(w), 0) == 0;
 	}
 	d->redirected += len;
-	return bpf_sk_redirect_hash(skb, &sg_relay_targets, &peer_key, 0);
+	return bpf_sk_redirect_hash(skb, &sg_relay_target, &peer_key, 0);
 }
 
 /* Wake-ups userspace collected before this iterator run: once that many sources are taken
@@ -234,7 +234,7 @@ int sg_relay_detach(struct bpf_iter__tcp *ctx)
 	if (d->state != SNIGATE_RELAY_DETACH_ASKED)
 		return 0;
 	__u64 key = ((__u64)slot << 1) | side;
-	bpf_map_delete_elem(&sg_relay_sources, &key);
+	bpf_map_delete_elem(&sg_relay_source, &key);
 	d->state = SNIGATE_RELAY_DETACHED;
 	d->detaches++;
 	if (detach_budget > 0 && --detach_budget == 0)

@@ -70,8 +70,8 @@ std::shared_ptr<Kernel> Kernel::open(const KernelOptions& options, std::string* 
     *reason = errno_text("loading the relay BPF programs", -err);
     return nullptr;
   }
-  k->targets_fd_ = bpf_map__fd(k->skel_->maps.sg_relay_targets);
-  k->sources_fd_ = bpf_map__fd(k->skel_->maps.sg_relay_sources);
+  k->targets_fd_ = bpf_map__fd(k->skel_->maps.sg_relay_target);
+  k->sources_fd_ = bpf_map__fd(k->skel_->maps.sg_relay_source);
   k->index_fd_ = bpf_map__fd(k->skel_->maps.sg_relay_index);
   // libbpf 1.1 has no bpf_program__attach_sockmap: attach to the map directly.
   if (bpf_prog_attach(bpf_program__fd(k->skel_->progs.sg_relay_verdict), k->sources_fd_,
