@@ -49,10 +49,11 @@ else
   echo "==== vm-tests (label vm) on $vm_kernel in a qemu guest, at most ${vm_timeout}s ===="
   vm_status=0
   echo "(left out here, run on the running kernel above: ${vm_exclude:-nothing})"
-  # Then the long two-way stress through splice and copy over veth, at 64 MiB a direction per
-  # connection instead of 1 GiB (emulated, eight connections took 17 s): bytes checked on the
-  # kernel most users run, in bounded time.
-  long=${SNIGATE_VM_LONG_STREAM-LongTwoWayStreamsOverVeth/(splice|copy)}
+  # Then the long two-way stress through splice and copy over veth, and through sockmap (whose
+  # pause depends on the kernel) over veth and loopback, at 64 MiB a direction per connection
+  # instead of 1 GiB (emulated, eight connections took 17 s): bytes checked on the kernel most
+  # users run, in bounded time.
+  long=${SNIGATE_VM_LONG_STREAM-LongTwoWayStreamsOver(Veth/(splice|copy|sockmap)|Loopback/sockmap)}
   timeout -k 30 "$vm_timeout" tools/vm-kernel/run.sh --kernel "$vm_kernel" -- \
     env SNIGATE_LONG_STREAM_MIB=64 LONG="$long" bash -c '
       ctest "$@"; status=$?

@@ -124,6 +124,10 @@ KernelFeatures probe_kernel() {
       p.helper("bpf_skc_to_tcp_sock", BPF_PROG_TYPE_SK_SKB, BPF_FUNC_skc_to_tcp_sock, "5.9"),
       p.helper("bpf_probe_read_kernel in sk_skb", BPF_PROG_TYPE_SK_SKB,
                BPF_FUNC_probe_read_kernel, "5.5"),
+      // The pause: the verdict wakes the daemon through a ring buffer (relay_abi.h).
+      p.map("ring buffer maps", BPF_MAP_TYPE_RINGBUF, "5.8"),
+      p.helper("bpf_ringbuf_output in sk_skb", BPF_PROG_TYPE_SK_SKB, BPF_FUNC_ringbuf_output,
+               "5.8"),
       // The verifier allows that helper only with CAP_PERFMON (libbpf's probe cannot tell):
       // the verdict reads the skb's TCP sequence to cut repeated heads (relay.bpf.c).
       Feature{"CAP_PERFMON", holds("CAP_PERFMON") || holds("CAP_SYS_ADMIN"),

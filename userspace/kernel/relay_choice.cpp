@@ -34,10 +34,10 @@ RelayChoice choose_relay(Mode requested, [[maybe_unused]] std::uint64_t sockmap_
     return {std::make_shared<relay::CopyRelay>(), "configured relay = copy"};
   if (requested == Mode::Splice) return userspace_relay(requested, k);
   if (requested == Mode::Auto) {
-    // The kernel relay is opt-in on every kernel tested (6.1, 6.18): while a direction is
-    // paused its source keeps taking bytes past its receive buffer, and two full-speed
-    // streams through an echoing peer can then stall for minutes (README, "The sockmap relay
-    // today"); splice led it in the bench but for a one-connection upload.
+    // The kernel relay is opt-in: exact and bounded on 6.1 and 6.18, but splice led it in the
+    // bench at one connection, upload and echo alike (each pause walks the kernel's TCP hash
+    // table and waits for the daemon to put the source back; README, "How the sockmap relay
+    // pauses").
     RelayChoice s = userspace_relay(requested, k);
     s.reason = "sockmap only when configured (relay = \"sockmap\"); " + s.reason;
     return s;

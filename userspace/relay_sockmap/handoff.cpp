@@ -34,6 +34,10 @@ std::uint64_t load(__u64& v) { return std::atomic_ref<__u64>(v).load(std::memory
 void store(__u64& v, std::uint64_t x) {
   std::atomic_ref<__u64>(v).store(x, std::memory_order_release);
 }
+std::uint32_t load(__u32& v) { return std::atomic_ref<__u32>(v).load(std::memory_order_acquire); }
+void store(__u32& v, std::uint32_t x) {
+  std::atomic_ref<__u32>(v).store(x, std::memory_order_release);
+}
 
 error_code errno_code(int err) { return error_code(err, boost::system::system_category()); }
 
@@ -141,37 +145,85 @@ class Handoff {
     }
   }
 
-  // One direction, from `side` to its peer. The program relays; this sees the bytes it hands
-  // back (paused), the FIN, or an error.
+  // Waits until what `side` sent is mostly out of the peer's psock queue (inflight at most
+  // half the cap, relay_abi.h): the point where a paused direction goes back to the kernel.
+  // False when the connection ended meanwhile.
+  asio::awaitable<bool> room(int side) {
+    auto& d = dir(side);
+    const int peer = sock(side ^ 1).native_handle();
+    asio::steady_timer timer(sock(side).get_executor());
+    auto delay = std::chrono::microseconds(200);
+    for (;;) {
+      if (ending_.ended()) co_return false;
+      auto written = bytes_written(peer);
+      if (!written) {
+        failed(side ^ 1, errno_code(errno));
+        co_return false;
+      }
+      const std::uint64_t sent = load(d.peer_base) + load(d.redirected) + load(d.user_bytes);
+      if (sent <= *written + kernel_.inflight_cap() / 2) co_return true;
+      if (int err = pending_error(peer); err != 0) {
+        failed(side ^ 1, errno_code(err));
+        co_return false;
+      }
+      // A psock worker moves ~2 MiB in about a millisecond at full speed: short steps.
+      timer.expires_after(delay);
+      error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      delay = std::min(delay * 2, std::chrono::microseconds(2000));
+    }
+  }
+
+  // One direction, from `side` to its peer. The program relays while the source is in
+  // `sources`; this sees the FIN, an error, and the end of a pause: a source taken out of
+  // `sources` (DETACHED) that has bytes waiting in its receive queue goes back in once the
+  // peer has room, and the verdict is run over what waited. One that got its FIN meanwhile
+  // cannot go back: this copies the rest in userspace.
   asio::awaitable<void> watch(int side) {
     auto& src = sock(side);
     auto& dst = sock(side ^ 1);
     auto& d = dir(side);
-    std::unique_ptr<char[]> buffer;  // only while the direction is paused
+    const int fd = src.native_handle();
+    bool in_kernel = true;
+    std::unique_ptr<char[]> buffer;  // only once this copies
     std::size_t size = 0;
     for (;;) {
       error_code ec = co_await ready(side, tcp::socket::wait_read);
       if (ending_.ended()) co_return;
       if (ec) co_return failed(side, ec);
+      if (in_kernel) {
+        char byte;
+        ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0) break;  // the FIN, every byte before it verdicted
+        if (n < 0) {
+          if (errno == EAGAIN || errno == EINTR) continue;
+          co_return failed(side, errno_code(errno));
+        }
+        // Unread bytes: the verdict takes every skb while the source is in `sources`, so
+        // this is a pause (the iterator set DETACHED under the socket lock this peek took
+        // after it). Checked all the same, and never read while the kernel may relay.
+        if (load(d.state) != SNIGATE_RELAY_DETACHED) {
+          if (!co_await pause(side, 1ms)) co_return;
+          continue;
+        }
+        if (!co_await room(side)) co_return;
+        store(d.woken, 0u);
+        store(d.state, static_cast<std::uint32_t>(SNIGATE_RELAY_RUNNING));
+        if (kernel_.attach_source(fd, slot_, side)) {
+          kick_verdict(fd);  // what waited is verdicted now, not when more arrives
+          continue;
+        }
+        // Not ESTABLISHED any more: the FIN came while paused. Copy the rest, after every
+        // redirected byte, which the drained() before each write makes sure of.
+        store(d.state, static_cast<std::uint32_t>(SNIGATE_RELAY_DETACHED));
+        in_kernel = false;
+        continue;
+      }
       if (!buffer) {
         size = read_size(src);
         buffer = std::make_unique_for_overwrite<char[]>(size);  // zeroing MiBs showed in profiles
       }
-      // Read, written, then counted: the program takes the direction back on an skb that
-      // finds every passed byte counted (passed == user_bytes), so nothing it redirects can
-      // overtake them. The read takes the whole queue, in one write per round: a sender
-      // faster than the psock worker keeps a direction paused for most of a bulk transfer
-      // (3.4-4.4 GB of a 3 s upload), so this loop is a hot path. Peeking, writing and only
-      // then consuming kept the window closed during the write, which cost a third copy and
-      // did not bring the kernel back sooner (1 connection: 9.6-10.1 Gbit/s against
-      // 10.4-14.2 reading first; 8 connections: 10.4-12.3 against 11.1-13.5).
-      ssize_t n = ::recv(src.native_handle(), buffer.get(), size, MSG_DONTWAIT);
-      if (n == 0 && load(d.passed) != load(d.user_bytes)) {
-        // EOF is already flagged, but bytes handed back before the FIN still wait in the
-        // psock's backlog queue behind the other direction's skbs: read them first.
-        if (!co_await pause(side, 1ms)) co_return;
-        continue;
-      }
+      ssize_t n = ::recv(fd, buffer.get(), size, MSG_DONTWAIT);
       if (n == 0) break;
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) continue;
@@ -183,9 +235,6 @@ class Handoff {
       if (ending_.ended()) co_return;
       if (ec) co_return failed(side ^ 1, ec);
       store(d.user_bytes, load(d.user_bytes) + static_cast<std::uint64_t>(n));
-      // Caught up: the program takes the direction back on the next skb, and the buffer,
-      // as big as a receive buffer, is not kept for a pause that may never come again.
-      if (load(d.passed) == load(d.user_bytes)) buffer.reset();
     }
     buffer.reset();
     // FIN from src: pass it on once the peer has every byte, keep the other way open.
@@ -213,7 +262,7 @@ class Handoff {
     auto& c = kernel_.conn(slot_);
     auto total = [&c] {
       std::uint64_t t = 0;
-      for (auto& d : c.dir) t += load(d.redirected) + load(d.passed) + load(d.user_bytes);
+      for (auto& d : c.dir) t += load(d.redirected) + load(d.user_bytes);
       return t;
     };
     std::uint64_t last = total();
@@ -276,8 +325,8 @@ class Handoff {
     sock(kUpstream).close(ignored);
   }
 
-  // Room for all a paused source can hold: its receive buffer (autotuned, so asked each
-  // time), within bounds that keep a pause from costing more than a few socket buffers.
+  // Room for all a source that finished in userspace holds: its receive buffer (clamped at
+  // the handoff), within bounds.
   std::size_t read_size(tcp::socket& src) const {
     int rcvbuf = 0;
     socklen_t len = sizeof rcvbuf;

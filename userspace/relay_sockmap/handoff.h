@@ -8,8 +8,9 @@
 
 namespace snigate::relay::sockmap {
 
-// One watcher per direction (the FIN, a reset, bytes the program handed back while the
-// direction was paused, written on once every redirected byte is in the peer's send queue)
+// One watcher per direction (the FIN, a reset, the end of a pause: the source back into
+// `sources`, or after a FIN the rest copied once every redirected byte is in the peer's send
+// queue)
 // and an idle ticker that also keeps `counters` live from the kernel's counts. Ends by the
 // rules of relay.h; on any end but Clean both sockets are closed here, an idle timeout and a
 // broken direction with RST (SO_LINGER {1, 0} is already set on both by the caller).

@@ -11,7 +11,6 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
-#include "relay/copy_relay.h"
 #include "relay_sockmap/handoff.h"
 #include "relay_sockmap/tcp_accounting.h"
 
@@ -100,11 +99,14 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
     }
   }
   // Bytes the session wrote to each side before the handoff: the base of the flow control.
+  // Directions start RUNNING (the slot is zeroed).
   auto& conn = kernel_->conn(*slot);
   for (int side : {kClient, kUpstream}) {
     auto written = sockmap::bytes_written(fds[side ^ 1]);
     conn.dir[side].peer_base = written.value_or(0);
-    conn.dir[side].paused = 1;  // the program takes over on the first skb (relay_abi.h)
+    // A paused direction waits in this receive queue: bound it (autotuning took one to
+    // 33 MiB), a little above what the cap lets through meanwhile.
+    sockmap::clamp_receive_buffer(fds[side], kernel_->inflight_cap());
   }
   std::uint64_t cookies[2] = {kernel_->index(fds[kClient], *slot, kClient),
                               kernel_->index(fds[kUpstream], *slot, kUpstream)};
@@ -115,6 +117,11 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
       inserted_upstream && kernel_->insert(fds[kClient], *slot, kClient, &why);
   Result result;
   if (inserted_client) {
+    // A source the kernel refuses (its FIN came in) starts paused: its watcher finds it
+    // cannot rejoin and copies the rest in userspace.
+    for (int side : {kUpstream, kClient})
+      if (!kernel_->attach_source(fds[side], *slot, side))
+        conn.dir[side].state = SNIGATE_RELAY_DETACHED;
     // Bytes that arrived before the insertion wait for the verdict until more come.
     sockmap::kick_verdict(fds[kUpstream]);
     sockmap::kick_verdict(fds[kClient]);
@@ -133,16 +140,12 @@ asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upst
     }
   } else {
     // A side that is not ESTABLISHED any more (half-closed early) cannot join a sockhash.
-    spdlog::debug("relay: sockmap handoff refused ({}), connection runs in userspace", why);
+    // No program ran on either socket, so nothing waits in a psock: out, and the fallback.
+    spdlog::debug("relay: sockmap handoff refused ({}), connection runs on {}", why,
+                  to_string(fallback_->mode()));
     counters.fallback = Fallback::InsertRefused;
-    if (inserted_upstream) {
-      // Upstream's psock may already hold bytes the program handed back; only a reader
-      // through the psock (recv) sees them, and removing it would drop them.
-      CopyRelay copy;
-      result = co_await copy.run(client, upstream, options, counters);
-    } else {
-      result = co_await fallback_->run(client, upstream, options, counters);
-    }
+    kernel_->remove(*slot, kUpstream);
+    result = co_await fallback_->run(client, upstream, options, counters);
   }
   kernel_->remove(*slot, kClient);
   kernel_->remove(*slot, kUpstream);

@@ -1,6 +1,6 @@
 #pragma once
-// Kernel-side relay: both sockets go into a sockhash and the sk_skb verdict program moves the
-// payload; userspace only watches each side for FIN, RST and handed-back bytes, and closes
+// Kernel-side relay: both sockets go into sockhashes and the sk_skb verdict program moves the
+// payload; userspace only watches each side for FIN, RST and the end of a pause, and closes
 // each direction once the kernel's accounting shows every redirected byte reached the peer.
 // Connections it cannot hand off (no free slot, a side already half-closed) run on the
 // fallback relay instead. Layouts and the program's rules: include/snigate/bpf/relay_abi.h.
@@ -12,23 +12,25 @@
 //     finds the receive queue empty: from then on the queue holds only whole skbs nobody has
 //     read, so the verdict never sees an skb the session read part of. A sender that never
 //     lets its queue empty, or a reset: the fallback relays it.
-//  3. peer_base = bytes each peer's TCP has taken so far; both directions paused. The
-//     program's flow-control count starts exactly where userspace's writes stop.
-//  4. index both sockets by cookie (slot, side), before either enters the sockhash, so the
+//  3. peer_base = bytes each peer's TCP has taken so far; both directions RUNNING. The
+//     program's flow-control count starts exactly where userspace's writes stop. Each
+//     socket's receive buffer is clamped: a paused direction waits there.
+//  4. index both sockets by cookie (slot, side), before either enters a sockhash, so the
 //     first skb the verdict sees finds its slot.
-//  5. insert upstream, then client. A side the kernel refuses (no longer ESTABLISHED): copy
-//     relays it if upstream is in already, since only a reader through its psock sees what
-//     the program may have handed back; else the fallback does.
-//  6. kick both verdicts: bytes queued before the insertion are verdicted without waiting for
-//     more to arrive.
+//  5. insert upstream, then client, into `targets`. A side the kernel refuses (no longer
+//     ESTABLISHED): the fallback relays the connection (no program has run on either).
+//  6. insert both into `sources` (the verdict), kick both verdicts: bytes queued before the
+//     insertion are verdicted without waiting for more to arrive. A source refused there
+//     (its FIN came in) starts DETACHED, and its watcher copies the rest.
 //  7. SO_LINGER {1, 0} on both: whoever closes them mid-relay (a ban, a stop, an idle
 //     timeout, a broken direction) resets both peers, because bytes held in the psocks are not
 //     TCP's unread data and a FIN would leave a peer writing into a zero window.
-//  8. watch (handoff.h): per direction, write on bytes handed back while paused and pass the
-//     FIN on once every redirected byte is in the peer's send queue (drained), never before.
+//  8. watch (handoff.h): per direction, end a pause (back into `sources` once the peer has
+//     room, or copy the rest after a FIN) and pass the FIN on once every redirected byte is
+//     in the peer's send queue (drained), never before. The pause itself: relay_abi.h.
 //  9. on a clean end, linger back off: every byte is queued, the caller's close delivers them.
-// 10. remove both sockets from the sockhash, unindex, release the slot: nothing is redirected
-//     into a socket being torn down, and a reused slot starts zeroed.
+// 10. remove both sockets from the sockhashes, unindex, release the slot: nothing is
+//     redirected into a socket being torn down, and a reused slot starts zeroed.
 #include <memory>
 #include <string>
 
@@ -50,10 +52,11 @@ class SockmapRelay final : public Relay {
   boost::asio::awaitable<Result> run(tcp::socket& client, tcp::socket& upstream,
                                      const Options& options, Counters& counters) override;
 
-  // For tests: map entries still held, and the repeated bytes the program has cut.
+  // For tests: map entries still held, the repeated bytes the program has cut, and the pauses.
   std::size_t sockhash_entries() const { return kernel_->sockhash_entries(); }
   std::size_t index_entries() const { return kernel_->index_entries(); }
   std::uint64_t repeated_bytes() const { return kernel_->repeated_bytes(); }
+  const sockmap::Kernel& kernel() const { return *kernel_; }
 
   SockmapRelay(std::shared_ptr<sockmap::Kernel> kernel, std::shared_ptr<Relay> fallback)
       : kernel_(std::move(kernel)), fallback_(std::move(fallback)) {}

@@ -30,6 +30,13 @@ int pending_error(int fd) {
   return err;
 }
 
+void clamp_receive_buffer(int fd, std::uint64_t inflight_cap) {
+  constexpr std::uint64_t lo = 1u << 20, hi = 16u << 20;
+  int half = static_cast<int>(inflight_cap < lo ? lo : inflight_cap > hi ? hi : inflight_cap);
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &half, sizeof(half)) != 0)
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &half, sizeof(half));
+}
+
 bool kick_verdict(int fd) {
   int one = 1;
   return ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one)) == 0;

@@ -18,6 +18,11 @@ std::size_t unread_bytes(int fd);
 // The pending socket error (SO_ERROR), 0 when none.
 int pending_error(int fd);
 
+// Fixes the receive buffer at twice the inflight cap, within 2..32 MiB (the kernel doubles
+// what SO_RCVBUF asks): what a paused direction may hold in its receive queue. Forced past
+// net.core.rmem_max where allowed (CAP_NET_ADMIN), which a cap above it needs.
+void clamp_receive_buffer(int fd, std::uint64_t inflight_cap);
+
 // Runs the stream verdict over bytes that reached the receive queue before the socket was
 // put in the sockhash: setting SO_RCVLOWAT makes TCP check readiness and call the socket's
 // data_ready, which the psock has replaced by its verdict entry point.

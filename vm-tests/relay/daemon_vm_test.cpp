@@ -301,7 +301,8 @@ TEST_P(DaemonVm, RandomSizesBothWaysThenNothingLeft) {
   EXPECT_EQ(totals.out, out_bytes);
   EXPECT_EQ(edge.daemon_sockets(), sockets);
   if (GetParam() == "sockmap") {
-    EXPECT_EQ(map_entries(edge.daemon().pid(), "sg_relay_socks"), 0u);
+    EXPECT_EQ(map_entries(edge.daemon().pid(), "sg_relay_target"), 0u);
+    EXPECT_EQ(map_entries(edge.daemon().pid(), "sg_relay_source"), 0u);
     EXPECT_EQ(map_entries(edge.daemon().pid(), "sg_relay_index"), 0u);
   }
   // After the descriptor count: the control connection is one more until the daemon sees it
