@@ -193,7 +193,18 @@ TEST_F(Quic, UnknownNameTakesTheDefaultOrIsDroppedWithoutOne) {
   EXPECT_NE(dropped, "") << d.access_log();
   EXPECT_NE(dropped.find("backend=- upstream=-"), std::string::npos) << dropped;
   // The client's retransmitted Initials are swallowed by the dropped flow, not each a line.
-  std::this_thread::sleep_for(200ms);
+  // A flow writes its line when it leaves the registry: once `snigatectl conns` lists no flow
+  // of "strict", and the daemon has stopped (which flushes the log), every line is written.
+  bool live = true;
+  for (auto until = std::chrono::steady_clock::now() + 5s;
+       live && std::chrono::steady_clock::now() < until;) {
+    RunResult c = run({SNIGATECTL_PATH, "-c", d.config_path().string(), "conns", "--json"});
+    ASSERT_EQ(c.exit_code, 0) << c.output;
+    live = c.output.find("\"strict\"") != std::string::npos;
+    if (live) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_FALSE(live) << "a flow of listener strict outlived its 1 s idle timeout";
+  ASSERT_EQ(d.stop(), 0) << d.log();
   std::size_t lines = 0;
   std::istringstream log(d.access_log());
   for (std::string l; std::getline(log, l);) lines += l.find("listener=strict") != std::string::npos;

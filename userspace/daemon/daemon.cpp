@@ -201,11 +201,17 @@ void Daemon::bind() {
   bind_listeners(*generation_);
 }
 
-std::vector<std::string> Daemon::bound_addresses() const {
-  std::vector<std::string> out;
+std::vector<std::pair<std::string, std::string>> Daemon::bound_listeners() const {
+  std::vector<std::pair<std::string, std::string>> out;
   for (const auto& ls : current()->listeners)
     if (auto endpoints = bound(ls.name()); !endpoints.empty())
-      out.push_back(ls.name() + "=" + config::format_endpoint(endpoints.front()));
+      out.emplace_back(ls.name(), config::format_endpoint(endpoints.front()));
+  return out;
+}
+
+std::vector<std::string> Daemon::bound_addresses() const {
+  std::vector<std::string> out;
+  for (const auto& [name, address] : bound_listeners()) out.push_back(name + "=" + address);
   return out;
 }
 

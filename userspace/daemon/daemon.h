@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -77,7 +78,9 @@ class Daemon {
   // Bound addresses per listener name (port 0 resolved), for tests and logs; a quic
   // listener's UDP address and port in the same form.
   std::vector<boost::asio::ip::tcp::endpoint> bound(const std::string& listener) const;
-  // "NAME=ADDRESS:PORT" of every bound listener, in configuration order: the ready line's list.
+  // (name, "ADDRESS:PORT") of every bound listener, in configuration order: what
+  // `snigatectl stats` shows; bound_addresses() is the same as the ready line's "NAME=ADDRESS:PORT".
+  std::vector<std::pair<std::string, std::string>> bound_listeners() const;
   std::vector<std::string> bound_addresses() const;
 
  private:

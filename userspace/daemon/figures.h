@@ -4,6 +4,7 @@
 // ways it is shown: `snigatectl stats` (JSON) and GET /metrics (Prometheus text). Both read
 // one Figures, so they never disagree on what a figure is.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,9 @@ struct Figures {
   std::vector<watch::JailFigures> jails;
   std::uint64_t control_refused = 0;
   std::optional<std::uint64_t> remote_refused;  // none without [remote_ban]
+  // Where each listener of the running configuration is bound (ADDR:PORT, kernel-chosen ports
+  // included), as the ready line says at start-up: a listener a reload added shows here.
+  std::map<std::string, std::string> bound;
 };
 
 // `snigatectl stats`: the figures as nested JSON (flattened to rows by the tool).

@@ -53,7 +53,8 @@ json to_json(const Figures& f) {
                       {"connections", std::move(relayed)},
                       {"fallbacks", std::move(fallbacks)}}},
            {"routing", {{"regex_limit_hits", f.regex_limit_hits}}},
-           {"control", {{"refused", f.control_refused}}}};
+           {"control", {{"refused", f.control_refused}}},
+           {"bound", f.bound}};
   if (f.remote_refused) out["remote_ban"] = {{"refused", *f.remote_refused}};
   if (f.bans) {
     out["bans"] = {{"active", f.bans->active},

@@ -79,6 +79,7 @@ Figures collect(const Subsystems& s) {
   if (s.jails) f.jails = s.jails->figures();
   if (s.control) f.control_refused = s.control->refused();
   if (s.remote) f.remote_refused = s.remote->refused();
+  for (auto& [name, address] : s.daemon.bound_listeners()) f.bound[name] = address;
   return f;
 }
 

@@ -110,7 +110,6 @@ std::shared_ptr<Kernel> Kernel::open(const KernelOptions& options, std::string* 
   k->free_.reserve(SNIGATE_RELAY_MAX_CONNS);
   // Hand out low slots first: a small daemon touches few pages of the array.
   for (std::uint32_t s = SNIGATE_RELAY_MAX_CONNS; s-- > 0;) k->free_.push_back(s);
-  k->detacher_ = std::thread([raw = k.get()] { raw->detach_loop(); });
   return k;
 }
 
@@ -201,6 +200,9 @@ Kernel::~Kernel() {
 
 std::optional<std::uint32_t> Kernel::acquire() {
   std::lock_guard lock(mutex_);
+  // The detacher starts with the first hand-off, not at load: snigated loads the programs
+  // before it drops its privileges, which it refuses to do with a second thread running.
+  if (!detacher_.joinable()) detacher_ = std::thread([this] { detach_loop(); });
   if (free_.empty()) return std::nullopt;
   std::uint32_t s = free_.back();
   free_.pop_back();

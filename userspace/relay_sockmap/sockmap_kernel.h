@@ -85,7 +85,7 @@ class Kernel {
   // fd + 1 of each socket in `targets`, by sock_key (0: none): which namespace to walk.
   int* fds_ = nullptr;
   std::atomic<bool> stop_{false};
-  std::thread detacher_;
+  std::thread detacher_;  // started by the first acquire(), under mutex_
   int index_fd_ = -1;
   snigate_relay_conn* conns_ = nullptr;
   std::size_t conns_bytes_ = 0;
