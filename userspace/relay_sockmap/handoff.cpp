@@ -115,44 +115,14 @@ class Handoff {
     co_return !ending_.ended();
   }
 
-  // Waits until every byte sent from `side` (redirected by the program or written by us)
-  // is in the peer's send queue: until then the psock still holds some, and a FIN, a
-  // userspace write or a removal from the map would overtake or drop them. False when the
-  // connection ended meanwhile.
-  asio::awaitable<bool> drained(int side) {
+  // Waits until the peer has taken all but `slack` of the bytes sent from `side` (redirected
+  // by the program or written by us), polling its TCP accounting at steps from `step` up to
+  // `max_step`. False when the connection ended meanwhile.
+  template <class Step>
+  asio::awaitable<bool> peer_took(int side, std::uint64_t slack, Step step, Step max_step) {
     auto& d = dir(side);
     const int peer = sock(side ^ 1).native_handle();
     asio::steady_timer timer(sock(side).get_executor());
-    auto delay = 1ms;
-    for (;;) {
-      if (ending_.ended()) co_return false;
-      const std::uint64_t expected =
-          load(d.peer_base) + load(d.redirected) + load(d.user_bytes);
-      auto written = bytes_written(peer);
-      if (!written) {
-        failed(side ^ 1, errno_code(errno));
-        co_return false;
-      }
-      if (*written >= expected) co_return true;
-      if (int err = pending_error(peer); err != 0) {
-        failed(side ^ 1, errno_code(err));
-        co_return false;
-      }
-      timer.expires_after(delay);
-      error_code ec;
-      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      delay = std::min(delay * 2, std::chrono::milliseconds(16));
-    }
-  }
-
-  // Waits until what `side` sent is mostly out of the peer's psock queue (inflight at most
-  // half the cap, relay_abi.h): the point where a paused direction goes back to the kernel.
-  // False when the connection ended meanwhile.
-  asio::awaitable<bool> room(int side) {
-    auto& d = dir(side);
-    const int peer = sock(side ^ 1).native_handle();
-    asio::steady_timer timer(sock(side).get_executor());
-    auto delay = std::chrono::microseconds(200);
     for (;;) {
       if (ending_.ended()) co_return false;
       auto written = bytes_written(peer);
@@ -161,17 +131,30 @@ class Handoff {
         co_return false;
       }
       const std::uint64_t sent = load(d.peer_base) + load(d.redirected) + load(d.user_bytes);
-      if (sent <= *written + kernel_.inflight_cap() / 2) co_return true;
+      if (sent <= *written + slack) co_return true;
       if (int err = pending_error(peer); err != 0) {
         failed(side ^ 1, errno_code(err));
         co_return false;
       }
-      // A psock worker moves ~2 MiB in about a millisecond at full speed: short steps.
-      timer.expires_after(delay);
+      timer.expires_after(step);
       error_code ec;
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      delay = std::min(delay * 2, std::chrono::microseconds(2000));
+      step = std::min(step * 2, max_step);
     }
+  }
+
+  // Every byte sent from `side` is in the peer's send queue: until then the psock still holds
+  // some, and a FIN, a userspace write or a removal from the map would overtake or drop them.
+  asio::awaitable<bool> drained(int side) {
+    return peer_took(side, 0, std::chrono::milliseconds(1), std::chrono::milliseconds(16));
+  }
+
+  // What `side` sent is mostly out of the peer's psock queue (inflight at most half the cap,
+  // relay_abi.h): the point where a paused direction goes back to the kernel. A psock worker
+  // moves ~2 MiB in about a millisecond at full speed: short steps.
+  asio::awaitable<bool> room(int side) {
+    return peer_took(side, kernel_.inflight_cap() / 2, std::chrono::microseconds(200),
+                     std::chrono::microseconds(2000));
   }
 
   // One direction, from `side` to its peer. The program relays while the source is in
