@@ -385,7 +385,8 @@ asio::awaitable<EndReason> Session::forward_and_relay(asio::awaitable<forward::F
   });
   if (!f.ok()) co_return forward_end(f.verdict);
   connect_ms_ = ms_since(connect_start);
-  co_return co_await replay_and_relay(std::move(*f.upstream), f.connected, proxy_protocol);
+  co_return co_await send_and_relay(std::move(*f.upstream), f.connected,
+                                    first_bytes(proxy_protocol), 0);
 }
 
 // The PROXY header and the preread bytes, sent in one write (with the connect where it can), so
@@ -410,12 +411,6 @@ std::vector<std::uint8_t> Session::first_bytes(config::ProxyProtocol proxy_proto
   }
   out.insert(out.end(), pre_->buffer.begin(), pre_->buffer.end());
   return out;
-}
-
-asio::awaitable<EndReason> Session::replay_and_relay(tcp::socket upstream,
-                                                     const tcp::endpoint& remote,
-                                                     config::ProxyProtocol proxy_protocol) {
-  co_return co_await send_and_relay(std::move(upstream), remote, first_bytes(proxy_protocol), 0);
 }
 
 asio::awaitable<EndReason> Session::send_and_relay(tcp::socket upstream,

@@ -58,19 +58,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // listed from the moment it is known while the allow-list, DNS and connect decide.
   void show_destination(const std::string& host, std::uint16_t port);
   // The one forward path, for CONNECT and SNI forwarding: awaits `open` (the forwarder's
-  // allow-list, DNS, address policy, connect), shows its verdict, then replays and relays.
+  // allow-list, DNS, address policy, connect), shows its verdict, then sends the first bytes and relays.
   boost::asio::awaitable<EndReason> forward_and_relay(
       boost::asio::awaitable<forward::ForwardResult> open, config::ProxyProtocol proxy_protocol);
-  // Sends the PROXY header (if any) and the preread bytes, then hands both sockets to the
-  // relay, whose callback ends the session.
-  boost::asio::awaitable<EndReason> replay_and_relay(tcp::socket upstream,
-                                                     const tcp::endpoint& remote,
-                                                     config::ProxyProtocol proxy_protocol);
   // The PROXY header (if any) and the preread bytes: what the upstream gets first, in one
   // write, so the backend sees them in one segment where it fits (some servers read the
   // header with a single recv).
   std::vector<std::uint8_t> first_bytes(config::ProxyProtocol proxy_protocol) const;
-  // replay_and_relay with the first `sent` bytes of `out` already sent (by the connect).
+  // Sends what is left of `out` (its first `sent` bytes went with the connect), then hands
+  // both sockets to the relay, whose callback ends the session.
   boost::asio::awaitable<EndReason> send_and_relay(tcp::socket upstream,
                                                    const tcp::endpoint& remote,
                                                    std::vector<std::uint8_t> out,
