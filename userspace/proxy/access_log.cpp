@@ -155,11 +155,21 @@ AccessLog::AccessLog(const std::string& target, config::AccessLogFormat format)
 
 void AccessLog::start() {
   if (!file_ || flusher_.joinable()) return;
+  file_->on_batch_full([this] {
+    {
+      std::lock_guard lock(flusher_mu_);
+      batch_full_ = true;
+    }
+    flusher_wake_.notify_one();
+  });
   flusher_ = std::thread([this] {
     std::unique_lock lock(flusher_mu_);
     while (!stopping_) {
-      flusher_wake_.wait_for(lock, kFlushInterval);
-      logger_->flush();
+      flusher_wake_.wait_for(lock, kFlushInterval, [this] { return stopping_ || batch_full_; });
+      batch_full_ = false;
+      lock.unlock();  // the sink may ask again while this batch is written
+      file_->drain();
+      lock.lock();
     }
   });
 }
@@ -172,6 +182,7 @@ AccessLog::~AccessLog() {
     }
     flusher_wake_.notify_one();
     flusher_.join();
+    file_->on_batch_full({});  // nobody left to wake: the flush below writes the rest
   }
   logger_->flush();
 }

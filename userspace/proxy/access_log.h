@@ -101,10 +101,12 @@ class AccessLog {
   config::AccessLogFormat format_;
   std::shared_ptr<ReopenableFileSink> file_;  // null: stdout
   std::shared_ptr<spdlog::logger> logger_;
-  // Flushes a file's batch every kFlushInterval.
+  // Writes a file's batch every kFlushInterval, and at once when the sink has a full one: the
+  // event loops that log lines wait for the file only once 1 MiB of lines wait for it.
   std::mutex flusher_mu_;
   std::condition_variable flusher_wake_;
   bool stopping_ = false;
+  bool batch_full_ = false;
   std::thread flusher_;
 };
 
