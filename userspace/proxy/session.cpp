@@ -6,7 +6,6 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "forward/forward_settings.h"
@@ -21,12 +20,6 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 namespace {
-
-std::string str(const asio::ip::tcp::endpoint& ep) {
-  auto a = net::unmap(ep.address());
-  return a.is_v6() ? fmt::format("[{}]:{}", a.to_string(), ep.port())
-                   : fmt::format("{}:{}", a.to_string(), ep.port());
-}
 
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -421,7 +414,7 @@ asio::awaitable<EndReason> Session::send_and_relay(tcp::socket upstream,
   error_code ec;
   upstream_->set_option(tcp::no_delay(true), ec);
   context_.registry.update(id_, [&](conns::ConnInfo& i) {
-    i.upstream = str(remote);
+    i.upstream = endpoint_text(remote.address(), remote.port());
     i.state = "relaying";
   });
 
