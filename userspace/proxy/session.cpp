@@ -1,5 +1,9 @@
 #include "proxy/session.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -93,9 +97,9 @@ bool Session::admit(const asio::ip::address& client) {
   return true;
 }
 
-void Session::arm_deadline(std::chrono::milliseconds timeout) {
+void Session::arm_deadline() {
   // The deadline lives in pre_: while it can act, the Session is alive.
-  pre_->deadline.arm(timeout, [this] {
+  pre_->deadline.arm_at(started_ + listener_.config->preread_timeout, [this] {
     error_code ignored;
     client_.close(ignored);
   });
@@ -168,13 +172,34 @@ asio::awaitable<bool> Session::read_more(std::size_t max_total) {
   std::size_t room = std::min<std::size_t>(4096, max_total > old ? max_total - old : 0);
   if (room == 0) co_return false;
   pre_->buffer.resize(old + room);
-  error_code ec;
-  std::size_t n = co_await client_.async_read_some(asio::buffer(pre_->buffer.data() + old, room),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  pre_->buffer.resize(old + n);
-  if (ec && ec != asio::error::eof) detail_ = ec.message();
-  if (ec == asio::error::eof) detail_ = "client closed during preread";
-  co_return !ec && n > 0;
+  for (;;) {
+    // recv(2) first: under defer_accept the bytes are usually in, and then neither a wait nor
+    // the preread deadline's timer is needed.
+    const ssize_t n =
+        ::recv(client_.native_handle(), pre_->buffer.data() + old, room, MSG_DONTWAIT);
+    if (n >= 0) pre_->buffer.resize(old + static_cast<std::size_t>(n));
+    if (n > 0) co_return true;
+    if (n == 0) {
+      detail_ = "client closed during preread";
+      co_return false;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      pre_->buffer.resize(old);
+      detail_ = error_code(errno, boost::system::system_category()).message();
+      co_return false;
+    }
+    // A wait: the deadline (from the accept) bounds it. Closing the socket ends it.
+    arm_deadline();
+    error_code ec;
+    co_await client_.async_wait(tcp::socket::wait_read,
+                                asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      pre_->buffer.resize(old);
+      detail_ = ec.message();
+      co_return false;
+    }
+  }
 }
 
 asio::awaitable<EndReason> Session::steps() {
@@ -191,7 +216,6 @@ asio::awaitable<EndReason> Session::steps() {
   // once its header names it.
   if (!listener_.config->proxy_protocol_in && !admit(pre_->peer.address())) co_return EndReason::Limit;
 
-  arm_deadline(listener_.config->preread_timeout);
   // The PROXY header comes before anything the client itself sent, on every listener kind: a
   // CONNECT listener behind a load balancer must not take the header for its request, nor
   // tunnel for an untrusted peer, and the real client's bans apply to its tunnels too.
