@@ -210,6 +210,7 @@ servers = "127.0.2.2:443"
   EXPECT_EQ(l.listen.port(), 0);
   EXPECT_EQ(l.preread_timeout, 5s);
   EXPECT_EQ(l.preread_max, 16384u);
+  EXPECT_TRUE(l.defer_accept);
   const BackendConfig& x = c.backends.at("x");
   EXPECT_EQ(x.connect_timeout, 5s);
   EXPECT_EQ(x.max_tries, 3u);

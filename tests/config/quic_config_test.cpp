@@ -77,6 +77,13 @@ TEST(QuicConfig, ProxyProtocolInIsRefusedAtItsLine) {
                "datagrams carry no PROXY header; remove it");
 }
 
+TEST(QuicConfig, DeferAcceptIsRefusedAtItsLine) {
+  std::string e = error_with("[[listener]]\nlisten = \"127.0.2.1:443\"\nprotocol = \"quic\"\n"
+                             "table = \"edge\"\ndefer_accept = false\n");
+  EXPECT_EQ(e, "bad.toml:14:16: 'defer_accept' belongs to TCP listeners: a quic listener accepts "
+               "nothing; remove it");
+}
+
 TEST(QuicConfig, FlowKeysOnATcpListenerAreRefused) {
   std::string e = error_with("[[listener]]\nlisten = \"127.0.2.1:80\"\nprotocol = \"http\"\n"
                              "table = \"edge\"\nflow_idle_timeout = \"10s\"\n");

@@ -1,5 +1,6 @@
 // The access log as an operator meets it: rotated (renamed away, then SIGUSR1 or
 // `snigatectl reopen-logs`) without a line lost or written twice, and as JSON lines.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -147,6 +148,57 @@ TEST(AccessLogBatches, StopRightAfterTheConnectionsKeepsEveryLine) {
   auto got = numbers_in(dir / "access.log");
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, each) << read_file(dir / "access.log");
+}
+
+// A file that takes no lines for a while (a pipe nobody reads, a hung disk) does not hold up
+// connections: the flusher waits for it while the event loop goes on serving, and once the
+// file takes lines again every one arrives, in order.
+TEST(AccessLogBatches, AStalledFileDoesNotHoldUpConnections) {
+  TempDir dir;
+  RawServer backend("127.0.3.1", answer_once());
+  const fs::path fifo = dir / "access.log";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  // Open for reading (so the daemon's open does not wait) but not read: a 64 KiB pipe fills.
+  const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  Snigated d(dir, http_config(backend.port(), "workers = 1\n"));
+  // ~250 B a line: four times what the pipe and one batch hold, well under the 1 MiB at
+  // which the event loop waits for the file.
+  constexpr int kTotal = 1000;
+  int served = 0;
+  for (; served < kTotal; ++served) {
+    int fd = connect_to("127.0.3.1", d.port("http"), "127.0.3.50", 5s);
+    send_all(fd, "GET / HTTP/1.1\r\nHost: c" + std::to_string(served) + ".test\r\n\r\n");
+    const std::string got = recv_until_eof(fd);
+    close(fd);
+    if (got != kAnswer) break;
+  }
+  EXPECT_EQ(served, kTotal) << "connection " << served << " was not answered while the log "
+                                                          "file took no lines";
+  // The file takes lines again: all of them come, in order.
+  std::string text;
+  const std::regex name(R"( name=c(\d+)\.test )");
+  std::vector<int> got;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (static_cast<int>(got.size()) < served && std::chrono::steady_clock::now() < deadline) {
+    char buf[65536];
+    const ssize_t n = read(reader, buf, sizeof buf);
+    if (n <= 0) {
+      std::this_thread::sleep_for(10ms);
+      continue;
+    }
+    text.append(buf, static_cast<std::size_t>(n));
+    for (auto nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n')) {
+      std::smatch m;
+      const std::string line = text.substr(0, nl);
+      if (std::regex_search(line, m, name)) got.push_back(std::stoi(m[1]));
+      text.erase(0, nl + 1);
+    }
+  }
+  close(reader);
+  std::vector<int> each(static_cast<std::size_t>(served));
+  std::iota(each.begin(), each.end(), 0);
+  EXPECT_EQ(got, each) << "a line lost, repeated or out of order";
 }
 
 // A reopen that cannot open the path keeps the old file, and snigatectl says why.

@@ -6,7 +6,10 @@
 # Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES (default "sockmap splice copy auto"),
 # PEERS (default "nginx haproxy"), REPEAT, SECONDS_EACH, IDLE_CONNS, SNIGATED_WORKERS ([daemon]
 # workers; default 1, like nginx's one worker and HAProxy's one thread), SOCKMAP_QUEUE_LIMIT:
-# snigated's [daemon] sockmap_queue_limit, e.g. 1099511627776 to measure the kernel path alone).
+# snigated's [daemon] sockmap_queue_limit, e.g. 1099511627776 to measure the kernel path alone;
+# DEFER_ACCEPT (default 1): 1 defers accept until the first bytes, snigated's default
+# `defer_accept` and HAProxy's `defer-accept` (nginx's stream module has no `deferred`); 0: none;
+# WORKLOADS (default "up1 up8 echo1 echo8"): the throughput rows to run, "" for none).
 # Every relay runs for the whole bench and the rounds visit the columns in turn (starting one
 # column later each round), so a burst of other load on this noisy machine lands on all
 # columns rather than on one; the table shows the median of REPEAT rounds. Upload throughput
@@ -24,6 +27,7 @@ peers=${PEERS:-nginx haproxy}
 repeat=${REPEAT:-3}
 secs=${SECONDS_EACH:-3}
 idle_conns=${IDLE_CONNS:-1000}
+defer=${DEFER_ACCEPT:-1}
 ip=127.0.3.1
 for bin in "$load" "$snigated"; do
   [[ -x $bin ]] || { echo "missing $bin: build it first (tools/build.sh)" >&2; exit 1; }
@@ -122,6 +126,7 @@ name = "bench"
 listen = "$ip:0"
 protocol = "tls"
 table = "t"
+defer_accept = $([[ $defer == 1 ]] && echo true || echo false)
 [table.t]
 "*.bench.test" = "sink"
 default = "sink"
@@ -204,7 +209,7 @@ defaults
   timeout client 60s
   timeout server 60s
 frontend bench
-  bind $ip:$p
+  bind $ip:$p$([[ $defer == 1 ]] && echo " defer-accept")
   tcp-request inspect-delay 5s
   tcp-request content accept if { req.ssl_hello_type 1 }
   use_backend sink if { req.ssl_sni -m end .bench.test }
@@ -234,6 +239,9 @@ done
 median() { sort -g | awk '{v[NR]=$1} END {print NR ? v[int((NR+1)/2)] : "fail"}'; }
 field() { sed -nE "s/.* $1=([0-9.]+).*/\\1/p"; }
 
+# cpu_ns PID: CPU time (user and system) of all PID's threads so far, in ns (schedstat).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+
 # load_run COLUMN ARGS...: snigate-load's line, or nothing (and a note) when the run failed, so
 # a failed run never counts as a result. Every run is bounded in time too (its own loops are
 # bounded by --seconds or --count; this catches a stuck peer).
@@ -253,7 +261,12 @@ for c in "${columns[@]}"; do
     field bytes_per_conn | median >"$work/$c.idle"
 done
 
-workloads=(up1 up8 echo1 echo8)
+read -ra workloads <<<"${WORKLOADS-up1 up8 echo1 echo8}"
+if [[ $defer == 1 ]]; then
+  notes+=("accept deferred to the first bytes by snigated and HAProxy (defer-accept), not nginx (stream has no deferred)")
+else
+  notes+=("no deferred accept (snigated defer_accept = false)")
+fi
 declare -A workload_args=(
   [up1]="throughput --conns 1" [up8]="throughput --conns 8"
   [echo1]="echo --conns 1" [echo8]="echo --conns 8"
@@ -269,7 +282,15 @@ for round in $(seq "$repeat"); do
   done
   for c in "${order[@]}"; do
     load_run "$c" latency --port "${port[$c]}" --count 5000 >>"$work/$c.lat.runs"
-    load_run "$c" cps --port "${port[$c]}" --seconds "$secs" >>"$work/$c.cps.runs"
+    # The relaying process's own CPU per connection: on a 2-core machine the client, relay
+    # and backend share the cores, so connections/s alone mixes in how the others fare.
+    cpu0=$([[ $c == direct ]] || cpu_ns "${mem_pid[$c]}")
+    out=$(load_run "$c" cps --port "${port[$c]}" --seconds "$secs")
+    cpu1=$([[ $c == direct ]] || cpu_ns "${mem_pid[$c]}")
+    conns=$(field conns <<<"$out")
+    echo "$out" >>"$work/$c.cps.runs"
+    awk -v a="${cpu0:-0}" -v b="${cpu1:-0}" -v n="${conns:-0}" -v c="$c" \
+      'BEGIN { if (c != "direct" && n > 0) printf "%.1f\n", (b - a) / n / 1000 }' >>"$work/$c.cpucps.runs"
   done
 done
 # alloc_count COLUMN: the counting allocator's total so far in COLUMN's snigated, or "-".
@@ -332,6 +353,7 @@ for c in "${columns[@]}"; do
   field p50_us <"$work/$c.lat.runs" | median >"$work/$c.p50"
   field p99_us <"$work/$c.lat.runs" | median >"$work/$c.p99"
   field conns_s <"$work/$c.cps.runs" | median >"$work/$c.cps"
+  if [[ $c == direct ]]; then echo "-" >"$work/$c.cpucps"; else median <"$work/$c.cpucps.runs" >"$work/$c.cpucps"; fi
 done
 
 label_width=38 cell_width=15  # each cell also gets a leading space, so wide ones stay apart
@@ -381,6 +403,9 @@ done
 row "latency p50 (us, 64 B echo)" p50
 row "latency p99 (us, 64 B echo)" p99
 row "connections/s (4 parallel)" cps
+printf "%-${label_width}s" "relay CPU per connection (us, cps)"
+for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.cpucps")"; done
+echo
 row "memory per idle conn (B RSS)" idle
 printf "%-${label_width}s" "system calls per connection (cps)"
 for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.syscalls")"; done

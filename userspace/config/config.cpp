@@ -169,6 +169,9 @@ void parse_quic(const toml::table& t, ListenerConfig& l) {
     if (t.contains(key))
       fail(child(t, key), std::string("'") + key + "' cannot apply to a quic listener: QUIC "
                                                  "datagrams carry no PROXY header; remove it");
+  if (t.contains("defer_accept"))
+    fail(child(t, "defer_accept"), "'defer_accept' belongs to TCP listeners: a quic listener "
+                                   "accepts nothing; remove it");
   // RFC 9000 14.1: a client pads the datagram of its first Initial to at least 1200 bytes.
   if (l.preread_max < 1200)
     fail(child(t, "preread_max"), "a quic listener holds whole datagrams of at least 1200 bytes "
@@ -187,7 +190,7 @@ void parse_quic(const toml::table& t, ListenerConfig& l) {
 ListenerConfig parse_listener(const toml::table& t) {
   check_keys(t, {"name", "listen", "protocol", "table", "proxy_protocol_in", "trusted_proxies",
                  "preread_timeout", "preread_max", "allow", "allow_private", "auth", "clients",
-                 "max_flows", "flow_idle_timeout", "preread_datagrams"},
+                 "max_flows", "flow_idle_timeout", "preread_datagrams", "defer_accept"},
              "[listener]");
   ListenerConfig l;
   std::string listen = require_string(t, "listen", "[listener]");
@@ -244,6 +247,7 @@ ListenerConfig parse_listener(const toml::table& t) {
     fail(child(t, "preread_timeout"), "'preread_timeout' must be more than zero");
   l.preread_max = static_cast<std::size_t>(get_int(t, "preread_max", 16384, 512, 1 << 20));
   parse_quic(t, l);
+  l.defer_accept = get_bool(t, "defer_accept", l.defer_accept);
   l.proxy_protocol_in = get_bool(t, "proxy_protocol_in", false);
   l.trusted_proxies = get_prefix_list(t, "trusted_proxies");
   if (l.proxy_protocol_in && l.trusted_proxies.empty())

@@ -44,6 +44,10 @@ struct ListenerConfig {
   std::vector<net::Prefix> trusted_proxies;    // non-empty when proxy_protocol_in
   std::chrono::milliseconds preread_timeout{5000};
   std::size_t preread_max = 16384;
+  // TCP_DEFER_ACCEPT: the kernel hands over a connection once its first bytes are in (or after
+  // ~1 s of silence), so accept and the first read are one wake-up; no tls/http/connect listener
+  // can route before the client speaks.
+  bool defer_accept = true;
   std::vector<std::string> allow;              // connect listeners: allow-list (forward area parses)
   bool allow_private = false;
   std::string auth;                            // connect listeners: "" | "basic:USER:PASS" | "token:SECRET"

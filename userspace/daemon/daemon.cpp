@@ -161,6 +161,7 @@ void Daemon::bind_listeners(const proxy::Generation& g) {
     }
     auto it = listeners_.find(ls.name());
     if (it != listeners_.end() && it->second.front()->configured() == ls.config->listen) {
+      for (auto& l : it->second) l->set_defer_accept(ls.config->defer_accept);
       next[ls.name()] = std::move(it->second);
       listeners_.erase(it);
       continue;
@@ -169,7 +170,8 @@ void Daemon::bind_listeners(const proxy::Generation& g) {
     asio::ip::tcp::endpoint ep = ls.config->listen;
     for (auto& w : workers_) {
       auto on_accept = [this](proxy::Accepted a, const std::string& n) { accept(std::move(a), n); };
-      per_worker.push_back(std::make_shared<proxy::Listener>(w->io, ls.name(), ep, on_accept));
+      per_worker.push_back(std::make_shared<proxy::Listener>(w->io, ls.name(), ep,
+                                                         ls.config->defer_accept, on_accept));
       ep = per_worker.back()->local_endpoint();  // port 0: the others share the chosen port
     }
     const auto bound = per_worker.front()->local_endpoint();

@@ -29,18 +29,20 @@ std::string escape(const std::string& value) {
 
 std::string clean(const std::string& value) { return value.empty() ? "-" : escape(value); }
 
-std::string str(const boost::asio::ip::address& address, std::uint16_t port) {
-  const auto a = net::unmap(address);
-  return a.is_v6() ? fmt::format("[{}]:{}", a.to_string(), port)
-                   : fmt::format("{}:{}", a.to_string(), port);
-}
-
 }  // namespace
+
+std::string endpoint_text(const boost::asio::ip::address& address, std::uint16_t port) {
+  const auto a = net::unmap(address);
+  if (a.is_v6()) return fmt::format("[{}]:{}", a.to_string(), port);
+  // Digits by hand: to_string() goes through inet_ntop's sprintf, three times per connection.
+  const auto b = a.to_v4().to_bytes();
+  return fmt::format("{}.{}.{}.{}:{}", b[0], b[1], b[2], b[3], port);
+}
 
 AccessRecord access_record(const conns::ConnInfo& info, const Ending& ending) {
   AccessRecord r;
-  r.client = str(info.client, info.client_port);
-  r.peer = str(info.peer.address(), info.peer.port());
+  r.client = endpoint_text(info.client, info.client_port);
+  r.peer = endpoint_text(info.peer.address(), info.peer.port());
   r.listener = info.listener;
   r.name = info.server_name;
   r.alpn = info.alpn;
@@ -155,11 +157,21 @@ AccessLog::AccessLog(const std::string& target, config::AccessLogFormat format)
 
 void AccessLog::start() {
   if (!file_ || flusher_.joinable()) return;
+  file_->on_batch_full([this] {
+    {
+      std::lock_guard lock(flusher_mu_);
+      batch_full_ = true;
+    }
+    flusher_wake_.notify_one();
+  });
   flusher_ = std::thread([this] {
     std::unique_lock lock(flusher_mu_);
     while (!stopping_) {
-      flusher_wake_.wait_for(lock, kFlushInterval);
-      logger_->flush();
+      flusher_wake_.wait_for(lock, kFlushInterval, [this] { return stopping_ || batch_full_; });
+      batch_full_ = false;
+      lock.unlock();  // the sink may ask again while this batch is written
+      file_->drain();
+      lock.lock();
     }
   });
 }
@@ -172,6 +184,7 @@ AccessLog::~AccessLog() {
     }
     flusher_wake_.notify_one();
     flusher_.join();
+    file_->on_batch_full({});  // nobody left to wake: the flush below writes the rest
   }
   logger_->flush();
 }

@@ -66,6 +66,10 @@ struct Ending {
   double duration_ms = 0;
 };
 
+// "192.0.2.1:443" or "[2001:db8::1]:443", an IPv4-mapped address as IPv4: how the line and
+// `snigatectl conns` show an address.
+std::string endpoint_text(const boost::asio::ip::address& address, std::uint16_t port);
+
 // The one way a line's fields are gathered, for TCP connections and QUIC flows alike: from the
 // registry's record of the connection (`snigatectl conns` reads the same) and how it ended.
 AccessRecord access_record(const conns::ConnInfo& info, const Ending& ending);
@@ -101,10 +105,12 @@ class AccessLog {
   config::AccessLogFormat format_;
   std::shared_ptr<ReopenableFileSink> file_;  // null: stdout
   std::shared_ptr<spdlog::logger> logger_;
-  // Flushes a file's batch every kFlushInterval.
+  // Writes a file's batch every kFlushInterval, and at once when the sink has a full one: the
+  // event loops that log lines wait for the file only once 1 MiB of lines wait for it.
   std::mutex flusher_mu_;
   std::condition_variable flusher_wake_;
   bool stopping_ = false;
+  bool batch_full_ = false;
   std::thread flusher_;
 };
 

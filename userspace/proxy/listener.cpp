@@ -1,5 +1,7 @@
 #include "proxy/listener.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -18,9 +20,13 @@ namespace snigate::proxy {
 namespace asio = boost::asio;
 using boost::system::error_code;
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+// Seconds of silence after which the kernel hands a connection over anyway (tcp(7)); 1, as
+// nginx's `deferred` and HAProxy's `defer-accept` use: a silent client then meets
+// preread_timeout as without the option, a second later.
+using defer_accept_seconds = asio::detail::socket_option::integer<IPPROTO_TCP, TCP_DEFER_ACCEPT>;
 
 Listener::Listener(asio::io_context& io, std::string name, const tcp::endpoint& endpoint,
-                   OnAccept on_accept)
+                   bool defer_accept, OnAccept on_accept)
     : acceptor_(io), configured_(endpoint), name_(std::move(name)), on_accept_(std::move(on_accept)) {
   try {
     acceptor_.open(endpoint.protocol());
@@ -30,6 +36,7 @@ Listener::Listener(asio::io_context& io, std::string name, const tcp::endpoint& 
     // Accepted sockets inherit TCP_NODELAY from the listening one on Linux: one setsockopt
     // here instead of one per connection.
     acceptor_.set_option(tcp::no_delay(true));
+    acceptor_.set_option(defer_accept_seconds(defer_accept ? 1 : 0));
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
     // accept4 is called before any wait: it must return EAGAIN, not block, when none is pending.
@@ -45,6 +52,13 @@ Listener::Listener(asio::io_context& io, std::string name, const tcp::endpoint& 
 void Listener::start() {
   asio::co_spawn(acceptor_.get_executor(), [self = shared_from_this()] { return self->loop(); },
                  asio::detached);
+}
+
+void Listener::set_defer_accept(bool on) {
+  asio::post(acceptor_.get_executor(), [self = shared_from_this(), on] {
+    error_code ignored;  // closed meanwhile: nothing left to defer
+    self->acceptor_.set_option(defer_accept_seconds(on ? 1 : 0), ignored);
+  });
 }
 
 void Listener::stop(std::function<void()> closed) {

@@ -30,10 +30,13 @@ class Listener : public std::enable_shared_from_this<Listener> {
   using OnAccept = std::function<void(Accepted, const std::string& name)>;
 
   // Binds and listens now (so errors surface at start-up or reload); throws
-  // boost::system::system_error that names the address.
+  // boost::system::system_error that names the address. `defer_accept`: see set_defer_accept.
   Listener(boost::asio::io_context& io, std::string name, const tcp::endpoint& endpoint,
-           OnAccept on_accept);
+           bool defer_accept, OnAccept on_accept);
   void start();
+  // Thread-safe (on its own loop): TCP_DEFER_ACCEPT on or off, for connections that arrive
+  // from now on; a reload changes it on a kept listener without closing it.
+  void set_defer_accept(bool on);
   // Thread-safe: closes the socket on its own loop, then calls `closed` there (if given);
   // live connections are not affected.
   void stop(std::function<void()> closed = {});

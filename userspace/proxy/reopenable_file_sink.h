@@ -3,13 +3,18 @@
 // renames the file, then SIGUSR1 or `snigatectl reopen-logs` calls reopen(), and the next line
 // goes to a new file at the configured path while the renamed one keeps every line before it.
 // Lines are batched in the process and written whole, many per write(2) on an O_APPEND
-// descriptor, when the batch is full, on flush() (AccessLog flushes every 100 ms), before a
-// reopen (so each line lands in the file that was open when it was logged) and on close.
-// All under the sink's lock: nothing is lost or written twice across a reopen.
+// descriptor, by drain() (AccessLog's flusher: every 100 ms, and when a batch is full), before
+// a reopen (so each line lands in the file that was open when it was logged) and on close.
+// drain() writes outside the sink's lock, so a connection that logs its line while a batch
+// goes to disk does not wait for the write(2); batches still reach the file in order (one
+// writer at a time), and nothing is lost or written twice across a reopen.
+#include <functional>
 #include <mutex>
 #include <string>
 
 #include <spdlog/sinks/base_sink.h>
+
+#include "net/throttled_warning.h"
 
 namespace snigate::proxy {
 
@@ -26,18 +31,31 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
   // the old file stays in use and the reason is returned; "" on success.
   std::string reopen();
   const std::string& path() const { return path_; }
+  // Thread-safe: writes what was logged so far, without holding up those who log meanwhile.
+  void drain();
+  // Called (under the sink's lock) when a batch is full, so the caller's thread drains it;
+  // without one, or far past a batch, the thread that logs writes the batch itself.
+  void on_batch_full(std::function<void()> wake);
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override;
-  void flush_() override { write_pending(); }
+  // Under the sink's lock: writes the batch unless a drain() is writing one (which then
+  // leaves the rest to the next drain, at most a flush interval later).
+  void flush_() override;
 
  private:
-  // Writes the batch out; the sink's lock is held.
-  void write_pending();
+  // Writes `lines` out and clears them; write_mu_ is held (or no other thread is left).
+  void write_out(std::string& lines);
 
   std::string path_;
   int fd_ = -1;
-  std::string pending_;  // whole lines not written yet
+  // Held while a batch goes to the file, before the sink's lock when both are taken.
+  std::mutex write_mu_;
+  std::string pending_;  // whole lines not written yet (the sink's lock)
+  std::string writing_;  // the batch drain() is writing (write_mu_)
+  std::function<void()> wake_;
+  bool wake_asked_ = false;  // since the last drain
+  net::ThrottledWarning failures_;  // drain()'s failed writes
 };
 
 }  // namespace snigate::proxy

@@ -1,12 +1,15 @@
 #include "proxy/session.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "forward/forward_settings.h"
@@ -21,12 +24,6 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 namespace {
-
-std::string str(const asio::ip::tcp::endpoint& ep) {
-  auto a = net::unmap(ep.address());
-  return a.is_v6() ? fmt::format("[{}]:{}", a.to_string(), ep.port())
-                   : fmt::format("{}:{}", a.to_string(), ep.port());
-}
 
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -100,9 +97,9 @@ bool Session::admit(const asio::ip::address& client) {
   return true;
 }
 
-void Session::arm_deadline(std::chrono::milliseconds timeout) {
+void Session::arm_deadline() {
   // The deadline lives in pre_: while it can act, the Session is alive.
-  pre_->deadline.arm(timeout, [this] {
+  pre_->deadline.arm_at(started_ + listener_.config->preread_timeout, [this] {
     error_code ignored;
     client_.close(ignored);
   });
@@ -175,13 +172,34 @@ asio::awaitable<bool> Session::read_more(std::size_t max_total) {
   std::size_t room = std::min<std::size_t>(4096, max_total > old ? max_total - old : 0);
   if (room == 0) co_return false;
   pre_->buffer.resize(old + room);
-  error_code ec;
-  std::size_t n = co_await client_.async_read_some(asio::buffer(pre_->buffer.data() + old, room),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  pre_->buffer.resize(old + n);
-  if (ec && ec != asio::error::eof) detail_ = ec.message();
-  if (ec == asio::error::eof) detail_ = "client closed during preread";
-  co_return !ec && n > 0;
+  for (;;) {
+    // recv(2) first: under defer_accept the bytes are usually in, and then neither a wait nor
+    // the preread deadline's timer is needed.
+    const ssize_t n =
+        ::recv(client_.native_handle(), pre_->buffer.data() + old, room, MSG_DONTWAIT);
+    if (n >= 0) pre_->buffer.resize(old + static_cast<std::size_t>(n));
+    if (n > 0) co_return true;
+    if (n == 0) {
+      detail_ = "client closed during preread";
+      co_return false;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      pre_->buffer.resize(old);
+      detail_ = error_code(errno, boost::system::system_category()).message();
+      co_return false;
+    }
+    // A wait: the deadline (from the accept) bounds it. Closing the socket ends it.
+    arm_deadline();
+    error_code ec;
+    co_await client_.async_wait(tcp::socket::wait_read,
+                                asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      pre_->buffer.resize(old);
+      detail_ = ec.message();
+      co_return false;
+    }
+  }
 }
 
 asio::awaitable<EndReason> Session::steps() {
@@ -198,7 +216,6 @@ asio::awaitable<EndReason> Session::steps() {
   // once its header names it.
   if (!listener_.config->proxy_protocol_in && !admit(pre_->peer.address())) co_return EndReason::Limit;
 
-  arm_deadline(listener_.config->preread_timeout);
   // The PROXY header comes before anything the client itself sent, on every listener kind: a
   // CONNECT listener behind a load balancer must not take the header for its request, nor
   // tunnel for an untrusted peer, and the real client's bans apply to its tunnels too.
@@ -421,7 +438,7 @@ asio::awaitable<EndReason> Session::send_and_relay(tcp::socket upstream,
   error_code ec;
   upstream_->set_option(tcp::no_delay(true), ec);
   context_.registry.update(id_, [&](conns::ConnInfo& i) {
-    i.upstream = str(remote);
+    i.upstream = endpoint_text(remote.address(), remote.port());
     i.state = "relaying";
   });
 

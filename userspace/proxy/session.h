@@ -77,7 +77,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Takes a place under the client's caps (max_*_per_client); false, with the detail set,
   // when the client is at one.
   bool admit(const boost::asio::ip::address& client);
-  void arm_deadline(std::chrono::milliseconds timeout);
+  // From the accept, preread_timeout; armed at the first read that has to wait.
+  void arm_deadline();
   void disarm_deadline();
   // From any thread: closes the sockets on the session's own loop; the access log says why.
   void kill(conns::KillReason reason);
