@@ -78,8 +78,8 @@ std::shared_ptr<SockmapRelay> SockmapRelay::create(std::shared_ptr<Relay> fallba
 
 void SockmapRelay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
                          Counters& counters, Done done) {
-  // The copy calls this again once a direction has moved `after` (or the connection ended
-  // first): the kernel then takes it.
+  // The copy calls this again once a direction has moved `after`: the kernel then takes it.
+  // (A reload that raised `after` meanwhile sends it back to copy, until it moves that.)
   const std::uint64_t after = handoff_after_.load(std::memory_order_relaxed);
   if (counters.client_to_upstream >= after || counters.upstream_to_client >= after)
     return spawn(client.get_executor(), hand_off(client, upstream, options, counters),
