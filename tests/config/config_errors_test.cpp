@@ -64,6 +64,12 @@ TEST(ConfigErrors, SockmapQueueLimitOutOfRange) {
   EXPECT_NE(e.find("65536"), std::string::npos) << e;
 }
 
+TEST(ConfigErrors, SockmapHandoffAfterNegative) {
+  std::string e = error_with("[daemon]\nsockmap_handoff_after = -1\n");
+  EXPECT_TRUE(e.starts_with("bad.toml:11:25: ")) << e;
+  EXPECT_NE(e.find("sockmap_handoff_after"), std::string::npos) << e;
+}
+
 TEST(ConfigErrors, BadDuration) {
   std::string e = error_with("[daemon]\nidle_timeout = \"5 minutes\"\n");
   EXPECT_TRUE(e.starts_with("bad.toml:11:16: ")) << e;

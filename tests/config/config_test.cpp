@@ -51,6 +51,7 @@ max_connections = 1000
 drain_timeout = "10s"
 idle_timeout = "2m"
 sockmap_queue_limit = 1048576
+sockmap_handoff_after = 0
 
 [[listener]]
 listen = "[::1]:9446"
@@ -118,6 +119,10 @@ TEST(Load, EveryKeyOfTheIssueShapeReachesItsStruct) {
   EXPECT_EQ(c.daemon.drain_timeout, 10s);
   EXPECT_EQ(c.daemon.idle_timeout, 2min);
   EXPECT_EQ(c.daemon.sockmap_queue_limit, 1u << 20);
+  EXPECT_EQ(c.daemon.sockmap_handoff_after, 0u);
+  EXPECT_EQ(load_string(embedded_default(), "<embedded default>").daemon.sockmap_handoff_after,
+            64u * 1024)
+      << "unset: the first 64 KiB either way by copy, like relay = auto";
 
   ASSERT_EQ(c.listeners.size(), 2u);
   const ListenerConfig& tls = c.listeners[0];

@@ -39,9 +39,7 @@ TEST(ConnRegistry, SnapshotIsOldestFirstAndCarriesUpdates) {
     r.add(c, [](KillReason) {});
   }
   r.update(ids[7], [](ConnInfo& c) {
-    c.requested = "a.example:443";
-    c.resolved = "198.51.100.10";
-    c.verdict = "allowed";
+    c.forward = {"a.example:443", "198.51.100.10", "allowed"};
   });
   r.take(ids[3]);
   auto snap = r.snapshot();
@@ -49,9 +47,10 @@ TEST(ConnRegistry, SnapshotIsOldestFirstAndCarriesUpdates) {
   for (std::size_t i = 1; i < snap.size(); ++i) EXPECT_LT(snap[i - 1].id, snap[i].id);
   auto it = std::find_if(snap.begin(), snap.end(), [&](const ConnInfo& c) { return c.id == ids[7]; });
   ASSERT_NE(it, snap.end());
-  EXPECT_EQ(it->requested, "a.example:443");
-  EXPECT_EQ(it->resolved, "198.51.100.10");
-  EXPECT_EQ(it->verdict, "allowed");
+  ASSERT_TRUE(it->forward);
+  EXPECT_EQ(it->forward->requested, "a.example:443");
+  EXPECT_EQ(it->forward->resolved, "198.51.100.10");
+  EXPECT_EQ(it->forward->verdict, "allowed");
 }
 
 TEST(ConnRegistry, KillMatchingEndsOnlyThatClient) {

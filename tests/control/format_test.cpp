@@ -159,9 +159,7 @@ TEST(ControlFormat, ConnsTableShowsForwardFieldsWhenPresent) {
   fwd.id = 2;
   fwd.listener = "gateway";
   fwd.server_name = "b.example";
-  fwd.requested = "b.example:443";
-  fwd.resolved = "198.51.100.10,2001:db8::10";
-  fwd.verdict = "allowed";
+  fwd.forward = {"b.example:443", "198.51.100.10,2001:db8::10", "allowed"};
   fwd.upstream = "198.51.100.10:443";
   auto text = format_conns_table({plain, fwd}, kNow);
   std::vector<std::string> lines;

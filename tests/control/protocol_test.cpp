@@ -162,9 +162,7 @@ TEST(ControlProtocol, QuicFlowKeepsItsProtocol) {
 
 TEST(ControlProtocol, ForwardConnKeepsRequestedResolvedAndVerdict) {
   conns::ConnInfo c;
-  c.requested = "a.example:443";
-  c.resolved = "192.0.2.10,2001:db8::10";
-  c.verdict = "allowed";
+  c.forward = {"a.example:443", "192.0.2.10,2001:db8::10", "allowed"};
   json j = to_json(c);
   EXPECT_EQ(j["requested"], "a.example:443");
   EXPECT_EQ(j["resolved"], "192.0.2.10,2001:db8::10");
@@ -172,16 +170,18 @@ TEST(ControlProtocol, ForwardConnKeepsRequestedResolvedAndVerdict) {
   std::string error;
   auto back = conn_from_json(j, error);
   ASSERT_TRUE(back) << error;
-  EXPECT_EQ(back->requested, c.requested);
-  EXPECT_EQ(back->resolved, c.resolved);
-  EXPECT_EQ(back->verdict, c.verdict);
+  ASSERT_TRUE(back->forward);
+  EXPECT_EQ(back->forward->requested, c.forward->requested);
+  EXPECT_EQ(back->forward->resolved, c.forward->resolved);
+  EXPECT_EQ(back->forward->verdict, c.forward->verdict);
   // An older daemon's reply, without the keys, decodes to empty fields.
   j.erase("requested");
   j.erase("verdict");
   back = conn_from_json(j, error);
   ASSERT_TRUE(back) << error;
-  EXPECT_EQ(back->requested, "");
-  EXPECT_EQ(back->verdict, "");
+  ASSERT_TRUE(back->forward);  // resolved is still there
+  EXPECT_EQ(back->forward->requested, "");
+  EXPECT_EQ(back->forward->verdict, "");
 }
 
 ControlHandlers fake_handlers(std::vector<bans::BanRequest>& seen) {

@@ -1,6 +1,6 @@
 // Memory per idle relayed connection (issue 17): once relayed, a connection that moves no
 // bytes holds no coroutine frame, buffer, pipe or timer of its own. Measured as a fresh
-// daemon's RSS growth over many idle connections in each userspace relay mode, against a
+// daemon's RSS growth over many idle connections in each relay mode, against a
 // bound between what such a connection costs with the callback relay (about 2.2 KB) and what
 // it held while a coroutine chain ran it (8.5 KB).
 #include <netinet/in.h>
@@ -118,7 +118,10 @@ TEST_P(IdleMemory, AnIdleRelayedConnectionHoldsAFewKilobytes) {
   EXPECT_LE(per_conn, kMaxBytesPerConn) << "RSS " << before << " KiB -> " << after << " KiB";
 }
 
-INSTANTIATE_TEST_SUITE_P(Relay, IdleMemory, ::testing::Values("copy", "splice"));
+// sockmap: an idle connection has not proven long, so it is still on copy (7.6 KB while the
+// kernel relay's watchers held every connection). Without the rights to load BPF it runs
+// on splice, under the same bound.
+INSTANTIATE_TEST_SUITE_P(Relay, IdleMemory, ::testing::Values("copy", "splice", "sockmap"));
 
 }  // namespace
 }  // namespace snigate::itest

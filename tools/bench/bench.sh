@@ -4,12 +4,16 @@
 # and HAProxy (tcp mode, req.ssl_sni), printed side by side with the ratio to direct. Every
 # client connection opens with a TLS ClientHello, so each relay routes it by SNI.
 # Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES (default "sockmap splice copy auto"),
-# PEERS (default "nginx haproxy"), REPEAT, SECONDS_EACH, IDLE_CONNS, SNIGATED_WORKERS ([daemon]
-# workers; default 1, like nginx's one worker and HAProxy's one thread), SOCKMAP_QUEUE_LIMIT:
-# snigated's [daemon] sockmap_queue_limit, e.g. 1099511627776 to measure the kernel path alone;
+# PEERS (default "nginx haproxy"), REPEAT, SECONDS_EACH, IDLE_CONNS (default 5000),
+# ONLY_IDLE=1 (the idle-memory row alone), SNIGATED_WORKERS ([daemon] workers; default 1, like
+# nginx's one worker and HAProxy's one thread), SOCKMAP_QUEUE_LIMIT: snigated's [daemon]
+# sockmap_queue_limit, e.g. 1099511627776 to measure the kernel path alone,
+# SOCKMAP_HANDOFF_AFTER: its sockmap_handoff_after, e.g. 0 to hand every connection off;
 # DEFER_ACCEPT (default 1): 1 defers accept until the first bytes, snigated's default
 # `defer_accept` and HAProxy's `defer-accept` (nginx's stream module has no `deferred`); 0: none;
 # WORKLOADS (default "up1 up8 echo1 echo8"): the throughput rows to run, "" for none).
+# The idle row holds IDLE_CONNS connections open through each column in turn, each on a
+# process that has served nothing before, and counts only connections still open at the end.
 # Every relay runs for the whole bench and the rounds visit the columns in turn (starting one
 # column later each round), so a burst of other load on this noisy machine lands on all
 # columns rather than on one; the table shows the median of REPEAT rounds. Upload throughput
@@ -23,16 +27,24 @@ build=${1:-build}
 load=$build/tools/bench/snigate-load
 snigated=$build/userspace/daemon/snigated
 modes=${MODES:-sockmap splice copy auto}
-peers=${PEERS:-nginx haproxy}
+peers=${PEERS-nginx haproxy}  # PEERS="" runs no peer
 repeat=${REPEAT:-3}
 secs=${SECONDS_EACH:-3}
-idle_conns=${IDLE_CONNS:-1000}
+idle_conns=${IDLE_CONNS:-5000}
 defer=${DEFER_ACCEPT:-1}
 ip=127.0.3.1
 for bin in "$load" "$snigated"; do
   [[ -x $bin ]] || { echo "missing $bin: build it first (tools/build.sh)" >&2; exit 1; }
 done
-ulimit -n "$(ulimit -Hn)"  # idle connections need 4 descriptors each across the processes
+# Idle connections need a descriptor each in the client and the sink and two in the relay,
+# and snigated's budget keeps 6 per connection under splice and sockmap (daemon/fd_budget.h):
+# raise the hard limit where allowed (root), else say that the idle row may be refused.
+need_fds=$((7 * idle_conns + 4096))
+if (( $(ulimit -Hn) < need_fds )) && ! ulimit -Hn "$need_fds" 2>/dev/null; then
+  echo "note: descriptor hard limit $(ulimit -Hn) < $need_fds: snigated may refuse part of" \
+    "the $idle_conns idle connections (its budget), which the idle row then reports as failed" >&2
+fi
+ulimit -n "$(ulimit -Hn)"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # A host that takes back free guest memory makes every page the sender allocates afresh fault
@@ -110,6 +122,7 @@ for mode in $modes; do
 relay = "$mode"
 workers = ${SNIGATED_WORKERS:-1}
 ${SOCKMAP_QUEUE_LIMIT:+sockmap_queue_limit = $SOCKMAP_QUEUE_LIMIT}
+${SOCKMAP_HANDOFF_AFTER:+sockmap_handoff_after = $SOCKMAP_HANDOFF_AFTER}
 access_log = "$work/$mode.access.log"
 log_level = "warn"
 control_socket = "$work/$mode.control.sock"
@@ -254,12 +267,57 @@ load_run() {
   fi
 }
 
+label_width=42 cell_width=15  # each cell also gets a leading space, so wide ones stay apart
+row() {  # row LABEL FILE-SUFFIX: each column's value, with its ratio to direct's
+  printf "%-${label_width}s" "$1"
+  local base; base=$(cat "$work/direct.$2")
+  for c in "${columns[@]}"; do
+    local v; v=$(cat "$work/$c.$2")
+    if [[ $c == direct || $v == fail ]]; then
+      printf " %${cell_width}s" "$v"
+    else
+      local ratio
+      ratio=$(awk -v a="$v" -v b="$base" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+      printf " %${cell_width}s" "$v ($ratio)"
+    fi
+  done
+  echo
+}
+# What each relay adds to the direct run's CPU per GiB (the relay's own cost).
+cost_row() {  # cost_row LABEL FILE-SUFFIX
+  printf "%-${label_width}s" "$1"
+  local base; base=$(cat "$work/direct.$2")
+  for c in "${columns[@]}"; do
+    local v; v=$(cat "$work/$c.$2")
+    if [[ $c == direct || $v == fail || $base == fail ]]; then
+      printf " %${cell_width}s" "-"
+    else
+      printf " %${cell_width}s" "$(awk -v a="$v" -v b="$base" 'BEGIN { printf "%+.3f", a - b }')"
+    fi
+  done
+  echo
+}
+
 # Idle memory first, on processes that have served nothing yet: after the other runs an
 # allocator reuses their freed memory and the RSS growth reads too low (0 was seen).
 for c in "${columns[@]}"; do
   load_run "$c" idle --port "${port[$c]}" --conns "$idle_conns" --pid "${mem_pid[$c]}" |
     field bytes_per_conn | median >"$work/$c.idle"
 done
+title() {
+  echo
+  echo "snigate bench, $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), load before: $load_before"
+  echo "$1"
+  local notes_line; notes_line=$(IFS=';'; echo "${notes[*]}")
+  echo "${notes_line//;/; }"
+  printf "%-${label_width}s" metric; for c in "${columns[@]}"; do printf " %${cell_width}s" "$c"; done; echo
+}
+idle_label="memory per idle conn (B RSS, $idle_conns conns)"
+if [[ ${ONLY_IDLE:-} == 1 ]]; then
+  title "idle row alone: $idle_conns connections held per column, each on a fresh process"
+  row "$idle_label" idle
+  exit 0
+fi
 
 read -ra workloads <<<"${WORKLOADS-up1 up8 echo1 echo8}"
 if [[ $defer == 1 ]]; then
@@ -356,42 +414,7 @@ for c in "${columns[@]}"; do
   if [[ $c == direct ]]; then echo "-" >"$work/$c.cpucps"; else median <"$work/$c.cpucps.runs" >"$work/$c.cpucps"; fi
 done
 
-label_width=38 cell_width=15  # each cell also gets a leading space, so wide ones stay apart
-row() {  # row LABEL FILE-SUFFIX: each column's value, with its ratio to direct's
-  printf "%-${label_width}s" "$1"
-  local base; base=$(cat "$work/direct.$2")
-  for c in "${columns[@]}"; do
-    local v; v=$(cat "$work/$c.$2")
-    if [[ $c == direct || $v == fail ]]; then
-      printf " %${cell_width}s" "$v"
-    else
-      local ratio
-      ratio=$(awk -v a="$v" -v b="$base" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
-      printf " %${cell_width}s" "$v ($ratio)"
-    fi
-  done
-  echo
-}
-# What each relay adds to the direct run's CPU per GiB (the relay's own cost).
-cost_row() {  # cost_row LABEL FILE-SUFFIX
-  printf "%-${label_width}s" "$1"
-  local base; base=$(cat "$work/direct.$2")
-  for c in "${columns[@]}"; do
-    local v; v=$(cat "$work/$c.$2")
-    if [[ $c == direct || $v == fail || $base == fail ]]; then
-      printf " %${cell_width}s" "-"
-    else
-      printf " %${cell_width}s" "$(awk -v a="$v" -v b="$base" 'BEGIN { printf "%+.3f", a - b }')"
-    fi
-  done
-  echo
-}
-echo
-echo "snigate bench, $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), load before: $load_before"
-echo "median of $repeat interleaved rounds of ${secs}s; (ratio) = value / direct"
-notes_line=$(IFS=';'; echo "${notes[*]}")
-echo "${notes_line//;/; }"
-printf "%-${label_width}s" metric; for c in "${columns[@]}"; do printf " %${cell_width}s" "$c"; done; echo
+title "median of $repeat interleaved rounds of ${secs}s; (ratio) = value / direct"
 declare -A workload_label=(
   [up1]="upload 1 conn" [up8]="upload 8 conns" [echo1]="two-way echo 1 conn" [echo8]="two-way echo 8 conns"
 )
@@ -406,7 +429,7 @@ row "connections/s (4 parallel)" cps
 printf "%-${label_width}s" "relay CPU per connection (us, cps)"
 for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.cpucps")"; done
 echo
-row "memory per idle conn (B RSS)" idle
+row "$idle_label" idle
 printf "%-${label_width}s" "system calls per connection (cps)"
 for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.syscalls")"; done
 echo

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -363,7 +364,19 @@ int run_idle(const Target& t, unsigned conns, int pid) {
   }
   std::this_thread::sleep_for(1s);  // let the target finish each preread and upstream connect
   const long after = rss_kib(pid);
+  // Nothing is ever sent back on an idle connection: a readable one was closed or reset (a
+  // target at its connection limit), and its memory must not count as an idle one's.
+  std::size_t closed = 0;
+  for (int fd : fds) {
+    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) != 0) ++closed;
+  }
   for (int fd : fds) close(fd);
+  if (closed > 0) {
+    std::fprintf(stderr, "idle: %zu of %zu connections were closed by the target\n", closed,
+                 fds.size());
+    return 1;
+  }
   std::printf("idle conns=%zu rss_before_kib=%ld rss_after_kib=%ld bytes_per_conn=%.0f\n",
               fds.size(), before, after,
               fds.empty() ? 0.0 : static_cast<double>(after - before) * 1024 / static_cast<double>(fds.size()));

@@ -69,7 +69,8 @@ DaemonConfig parse_daemon(const toml::table& root) {
   if (!node) return d;
   const toml::table* t = node->as_table();
   if (!t) fail(*node, "[daemon] must be a table");
-  check_keys(*t, {"workers", "relay", "sockmap_queue_limit", "control_socket", "access_log",
+  check_keys(*t, {"workers", "relay", "sockmap_queue_limit", "sockmap_handoff_after",
+                  "control_socket", "access_log",
                   "access_log_format", "log_level", "max_connections", "max_connections_per_client",
                   "max_prereads_per_client", "drain_timeout", "idle_timeout", "user", "group",
                   "quic_kernel_interfaces"},
@@ -85,6 +86,9 @@ DaemonConfig parse_daemon(const toml::table& root) {
   d.sockmap_queue_limit = static_cast<std::uint64_t>(
       get_int(*t, "sockmap_queue_limit", static_cast<std::int64_t>(d.sockmap_queue_limit),
               64 * 1024, std::int64_t{1} << 40));
+  d.sockmap_handoff_after = static_cast<std::uint64_t>(
+      get_int(*t, "sockmap_handoff_after", static_cast<std::int64_t>(d.sockmap_handoff_after), 0,
+              std::int64_t{1} << 40));
   d.control_socket = get_string(*t, "control_socket", d.control_socket);
   if (d.control_socket.empty() || d.control_socket.front() != '/')
     fail(child(*t, "control_socket"), "'control_socket' must be an absolute path");

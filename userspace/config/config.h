@@ -112,6 +112,9 @@ struct DaemonConfig {
   unsigned workers = 0;                        // 0: one per core
   relay::Mode relay = relay::Mode::Auto;
   std::uint64_t sockmap_queue_limit = SNIGATE_RELAY_QUEUE_LIMIT_DEFAULT;  // per direction, bytes
+  // Bytes either direction moves by copy before relay = sockmap hands the connection to the
+  // kernel (relay_sockmap/sockmap_relay.h, step 0); 0 at once.
+  std::uint64_t sockmap_handoff_after = 64 * 1024;
   std::string control_socket = "/run/snigate/control.sock";
   std::string access_log = "stdout";
   AccessLogFormat access_log_format = AccessLogFormat::Text;

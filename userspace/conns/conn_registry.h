@@ -19,6 +19,36 @@
 
 namespace snigate::conns {
 
+// A value only some records carry, on the heap so that the others (every idle relayed TCP
+// connection has one record, issue 17) hold a pointer instead; copied with its record.
+template <class T>
+class Rare {
+ public:
+  Rare() = default;
+  Rare(const Rare& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
+  Rare(Rare&&) noexcept = default;
+  Rare& operator=(const Rare& o) {
+    if (this != &o) p_ = o.p_ ? std::make_unique<T>(*o.p_) : nullptr;
+    return *this;
+  }
+  Rare& operator=(Rare&&) noexcept = default;
+  Rare& operator=(T value) {
+    p_ = std::make_unique<T>(std::move(value));
+    return *this;
+  }
+  explicit operator bool() const { return p_ != nullptr; }
+  const T& operator*() const { return *p_; }
+  const T* operator->() const { return p_.get(); }
+  // The value, made empty on first use.
+  T& emplace() {
+    if (!p_) p_ = std::make_unique<T>();
+    return *p_;
+  }
+
+ private:
+  std::unique_ptr<T> p_;
+};
+
 struct ConnInfo {
   std::uint64_t id = 0;
   std::string listener;
@@ -32,12 +62,15 @@ struct ConnInfo {
   std::string rule;                       // what chose the backend (routing::RouteMatch::rule)
   std::string upstream;                   // address actually connected
   std::string state;                      // preread | connecting | relaying; flows: hello | forwarding
-  // Forward connections only (SNI forwarding, CONNECT), empty otherwise: what the client asked
+  // Forward connections only (SNI forwarding, CONNECT), unset otherwise: what the client asked
   // for ("NAME:PORT"), what DNS answered ("A,B") and what the allow-list and address policy
   // decided ("allowed", or why not), as the access log's requested=/resolved=/verdict= show.
-  std::string requested;
-  std::string resolved;
-  std::string verdict;
+  struct Forward {
+    std::string requested;
+    std::string resolved;
+    std::string verdict;
+  };
+  Rare<Forward> forward;
   std::chrono::system_clock::time_point started;
   std::shared_ptr<const relay::Counters> counters;  // bytes each way and the relay moving them
   // A QUIC flow's datagrams each way, joined to its record when it ends (the flow counts them
@@ -47,7 +80,7 @@ struct ConnInfo {
     bool kernel = false;  // the kernel path forwarded the flow: what it moved of the above
     std::uint64_t kernel_packets_in = 0, kernel_packets_out = 0;
   };
-  std::optional<Datagrams> datagrams;
+  Rare<Datagrams> datagrams;
 };
 
 // Why a connection is ended from outside, for its access-log line.

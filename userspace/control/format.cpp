@@ -105,7 +105,7 @@ std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePo
   // Forward columns only when a forward connection is listed, so a plain edge's table stays
   // narrow.
   const bool forward = std::any_of(conns.begin(), conns.end(), [](const conns::ConnInfo& c) {
-    return !c.requested.empty() || !c.resolved.empty() || !c.verdict.empty();
+    return static_cast<bool>(c.forward);
   });
   std::vector<std::string> header{"ID", "CLIENT", "PEER", "LISTENER", "SNI", "BACKEND"};
   if (forward) header.insert(header.end(), {"REQUESTED", "RESOLVED", "VERDICT"});
@@ -121,8 +121,11 @@ std::string format_conns_table(const std::vector<conns::ConnInfo>& conns, TimePo
                                  config::format_endpoint(c.peer), cell(c.listener),
                                  cell(c.server_name, 48),
                                  cell(c.rule.empty() ? c.backend : c.backend + " (" + c.rule + ")")};
-    if (forward)
-      row.insert(row.end(), {cell(c.requested, 54), cell(c.resolved, 48), cell(c.verdict, 24)});
+    if (forward) {
+      const conns::ConnInfo::Forward none;
+      const auto& f = c.forward ? *c.forward : none;
+      row.insert(row.end(), {cell(f.requested, 54), cell(f.resolved, 48), cell(f.verdict, 24)});
+    }
     row.insert(row.end(), {cell(c.upstream), cell(state), format_bytes(up), format_bytes(down),
                            format_duration(std::chrono::duration_cast<std::chrono::seconds>(now - c.started))});
     rows.push_back(std::move(row));

@@ -94,9 +94,9 @@ json to_json(const conns::ConnInfo& c) {
          {"upstream", c.upstream},
          {"state", c.state},
          {"relay_mode", c.counters ? relay::to_string(c.counters->mode) : ""},
-         {"requested", c.requested},
-         {"resolved", c.resolved},
-         {"verdict", c.verdict},
+         {"requested", c.forward ? c.forward->requested : ""},
+         {"resolved", c.forward ? c.forward->resolved : ""},
+         {"verdict", c.forward ? c.forward->verdict : ""},
          {"started", unix_seconds(c.started)},
          {"bytes_up", c.counters ? c.counters->client_to_upstream.load() : 0},
          {"bytes_down", c.counters ? c.counters->upstream_to_client.load() : 0}};
@@ -154,9 +154,8 @@ std::optional<conns::ConnInfo> conn_from_json(const json& j, std::string& error)
   c.rule = r.str("rule");
   c.upstream = r.str("upstream");
   c.state = r.str("state");
-  c.requested = r.str("requested");
-  c.resolved = r.str("resolved");
-  c.verdict = r.str("verdict");
+  conns::ConnInfo::Forward f{r.str("requested"), r.str("resolved"), r.str("verdict")};
+  if (!f.requested.empty() || !f.resolved.empty() || !f.verdict.empty()) c.forward = std::move(f);
   c.started = r.time("started").value_or(Clock::time_point{});
   auto counters = std::make_shared<relay::Counters>();
   counters->client_to_upstream = static_cast<std::uint64_t>(r.integer("bytes_up").value_or(0));

@@ -15,6 +15,7 @@
 #include "proxy/generation.h"
 #include "daemon/privileges.h"
 #include "kernel/kernel_features.h"
+#include "daemon/sockmap_settings.h"
 #include "kernel/relay_choice.h"
 #include "routing/rule_check.h"
 #include "watch/filter.h"
@@ -150,7 +151,7 @@ std::string check_config(std::shared_ptr<const config::Config> config,
   const auto kernel = kernel::probe_kernel();
   out << kernel::format_report(kernel);
   const relay::Mode requested = relay_override.value_or(c.daemon.relay);
-  out << kernel::describe(kernel::choose_relay(requested, c.daemon.sockmap_queue_limit, kernel),
+  out << kernel::describe(kernel::choose_relay(requested, sockmap_of(c.daemon), kernel),
                           requested)
       << "\n";
 

@@ -11,6 +11,7 @@
 #include "daemon/fd_budget.h"
 #include "proxy/quic_flows.h"
 #include "daemon/service_notify.h"
+#include "daemon/sockmap_settings.h"
 #include "kernel/relay_choice.h"
 #include "udp_flow/udp_flow_forwarder.h"
 
@@ -66,7 +67,7 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
     spdlog::info("descriptors: soft limit raised from {} to the hard limit, {}", limit.was,
                  limit.soft);
   auto g = proxy::build_generation(std::move(config));
-  g->relay = kernel::select_relay(relay_mode(*g->config), g->config->daemon.sockmap_queue_limit,
+  g->relay = kernel::select_relay(relay_mode(*g->config), sockmap_of(g->config->daemon),
                                   kernel_)
                  .relay;
   access_log_ = std::make_unique<proxy::AccessLog>(g->config->daemon.access_log,
@@ -254,9 +255,9 @@ bool Daemon::reload(std::string* error) {
     auto old = current();
     const auto& was = old->config->daemon;
     g->relay = relay_mode(*cfg) == relay_mode(*old->config) &&
-                       cfg->daemon.sockmap_queue_limit == was.sockmap_queue_limit
+                       sockmap_of(cfg->daemon) == sockmap_of(was)
                    ? old->relay
-                   : kernel::select_relay(relay_mode(*cfg), cfg->daemon.sockmap_queue_limit,
+                   : kernel::select_relay(relay_mode(*cfg), sockmap_of(cfg->daemon),
                                           kernel_)
                          .relay;
     budget_connections(*g, old.get());

@@ -28,7 +28,7 @@ RelayChoice userspace_relay(Mode requested, const KernelFeatures& k) {
 
 }  // namespace
 
-RelayChoice choose_relay(Mode requested, [[maybe_unused]] std::uint64_t sockmap_queue_limit,
+RelayChoice choose_relay(Mode requested, [[maybe_unused]] const SockmapSettings& sockmap,
                          const KernelFeatures& k) {
   if (requested == Mode::Copy)
     return {std::make_shared<relay::CopyRelay>(), "configured relay = copy"};
@@ -48,9 +48,10 @@ RelayChoice choose_relay(Mode requested, [[maybe_unused]] std::uint64_t sockmap_
   std::string why_not = KernelFeatures::missing(k.sockmap_relay);
 #ifdef SNIGATE_RELAY_SOCKMAP
   if (why_not.empty()) {
-    if (auto sockmap = relay::SockmapRelay::create(fallback.relay, &why_not,
-                                                   {.inflight_cap = sockmap_queue_limit}))
-      return {sockmap, "configured relay = sockmap"};
+    if (auto relay = relay::SockmapRelay::create(fallback.relay, &why_not,
+                                                 {.inflight_cap = sockmap.queue_limit},
+                                                 sockmap.handoff_after))
+      return {relay, "configured relay = sockmap"};
   }
 #else
   why_not = "built without BPF (SNIGATE_BPF=OFF)";
@@ -64,9 +65,9 @@ std::string describe(const RelayChoice& choice, Mode requested) {
          std::string(relay::to_string(requested)) + ": " + choice.reason + ")";
 }
 
-RelayChoice select_relay(Mode requested, std::uint64_t sockmap_queue_limit,
+RelayChoice select_relay(Mode requested, const SockmapSettings& sockmap,
                          const KernelFeatures& k) {
-  RelayChoice s = choose_relay(requested, sockmap_queue_limit, k);
+  RelayChoice s = choose_relay(requested, sockmap, k);
   spdlog::info("{}", describe(s, requested));
   return s;
 }

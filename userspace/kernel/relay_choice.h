@@ -15,15 +15,25 @@ struct RelayChoice {
   std::string reason;
 };
 
+// The [daemon] keys that shape the sockmap relay.
+struct SockmapSettings {
+  // sockmap_queue_limit: bytes one direction may queue in the kernel before it is handed back
+  // to userspace flow control (relay_abi.h).
+  std::uint64_t queue_limit = 0;
+  // sockmap_handoff_after: bytes either direction moves by copy before the kernel takes the
+  // connection (sockmap_relay.h, step 0); 0 at once.
+  std::uint64_t handoff_after = 0;
+  bool operator==(const SockmapSettings&) const = default;
+};
+
 // auto: splice, else copy (sockmap only when configured: relay_choice.cpp says why). An
 // explicit mode that this kernel cannot do falls back sockmap, splice, copy, and the reason
-// names the missing piece. `sockmap_queue_limit`: bytes one direction may queue in the kernel
-// before it is handed back to userspace flow control (relay_abi.h). Logs nothing.
-RelayChoice choose_relay(relay::Mode requested, std::uint64_t sockmap_queue_limit,
+// names the missing piece. Logs nothing.
+RelayChoice choose_relay(relay::Mode requested, const SockmapSettings& sockmap,
                          const KernelFeatures& kernel);
 
 // choose_relay, and one log line with the choice and its reason.
-RelayChoice select_relay(relay::Mode requested, std::uint64_t sockmap_queue_limit,
+RelayChoice select_relay(relay::Mode requested, const SockmapSettings& sockmap,
                          const KernelFeatures& kernel);
 
 // The line both print: "relay: splice (requested auto: ...)".

@@ -49,9 +49,11 @@ AccessRecord access_record(const conns::ConnInfo& info, const Ending& ending) {
   r.backend = info.backend;
   r.rule = info.rule;
   r.upstream = info.upstream;
-  r.requested = info.requested;
-  r.resolved = info.resolved;
-  r.verdict = info.verdict;
+  if (const auto& f = info.forward) {
+    r.requested = f->requested;
+    r.resolved = f->resolved;
+    r.verdict = f->verdict;
+  }
   r.end = ending.end;
   r.detail = ending.detail;
   r.connect_ms = ending.connect_ms;

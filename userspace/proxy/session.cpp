@@ -45,9 +45,7 @@ EndReason forward_end(forward::Verdict verdict) {
 
 // The verdict of a forward connection, in its `snigatectl conns` row and its access-log line.
 void show_forward(const forward::ForwardResult& f, conns::ConnInfo& info) {
-  info.requested = f.requested();
-  info.resolved = f.resolved_list();
-  info.verdict = forward::to_string(f.verdict);
+  info.forward = {f.requested(), f.resolved_list(), forward::to_string(f.verdict)};
 }
 
 // Longest PROXY v2 header: 16-byte preamble plus a 16-bit length.
@@ -379,8 +377,8 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
 void Session::show_destination(const std::string& host, std::uint16_t port) {
   context_.registry.update(id_, [&](conns::ConnInfo& i) {
     i.server_name = host;
-    i.requested = host + ":" + std::to_string(port);
-    i.verdict = "pending";
+    i.forward = {.requested = host + ":" + std::to_string(port), .resolved = {},
+                 .verdict = "pending"};
     i.state = "connecting";
   });
 }

@@ -9,7 +9,7 @@ namespace {
 
 using boost::system::error_code;
 
-class CopyFlow final : public detail::Flow {
+class CopyFlow : public detail::Flow {
  public:
   using Flow::Flow;
 
@@ -26,17 +26,52 @@ class CopyFlow final : public detail::Flow {
   detail::CopyIo io_;
 };
 
-}  // namespace
+// A copy that hands the connection on once it has moved `after` bytes either way.
+class CopyThenFlow final : public CopyFlow {
+ public:
+  CopyThenFlow(tcp::socket& client, tcp::socket& upstream, const Options& options,
+               Counters& counters, Relay::Done done, std::uint64_t after, Relay& then)
+      : CopyFlow(client, upstream, options, counters, std::move(done)),
+        counters_(counters),
+        after_(after),
+        then_(then) {}
 
-void CopyRelay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
-                      Counters& counters, Done done) {
-  counters.mode = Mode::Copy;
+ private:
+  bool leave_now() const override {
+    return counters_.client_to_upstream >= after_ || counters_.upstream_to_client >= after_;
+  }
+  void leave(Relay::Done done) override {
+    then_.start(client(), upstream(), options(), counters_, std::move(done));
+  }
+
+  Counters& counters_;
+  const std::uint64_t after_;
+  Relay& then_;
+};
+
+void set_non_blocking(tcp::socket& client, tcp::socket& upstream) {
   // Set once per socket (asio's flag is read without a system call): sockets the daemon
   // made itself are born non-blocking (net/nonblocking_socket.h).
   boost::system::error_code ignored;
   if (!client.non_blocking()) client.non_blocking(true, ignored);
   if (!upstream.non_blocking()) upstream.non_blocking(true, ignored);
+}
+
+}  // namespace
+
+void CopyRelay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
+                      Counters& counters, Done done) {
+  counters.mode = Mode::Copy;
+  set_non_blocking(client, upstream);
   detail::start_flow<CopyFlow>(client, upstream, options, counters, std::move(done));
+}
+
+void CopyRelay::start_then(tcp::socket& client, tcp::socket& upstream, const Options& options,
+                           Counters& counters, Done done, std::uint64_t after, Relay& then) {
+  counters.mode = Mode::Copy;
+  set_non_blocking(client, upstream);
+  detail::start_flow<CopyThenFlow>(client, upstream, options, counters, std::move(done), after,
+                                   then);
 }
 
 }  // namespace snigate::relay

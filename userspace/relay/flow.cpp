@@ -117,7 +117,7 @@ void Flow::start() {
 void Flow::wait_readable(int d) {
   dir_[d].from->async_wait(tcp::socket::wait_read,
                            [self = shared_from_this(), d](const error_code& ec) {
-                             if (self->ending_.ended()) return;
+                             if (self->stopped()) return;
                              if (ec) return self->failed(self->dir_[d].from_client, ec);
                              self->pump(d);
                            });
@@ -126,7 +126,7 @@ void Flow::wait_readable(int d) {
 void Flow::wait_writable(int d) {
   dir_[d].to->async_wait(tcp::socket::wait_write,
                          [self = shared_from_this(), d](const error_code& ec) {
-                           if (self->ending_.ended()) return;
+                           if (self->stopped()) return;
                            if (ec) return self->failed(!self->dir_[d].from_client, ec);
                            self->pump(d);
                          });
@@ -144,8 +144,14 @@ void Flow::pump(int d) {
       if (dir.held > 0) {
         if (ec && ec != asio::error::would_block && ec != asio::error::try_again)
           return failed(!dir.from_client, ec);
+        // No leaving while this waits for its peer: the other direction goes on meanwhile.
+        if (dir_[d ^ 1].parked) {
+          dir_[d ^ 1].parked = false;
+          wait_readable(d ^ 1);
+        }
         return wait_writable(d);
       }
+      if (leaving(d)) return;
       // The source was empty when read, all written: anything new wakes the wait.
       if (dir.drained) {
         release(d, true);
@@ -164,9 +170,36 @@ void Flow::pump(int d) {
     last_activity_ = std::chrono::steady_clock::now();
   }
   // A busy direction yields to the other connections of this event loop.
+  dir.yielded = true;
   asio::post(dir.from->get_executor(), [self = shared_from_this(), d] {
-    if (!self->ending_.ended()) self->pump(d);
+    self->dir_[d].yielded = false;
+    if (!self->stopped()) self->pump(d);
   });
+}
+
+bool Flow::leaving(int d) {
+  const Direction& other = dir_[d ^ 1];
+  if (other.done || !leave_now()) return false;
+  if (other.held > 0) {
+    // Waiting for its peer to read: no telling when, so `d` goes on as before.
+    if (!other.yielded) return false;
+    // About to write: `d` reads no more (it waits for nothing, holds no buffer), and the
+    // other leaves once it has written what it holds, finding nothing held here.
+    release(d, true);
+    dir_[d].parked = true;
+    return true;
+  }
+  left_ = true;
+  if (sweep_) sweep_->remove(*this);
+  for (int side : {kClientToUpstream, kUpstreamToClient}) release(side, true);
+  // The other direction may wait to read: that wait goes, so nothing of this flow reads
+  // either socket again. Both sockets, as either is one direction's source.
+  error_code ignored;
+  dir_[kClientToUpstream].from->cancel(ignored);
+  dir_[kUpstreamToClient].from->cancel(ignored);
+  auto done = std::move(done_);
+  leave(std::move(done));
+  return true;
 }
 
 void Flow::eof(int d) {

@@ -54,6 +54,18 @@ class Flow : public std::enable_shared_from_this<Flow> {
   virtual bool short_read_empties(int d) const = 0;
 
   const Options& options() const { return options_; }
+  tcp::socket& client() const { return *dir_[kClientToUpstream].from; }
+  tcp::socket& upstream() const { return *dir_[kUpstreamToClient].from; }
+
+  // For a relay that starts a connection on this flow and moves it elsewhere once it has
+  // proven long (sockmap): asked whenever a direction has written all it held, unless the
+  // other has ended. True: neither direction reads again, and once both have written all
+  // they read the flow stops and calls leave().
+  virtual bool leave_now() const { return false; }
+  // The flow has stopped for good: no wait, buffer or pipe of its own is left (handlers
+  // already queued return without acting), no byte it read is unwritten. `done` is the
+  // caller's, for whoever takes the connection on.
+  virtual void leave(Relay::Done /*done*/) {}
 
  private:
   friend class IdleSweep;
@@ -66,12 +78,20 @@ class Flow : public std::enable_shared_from_this<Flow> {
     bool done = false;
     bool drained = false;  // the last read emptied the source
     std::size_t held = 0;  // read, not yet written
+    bool yielded = false;  // a pump is posted: it holds bytes and writes them next
+    bool parked = false;   // reads no more until the flow leaves (leaving())
   };
 
   void wait_readable(int d);
   void wait_writable(int d);
   // Moves bytes on direction `d` until it would block, a bounded number of rounds per event.
   void pump(int d);
+  // Asked when direction `d` has just written all it held: true when the flow has left, or
+  // when `d` is parked until the other direction, busy writing, has written what it holds
+  // and leaves. Never waits on a direction whose peer is slow to read: the two directions
+  // stay independent (the other one's write wait unparks `d`).
+  bool leaving(int d);
+  bool stopped() const { return left_ || ending_.ended(); }
   void eof(int d);
   void failed(bool client_side, const boost::system::error_code& ec);
   void idle_expired();
@@ -83,6 +103,7 @@ class Flow : public std::enable_shared_from_this<Flow> {
   const Options& options_;
   Relay::Done done_;
   Ending ending_;
+  bool left_ = false;  // leave() took the connection on
   std::chrono::steady_clock::time_point last_activity_;
   IdleSweep* sweep_ = nullptr;  // while listed for the idle timeout
   Flow* prev_ = nullptr;        // the sweep's list

@@ -79,6 +79,11 @@ class Relay {
   // start() as a coroutine: returns what `done` got.
   virtual boost::asio::awaitable<Result> run(tcp::socket& client, tcp::socket& upstream,
                                              const Options& options, Counters& counters);
+
+ protected:
+  // Runs `relay` on `ex`; `done` gets its result (an exception as End::Error).
+  static void spawn(const tcp::socket::executor_type& ex, boost::asio::awaitable<Result> relay,
+                    Done done);
 };
 
 }  // namespace snigate::relay

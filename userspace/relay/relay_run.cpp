@@ -17,7 +17,12 @@ namespace asio = boost::asio;
 
 void Relay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
                   Counters& counters, Done done) {
-  asio::co_spawn(client.get_executor(), run(client, upstream, options, counters),
+  spawn(client.get_executor(), run(client, upstream, options, counters), std::move(done));
+}
+
+void Relay::spawn(const tcp::socket::executor_type& ex, asio::awaitable<Result> relay,
+                  Done done) {
+  asio::co_spawn(ex, std::move(relay),
                  [done = std::move(done)](std::exception_ptr e, Result result) {
                    if (e) {
                      try {

@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "relay/copy_relay.h"
 #include "relay_sockmap/handoff.h"
 #include "relay_sockmap/tcp_accounting.h"
 
@@ -57,23 +58,44 @@ asio::awaitable<std::optional<error_code>> move_unread(tcp::socket& from, tcp::s
 
 std::shared_ptr<SockmapRelay> SockmapRelay::create(std::shared_ptr<Relay> fallback,
                                                    std::string* reason,
-                                                   const sockmap::KernelOptions& options) {
+                                                   const sockmap::KernelOptions& options,
+                                                   std::uint64_t handoff_after) {
   static std::mutex mutex;
   static std::weak_ptr<SockmapRelay> instance;
   std::lock_guard lock(mutex);
   if (auto live = instance.lock()) {
     live->kernel_->set_inflight_cap(options.inflight_cap);
+    live->handoff_after_ = handoff_after;
     return live;
   }
   auto kernel = sockmap::Kernel::open(options, reason);
   if (!kernel) return nullptr;
   auto relay = std::make_shared<SockmapRelay>(std::move(kernel), std::move(fallback));
+  relay->handoff_after_ = handoff_after;
   instance = relay;
   return relay;
 }
 
-asio::awaitable<Result> SockmapRelay::run(tcp::socket& client, tcp::socket& upstream,
-                                          const Options& options, Counters& counters) {
+void SockmapRelay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
+                         Counters& counters, Done done) {
+  // The copy calls this again once a direction has moved `after`: the kernel then takes it.
+  // (A reload that raised `after` meanwhile sends it back to copy, until it moves that.)
+  const std::uint64_t after = handoff_after_.load(std::memory_order_relaxed);
+  if (counters.client_to_upstream >= after || counters.upstream_to_client >= after)
+    return spawn(client.get_executor(), hand_off(client, upstream, options, counters),
+                 std::move(done));
+  CopyRelay::start_then(client, upstream, options, counters, std::move(done), after, *this);
+}
+
+asio::awaitable<Result> SockmapRelay::hand_off(tcp::socket& client, tcp::socket& upstream,
+                                               const Options& options, Counters& counters) {
+  // Closed between the copy's end and this (a ban, a stop): nothing is left to relay.
+  if (!client.is_open() || !upstream.is_open()) {
+    error_code ignored;
+    client.close(ignored);
+    upstream.close(ignored);
+    co_return Result{End::Aborted, {}};
+  }
   const int fds[2] = {client.native_handle(), upstream.native_handle()};
   auto slot = kernel_->acquire();
   if (!slot) {

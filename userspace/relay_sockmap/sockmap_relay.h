@@ -5,8 +5,13 @@
 // Connections it cannot hand off (no free slot, a side already half-closed) run on the
 // fallback relay instead. Layouts and the program's rules: include/snigate/bpf/relay_abi.h.
 //
-// The life cycle of one connection (SockmapRelay::run, then handoff.cpp), each step with the
-// invariant it keeps:
+// The life cycle of one connection (SockmapRelay::start and hand_off, then handoff.cpp),
+// each step with the invariant it keeps:
+//  0. copy in userspace (CopyRelay::start_then) until either direction has moved
+//     `handoff_after` bytes: a short or idle connection never pays for a hand-off, nor holds
+//     its coroutines and timers. The copy stops once both directions have written all they
+//     read, with no wait left on either socket; what arrived meanwhile waits in the receive
+//     queues, for step 2. Until then the connection is relay=copy in the log.
 //  1. acquire a slot of the conns array, zeroed. None free: the fallback relays it.
 //  2. move what each socket holds unread to its peer in userspace (move_unread), until a read
 //     finds the receive queue empty: from then on the queue holds only whole skbs nobody has
@@ -31,6 +36,8 @@
 //  9. on a clean end, linger back off: every byte is queued, the caller's close delivers them.
 // 10. remove both sockets from the sockhashes, unindex, release the slot: nothing is
 //     redirected into a socket being torn down, and a reused slot starts zeroed.
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -43,14 +50,21 @@ class SockmapRelay final : public Relay {
  public:
   // The process-wide instance (programs load and attach once; a later call applies its
   // options to the live one); nullptr and the reason when this process or kernel cannot run
-  // it. `fallback` relays what cannot be handed off.
+  // it. `fallback` relays what cannot be handed off. `handoff_after`: bytes either direction
+  // moves by copy before the kernel takes the connection (step 0), 0 at once.
   static std::shared_ptr<SockmapRelay> create(std::shared_ptr<Relay> fallback,
                                               std::string* reason,
-                                              const sockmap::KernelOptions& options = {});
+                                              const sockmap::KernelOptions& options = {},
+                                              std::uint64_t handoff_after = 0);
+
+  // What [daemon] sockmap_handoff_after defaults to: the length past which relay = auto
+  // splices (SpliceRelay::kAutoCopyFirst), for the same reason.
+  static constexpr std::uint64_t kDefaultHandoffAfter = 64 * 1024;
 
   Mode mode() const override { return Mode::Sockmap; }
-  boost::asio::awaitable<Result> run(tcp::socket& client, tcp::socket& upstream,
-                                     const Options& options, Counters& counters) override;
+  // Step 0, then (or at once, once the connection has moved `handoff_after`) the rest.
+  void start(tcp::socket& client, tcp::socket& upstream, const Options& options,
+             Counters& counters, Done done) override;
 
   // For tests: map entries still held, the repeated bytes the program has cut, and the pauses.
   std::size_t sockhash_entries() const { return kernel_->sockhash_entries(); }
@@ -62,8 +76,13 @@ class SockmapRelay final : public Relay {
       : kernel_(std::move(kernel)), fallback_(std::move(fallback)) {}
 
  private:
+  // Steps 1 to 10.
+  boost::asio::awaitable<Result> hand_off(tcp::socket& client, tcp::socket& upstream,
+                                          const Options& options, Counters& counters);
+
   std::shared_ptr<sockmap::Kernel> kernel_;
   std::shared_ptr<Relay> fallback_;
+  std::atomic<std::uint64_t> handoff_after_{0};
 };
 
 }  // namespace snigate::relay

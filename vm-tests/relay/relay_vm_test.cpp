@@ -458,6 +458,40 @@ TEST_P(RelayVm, BytesQueuedBeforeTheHandoffArrive) {
   expect_no_leftovers();
 }
 
+// Issue 17: with a hand-off threshold (relay = "sockmap"'s default, 64 KiB) a connection
+// starts on copy and the kernel takes it once a direction has moved that much. Every byte
+// arrives once and in order across the switch, both ways at once and echoed; a connection
+// that never moved 64 KiB either way ends on copy, one that moved 4 MiB each way on sockmap.
+TEST_P(RelayVm, SockmapAfterACopiedStartBytesExact) {
+  if (GetParam() != Mode::Sockmap) GTEST_SKIP() << "the threshold is the sockmap relay's";
+  std::string why;
+  ASSERT_EQ(relay::SockmapRelay::create(std::make_shared<relay::SpliceRelay>(), &why, {},
+                                        64 * 1024),
+            sockmap_)
+      << why;
+  std::mt19937_64 rng(20261205);
+  std::uniform_real_distribution<double> exponent(0, std::log2(16.0 * MiB));
+  auto size = [&] { return static_cast<std::uint64_t>(std::exp2(exponent(rng))) - 1; };
+  std::vector<Plan> plans(60);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = size(), .u2c = size(), .v6 = i % 2 == 1};
+  plans[0] = {.c2u = 100, .u2c = 1000};
+  plans[1] = {.c2u = 8 * MiB, .u2c = 8 * MiB, .v6 = true};
+  plans[2] = {.c2u = 8 * MiB, .u2c = 8 * MiB, .backend_echoes = true};
+  auto out = harness().run(plans, plans.size(), 240s);
+  expect_intact(plans, out);
+  for (const auto& r : harness_->edge_records()) {
+    SCOPED_TRACE(std::to_string(r.c2u) + " up, " + std::to_string(r.u2c) + " down");
+    if (std::max(r.c2u, r.u2c) < 64 * 1024) {
+      EXPECT_EQ(r.mode, Mode::Copy);
+    }
+    if (std::min(r.c2u, r.u2c) >= 4 * MiB) {
+      EXPECT_EQ(r.mode, Mode::Sockmap);
+    }
+  }
+  expect_no_leftovers();
+}
+
 TEST_P(RelayVm, StopWithLiveConnectionsAborts) {
   auto& h = harness();
   std::vector<Plan> plans(20);
