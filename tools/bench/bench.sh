@@ -6,7 +6,9 @@
 # Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES (default "sockmap splice copy auto"),
 # PEERS (default "nginx haproxy"), REPEAT, SECONDS_EACH, IDLE_CONNS, SNIGATED_WORKERS ([daemon]
 # workers; default 1, like nginx's one worker and HAProxy's one thread), SOCKMAP_QUEUE_LIMIT:
-# snigated's [daemon] sockmap_queue_limit, e.g. 1099511627776 to measure the kernel path alone).
+# snigated's [daemon] sockmap_queue_limit, e.g. 1099511627776 to measure the kernel path alone;
+# WORKLOADS: the throughput rows to run, default "up1 up8 echo1 echo8"; THROUGHPUT_ONLY=1 skips
+# idle memory, latency, connections/s, system calls and perf: a quicker run of those rows alone).
 # Every relay runs for the whole bench and the rounds visit the columns in turn (starting one
 # column later each round), so a burst of other load on this noisy machine lands on all
 # columns rather than on one; the table shows the median of REPEAT rounds. Upload throughput
@@ -248,12 +250,13 @@ load_run() {
 
 # Idle memory first, on processes that have served nothing yet: after the other runs an
 # allocator reuses their freed memory and the RSS growth reads too low (0 was seen).
+[[ -n ${THROUGHPUT_ONLY:-} ]] ||
 for c in "${columns[@]}"; do
   load_run "$c" idle --port "${port[$c]}" --conns "$idle_conns" --pid "${mem_pid[$c]}" |
     field bytes_per_conn | median >"$work/$c.idle"
 done
 
-workloads=(up1 up8 echo1 echo8)
+read -ra workloads <<<"${WORKLOADS:-up1 up8 echo1 echo8}"
 declare -A workload_args=(
   [up1]="throughput --conns 1" [up8]="throughput --conns 8"
   [echo1]="echo --conns 1" [echo8]="echo --conns 8"
@@ -267,6 +270,7 @@ for round in $(seq "$repeat"); do
       load_run "$c" ${workload_args[$w]} --port "${port[$c]}" --seconds "$secs" >>"$work/$c.$w.runs"
     done
   done
+  [[ -n ${THROUGHPUT_ONLY:-} ]] && continue
   for c in "${order[@]}"; do
     load_run "$c" latency --port "${port[$c]}" --count 5000 >>"$work/$c.lat.runs"
     load_run "$c" cps --port "${port[$c]}" --seconds "$secs" >>"$work/$c.cps.runs"
@@ -284,7 +288,7 @@ echo "-" >"$work/direct.allocs-per-conn"
 # on it. direct has no relay process.
 echo "-" >"$work/direct.syscalls"
 for c in "${columns[@]}"; do
-  [[ $c == direct ]] && continue
+  [[ $c == direct || -n ${THROUGHPUT_ONLY:-} ]] && continue
   if ! command -v strace >/dev/null; then echo "-" >"$work/$c.syscalls"; continue; fi
   strace -c -f -q -p "${mem_pid[$c]}" -o "$work/$c.strace" &
   tracer=$!
@@ -307,7 +311,9 @@ done
 
 # Where snigated spends a cps run: perf's five hottest symbols per snigated column (kernel and
 # userspace alike), one line each under the table.
-if command -v perf >/dev/null && perf record -q -o "$work/perf.probe" -- true 2>/dev/null; then
+if [[ -n ${THROUGHPUT_ONLY:-} ]]; then
+  true  # the table stops before these notes
+elif command -v perf >/dev/null && perf record -q -o "$work/perf.probe" -- true 2>/dev/null; then
   for c in "${columns[@]}"; do
     [[ -n ${port[$c]:-} && -f $work/$c.toml ]] || continue
     perf record -q -F 2000 -p "${mem_pid[$c]}" -o "$work/$c.perf" 2>/dev/null &
@@ -329,6 +335,7 @@ for c in "${columns[@]}"; do
     field gbit_s <"$work/$c.$w.runs" | median >"$work/$c.$w.tput"
     field cpu_s_per_gib <"$work/$c.$w.runs" | median >"$work/$c.$w.cpu"
   done
+  [[ -n ${THROUGHPUT_ONLY:-} ]] && continue
   field p50_us <"$work/$c.lat.runs" | median >"$work/$c.p50"
   field p99_us <"$work/$c.lat.runs" | median >"$work/$c.p99"
   field conns_s <"$work/$c.cps.runs" | median >"$work/$c.cps"
@@ -378,6 +385,7 @@ for w in "${workloads[@]}"; do
   row "${workload_label[$w]} (CPU s/GiB)" "$w.cpu"
   cost_row "${workload_label[$w]} (relay CPU s/GiB)" "$w.cpu"
 done
+[[ -n ${THROUGHPUT_ONLY:-} ]] && exit 0
 row "latency p50 (us, 64 B echo)" p50
 row "latency p99 (us, 64 B echo)" p99
 row "connections/s (4 parallel)" cps
