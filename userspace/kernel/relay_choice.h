@@ -15,7 +15,7 @@ struct RelayChoice {
   std::string reason;
 };
 
-// auto: splice, else copy (sockmap only when configured: relay_choice.cpp says why). An
+// auto: copy (splice and sockmap only when configured: relay_choice.cpp says why). An
 // explicit mode that this kernel cannot do falls back sockmap, splice, copy, and the reason
 // names the missing piece. `sockmap_queue_limit`: bytes one direction may queue in the kernel
 // before it is handed back to userspace flow control (relay_abi.h). Logs nothing.
