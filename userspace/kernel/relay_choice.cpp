@@ -36,9 +36,8 @@ RelayChoice choose_relay(Mode requested, [[maybe_unused]] std::uint64_t sockmap_
     // pauses").
     // Copy, not splice: with buffers that fit a core's L1 data cache (relay.h) it cost the
     // whole machine less CPU per GiB than splice(2) in every bench row, one connection or
-    // eight, upload or echo. Spliced pages stay referenced until the far end has read them,
-    // so the sender cannot reuse its pages and keeps touching fresh ones (README, `relay =
-    // "auto"`).
+    // eight, upload or echo; likely because spliced pages stay referenced until the far end
+    // has read them, so the sender cannot reuse its pages (README, `relay = "auto"`).
     return {std::make_shared<relay::CopyRelay>(),
             "sockmap only when configured (relay = \"sockmap\"); copy: less CPU per GiB than "
             "splice(2)"};
