@@ -77,7 +77,7 @@ TEST(Check, ReportsTheKernelAndTheRelayItWouldChoose) {
       << r.output;
   for (const char* line : {"\n  sockmap: ", "\n  ban programs: ", "\n  splice: yes\n"})
     EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
-  EXPECT_NE(r.output.find("relay: splice (requested auto: sockmap only when configured"),
+  EXPECT_NE(r.output.find("relay: copy (requested auto: sockmap only when configured"),
             std::string::npos)
       << r.output;
   r = run({SNIGATED_PATH, "--check", "-c", (dir / "c.toml").string(), "--relay", "copy"});

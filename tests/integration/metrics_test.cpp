@@ -174,8 +174,7 @@ TEST_F(MetricsTest, ScrapedFiguresAreThoseDrivenAndThoseOfSnigatectlStats) {
   // The banned client never got to send its head.
   EXPECT_EQ(at(R"(snigate_preread_duration_seconds_count{listener="web"})"), kServed);
   EXPECT_EQ(at(R"(snigate_preread_duration_seconds_bucket{listener="web",le="+Inf"})"), kServed);
-  EXPECT_EQ(at(R"(snigate_relay_info{requested="auto",mode="splice"})"), 1);
-  // Short exchanges: auto's splice relay moved them by copy (its first 64 KiB each way).
+  EXPECT_EQ(at(R"(snigate_relay_info{requested="auto",mode="copy"})"), 1);
   EXPECT_EQ(at(R"(snigate_relay_connections_total{mode="copy"})"), kServed);
   EXPECT_EQ(at(R"(snigate_bans_active)"), 1);
   EXPECT_EQ(at(R"(snigate_ban_drops_total{stage="accept"})"), 1);

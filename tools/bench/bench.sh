@@ -11,7 +11,9 @@
 # SOCKMAP_HANDOFF_AFTER: its sockmap_handoff_after, e.g. 0 to hand every connection off;
 # DEFER_ACCEPT (default 1): 1 defers accept until the first bytes, snigated's default
 # `defer_accept` and HAProxy's `defer-accept` (nginx's stream module has no `deferred`); 0: none;
-# WORKLOADS (default "up1 up8 echo1 echo8"): the throughput rows to run, "" for none).
+# WORKLOADS (default "up1 up8 echo1 echo8"): the throughput rows to run, "" for none;
+# THROUGHPUT_ONLY=1 skips idle memory, latency, connections/s, system calls and perf: a quicker
+# run of the throughput rows alone).
 # The idle row holds IDLE_CONNS connections open through each column in turn, each on a
 # process that has served nothing before, and counts only connections still open at the end.
 # Every relay runs for the whole bench and the rounds visit the columns in turn (starting one
@@ -300,6 +302,7 @@ cost_row() {  # cost_row LABEL FILE-SUFFIX
 
 # Idle memory first, on processes that have served nothing yet: after the other runs an
 # allocator reuses their freed memory and the RSS growth reads too low (0 was seen).
+[[ -n ${THROUGHPUT_ONLY:-} ]] ||
 for c in "${columns[@]}"; do
   load_run "$c" idle --port "${port[$c]}" --conns "$idle_conns" --pid "${mem_pid[$c]}" |
     field bytes_per_conn | median >"$work/$c.idle"
@@ -338,6 +341,7 @@ for round in $(seq "$repeat"); do
       load_run "$c" ${workload_args[$w]} --port "${port[$c]}" --seconds "$secs" >>"$work/$c.$w.runs"
     done
   done
+  [[ -n ${THROUGHPUT_ONLY:-} ]] && continue
   for c in "${order[@]}"; do
     load_run "$c" latency --port "${port[$c]}" --count 5000 >>"$work/$c.lat.runs"
     # The relaying process's own CPU per connection: on a 2-core machine the client, relay
@@ -363,7 +367,7 @@ echo "-" >"$work/direct.allocs-per-conn"
 # on it. direct has no relay process.
 echo "-" >"$work/direct.syscalls"
 for c in "${columns[@]}"; do
-  [[ $c == direct ]] && continue
+  [[ $c == direct || -n ${THROUGHPUT_ONLY:-} ]] && continue
   if ! command -v strace >/dev/null; then echo "-" >"$work/$c.syscalls"; continue; fi
   strace -c -f -q -p "${mem_pid[$c]}" -o "$work/$c.strace" &
   tracer=$!
@@ -386,7 +390,9 @@ done
 
 # Where snigated spends a cps run: perf's five hottest symbols per snigated column (kernel and
 # userspace alike), one line each under the table.
-if command -v perf >/dev/null && perf record -q -o "$work/perf.probe" -- true 2>/dev/null; then
+if [[ -n ${THROUGHPUT_ONLY:-} ]]; then
+  true  # the table stops before these notes
+elif command -v perf >/dev/null && perf record -q -o "$work/perf.probe" -- true 2>/dev/null; then
   for c in "${columns[@]}"; do
     [[ -n ${port[$c]:-} && -f $work/$c.toml ]] || continue
     perf record -q -F 2000 -p "${mem_pid[$c]}" -o "$work/$c.perf" 2>/dev/null &
@@ -408,6 +414,7 @@ for c in "${columns[@]}"; do
     field gbit_s <"$work/$c.$w.runs" | median >"$work/$c.$w.tput"
     field cpu_s_per_gib <"$work/$c.$w.runs" | median >"$work/$c.$w.cpu"
   done
+  [[ -n ${THROUGHPUT_ONLY:-} ]] && continue
   field p50_us <"$work/$c.lat.runs" | median >"$work/$c.p50"
   field p99_us <"$work/$c.lat.runs" | median >"$work/$c.p99"
   field conns_s <"$work/$c.cps.runs" | median >"$work/$c.cps"
@@ -423,6 +430,7 @@ for w in "${workloads[@]}"; do
   row "${workload_label[$w]} (CPU s/GiB)" "$w.cpu"
   cost_row "${workload_label[$w]} (relay CPU s/GiB)" "$w.cpu"
 done
+[[ -n ${THROUGHPUT_ONLY:-} ]] && exit 0
 row "latency p50 (us, 64 B echo)" p50
 row "latency p99 (us, 64 B echo)" p99
 row "connections/s (4 parallel)" cps

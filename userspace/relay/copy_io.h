@@ -1,6 +1,6 @@
 #pragma once
-// Moving bytes through a userspace buffer, per direction: what the copy relay does for a whole
-// connection, and the splice relay for the first bytes of each direction under relay = auto.
+// Moving bytes through a userspace buffer, per direction: the copy relay's reads and writes
+// (relay = "copy", and "auto"), and the error mapping the splice relay shares.
 #include <sys/socket.h>
 
 #include <cerrno>

@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -86,18 +85,13 @@ class PipePool {
 using detail::last_error;
 
 // socket -> pipe -> socket, the pipe taken from the pool when a direction has bytes to move
-// and given back once it is empty again (closed instead if bytes may remain in it). With
-// `copy_first`, each direction moves its first that many bytes by copy (detail::CopyIo)
-// instead: a short connection then costs no pipe, and no splice(2) call that finds the
-// socket empty (a short splice does not prove it empty, a short recv does).
+// and given back once it is empty again (closed instead if bytes may remain in it).
 class SpliceFlow final : public detail::Flow {
  public:
   SpliceFlow(tcp::socket& client, tcp::socket& upstream, const Options& options,
-             Counters& counters, Relay::Done done, std::size_t copy_first)
-      : Flow(client, upstream, options, counters, std::move(done)),
-        counters_(counters),
-        copy_left_{copy_first, copy_first} {
-    counters.mode = copy_first > 0 ? Mode::Copy : Mode::Splice;
+             Counters& counters, Relay::Done done)
+      : Flow(client, upstream, options, counters, std::move(done)) {
+    counters.mode = Mode::Splice;
   }
   ~SpliceFlow() override {
     for (auto& p : pipe_) close_pipe(p);  // released already unless start() never ran
@@ -107,18 +101,6 @@ class SpliceFlow final : public detail::Flow {
   static constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 
   std::size_t read(int d, tcp::socket& from, std::size_t max, error_code& ec) override {
-    if (copy_left_[d] > 0) {
-      copying_[d] = true;
-      std::size_t n = copy_.read(d, from, max, ec);
-      copy_left_[d] -= std::min(n, copy_left_[d]);
-      return n;
-    }
-    if (copying_[d]) {
-      // Every copied byte went out before this read (Flow writes all it holds first).
-      copying_[d] = false;
-      copy_.release(d, options().buffer_bytes);
-      counters_.mode = Mode::Splice;
-    }
     Pipe& p = pipe_[d];
     if (!p.is_open() && !PipePool::local().take(p, max, ec)) return 0;
     for (;;) {
@@ -131,7 +113,6 @@ class SpliceFlow final : public detail::Flow {
   }
 
   std::size_t write(int d, tcp::socket& to, std::size_t held, error_code& ec) override {
-    if (copying_[d]) return copy_.write(d, to, held, ec);
     for (;;) {
       ssize_t n = ::splice(pipe_[d].read_fd, nullptr, to.native_handle(), nullptr, held, kFlags);
       if (n >= 0) return static_cast<std::size_t>(n);
@@ -142,25 +123,19 @@ class SpliceFlow final : public detail::Flow {
   }
 
   void release(int d, bool empty) override {
-    copy_.release(d, options().buffer_bytes);
     if (empty)
       PipePool::local().give(pipe_[d]);
     else
       close_pipe(pipe_[d]);
   }
 
-  bool short_read_empties(int d) const override { return copying_[d]; }
+  // A splice(2) also stops short when the pipe runs out of slots.
+  bool short_read_empties(int) const override { return false; }
 
-  Counters& counters_;
-  std::size_t copy_left_[2];
-  bool copying_[2] = {false, false};  // what direction d holds is in copy_'s buffer
-  detail::CopyIo copy_;
   Pipe pipe_[2];
 };
 
 }  // namespace
-
-SpliceRelay::SpliceRelay(std::size_t copy_first) : copy_first_(copy_first) {}
 
 void SpliceRelay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
                         Counters& counters, Done done) {
@@ -175,8 +150,7 @@ void SpliceRelay::start(tcp::socket& client, tcp::socket& upstream, const Option
   // net/nonblocking_socket.h).
   if (!client.non_blocking()) client.non_blocking(true, ignored);
   if (!upstream.non_blocking()) upstream.non_blocking(true, ignored);
-  detail::start_flow<SpliceFlow>(client, upstream, options, counters, std::move(done),
-                                 copy_first_);
+  detail::start_flow<SpliceFlow>(client, upstream, options, counters, std::move(done));
 }
 
 bool SpliceRelay::available(std::string* reason) {

@@ -2,7 +2,7 @@
 // namespaces (IPv4 and IPv6 on both legs): bytes intact through the daemon's preread, replay
 // and relay in each mode, the access log's byte counts, a stop with live connections, map
 // entries and descriptors back to their start, the daemon's figures (snigatectl stats, GET
-// /metrics) equal to the access log's, relay = "auto" choosing splice (and saying
+// /metrics) equal to the access log's, relay = "auto" choosing copy (and saying
 // why), and relay = "sockmap" falling back without the rights to load BPF.
 #include <gtest/gtest.h>
 
@@ -413,17 +413,17 @@ TEST(RelayChoice, AReloadedQueueLimitGovernsTheNextConnections) {
   EXPECT_EQ(wait_for_lines(edge, 2).relays, std::set<std::string>{"sockmap"});
 }
 
-// auto relays with splice even where the BPF programs would load (select.cpp says why), and
-// says so once; the kernel relay runs only when configured.
-TEST(RelayChoice, AutoPicksSpliceAndLeavesSockmapOptIn) {
+// auto relays with copy even where the BPF programs would load (relay_choice.cpp says why),
+// and says so once; the kernel relay runs only when configured.
+TEST(RelayChoice, AutoPicksCopyAndLeavesSockmapOptIn) {
   if (auto why = skip_reason(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
   Edge edge("auto");
-  ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: splice")));
+  ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: copy")));
   relays_intact(edge);
   const std::string log = edge.daemon().log();
-  EXPECT_EQ(count_matches(log, std::regex(R"(relay: splice \(requested auto: sockmap only when configured \(relay = "sockmap"\); splice\(2\) available; the first 64 KiB each way by copy\))")), 1u) << log;
+  EXPECT_EQ(count_matches(log, std::regex(R"(relay: copy \(requested auto: sockmap only when configured \(relay = "sockmap"\); copy: less CPU per GiB than splice\(2\)\))")), 1u) << log;
   EXPECT_EQ(count_matches(log, std::regex("relay: ")), 1u) << log;  // the choice is logged once
-  EXPECT_EQ(wait_for_lines(edge, 10).relays, std::set<std::string>{"splice"});
+  EXPECT_EQ(wait_for_lines(edge, 10).relays, std::set<std::string>{"copy"});
 }
 
 // Issue 12's report through the daemon as users run it (relay = "auto"): an echo backend and
@@ -432,14 +432,14 @@ TEST(RelayChoice, AutoPicksSpliceAndLeavesSockmapOptIn) {
 TEST(RelayChoice, LongEchoStreamsComeBackExactlyOnce) {
   if (auto why = skip_reason(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
   Edge edge("auto");
-  ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: splice")));
+  ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: copy")));
   std::vector<Plan> plans(8);
   for (std::size_t i = 0; i < plans.size(); ++i)
     plans[i] = {.c2u = 512 * MiB, .u2c = 512 * MiB, .v6 = i % 2 == 1, .backend_echoes = true};
   auto out = edge.harness().run(plans, plans.size(), 240s);
   expect_intact(edge.harness(), plans, out);
   auto totals = wait_for_lines(edge, plans.size());
-  EXPECT_EQ(totals.relays, std::set<std::string>{"splice"});
+  EXPECT_EQ(totals.relays, std::set<std::string>{"copy"});
   EXPECT_EQ(totals.in, plans.size() * (kHead.size() + 8 + 512 * MiB));
   EXPECT_EQ(totals.out, plans.size() * 512 * MiB);
 }
