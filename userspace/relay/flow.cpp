@@ -10,6 +10,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "net/ready_wait.h"
+
 namespace snigate::relay::detail {
 
 namespace asio = boost::asio;
@@ -110,26 +112,28 @@ Flow::~Flow() {
 void Flow::start() {
   auto ex = dir_[0].from->get_executor();
   asio::use_service<IdleSweep>(asio::query(ex, asio::execution::context)).add(*this, ex);
-  wait_readable(kClientToUpstream);
-  wait_readable(kUpstreamToClient);
+  // Nothing is known of the sources yet: each direction reads first (a read that finds
+  // nothing costs what a wait that re-arms epoll would).
+  pump_soon(kClientToUpstream);
+  pump_soon(kUpstreamToClient);
 }
 
 void Flow::wait_readable(int d) {
-  dir_[d].from->async_wait(tcp::socket::wait_read,
-                           [self = shared_from_this(), d](const error_code& ec) {
-                             if (self->ending_.ended()) return;
-                             if (ec) return self->failed(self->dir_[d].from_client, ec);
-                             self->pump(d);
-                           });
+  net::async_wait_after_would_block(*dir_[d].from, tcp::socket::wait_read,
+                                    [self = shared_from_this(), d](const error_code& ec) {
+                                      if (self->ending_.ended()) return;
+                                      if (ec) return self->failed(self->dir_[d].from_client, ec);
+                                      self->pump(d);
+                                    });
 }
 
 void Flow::wait_writable(int d) {
-  dir_[d].to->async_wait(tcp::socket::wait_write,
-                         [self = shared_from_this(), d](const error_code& ec) {
-                           if (self->ending_.ended()) return;
-                           if (ec) return self->failed(!self->dir_[d].from_client, ec);
-                           self->pump(d);
-                         });
+  net::async_wait_after_would_block(*dir_[d].to, tcp::socket::wait_write,
+                                    [self = shared_from_this(), d](const error_code& ec) {
+                                      if (self->ending_.ended()) return;
+                                      if (ec) return self->failed(!self->dir_[d].from_client, ec);
+                                      self->pump(d);
+                                    });
 }
 
 void Flow::pump(int d) {
@@ -146,11 +150,6 @@ void Flow::pump(int d) {
           return failed(!dir.from_client, ec);
         return wait_writable(d);
       }
-      // The source was empty when read, all written: anything new wakes the wait.
-      if (dir.drained) {
-        release(d, true);
-        return wait_readable(d);
-      }
     }
     std::size_t n = read(d, *dir.from, size, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -160,11 +159,14 @@ void Flow::pump(int d) {
     if (ec == asio::error::eof) return eof(d);
     if (ec) return failed(dir.from_client, ec);
     dir.held = n;
-    dir.drained = n < size && short_read_empties(d);
     last_activity_ = std::chrono::steady_clock::now();
   }
   // A busy direction yields to the other connections of this event loop.
-  asio::post(dir.from->get_executor(), [self = shared_from_this(), d] {
+  pump_soon(d);
+}
+
+void Flow::pump_soon(int d) {
+  asio::post(dir_[d].from->get_executor(), [self = shared_from_this(), d] {
     if (!self->ending_.ended()) self->pump(d);
   });
 }

@@ -88,8 +88,7 @@ using detail::last_error;
 // socket -> pipe -> socket, the pipe taken from the pool when a direction has bytes to move
 // and given back once it is empty again (closed instead if bytes may remain in it). With
 // `copy_first`, each direction moves its first that many bytes by copy (detail::CopyIo)
-// instead: a short connection then costs no pipe, and no splice(2) call that finds the
-// socket empty (a short splice does not prove it empty, a short recv does).
+// instead: a short connection then costs no pipe.
 class SpliceFlow final : public detail::Flow {
  public:
   SpliceFlow(tcp::socket& client, tcp::socket& upstream, const Options& options,
@@ -148,8 +147,6 @@ class SpliceFlow final : public detail::Flow {
     else
       close_pipe(pipe_[d]);
   }
-
-  bool short_read_empties(int d) const override { return copying_[d]; }
 
   Counters& counters_;
   std::size_t copy_left_[2];
