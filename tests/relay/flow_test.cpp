@@ -52,7 +52,7 @@ TEST_P(RelayFlow, BytesAndFinSentTogetherArriveWithTheEnd) {
   Counters counters;
   std::optional<Result> result;
   relay->start(client.a, upstream.a, options, counters, [&](Result r) { result = r; });
-  io.poll();  // each direction reads, finds nothing, and waits
+  io.poll();  // each direction finds nothing and waits
 
   const std::string hello = "hello, then the end";
   ASSERT_EQ(::send(client.b.native_handle(), hello.data(), hello.size(), MSG_NOSIGNAL),
@@ -83,6 +83,41 @@ TEST_P(RelayFlow, BytesAndFinSentTogetherArriveWithTheEnd) {
   }
   ASSERT_TRUE(result);
   EXPECT_EQ(result->end, End::Clean);
+}
+
+// What both sides sent before the relay started is relayed without waiting for more.
+TEST_P(RelayFlow, BytesWaitingAtTheStartAreRelayed) {
+  asio::io_context io;
+  Pair client(io);
+  Pair upstream(io);
+  const std::string request = "sent before the start", answer = "answered before it";
+  ASSERT_EQ(::send(client.b.native_handle(), request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  ASSERT_EQ(::send(upstream.b.native_handle(), answer.data(), answer.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(answer.size()));
+  auto relay = make(GetParam());
+  Options options;
+  Counters counters;
+  relay->start(client.a, upstream.a, options, counters, [](Result) {});
+  std::string at_backend, at_client;
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while ((at_backend.size() < request.size() || at_client.size() < answer.size()) &&
+         std::chrono::steady_clock::now() < until) {
+    io.restart();
+    io.run_one_for(10ms);
+    char buf[256];
+    for (auto [fd, got] : {std::pair{upstream.b.native_handle(), &at_backend},
+                           std::pair{client.b.native_handle(), &at_client}}) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n > 0) got->append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  EXPECT_EQ(at_backend, request);
+  EXPECT_EQ(at_client, answer);
+  client.a.close();  // ends the relay before its sockets go
+  upstream.a.close();
+  io.restart();
+  io.poll();
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RelayFlow, ::testing::Values(Mode::Copy, Mode::Splice),

@@ -1,5 +1,6 @@
 #include "relay/flow.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -112,10 +113,17 @@ Flow::~Flow() {
 void Flow::start() {
   auto ex = dir_[0].from->get_executor();
   asio::use_service<IdleSweep>(asio::query(ex, asio::execution::context)).add(*this, ex);
-  // Nothing is known of the sources yet: each direction reads first (a read that finds
-  // nothing costs what a wait that re-arms epoll would).
-  pump_soon(kClientToUpstream);
-  pump_soon(kUpstreamToClient);
+  // Nothing is known of the sources yet. One poll(2) asks both instead of a read each: a
+  // source it shows nothing on would block, as after an EAGAIN, and its wait costs nothing.
+  pollfd sources[2] = {{dir_[kClientToUpstream].from->native_handle(), POLLIN, 0},
+                       {dir_[kUpstreamToClient].from->native_handle(), POLLIN, 0}};
+  const bool polled = ::poll(sources, 2, 0) >= 0;
+  for (int d : {kClientToUpstream, kUpstreamToClient}) {
+    if (polled && sources[d].revents == 0)
+      wait_readable(d);
+    else
+      pump_soon(d);
+  }
 }
 
 void Flow::wait_readable(int d) {
