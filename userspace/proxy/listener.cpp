@@ -14,6 +14,7 @@
 
 #include "net/accept_backoff.h"
 #include "net/nonblocking_socket.h"
+#include "net/ready_wait.h"
 
 namespace snigate::proxy {
 
@@ -87,11 +88,11 @@ asio::awaitable<void> Listener::loop() {
     // Reset by its client while queued: the next one, as asio's accept does.
     if (ec == asio::error::connection_aborted) continue;
     if (!acceptor_.is_open()) co_return;
-    // None left. asio's epoll registration is edge-triggered: the wait re-arms the listening
-    // socket (EPOLL_CTL_MOD), so one that came meanwhile wakes it at once.
+    // None left. asio's epoll registration is edge-triggered: after this EAGAIN, the next
+    // connection wakes a wait that costs no system call (net/ready_wait.h).
     if (ec == asio::error::would_block) {
-      co_await acceptor_.async_wait(tcp::acceptor::wait_read,
-                                    asio::redirect_error(asio::use_awaitable, ec));
+      co_await net::async_wait_after_would_block(acceptor_, tcp::acceptor::wait_read,
+                                                 asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       if (!ec) continue;
     }

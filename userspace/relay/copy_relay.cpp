@@ -21,7 +21,6 @@ class CopyFlow : public detail::Flow {
     return io_.write(d, to, held, ec);
   }
   void release(int d, bool) override { io_.release(d, options().buffer_bytes); }
-  bool short_read_empties(int) const override { return true; }
 
   detail::CopyIo io_;
 };

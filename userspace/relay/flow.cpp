@@ -1,5 +1,6 @@
 #include "relay/flow.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include "net/ready_wait.h"
 
 namespace snigate::relay::detail {
 
@@ -110,26 +113,35 @@ Flow::~Flow() {
 void Flow::start() {
   auto ex = dir_[0].from->get_executor();
   asio::use_service<IdleSweep>(asio::query(ex, asio::execution::context)).add(*this, ex);
-  wait_readable(kClientToUpstream);
-  wait_readable(kUpstreamToClient);
+  // Nothing is known of the sources yet. One poll(2) asks both instead of a read each: a
+  // source it shows nothing on would block, as after an EAGAIN, and its wait costs nothing.
+  pollfd sources[2] = {{dir_[kClientToUpstream].from->native_handle(), POLLIN, 0},
+                       {dir_[kUpstreamToClient].from->native_handle(), POLLIN, 0}};
+  const bool polled = ::poll(sources, 2, 0) >= 0;
+  for (int d : {kClientToUpstream, kUpstreamToClient}) {
+    if (polled && sources[d].revents == 0)
+      wait_readable(d);
+    else
+      pump_soon(d);
+  }
 }
 
 void Flow::wait_readable(int d) {
-  dir_[d].from->async_wait(tcp::socket::wait_read,
-                           [self = shared_from_this(), d](const error_code& ec) {
-                             if (self->stopped()) return;
-                             if (ec) return self->failed(self->dir_[d].from_client, ec);
-                             self->pump(d);
-                           });
+  net::async_wait_after_would_block(*dir_[d].from, tcp::socket::wait_read,
+                                    [self = shared_from_this(), d](const error_code& ec) {
+                                      if (self->stopped()) return;
+                                      if (ec) return self->failed(self->dir_[d].from_client, ec);
+                                      self->pump(d);
+                                    });
 }
 
 void Flow::wait_writable(int d) {
-  dir_[d].to->async_wait(tcp::socket::wait_write,
-                         [self = shared_from_this(), d](const error_code& ec) {
-                           if (self->stopped()) return;
-                           if (ec) return self->failed(!self->dir_[d].from_client, ec);
-                           self->pump(d);
-                         });
+  net::async_wait_after_would_block(*dir_[d].to, tcp::socket::wait_write,
+                                    [self = shared_from_this(), d](const error_code& ec) {
+                                      if (self->stopped()) return;
+                                      if (ec) return self->failed(!self->dir_[d].from_client, ec);
+                                      self->pump(d);
+                                    });
 }
 
 void Flow::pump(int d) {
@@ -145,18 +157,14 @@ void Flow::pump(int d) {
         if (ec && ec != asio::error::would_block && ec != asio::error::try_again)
           return failed(!dir.from_client, ec);
         // No leaving while this waits for its peer: the other direction goes on meanwhile.
+        // Parked, it stopped without reading to EAGAIN: it reads before it may wait.
         if (dir_[d ^ 1].parked) {
           dir_[d ^ 1].parked = false;
-          wait_readable(d ^ 1);
+          pump_soon(d ^ 1);
         }
         return wait_writable(d);
       }
       if (leaving(d)) return;
-      // The source was empty when read, all written: anything new wakes the wait.
-      if (dir.drained) {
-        release(d, true);
-        return wait_readable(d);
-      }
     }
     std::size_t n = read(d, *dir.from, size, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -166,12 +174,15 @@ void Flow::pump(int d) {
     if (ec == asio::error::eof) return eof(d);
     if (ec) return failed(dir.from_client, ec);
     dir.held = n;
-    dir.drained = n < size && short_read_empties(d);
     last_activity_ = std::chrono::steady_clock::now();
   }
   // A busy direction yields to the other connections of this event loop.
-  dir.yielded = true;
-  asio::post(dir.from->get_executor(), [self = shared_from_this(), d] {
+  pump_soon(d);
+}
+
+void Flow::pump_soon(int d) {
+  dir_[d].yielded = true;
+  asio::post(dir_[d].from->get_executor(), [self = shared_from_this(), d] {
     self->dir_[d].yielded = false;
     if (!self->stopped()) self->pump(d);
   });

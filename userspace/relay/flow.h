@@ -1,10 +1,10 @@
 #pragma once
 // What the userspace relays (copy, splice) share: one object per relayed connection, driven
-// by callbacks. Each direction waits for readiness (asio's async_wait, which re-arms the
-// socket in epoll with one EPOLL_CTL_MOD: bytes, an EOF or a reset already there wake it at
-// once), reads its source until it is empty (a read that would block, or a short read where
-// that proves it), writes what it read, and waits again: one system call per wait, where a
-// MSG_PEEK receive first would cost one more per burst. Between events a
+// by callbacks. Each direction reads its source until a read would block, writes what it
+// read, and waits for readiness only then (net/ready_wait.h: a wait after EAGAIN, or after a
+// write that stopped short, costs no system call, where asio's async_wait re-arms epoll with
+// an EPOLL_CTL_MOD each time). A short read is not proof enough: a FIN or reset that came with
+// those bytes raises no later wake-up, so one more read finds it. Between events a
 // connection holds no coroutine frame, no buffer, no pipe and no timer of its own: buffers
 // and pipes come from per-thread pools while a direction moves bytes, and the idle timeout is
 // one sweep per event loop over every connection's last activity. Ends by ending.h's rules.
@@ -49,9 +49,6 @@ class Flow : public std::enable_shared_from_this<Flow> {
   // Direction `d` holds nothing and waits, or has ended (`empty` false: bytes may be lost in
   // what it held): give back its buffer or pipe.
   virtual void release(int d, bool empty) = 0;
-  // Whether a read shorter than asked proves the source empty (recv(2) on TCP stops short only
-  // then; splice(2) also stops when the pipe runs out of slots).
-  virtual bool short_read_empties(int d) const = 0;
 
   const Options& options() const { return options_; }
   tcp::socket& client() const { return *dir_[kClientToUpstream].from; }
@@ -76,7 +73,6 @@ class Flow : public std::enable_shared_from_this<Flow> {
     std::atomic<std::uint64_t>* count;
     bool from_client;
     bool done = false;
-    bool drained = false;  // the last read emptied the source
     std::size_t held = 0;  // read, not yet written
     bool yielded = false;  // a pump is posted: it holds bytes and writes them next
     bool parked = false;   // reads no more until the flow leaves (leaving())
@@ -92,6 +88,8 @@ class Flow : public std::enable_shared_from_this<Flow> {
   // stay independent (the other one's write wait unparks `d`).
   bool leaving(int d);
   bool stopped() const { return left_ || ending_.ended(); }
+  // pump(d) from the event loop, after what it has queued.
+  void pump_soon(int d);
   void eof(int d);
   void failed(bool client_side, const boost::system::error_code& ec);
   void idle_expired();

@@ -129,9 +129,6 @@ class SpliceFlow final : public detail::Flow {
       close_pipe(pipe_[d]);
   }
 
-  // A splice(2) also stops short when the pipe runs out of slots.
-  bool short_read_empties(int) const override { return false; }
-
   Pipe pipe_[2];
 };
 

@@ -1,6 +1,6 @@
 #pragma once
 // Zero-copy in userspace terms: splice(2) moves pages socket -> pipe -> socket inside the
-// kernel, one pipe per direction. Readiness comes from the event loop (async_wait).
+// kernel, one pipe per direction. Readiness comes from the event loop (net/ready_wait.h).
 #include <cstddef>
 
 #include "relay/relay.h"

@@ -13,6 +13,7 @@
 #include "config/server.h"
 #include "net/deadline.h"
 #include "net/nonblocking_socket.h"
+#include "net/ready_wait.h"
 
 namespace snigate::upstream {
 namespace {
@@ -73,8 +74,9 @@ asio::awaitable<error_code> connect_socket(tcp::socket& socket, const tcp::endpo
     if (errno != EINPROGRESS && errno != EINTR)
       co_return error_code(errno, boost::system::system_category());
     error_code ec;
-    co_await socket.async_wait(tcp::socket::wait_write,
-                               asio::redirect_error(asio::use_awaitable, ec));
+    // In progress: its end raises an edge (the wait's one system call adds EPOLLOUT).
+    co_await net::async_wait_after_would_block(socket, tcp::socket::wait_write,
+                                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return ec;  // closed by the deadline: operation_aborted
   }
   if (!first.empty()) {

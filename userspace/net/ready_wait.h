@@ -1,0 +1,135 @@
+#pragma once
+// A readiness wait that costs no system call, for a socket on which a read, write or accept
+// has just failed with EAGAIN (or a TCP write stopped short), earlier in the same handler.
+//
+// asio's async_wait re-arms the descriptor with an EPOLL_CTL_MOD on every wait (Boost 1.74's
+// epoll_reactor::start_op without speculation). asio registered it edge-triggered when the
+// socket was opened (EPOLLIN|EPOLLERR|EPOLLHUP|EPOLLPRI|EPOLLET), so once an operation would
+// have blocked, any new byte, FIN, reset, pending connection or room to write raises a new
+// edge: the wait only has to be queued. This starts asio's own kind of reactor operation with
+// speculation allowed, the path asio's reads take: the speculative attempt, made inside
+// start_op, answers "not yet", so the reactor queues the wait without touching epoll (a write
+// wait adds EPOLLOUT once per socket, as asio's writes do), and any event completes it.
+//
+// What the caller must know: the socket would block now. EAGAIN proves it, and so does a
+// poll(2) that shows nothing for it (no POLLIN, POLLERR or POLLHUP). A short read does not:
+// a FIN or reset that came with those bytes raises no later edge, and the next read finds
+// it. A short TCP write does (the kernel then wakes writers when room comes back).
+// A socket's operations run on one thread (an io_context run by one thread, as the daemon's
+// workers are): an event handled between the EAGAIN and the wait would be lost.
+// Completion, cancellation and close are asio's: close() or cancel() completes the wait once
+// with operation_aborted; an io_context destroyed first destroys the handler uncalled.
+#include <boost/version.hpp>
+
+// The speculative path this relies on is read from Boost 1.74's epoll_reactor.ipp; another
+// version may queue differently (and 1.78+ may run io_uring): read it before allowing it here.
+static_assert(BOOST_VERSION == 107400,
+              "net/ready_wait.h relies on Boost 1.74's epoll_reactor::start_op: check it "
+              "against this Boost's boost/asio/detail/impl/epoll_reactor.ipp");
+
+#include <cassert>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/detail/bind_handler.hpp>
+#include <boost/asio/detail/fenced_block.hpp>
+#include <boost/asio/detail/handler_alloc_helpers.hpp>
+#include <boost/asio/detail/handler_cont_helpers.hpp>
+#include <boost/asio/detail/handler_work.hpp>
+#include <boost/asio/detail/memory.hpp>
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/system/error_code.hpp>
+
+#if !defined(BOOST_ASIO_HAS_EPOLL)
+#error "net/ready_wait.h needs asio's epoll reactor"
+#endif
+static_assert(std::is_same_v<boost::asio::detail::reactor, boost::asio::detail::epoll_reactor>);
+
+namespace snigate::net {
+
+namespace ready_wait_detail {
+
+namespace ad = boost::asio::detail;
+using SocketImpl = ad::reactive_socket_service_base::base_implementation_type;
+
+SocketImpl& implementation(boost::asio::ip::tcp::socket& socket);
+SocketImpl& implementation(boost::asio::ip::tcp::acceptor& acceptor);
+
+// The reactor's perform() of a wait: not yet while start() queues it, ready on every event
+// after.
+ad::reactor_op::status perform_wait(ad::reactor_op* op);
+
+// Queues `op` on the socket's reactor for reading (ad::reactor::read_op) or writing.
+void start(SocketImpl& impl, const boost::asio::any_io_executor& ex, int op_type,
+           ad::reactor_op* op, bool is_continuation);
+
+// asio's reactive_wait_op with perform_wait() above: owns the handler and its executor's work
+// until the reactor completes, cancels or destroys it.
+template <typename Handler, typename IoExecutor>
+class Op : public ad::reactor_op {
+ public:
+  BOOST_ASIO_DEFINE_HANDLER_PTR(Op);
+
+  Op(Handler& handler, const IoExecutor& io_ex)
+      : reactor_op(boost::system::error_code(), &perform_wait, &Op::do_complete),
+        handler_(std::move(handler)),
+        work_(handler_, io_ex) {}
+
+  static void do_complete(void* owner, ad::operation* base, const boost::system::error_code&,
+                          std::size_t) {
+    Op* o = static_cast<Op*>(base);
+    ptr p = {ad::addressof(o->handler_), o, o};
+    ad::handler_work<Handler, IoExecutor> w(std::move(o->work_));
+    // The handler may own the memory the operation lives in: copied out before it is freed.
+    ad::binder1<Handler, boost::system::error_code> handler(o->handler_, o->ec_);
+    p.h = ad::addressof(handler.handler_);
+    p.reset();
+    if (owner) {
+      ad::fenced_block b(ad::fenced_block::half);
+      w.complete(handler, handler.handler_);
+    }
+  }
+
+ private:
+  Handler handler_;
+  ad::handler_work<Handler, IoExecutor> work_;
+};
+
+struct Initiate {
+  template <typename Handler, typename Socket>
+  void operator()(Handler&& handler, Socket* socket, int op_type) const {
+    using H = std::decay_t<Handler>;
+    using Executor = typename Socket::executor_type;
+    H h(std::forward<Handler>(handler));
+    const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(h);
+    const Executor io_ex = socket->get_executor();
+    using WaitOp = Op<H, Executor>;
+    typename WaitOp::ptr p = {ad::addressof(h), WaitOp::ptr::allocate(h), nullptr};
+    p.p = new (p.v) WaitOp(h, io_ex);
+    start(implementation(*socket), io_ex, op_type, p.p, is_continuation);
+    p.v = p.p = nullptr;
+  }
+};
+
+}  // namespace ready_wait_detail
+
+// Waits until `socket` (a tcp::socket or tcp::acceptor) is readable (wait_read) or writable
+// (wait_write), with no system call; only right after an operation on it would have blocked
+// (see above). Completion signature void(error_code).
+template <typename Socket, typename Token>
+auto async_wait_after_would_block(Socket& socket, boost::asio::socket_base::wait_type type,
+                                  Token&& token) {
+  assert(type == boost::asio::socket_base::wait_read ||
+         type == boost::asio::socket_base::wait_write);
+  const int op_type = type == boost::asio::socket_base::wait_write
+                          ? ready_wait_detail::ad::reactor::write_op
+                          : ready_wait_detail::ad::reactor::read_op;
+  return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+      ready_wait_detail::Initiate{}, token, &socket, op_type);
+}
+
+}  // namespace snigate::net
