@@ -38,7 +38,7 @@ struct Pair {
 
 std::unique_ptr<Relay> make(Mode mode) {
   if (mode == Mode::Copy) return std::make_unique<CopyRelay>();
-  return std::make_unique<SpliceRelay>(0);
+  return std::make_unique<SpliceRelay>();
 }
 
 class RelayFlow : public ::testing::TestWithParam<Mode> {};

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "forward/forward_settings.h"
+#include "net/ready_wait.h"
 #include "parser/http_host.h"
 #include "parser/proxy_protocol.h"
 #include "parser/tls_client_hello.h"
@@ -190,8 +191,8 @@ asio::awaitable<bool> Session::read_more(std::size_t max_total) {
     // A wait: the deadline (from the accept) bounds it. Closing the socket ends it.
     arm_deadline();
     error_code ec;
-    co_await client_.async_wait(tcp::socket::wait_read,
-                                asio::redirect_error(asio::use_awaitable, ec));
+    co_await net::async_wait_after_would_block(client_, tcp::socket::wait_read,
+                                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       pre_->buffer.resize(old);
       detail_ = ec.message();
