@@ -119,6 +119,8 @@ class ForwardVm : public ::testing::Test {
     itest::write_file(dir_ / "snigated.toml", fmt::format(R"([daemon]
 workers = 1
 relay = "sockmap"
+# These exchanges are short: hand each to the kernel at once, not after 64 KiB by copy.
+sockmap_handoff_after = 0
 control_socket = "{0}"
 access_log = "{1}"
 [resolver]
