@@ -30,8 +30,8 @@ RelayChoice choose_relay(Mode requested, [[maybe_unused]] const SockmapSettings&
     return {std::make_shared<relay::CopyRelay>(), "configured relay = copy"};
   if (requested == Mode::Splice) return userspace_relay(requested, k);
   if (requested == Mode::Auto) {
-    // The kernel relay is opt-in: exact and bounded on 6.1 and 6.18, but splice led it in the
-    // bench at one connection, upload and echo alike (each pause walks the kernel's TCP hash
+    // The kernel relay is opt-in: exact and bounded on 6.1 and 6.18, but copy and splice led it
+    // in the bench at one connection, upload and echo alike (each pause walks the kernel's TCP hash
     // table and waits for the daemon to put the source back; README, "How the sockmap relay
     // pauses").
     // Copy, not splice: with buffers that fit a core's L1 data cache (relay.h) it cost the

@@ -36,7 +36,7 @@ RelayChoice choose_relay(relay::Mode requested, const SockmapSettings& sockmap,
 RelayChoice select_relay(relay::Mode requested, const SockmapSettings& sockmap,
                          const KernelFeatures& kernel);
 
-// The line both print: "relay: splice (requested auto: ...)".
+// The line both print: "relay: copy (requested auto: ...)".
 std::string describe(const RelayChoice& choice, relay::Mode requested);
 
 }  // namespace snigate::kernel

@@ -57,8 +57,8 @@ class SockmapRelay final : public Relay {
                                               const sockmap::KernelOptions& options = {},
                                               std::uint64_t handoff_after = 0);
 
-  // What [daemon] sockmap_handoff_after defaults to: the length past which relay = auto
-  // splices (SpliceRelay::kAutoCopyFirst), for the same reason.
+  // What [daemon] sockmap_handoff_after defaults to: a connection that has moved 64 KiB
+  // either way has proven long enough to pay for a hand-off (its slot, the programs' work).
   static constexpr std::uint64_t kDefaultHandoffAfter = 64 * 1024;
 
   Mode mode() const override { return Mode::Sockmap; }
