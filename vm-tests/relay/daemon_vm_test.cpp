@@ -400,7 +400,9 @@ TEST(RelayChoice, BulkUploadsFromTheFirstByteAreHandedToTheKernel) {
 // default, the same stall is bounded again (the idle timeout then ends each stalled one).
 TEST(RelayChoice, AReloadedQueueLimitGovernsTheNextConnections) {
   if (auto why = skip_reason(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
-  const std::string idle = "idle_timeout = \"1s\"\n";
+  // Handed to the kernel at once: what it queues is the point, not the copied start (with
+  // the backend stalled, the copy may never get to write its first 64 KiB and hand off).
+  const std::string idle = "idle_timeout = \"1s\"\n" + immediate_handoff("sockmap");
   Edge edge("sockmap", {}, idle + "sockmap_queue_limit = 1099511627776\n");
   ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: sockmap")));
   const std::vector<Plan> stall{stalled_upload(128 * MiB)};
