@@ -35,12 +35,13 @@ RelayChoice choose_relay(Mode requested, [[maybe_unused]] const SockmapSettings&
     // table and waits for the daemon to put the source back; README, "How the sockmap relay
     // pauses").
     // Copy, not splice: with buffers that fit a core's L1 data cache (relay.h) it cost the
-    // whole machine less CPU per GiB than splice(2) in every bench row, one connection or
-    // eight, upload or echo; likely because spliced pages stay referenced until the far end
-    // has read them, so the sender cannot reuse its pages (README, `relay = "auto"`).
+    // whole machine less CPU per GiB than splice(2) on one connection, upload and echo, and
+    // beat nginx and HAProxy in every row; likely because spliced pages stay referenced until
+    // the far end has read them, so the sender cannot reuse its pages. Splice led at eight
+    // connections in one run of two (README, `relay = "auto"`).
     return {std::make_shared<relay::CopyRelay>(),
             "sockmap only when configured (relay = \"sockmap\"); copy: less CPU per GiB than "
-            "splice(2)"};
+            "splice(2) on one connection"};
   }
   // Sockmap: the kernel relay when the kernel has what its programs need and they load and
   // attach here. Connections it cannot hand off run on the userspace relay picked the same way.

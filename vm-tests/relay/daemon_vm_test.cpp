@@ -423,7 +423,7 @@ TEST(RelayChoice, AutoPicksCopyAndLeavesSockmapOptIn) {
   ASSERT_TRUE(edge.daemon().wait_for(std::regex("relay: copy")));
   relays_intact(edge);
   const std::string log = edge.daemon().log();
-  EXPECT_EQ(count_matches(log, std::regex(R"(relay: copy \(requested auto: sockmap only when configured \(relay = "sockmap"\); copy: less CPU per GiB than splice\(2\)\))")), 1u) << log;
+  EXPECT_EQ(count_matches(log, std::regex(R"(relay: copy \(requested auto: sockmap only when configured \(relay = "sockmap"\); copy: less CPU per GiB than splice\(2\) on one connection\))")), 1u) << log;
   EXPECT_EQ(count_matches(log, std::regex("relay: ")), 1u) << log;  // the choice is logged once
   EXPECT_EQ(wait_for_lines(edge, 10).relays, std::set<std::string>{"copy"});
 }
