@@ -48,27 +48,17 @@ class CopyThenFlow final : public CopyFlow {
   Relay& then_;
 };
 
-void set_non_blocking(tcp::socket& client, tcp::socket& upstream) {
-  // Set once per socket (asio's flag is read without a system call): sockets the daemon
-  // made itself are born non-blocking (net/nonblocking_socket.h).
-  boost::system::error_code ignored;
-  if (!client.non_blocking()) client.non_blocking(true, ignored);
-  if (!upstream.non_blocking()) upstream.non_blocking(true, ignored);
-}
-
 }  // namespace
 
 void CopyRelay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
                       Counters& counters, Done done) {
   counters.mode = Mode::Copy;
-  set_non_blocking(client, upstream);
   detail::start_flow<CopyFlow>(client, upstream, options, counters, std::move(done));
 }
 
 void CopyRelay::start_then(tcp::socket& client, tcp::socket& upstream, const Options& options,
                            Counters& counters, Done done, std::uint64_t after, Relay& then) {
   counters.mode = Mode::Copy;
-  set_non_blocking(client, upstream);
   detail::start_flow<CopyThenFlow>(client, upstream, options, counters, std::move(done), after,
                                    then);
 }

@@ -111,6 +111,14 @@ Flow::~Flow() {
 }
 
 void Flow::start() {
+  // Reads, writes and splices on a blocking socket would block the event loop. asio's user
+  // flag means O_NONBLOCK is set on the descriptor (its internal one alone does not say so);
+  // checking it first spares an ioctl per socket already set (the daemon's are born
+  // non-blocking, net/nonblocking_socket.h).
+  for (tcp::socket* s : {dir_[kClientToUpstream].from, dir_[kUpstreamToClient].from}) {
+    error_code ignored;
+    if (!s->non_blocking()) s->non_blocking(true, ignored);
+  }
   auto ex = dir_[0].from->get_executor();
   asio::use_service<IdleSweep>(asio::query(ex, asio::execution::context)).add(*this, ex);
   // Nothing is known of the sources yet. One poll(2) asks both instead of a read each: a

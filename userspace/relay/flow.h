@@ -74,7 +74,7 @@ class Flow : public std::enable_shared_from_this<Flow> {
     bool from_client;
     bool done = false;
     std::size_t held = 0;  // read, not yet written
-    bool yielded = false;  // a pump is posted: it holds bytes and writes them next
+    bool yielded = false;  // a pump is posted: it writes what it holds before it reads
     bool parked = false;   // reads no more until the flow leaves (leaving())
   };
 

@@ -140,13 +140,6 @@ void SpliceRelay::start(tcp::socket& client, tcp::socket& upstream, const Option
   // MSG_NOSIGNAL: the process would die of a peer's reset. EPIPE is handled as an error.
   static std::once_flag sigpipe_ignored;
   std::call_once(sigpipe_ignored, [] { ::signal(SIGPIPE, SIG_IGN); });
-  error_code ignored;
-  // splice(2) on a blocking socket would block the event loop. asio's user flag means
-  // O_NONBLOCK is set on the descriptor (its internal one alone does not say so); checking it
-  // first spares an ioctl per socket already set (the daemon's are born non-blocking,
-  // net/nonblocking_socket.h).
-  if (!client.non_blocking()) client.non_blocking(true, ignored);
-  if (!upstream.non_blocking()) upstream.non_blocking(true, ignored);
   detail::start_flow<SpliceFlow>(client, upstream, options, counters, std::move(done));
 }
 
