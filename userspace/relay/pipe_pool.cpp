@@ -76,7 +76,8 @@ bool PipePool::take(Pipe& pipe, std::size_t size) {
 void PipePool::give(Pipe& pipe) {
   if (!pipe.is_open()) return;
   const PipePool* other = wanting.load(relaxed);
-  const bool for_other = other && other != this && wanting.compare_exchange_strong(other, nullptr, relaxed);
+  const bool for_other =
+      other && other != this && wanting.compare_exchange_strong(other, nullptr, relaxed);
   if (for_other || free_.size() >= kMaxFree || open_now.load(relaxed) > max_open.load(relaxed))
     close_pipe(pipe);
   else
