@@ -48,6 +48,7 @@ control_socket = "/run/snigate/c.sock"
 access_log = "/var/log/snigate/access.log"
 log_level = "debug"
 max_connections = 1000
+max_pipes = 64
 drain_timeout = "10s"
 idle_timeout = "2m"
 sockmap_queue_limit = 1048576
@@ -116,6 +117,9 @@ TEST(Load, EveryKeyOfTheIssueShapeReachesItsStruct) {
   EXPECT_EQ(c.daemon.max_connections, 1000u);
   EXPECT_FALSE(load_string(embedded_default(), "<embedded default>").daemon.max_connections)
       << "unset: derived from the descriptor limit";
+  EXPECT_EQ(c.daemon.max_pipes, 64u);
+  EXPECT_FALSE(load_string(embedded_default(), "<embedded default>").daemon.max_pipes)
+      << "unset: a quarter of max_connections";
   EXPECT_EQ(c.daemon.drain_timeout, 10s);
   EXPECT_EQ(c.daemon.idle_timeout, 2min);
   EXPECT_EQ(c.daemon.sockmap_queue_limit, 1u << 20);

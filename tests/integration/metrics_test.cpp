@@ -176,6 +176,10 @@ TEST_F(MetricsTest, ScrapedFiguresAreThoseDrivenAndThoseOfSnigatectlStats) {
   EXPECT_EQ(at(R"(snigate_preread_duration_seconds_bucket{listener="web",le="+Inf"})"), kServed);
   EXPECT_EQ(at(R"(snigate_relay_info{requested="auto",mode="copy"})"), 1);
   EXPECT_EQ(at(R"(snigate_relay_connections_total{mode="copy"})"), kServed);
+  // Copy splices nothing: no pipe, none allowed, no burst short of one.
+  EXPECT_EQ(at(R"(snigate_relay_pipes_open)"), 0);
+  EXPECT_EQ(at(R"(snigate_relay_pipes_max)"), 0);
+  EXPECT_EQ(at(R"(snigate_relay_bursts_by_copy_total)"), 0);
   EXPECT_EQ(at(R"(snigate_bans_active)"), 1);
   EXPECT_EQ(at(R"(snigate_ban_drops_total{stage="accept"})"), 1);
   EXPECT_EQ(at(R"(snigate_watch_lines_total{jail="app"})"), 2);

@@ -71,7 +71,8 @@ DaemonConfig parse_daemon(const toml::table& root) {
   if (!t) fail(*node, "[daemon] must be a table");
   check_keys(*t, {"workers", "relay", "sockmap_queue_limit", "sockmap_handoff_after",
                   "control_socket", "access_log",
-                  "access_log_format", "log_level", "max_connections", "max_connections_per_client",
+                  "access_log_format", "log_level", "max_connections", "max_pipes",
+                  "max_connections_per_client",
                   "max_prereads_per_client", "drain_timeout", "idle_timeout", "user", "group",
                   "quic_kernel_interfaces"},
              "daemon");
@@ -118,6 +119,8 @@ DaemonConfig parse_daemon(const toml::table& root) {
     d.max_connections = static_cast<std::size_t>(get_int(
         *t, "max_connections", static_cast<std::int64_t>(d.kDefaultMaxConnections), 1,
         10'000'000));
+  if (t->contains("max_pipes"))
+    d.max_pipes = static_cast<std::size_t>(get_int(*t, "max_pipes", 0, 0, 10'000'000));
   d.max_connections_per_client = static_cast<std::size_t>(
       get_int(*t, "max_connections_per_client",
               static_cast<std::int64_t>(d.max_connections_per_client), 0, 10'000'000));

@@ -129,6 +129,10 @@ struct DaemonConfig {
   // affords.
   static constexpr std::size_t kDefaultMaxConnections = 65536;
   std::optional<std::size_t> max_connections;
+  // Pipes the splice relay may hold at once (HAProxy's maxpipes): a burst that finds none free
+  // goes by copy. Unset: a quarter of max_connections (daemon/fd_budget.h); 0: every burst
+  // by copy.
+  std::optional<std::size_t> max_pipes;
   // Per client (an IPv4 address, an IPv6 /64; behind PROXY in, the address in the header).
   // 0 turns a cap off.
   std::size_t max_connections_per_client = 512;

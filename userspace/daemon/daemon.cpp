@@ -13,6 +13,7 @@
 #include "daemon/service_notify.h"
 #include "daemon/sockmap_settings.h"
 #include "kernel/relay_choice.h"
+#include "relay/pipe_pool.h"
 #include "udp_flow/udp_flow_forwarder.h"
 
 namespace snigate::daemon {
@@ -337,24 +338,45 @@ void Daemon::stop() {
 
 void Daemon::budget_connections(proxy::Generation& g, const proxy::Generation* previous) {
   const auto& d = g.config->daemon;
-  const auto b = daemon::budget_connections(descriptor_limit_,
-                                            g.listeners.size() * workers_.size(),
-                                            g.relay->mode(), d.max_connections,
-                                            d.kDefaultMaxConnections);
+  const relay::Mode running = g.relay->mode();
+  const auto b = daemon::budget_connections({.limit = descriptor_limit_,
+                                             .listening_sockets =
+                                                 g.listeners.size() * workers_.size(),
+                                             .running = running,
+                                             .max_connections = d.max_connections,
+                                             .max_pipes = d.max_pipes,
+                                             .default_max_connections =
+                                                 d.kDefaultMaxConnections});
   g.max_connections = b.max_connections;
-  if (previous && previous->max_connections == g.max_connections) return;
+  g.max_pipes = b.max_pipes;
+  relay::set_max_pipes(b.max_pipes);
+  if (previous && previous->max_connections == g.max_connections &&
+      previous->max_pipes == g.max_pipes)
+    return;
+  const bool splices = uses_pipes(running);
+  if (b.pipes_capped)
+    spdlog::warn("descriptors: [daemon] max_pipes = {} needs {} descriptors, more than half of "
+                 "what the limit of {} leaves for connections and pipes: using {} (raise "
+                 "LimitNOFILE or ulimit -n to allow more)",
+                 *d.max_pipes, *d.max_pipes * kDescriptorsPerPipe, descriptor_limit_,
+                 b.max_pipes);
   if (b.capped)
     spdlog::warn("descriptors: [daemon] max_connections = {} needs up to {} descriptors under "
-                 "relay {} ({} each), and the limit is {}: using {} (raise LimitNOFILE or "
+                 "relay {} ({} each{}), and the limit is {}: using {} (raise LimitNOFILE or "
                  "ulimit -n to allow more)",
-                 *d.max_connections, *d.max_connections * b.per_connection,
-                 relay::to_string(g.relay->mode()), b.per_connection, descriptor_limit_,
+                 *d.max_connections, *d.max_connections * kDescriptorsPerConnection,
+                 relay::to_string(running), kDescriptorsPerConnection,
+                 splices ? fmt::format(", and {} pipes at {}", b.max_pipes, kDescriptorsPerPipe)
+                         : "",
+                 descriptor_limit_,
                  b.max_connections);
   else
-    spdlog::info("descriptors: limit {}, up to {} per connection under relay {}: "
-                 "max_connections {}{}",
-                 descriptor_limit_, b.per_connection, relay::to_string(g.relay->mode()),
-                 b.max_connections, d.max_connections ? "" : " (derived from the limit)");
+    spdlog::info("descriptors: limit {}, {} per connection under relay {}: max_connections {}{}{}",
+                 descriptor_limit_, kDescriptorsPerConnection, relay::to_string(running),
+                 b.max_connections, d.max_connections ? "" : " (derived from the limit)",
+                 splices ? fmt::format(", max_pipes {}{}", b.max_pipes,
+                                       d.max_pipes ? "" : " (a quarter of max_connections)")
+                         : "");
 }
 
 void Daemon::begin_drain() {

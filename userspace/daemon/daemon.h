@@ -93,7 +93,8 @@ class Daemon {
   void bind_listeners(const proxy::Generation& g);
   // Caller holds mu_: one UDP socket per worker for a quic listener.
   std::vector<std::shared_ptr<quic::QuicListener>> bind_quic(const proxy::ListenerSettings& ls);
-  // g.max_connections from the descriptor limit and g.relay; logs the budget when it changes.
+  // g.max_connections and g.max_pipes (the splice relay's bound, set process-wide) from the
+  // descriptor limit and g.relay; logs the budget when it changes.
   void budget_connections(proxy::Generation& g, const proxy::Generation* previous);
   void accept(proxy::Accepted accepted, const std::string& name);
   void begin_drain();

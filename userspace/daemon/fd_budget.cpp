@@ -17,8 +17,8 @@ DescriptorLimit raise_descriptor_limit() {
   return out;
 }
 
-std::size_t descriptors_per_connection(relay::Mode running) {
-  return running == relay::Mode::Copy ? 2 : 6;
+bool uses_pipes(relay::Mode running) {
+  return running == relay::Mode::Splice || running == relay::Mode::Sockmap;
 }
 
 std::size_t descriptors_for_connections(std::uint64_t limit, std::size_t listening_sockets) {
@@ -26,16 +26,26 @@ std::size_t descriptors_for_connections(std::uint64_t limit, std::size_t listeni
   return limit > reserve ? static_cast<std::size_t>(limit - reserve) : 0;
 }
 
-ConnectionBudget budget_connections(std::uint64_t limit, std::size_t listening_sockets,
-                                    relay::Mode running, std::optional<std::size_t> configured,
-                                    std::size_t default_max) {
+ConnectionBudget budget_connections(const BudgetRequest& r) {
   ConnectionBudget b;
-  b.per_connection = descriptors_per_connection(running);
-  b.affordable = std::max<std::size_t>(
-      1, descriptors_for_connections(limit, listening_sockets) / b.per_connection);
-  const std::size_t wanted = configured.value_or(default_max);
+  const std::size_t room = descriptors_for_connections(r.limit, r.listening_sockets);
+  const std::size_t wanted = r.max_connections.value_or(r.default_max_connections);
+  if (uses_pipes(r.running)) {
+    if (r.max_pipes) {
+      const std::size_t most = room / 2 / kDescriptorsPerPipe;
+      b.max_pipes = std::min(*r.max_pipes, most);
+      b.pipes_capped = *r.max_pipes > most;
+    } else {
+      // 2 per connection and 2 per pipe at a quarter pipe each: 2.5 per connection.
+      const std::size_t connections = std::min(wanted, room * 2 / 5);
+      b.max_pipes = std::max<std::size_t>(1, connections / 4);
+    }
+  }
+  const std::size_t pipe_descriptors = b.max_pipes * kDescriptorsPerPipe;
+  const std::size_t left = room > pipe_descriptors ? room - pipe_descriptors : 0;
+  b.affordable = std::max<std::size_t>(1, left / kDescriptorsPerConnection);
   b.max_connections = std::min(wanted, b.affordable);
-  b.capped = configured && *configured > b.affordable;
+  b.capped = r.max_connections && *r.max_connections > b.affordable;
   return b;
 }
 

@@ -14,6 +14,7 @@
 #include "bans/ban_manager.h"
 #include "proxy/stats.h"
 #include "relay/mode.h"
+#include "relay/pipe_pool.h"
 #include "watch/watcher.h"
 
 namespace snigate::daemon {
@@ -28,6 +29,7 @@ struct Figures {
   proxy::StatsSnapshot stats;
   relay::Mode relay_requested = relay::Mode::Auto;
   relay::Mode relay_mode = relay::Mode::Auto;  // the relay the running configuration uses
+  relay::PipeFigures pipes;                    // the splice relay's pipe pool
   std::vector<ServerHealth> health;            // the running configuration's servers
   std::uint64_t regex_limit_hits = 0;
   std::optional<bans::BanTotals> bans;         // none when [bans] enabled = false

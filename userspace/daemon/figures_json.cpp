@@ -40,6 +40,9 @@ json to_json(const Figures& f) {
   json fallbacks = json::object();
   for (std::size_t i = 1; i < relay::kFallbacks; ++i)
     fallbacks[relay::to_string(static_cast<relay::Fallback>(i))] = s.fallbacks[i];
+  // Unbounded (a relay that splices not, or no budget set): no bound to show.
+  json pipes{{"open", f.pipes.open}, {"bursts_by_copy", f.pipes.bursts_by_copy}};
+  if (f.pipes.max != relay::kUnboundedPipes) pipes["max"] = f.pipes.max;
 
   json out{{"connections", {{"accepted", s.accepted}, {"active", s.active}}},
            {"bytes", {{"client_to_upstream", s.bytes_client_to_upstream},
@@ -51,7 +54,8 @@ json to_json(const Figures& f) {
            {"relay", {{"requested", relay::to_string(f.relay_requested)},
                       {"mode", relay::to_string(f.relay_mode)},
                       {"connections", std::move(relayed)},
-                      {"fallbacks", std::move(fallbacks)}}},
+                      {"fallbacks", std::move(fallbacks)},
+                      {"pipes", std::move(pipes)}}},
            {"routing", {{"regex_limit_hits", f.regex_limit_hits}}},
            {"control", {{"refused", f.control_refused}}},
            {"bound", f.bound}};

@@ -72,6 +72,18 @@ std::string to_prometheus(const Figures& f) {
            "Connections the sockmap relay handed to its userspace fallback, by reason.");
   for (std::size_t i = 1; i < relay::kFallbacks; ++i)
     w.sample({{"reason", relay::to_string(static_cast<relay::Fallback>(i))}}, s.fallbacks[i]);
+  w.family("snigate_relay_pipes_open", Type::Gauge,
+           "Pipes the splice relay holds, in use or kept empty for reuse.");
+  w.sample({}, static_cast<std::uint64_t>(f.pipes.open));
+  if (f.pipes.max != relay::kUnboundedPipes) {
+    w.family("snigate_relay_pipes_max", Type::Gauge,
+             "The bound on those pipes ([daemon] max_pipes, or a quarter of max_connections).");
+    w.sample({}, static_cast<std::uint64_t>(f.pipes.max));
+  }
+  w.family("snigate_relay_bursts_by_copy_total", Type::Counter,
+           "Bursts the splice relay moved by copy because every pipe max_pipes allows was in "
+           "use: raise max_pipes if it grows.");
+  w.sample({}, f.pipes.bursts_by_copy);
   w.family("snigate_route_regex_limit_hits_total", Type::Counter,
            "Route regexes that gave up at the match limit (in the running tables).");
   w.sample({}, f.regex_limit_hits);

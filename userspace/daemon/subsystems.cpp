@@ -58,6 +58,7 @@ Figures collect(const Subsystems& s) {
   const auto g = s.daemon.current();
   f.relay_requested = s.daemon.requested_relay();
   f.relay_mode = g->relay->mode();
+  f.pipes = relay::pipe_figures();
   // One row per (backend, server): a server listed twice in a backend is one label set.
   std::map<std::pair<std::string, std::string>, bool> health;
   for (const auto& [name, b] : g->backends)

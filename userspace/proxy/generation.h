@@ -44,6 +44,8 @@ struct Generation {
   // [daemon] max_connections within what the descriptor limit affords under `relay`
   // (fd_budget.h); set by the daemon with the relay.
   std::size_t max_connections = 0;
+  // The splice relay's pipe pool bound within the same budget; 0 when `relay` splices not.
+  std::size_t max_pipes = 0;
   // Connect listeners and forward backends: allow-lists, credentials, [resolver].
   std::shared_ptr<const forward::ForwardSettings> forward;
 

@@ -8,10 +8,10 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
-#include <vector>
 
 #include "relay/copy_io.h"
 #include "relay/flow.h"
+#include "relay/pipe_pool.h"
 
 namespace snigate::relay {
 
@@ -20,72 +20,14 @@ using boost::system::error_code;
 
 namespace {
 
-struct Pipe {
-  int read_fd = -1;
-  int write_fd = -1;
-  std::size_t size = 0;
-  bool is_open() const { return read_fd >= 0; }
-};
-
-void close_pipe(Pipe& p) {
-  if (p.read_fd >= 0) ::close(p.read_fd);
-  if (p.write_fd >= 0) ::close(p.write_fd);
-  p = Pipe{};
-}
-
-// Empty pipes kept for reuse by this worker thread (a flow runs on its worker's thread only).
-// A direction holds a pipe only while it moves bytes, and gives it back empty when
-// its source has nothing more for now or ends: an idle connection holds none, and a short
-// one costs no pipe2, fcntl and four close calls (HAProxy's pipe pool, bounded the same way).
-class PipePool {
- public:
-  static PipePool& local() {
-    thread_local PipePool pool;
-    return pool;
-  }
-  PipePool(const PipePool&) = delete;
-  PipePool& operator=(const PipePool&) = delete;
-  ~PipePool() {
-    for (auto& p : free_) close_pipe(p);
-  }
-
-  bool take(Pipe& pipe, std::size_t size, error_code& ec) {
-    while (!free_.empty()) {
-      pipe = free_.back();
-      free_.pop_back();
-      if (pipe.size == size) return true;
-      close_pipe(pipe);  // sized for an earlier configuration
-    }
-    int fds[2];
-    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-      ec = error_code(errno, boost::system::system_category());
-      return false;
-    }
-    pipe = Pipe{fds[0], fds[1], size};
-    // The pipe bounds what one direction holds in flight; failure keeps the default (64 KiB).
-    ::fcntl(pipe.write_fd, F_SETPIPE_SZ, static_cast<int>(size));
-    return true;
-  }
-  // `pipe` must be empty: every byte spliced in has been spliced out.
-  void give(Pipe& pipe) {
-    if (!pipe.is_open()) return;
-    if (free_.size() < kMaxFree)
-      free_.push_back(pipe);
-    else
-      close_pipe(pipe);
-    pipe = Pipe{};
-  }
-
- private:
-  PipePool() = default;
-  static constexpr std::size_t kMaxFree = 256;
-  std::vector<Pipe> free_;
-};
-
 using detail::last_error;
+using detail::Pipe;
+using detail::PipePool;
 
 // socket -> pipe -> socket, the pipe taken from the pool when a direction has bytes to move
-// and given back once it is empty again (closed instead if bytes may remain in it).
+// and given back once it is empty again (closed instead if bytes may remain in it). A burst
+// that finds no pipe to take (max_pipes reached) goes through a copy buffer, as relay =
+// "copy" moves it, and the next burst asks the pool again.
 class SpliceFlow final : public detail::Flow {
  public:
   SpliceFlow(tcp::socket& client, tcp::socket& upstream, const Options& options,
@@ -94,7 +36,7 @@ class SpliceFlow final : public detail::Flow {
     counters.mode = Mode::Splice;
   }
   ~SpliceFlow() override {
-    for (auto& p : pipe_) close_pipe(p);  // released already unless start() never ran
+    for (auto& p : pipe_) detail::close_pipe(p);  // released already unless start() never ran
   }
 
  private:
@@ -102,7 +44,11 @@ class SpliceFlow final : public detail::Flow {
 
   std::size_t read(int d, tcp::socket& from, std::size_t max, error_code& ec) override {
     Pipe& p = pipe_[d];
-    if (!p.is_open() && !PipePool::local().take(p, max, ec)) return 0;
+    if (!p.is_open() && !by_copy_[d] && !PipePool::local().take(p, max)) {
+      by_copy_[d] = true;
+      PipePool::count_burst_by_copy();
+    }
+    if (by_copy_[d]) return copy_.read(d, from, max, ec);
     for (;;) {
       ssize_t n = ::splice(from.native_handle(), nullptr, p.write_fd, nullptr, max, kFlags);
       if (n > 0) return static_cast<std::size_t>(n);
@@ -113,6 +59,7 @@ class SpliceFlow final : public detail::Flow {
   }
 
   std::size_t write(int d, tcp::socket& to, std::size_t held, error_code& ec) override {
+    if (by_copy_[d]) return copy_.write(d, to, held, ec);
     for (;;) {
       ssize_t n = ::splice(pipe_[d].read_fd, nullptr, to.native_handle(), nullptr, held, kFlags);
       if (n >= 0) return static_cast<std::size_t>(n);
@@ -123,13 +70,19 @@ class SpliceFlow final : public detail::Flow {
   }
 
   void release(int d, bool empty) override {
-    if (empty)
+    if (by_copy_[d]) {
+      copy_.release(d, options().buffer_bytes);
+      by_copy_[d] = false;
+    } else if (empty) {
       PipePool::local().give(pipe_[d]);
-    else
-      close_pipe(pipe_[d]);
+    } else {
+      detail::close_pipe(pipe_[d]);
+    }
   }
 
   Pipe pipe_[2];
+  bool by_copy_[2] = {false, false};  // this burst of direction d goes by copy_
+  detail::CopyIo copy_;
 };
 
 }  // namespace

@@ -115,7 +115,7 @@ class Harness {
 };
 
 // Open file descriptors of this process: the pipes (the splice relay's pool keeps empty ones
-// for reuse, splice_relay.cpp), or all the others.
+// for reuse, relay/pipe_pool.h), or all the others.
 std::size_t open_fds(bool pipes = false);
 
 }  // namespace snigate::vmtest

@@ -18,6 +18,7 @@
 #include "relay/copy_relay.h"
 #include "relay/splice_relay.h"
 #include "relay_harness.h"
+#include "relay/pipe_pool.h"
 #include "relay_sockmap/sockmap_relay.h"
 
 namespace snigate::vmtest {
@@ -194,6 +195,30 @@ TEST_P(RelayVm, TwoHundredConcurrentRandomSizesBothWays) {
   auto out = harness().run(plans, plans.size(), 300s);
   expect_intact(plans, out);
   expect_no_leftovers();
+}
+
+// Splice with a bound on its pipes ([daemon] max_pipes) far below what its connections want.
+class RelayVmFewPipes : public RelayVm {
+ protected:
+  void TearDown() override { relay::set_max_pipes(relay::kUnboundedPipes); }
+};
+
+// Bursts short of a pipe go by copy: every byte still arrives once and in order, both ways,
+// and the pool is back within the bound once they are done.
+TEST_P(RelayVmFewPipes, SixtyFourConnectionsShareFourPipes) {
+  relay::set_max_pipes(4);
+  const std::uint64_t copied_before = relay::pipe_figures().bursts_by_copy;
+  std::mt19937_64 rng(17);
+  std::uniform_int_distribution<std::uint64_t> size(0, 2 * MiB);
+  std::vector<Plan> plans(64);
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    plans[i] = {.c2u = size(rng), .u2c = size(rng), .v6 = i % 2 == 1};
+  auto out = harness().run(plans, plans.size(), 120s);
+  expect_intact(plans, out);
+  expect_no_leftovers();
+  const auto pipes = relay::pipe_figures();
+  EXPECT_GT(pipes.bursts_by_copy, copied_before) << "no burst went short of a pipe";
+  EXPECT_LE(pipes.open, 4u);
 }
 
 TEST_P(RelayVm, ClientHalfClosesBackendKeepsSending) {
@@ -546,6 +571,8 @@ TEST_P(RelayVm, TenThousandConnectionsLeaveNothingBehind) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RelayVm, ::testing::Values(Mode::Sockmap, Mode::Splice, Mode::Copy),
+                         [](const auto& info) { return std::string(relay::to_string(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Splice, RelayVmFewPipes, ::testing::Values(Mode::Splice),
                          [](const auto& info) { return std::string(relay::to_string(info.param)); });
 INSTANTIATE_TEST_SUITE_P(Sockmap, RelayVmSockmap, ::testing::Values(Mode::Sockmap),
                          [](const auto& info) { return std::string(relay::to_string(info.param)); });

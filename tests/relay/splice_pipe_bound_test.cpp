@@ -1,0 +1,157 @@
+// The splice relay under a bound on its pipes ([daemon] max_pipes, relay/pipe_pool.h): a
+// connection whose burst finds every pipe in use moves that burst by copy, never waits for
+// a pipe and never fails, and the counter an operator sizes max_pipes by says so.
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "relay/pipe_pool.h"
+#include "relay/splice_relay.h"
+
+namespace snigate::relay {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+// Two connected loopback sockets on `io`.
+struct Pair {
+  explicit Pair(asio::io_context& io) : a(io), b(io) {
+    tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
+    b.connect(acceptor.local_endpoint());
+    acceptor.accept(a);
+    a.non_blocking(true);
+    b.non_blocking(true);
+  }
+  tcp::socket a;
+  tcp::socket b;
+};
+
+// One relayed connection: the user's end writes `payload` (distinct bytes per connection),
+// the backend's end reads what arrives.
+struct Relayed {
+  Relayed(asio::io_context& io, char seed, std::size_t size) : client(io), upstream(io) {
+    payload.resize(size);
+    std::uint32_t x = static_cast<unsigned char>(seed) * 2654435761u + 1;
+    for (auto& c : payload) {
+      x = x * 1664525u + 1013904223u;
+      c = static_cast<char>(x >> 24);
+    }
+  }
+  // Sends what the sockets take now; false once they take nothing.
+  bool send_some() {
+    if (sent == payload.size()) return false;
+    ssize_t n = ::send(client.b.native_handle(), payload.data() + sent,
+                       std::min<std::size_t>(payload.size() - sent, 16 * 1024),
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    sent += static_cast<std::size_t>(n);
+    return true;
+  }
+  // Reads what has arrived.
+  void receive_some() {
+    char buf[64 * 1024];
+    for (ssize_t n; (n = ::recv(upstream.b.native_handle(), buf, sizeof buf, MSG_DONTWAIT)) > 0;)
+      got.append(buf, static_cast<std::size_t>(n));
+  }
+  bool arrived() const { return got.size() == payload.size(); }
+
+  Pair client;    // client.a: what the relay reads; client.b: the user's end
+  Pair upstream;  // upstream.a: what the relay writes; upstream.b: the backend's end
+  Counters counters;
+  std::string payload;
+  std::size_t sent = 0;
+  std::string got;
+};
+
+class SplicePipeBound : public ::testing::Test {
+ protected:
+  void TearDown() override { set_max_pipes(kUnboundedPipes); }
+};
+
+TEST_F(SplicePipeBound, ABurstWithNoPipeLeftGoesByCopyAndEveryByteArrives) {
+  set_max_pipes(1);
+  const std::uint64_t copied_before = pipe_figures().bursts_by_copy;
+  asio::io_context io;
+  Relayed first(io, 'a', 512 << 10);
+  Relayed second(io, 'b', 1 << 20);
+  // Small buffers (no autotuning) all along the first one's way, so a stalled backend soon
+  // stalls its user too, with the relay holding bytes in its pipe.
+  const int small = 16 * 1024;
+  for (auto* s : {&first.client.a, &first.client.b, &first.upstream.a, &first.upstream.b}) {
+    ::setsockopt(s->native_handle(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    ::setsockopt(s->native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  }
+  SpliceRelay relay;
+  Options options;
+  std::optional<Result> first_end, second_end;
+  relay.start(first.client.a, first.upstream.a, options, first.counters,
+              [&](Result r) { first_end = r; });
+  relay.start(second.client.a, second.upstream.a, options, second.counters,
+              [&](Result r) { second_end = r; });
+  io.poll();
+
+  // The first connection's backend reads nothing: once its user can send no more, the relay
+  // holds bytes it cannot write, in the process's one pipe.
+  int refused = 0;
+  for (int i = 0; i < 100'000 && refused < 3; ++i) {
+    refused = first.send_some() ? 0 : refused + 1;
+    io.restart();
+    io.poll();
+  }
+  ASSERT_EQ(refused, 3) << "the first connection never stalled";
+  ASSERT_LT(first.sent, first.payload.size());
+  EXPECT_EQ(pipe_figures().bursts_by_copy, copied_before) << "the first burst had the pipe";
+
+  // Meanwhile the second one moves all it has, by copy.
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (!second.arrived() && std::chrono::steady_clock::now() < until) {
+    second.send_some();
+    io.restart();
+    io.run_one_for(1ms);
+    io.poll();
+    second.receive_some();
+  }
+  EXPECT_TRUE(second.arrived()) << second.got.size() << " of " << second.payload.size();
+  EXPECT_TRUE(second.got == second.payload) << "the copied bytes arrived changed";
+  EXPECT_GT(pipe_figures().bursts_by_copy, copied_before) << "no burst went by copy";
+
+  // The first backend reads at last: every byte, in order, through the pipe (with room again,
+  // so as not to wait on TCP's zero-window probes).
+  const int large = 1 << 20;
+  for (auto* s : {&first.client.a, &first.client.b, &first.upstream.a, &first.upstream.b}) {
+    ::setsockopt(s->native_handle(), SOL_SOCKET, SO_SNDBUF, &large, sizeof large);
+    ::setsockopt(s->native_handle(), SOL_SOCKET, SO_RCVBUF, &large, sizeof large);
+  }
+  while (!first.arrived() && std::chrono::steady_clock::now() < until) {
+    first.send_some();
+    io.restart();
+    io.run_one_for(1ms);
+    io.poll();
+    first.receive_some();
+  }
+  EXPECT_TRUE(first.arrived()) << first.got.size() << " of " << first.payload.size();
+  EXPECT_TRUE(first.got == first.payload) << "the spliced bytes arrived changed";
+  EXPECT_LE(pipe_figures().open, 1u) << "more pipes than max_pipes";
+  EXPECT_EQ(first.counters.client_to_upstream, first.payload.size());
+  EXPECT_EQ(second.counters.client_to_upstream, second.payload.size());
+  EXPECT_FALSE(first_end || second_end) << "a connection ended early";
+
+  for (auto* r : {&first, &second}) {
+    r->client.a.close();  // ends the relay before its sockets go
+    r->upstream.a.close();
+  }
+  io.restart();
+  io.poll();
+}
+
+}  // namespace
+}  // namespace snigate::relay
