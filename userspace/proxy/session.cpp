@@ -129,7 +129,7 @@ asio::awaitable<void> Session::run() {
   info.started = std::chrono::system_clock::now();
   // Part of this session: no allocation of its own, alive while a snapshot shows it.
   info.counters = std::shared_ptr<const relay::Counters>(shared_from_this(), &counters_);
-  context_.registry.add(info, [weak = weak_from_this()](conns::KillReason reason) {
+  context_.registry.add(std::move(info), [weak = weak_from_this()](conns::KillReason reason) {
     if (auto self = weak.lock()) self->kill(reason);
   });
 
