@@ -72,10 +72,10 @@ TEST(AccessLine, ForwardAndFlowFieldsFollowTheEnd) {
   d.kernel = true;
   d.kernel_packets_in = 1;
   d.kernel_packets_out = 4;
-  EXPECT_EQ(line_of(info, {proxy::EndReason::Timeout, "", 0.5, 2}),
+  EXPECT_EQ(line_of(info, {proxy::EndReason::Timeout, "", 0.5, 2.0006}),
             "client=203.0.113.9:51000 peer=198.51.100.2:40000 listener=tls name=example.org "
             "alpn=h2,http/1.1 backend=web upstream=192.168.99.11:443 in=517 out=4096 "
-            "connect_ms=0.500 duration_ms=2.000 relay=kernel end=timeout "
+            "connect_ms=0.500 duration_ms=2.001 relay=kernel end=timeout "
             "requested=api.example.com:443 resolved=203.0.113.7,2001:db8::7 verdict=allowed "
             "packets_in=3 packets_out=5 kernel_packets_in=1 kernel_packets_out=4");
 }
