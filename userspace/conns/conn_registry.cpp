@@ -4,9 +4,10 @@
 
 namespace snigate::conns {
 
-void ConnRegistry::add(const ConnInfo& info, Kill kill) {
+void ConnRegistry::add(ConnInfo info, Kill kill) {
+  const std::uint64_t id = info.id;
   std::lock_guard lock(mu_);
-  entries_[info.id] = Entry{info, std::move(kill)};
+  entries_.insert_or_assign(id, Entry{std::move(info), std::move(kill)});
 }
 
 void ConnRegistry::update(std::uint64_t id, const std::function<void(ConnInfo&)>& change) {

@@ -91,7 +91,8 @@ class ConnRegistry {
   // `kill` must be callable from any thread; it ends the connection on its own event loop.
   using Kill = std::function<void(KillReason)>;
 
-  void add(const ConnInfo& info, Kill kill);
+  // By value: a caller that is done with its record moves it in, copying no string.
+  void add(ConnInfo info, Kill kill);
   void update(std::uint64_t id, const std::function<void(ConnInfo&)>& change);
   // Removes the connection and hands back its record (for its access-log line).
   std::optional<ConnInfo> take(std::uint64_t id);

@@ -19,7 +19,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <fmt/format.h>
 
 #include <spdlog/logger.h>
 
@@ -29,27 +34,31 @@
 
 namespace snigate::proxy {
 
+// A line's fields: views of the connection's record and of how it ended (valid while both
+// live), so gathering them copies no string; the line is formatted from them straight into a
+// per-thread buffer.
 struct AccessRecord {
-  std::string client;    // real client (from PROXY header when trusted), "ip:port"
-  std::string peer;      // who connected to us
-  std::string listener;
-  std::string name;      // SNI or Host
-  std::string alpn;      // first offered ALPN protocols, comma-separated
-  std::string backend;
-  std::string rule;      // what chose the backend: "rule#2", "exact", "*.a.b", "default" ...
-  std::string upstream;
+  boost::asio::ip::address client;  // real client (from PROXY header when trusted)
+  std::uint16_t client_port = 0;
+  boost::asio::ip::tcp::endpoint peer;  // who connected to us
+  std::string_view listener;
+  std::string_view name;      // SNI or Host
+  std::string_view alpn;      // first offered ALPN protocols, comma-separated
+  std::string_view backend;
+  std::string_view rule;      // what chose the backend: "rule#2", "exact", "*.a.b", "default" ...
+  std::string_view upstream;
   std::uint64_t bytes_in = 0;   // client -> upstream, preread included
   std::uint64_t bytes_out = 0;  // upstream -> client
   double connect_ms = -1;       // -1: never connected
   double duration_ms = 0;
-  std::string relay;
+  std::string_view relay;
   EndReason end = EndReason::Clean;
   // Forward connections only: "NAME:PORT", "A,B", forward::to_string(verdict). An empty
   // verdict leaves the three fields out of the line.
-  std::string requested;
-  std::string resolved;
-  std::string verdict;
-  std::string detail;           // why, for errors
+  std::string_view requested;
+  std::string_view resolved;
+  std::string_view verdict;
+  std::string_view detail;      // why, for errors
   bool datagrams = false;       // a QUIC flow: packets_in/packets_out are on the line
   std::uint64_t packets_in = 0;
   std::uint64_t packets_out = 0;
@@ -61,8 +70,8 @@ struct AccessRecord {
 // How a connection or a QUIC flow ended: what its line adds to its record.
 struct Ending {
   EndReason end = EndReason::Error;
-  std::string detail;      // why, for errors
-  double connect_ms = -1;  // to connected (a flow: to routed); -1: never
+  std::string_view detail;  // why, for errors (a view: the caller's string outlives the line)
+  double connect_ms = -1;   // to connected (a flow: to routed); -1: never
   double duration_ms = 0;
 };
 
@@ -72,10 +81,11 @@ std::string endpoint_text(const boost::asio::ip::address& address, std::uint16_t
 
 // The one way a line's fields are gathered, for TCP connections and QUIC flows alike: from the
 // registry's record of the connection (`snigatectl conns` reads the same) and how it ended.
+// The result views both.
 AccessRecord access_record(const conns::ConnInfo& info, const Ending& ending);
 
-// The line without its time (the logger adds it).
-std::string format(const AccessRecord& record);
+// Appends the line without its time (the logger adds it) to `out`.
+void append_line(const AccessRecord& record, fmt::memory_buffer& out);
 // The JSON object, time included.
 std::string format_json(const AccessRecord& record, std::chrono::system_clock::time_point time);
 

@@ -45,7 +45,7 @@ std::optional<quic::FlowRoutes> flow_routes(std::shared_ptr<const Generation> g,
     const BackendSettings* b = f.backend.empty() ? nullptr : gen->backend(f.backend);
     // The listener's bytes to a backend count what went there: nothing for an unrouted flow.
     const bool sent = !f.upstream.empty();
-    stats.ended(*l->metrics, {record.end, b ? b->metrics : nullptr, b ? &record.backend : nullptr,
+    stats.ended(*l->metrics, {record.end, b ? b->metrics : nullptr, b ? &f.backend : nullptr,
                               sent ? record.bytes_in : 0, record.bytes_out, relay::Mode::Auto,
                               relay::Fallback::None});
     access_log.write(record);

@@ -129,7 +129,7 @@ asio::awaitable<void> Session::run() {
   info.started = std::chrono::system_clock::now();
   // Part of this session: no allocation of its own, alive while a snapshot shows it.
   info.counters = std::shared_ptr<const relay::Counters>(shared_from_this(), &counters_);
-  context_.registry.add(info, [weak = weak_from_this()](conns::KillReason reason) {
+  context_.registry.add(std::move(info), [weak = weak_from_this()](conns::KillReason reason) {
     if (auto self = weak.lock()) self->kill(reason);
   });
 
@@ -153,14 +153,17 @@ void Session::finish(EndReason end) {
   // The registry's record of the connection is the access log's too.
   const std::optional<conns::ConnInfo> info = context_.registry.take(id_);
   ticket_.reset();
-  log_end(end, info ? *info : conns::ConnInfo{});
+  if (info)
+    log_end(end, *info);  // not `info ? *info : ConnInfo{}`, which copies the record
+  else
+    log_end(end, conns::ConnInfo{});
 }
 
 void Session::log_end(EndReason end, const conns::ConnInfo& info) {
   const AccessRecord record = access_record(info, {end, detail_, connect_ms_, ms_since(started_)});
   context_.stats.ended(*listener_.metrics,
                        {end, backend_ ? backend_->metrics : nullptr,
-                        backend_ ? &record.backend : nullptr, record.bytes_in,
+                        backend_ ? &info.backend : nullptr, record.bytes_in,
                         record.bytes_out, relayed_ ? counters_.mode.load() : relay::Mode::Auto,
                         counters_.fallback});
   context_.access_log.write(record);

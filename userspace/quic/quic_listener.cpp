@@ -166,10 +166,12 @@ QuicListener::FlowPtr QuicListener::open_flow(std::span<const std::uint8_t> data
   info.state = "hello";
   info.started = std::chrono::system_clock::now();
   info.counters = flow->counters;
-  hooks_.registry->add(info, [weak = weak_from_this(), from, id = flow->id](conns::KillReason r) {
-    if (auto self = weak.lock())
-      asio::post(self->socket_.get_executor(), [self, from, id, r] { self->kill(from, id, r); });
-  });
+  hooks_.registry->add(std::move(info),
+                       [weak = weak_from_this(), from, id = flow->id](conns::KillReason r) {
+                         if (auto self = weak.lock())
+                           asio::post(self->socket_.get_executor(),
+                                      [self, from, id, r] { self->kill(from, id, r); });
+                       });
   flows_.emplace(from, flow);
   ++count_->live;
   if (flow->routes->opened) flow->routes->opened();
