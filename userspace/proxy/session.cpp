@@ -14,6 +14,7 @@
 
 #include "forward/forward_settings.h"
 #include "net/ready_wait.h"
+#include "net/tcp_inq.h"
 #include "parser/http_host.h"
 #include "parser/proxy_protocol.h"
 #include "parser/tls_client_hello.h"
@@ -173,21 +174,27 @@ asio::awaitable<bool> Session::read_more(std::size_t max_total) {
   pre_->buffer.resize(old + room);
   for (;;) {
     // recv(2) first: under defer_accept the bytes are usually in, and then neither a wait nor
-    // the preread deadline's timer is needed.
-    const ssize_t n =
-        ::recv(client_.native_handle(), pre_->buffer.data() + old, room, MSG_DONTWAIT);
+    // the preread deadline's timer is needed. Its TCP_INQ hint tells the relay whether the
+    // client has sent more (net/ready_wait.h's known_empty): if not, it needs no read to know.
+    const net::Received r =
+        net::recv_with_hint(client_.native_handle(), pre_->buffer.data() + old, room);
+    const ssize_t n = r.n;
     if (n >= 0) pre_->buffer.resize(old + static_cast<std::size_t>(n));
-    if (n > 0) co_return true;
+    if (n > 0) {
+      net::note_read(client_, r.nothing_left ? net::ReadShowed::NothingLeft
+                                             : net::ReadShowed::MaybeMore);
+      co_return true;
+    }
     if (n == 0) {
       detail_ = "client closed during preread";
       co_return false;
     }
-    if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       pre_->buffer.resize(old);
       detail_ = error_code(errno, boost::system::system_category()).message();
       co_return false;
     }
+    net::note_read(client_, net::ReadShowed::WouldBlock);
     // A wait: the deadline (from the accept) bounds it. Closing the socket ends it.
     arm_deadline();
     error_code ec;
