@@ -397,6 +397,10 @@ asio::awaitable<EndReason> Session::forward_and_relay(asio::awaitable<forward::F
   const auto connect_start = std::chrono::steady_clock::now();
   forward::ForwardResult f = co_await std::move(open);
   if (killed_) co_return *killed_;
+  // A CONNECT head is read by asio, which takes a short read as the end of what is there (a
+  // FIN may have come with it): the relay reads the client before it waits.
+  if (listener_.config->protocol == config::Protocol::Connect)
+    net::note_read(client_, net::ReadShowed::MaybeMore);
   // A CONNECT's preread ends with its head (SNI forwarding's ended before the route: no-op).
   if (ticket_) ticket_->preread_done();
   detail_ = f.detail;
