@@ -12,7 +12,7 @@
 // wait adds EPOLLOUT once per socket, as asio's writes do), and any event completes it.
 //
 // What the caller must know: the socket would block now. EAGAIN proves it, and so does a
-// poll(2) that shows nothing for it (no POLLIN, POLLERR or POLLHUP). A short read does not:
+// poll(2) that shows nothing for it (no POLLIN, POLLERR or POLLHUP), or known_empty() below. A short read does not:
 // a FIN or reset that came with those bytes raises no later edge, and the next read finds
 // it. A short TCP write does (the kernel then wakes writers when room comes back).
 // A socket's operations run on one thread (an io_context run by one thread, as the daemon's
@@ -147,9 +147,9 @@ auto async_wait_after_would_block(Socket& socket, boost::asio::socket_base::wait
 // raises an edge that completes the wait. A read that proves it empty also drops readability
 // that epoll_wait reported before it and the event loop has yet to perform (a posted handler
 // can run first): the read took what it announced, and it would only wake the next wait for
-// a read that finds nothing. asio's own reads also clear the read flag after a
-// short read (they assume a short stream read drained it): a socket read that way is taken as
-// asio takes it. Same thread rule as above.
+// a read that finds nothing. asio's own reads also clear the read flag after a short read
+// (they take a short stream read as draining it): a socket read that way is taken as asio
+// takes it. Same thread rule as above.
 enum class ReadShowed { MaybeMore, NothingLeft, WouldBlock };
 void note_read(boost::asio::ip::tcp::socket& socket, ReadShowed showed);
 bool known_empty(boost::asio::ip::tcp::socket& socket);
