@@ -121,13 +121,15 @@ void Flow::start() {
   auto ex = dir_[0].from->get_executor();
   asio::use_service<IdleSweep>(asio::query(ex, asio::execution::context)).add(*this, ex);
   // A source known empty (the session's preread proved the client's) waits at once; any
-  // other is read first, which moves what it has (the upstream's answer may be in already)
-  // or proves it empty.
+  // other is read now, which moves what it has (the upstream's answer may be in already) or
+  // proves it empty. Read here rather than from a posted handler: the post cost 87 B of RSS
+  // per idle connection in the bench (5,000 connections), for at most a stale wake-up's read.
   for (int d : {kClientToUpstream, kUpstreamToClient}) {
+    if (stopped()) return;  // the first direction's read ended or handed off the connection
     if (net::known_empty(*dir_[d].from))
       wait_readable(d);
     else
-      pump_soon(d);
+      pump(d);
   }
 }
 
