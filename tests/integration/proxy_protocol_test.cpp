@@ -107,6 +107,37 @@ TEST(ProxyProtocol, V1HeaderThenTheClientHello) {
                                    d.port("tls")) + hello);
 }
 
+// Bytes a client sends right behind its ClientHello, in the same write, reach the backend
+// behind it while the connection stays open: a few that the preread's one read takes whole
+// (its TCP_INQ hint says nothing is left, so the relay waits without reading), and more than
+// it reads (the hint says more is queued, and the relay reads them).
+TEST(ProxyProtocol, BytesSentWithTheClientHelloFollowIt) {
+  const std::string hello = capture_client_hello("v1.test", "");
+  for (std::size_t size : {100, 20000}) {
+    const std::string pipelined = std::string(size - 4, 'p') + "END.";
+    TempDir dir;
+    std::promise<std::string> got;
+    RawServer backend("127.0.3.1", [&](int fd) {
+      std::string in;
+      char buf[16384];
+      while (!in.ends_with("END.")) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;  // the end, or the receive timeout
+        in.append(buf, static_cast<std::size_t>(n));
+      }
+      got.set_value(in);
+    });
+    Snigated d(dir, config(backend.port(), backend.port()));
+    int fd = connect_to("127.0.3.1", d.port("tls"));
+    ASSERT_TRUE(send_all(fd, hello + pipelined));
+    auto f = got.get_future();
+    ASSERT_EQ(f.wait_for(15s), std::future_status::ready) << size;
+    const std::string in = f.get();
+    close(fd);
+    const std::size_t header = in.find("\r\n") + 2;  // PROXY v1's line
+    EXPECT_EQ(in.substr(header), hello + pipelined) << size;
+  }
+}
 TEST(ProxyProtocol, V2HeaderWithAuthorityAndAlpnTlvs) {
   TempDir dir;
   RecordingBackend v1, v2;

@@ -2,7 +2,8 @@
 // (bytes, FIN, reset, room to write, a connection), completes once with operation_aborted when
 // its socket is closed or cancelled, frees its handler, and costs no epoll_ctl(2): counted
 // here by interposing epoll_ctl, which asio's header-only reactor compiled into this binary
-// calls.
+// calls. net::known_empty: what reads proved (TCP_INQ's hint, net/tcp_inq.h) and what epoll
+// reported since.
 #include <dlfcn.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -15,11 +16,14 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 #include "net/ready_wait.h"
+#include "net/tcp_inq.h"
 
 namespace {
 // epoll_ctl(2) calls on one descriptor (-1: none watched).
@@ -320,6 +324,117 @@ TEST(ReadyWait, WaitsCostNoEpollCtl) {
   }
   EXPECT_EQ(watched_calls.load(), 1);
   watched_fd = -1;
+}
+
+// near with TCP_INQ: each read says whether a byte or FIN is left.
+void hint_reads(Pair& p) {
+  ASSERT_NO_THROW(p.near.set_option(tcp_inq(true)));
+}
+
+TEST(KnownEmpty, OnlyAfterAReadProvedItAndUntilEpollReportsAnything) {
+  asio::io_context io;
+  Pair p(io);
+  hint_reads(p);
+  EXPECT_FALSE(known_empty(p.near));  // nothing read yet
+  ASSERT_TRUE(drain(p.near));
+  note_read(p.near, ReadShowed::WouldBlock);
+  EXPECT_TRUE(known_empty(p.near));
+
+  send_byte(p.far);
+  // epoll reports the byte while no wait is queued (a later wait would miss it): the event
+  // loop, kept from stopping, runs its reactor and performs what it reported.
+  {
+    auto busy = asio::make_work_guard(io);
+    io.poll();
+  }
+  EXPECT_FALSE(known_empty(p.near));
+
+  char buf[16];
+  Received r = recv_with_hint(p.near.native_handle(), buf, sizeof buf);
+  ASSERT_EQ(r.n, 1);
+  EXPECT_TRUE(r.nothing_left);
+  note_read(p.near, ReadShowed::NothingLeft);
+  EXPECT_TRUE(known_empty(p.near));
+  // ...and a wait queued then wakes on the next byte.
+  Seen seen;
+  async_wait_after_would_block(p.near, tcp::socket::wait_read, record(seen));
+  send_byte(p.far);
+  run_until(io, seen);
+  EXPECT_EQ(seen.calls, 1);
+}
+
+TEST(KnownEmpty, AFinLeftAfterTheBytesIsInTheHint) {
+  asio::io_context io;
+  Pair p(io);
+  hint_reads(p);
+  ASSERT_EQ(::send(p.far.native_handle(), "bye", 3, MSG_NOSIGNAL), 3);
+  p.far.shutdown(tcp::socket::shutdown_send);
+  char buf[16];
+  Received r{};
+  for (int i = 0; i < 500 && r.n <= 0; ++i) {  // the bytes may take a moment
+    r = recv_with_hint(p.near.native_handle(), buf, sizeof buf);
+    if (r.n < 0) ::poll(nullptr, 0, 10);
+  }
+  ASSERT_EQ(r.n, 3);
+  EXPECT_FALSE(r.nothing_left);  // the FIN is still to read
+  EXPECT_EQ(recv_with_hint(p.near.native_handle(), buf, sizeof buf).n, 0);
+}
+
+// epoll_wait reports the byte before a posted handler reads it (the event loop runs its
+// reactor first, then the handler, then the report): the report is stale by then, and the
+// wait queued after the read sleeps until something new comes.
+TEST(KnownEmpty, AReportOlderThanTheReadWakesNoWait) {
+  asio::io_context io;
+  Pair p(io);
+  hint_reads(p);
+  ASSERT_TRUE(drain(p.near));
+  note_read(p.near, ReadShowed::WouldBlock);
+  send_byte(p.far);
+  Seen seen;
+  bool read = false;
+  asio::post(io, [&] {
+    char buf[16];
+    Received r = recv_with_hint(p.near.native_handle(), buf, sizeof buf);
+    ASSERT_EQ(r.n, 1);
+    ASSERT_TRUE(r.nothing_left);
+    note_read(p.near, ReadShowed::NothingLeft);
+    ASSERT_TRUE(known_empty(p.near));
+    read = true;
+    async_wait_after_would_block(p.near, tcp::socket::wait_read, record(seen));
+  });
+  io.poll();
+  ASSERT_TRUE(read);
+  EXPECT_EQ(seen.calls, 0) << "woken by the report of the byte it had read";
+  send_byte(p.far);
+  run_until(io, seen);
+  EXPECT_EQ(seen.calls, 1);
+}
+
+// A reset is in no hint: reported by epoll before the read that returned the last bytes, it
+// keeps the socket unknown until a read has seen it.
+TEST(KnownEmpty, AResetReportedBeforeTheReadIsNotProvedAway) {
+  asio::io_context io;
+  Pair p(io);
+  hint_reads(p);
+  ASSERT_TRUE(drain(p.near));
+  note_read(p.near, ReadShowed::WouldBlock);
+  Seen seen;
+  async_wait_after_would_block(p.near, tcp::socket::wait_read, record(seen));
+  io.poll();
+  send_byte(p.far);
+  p.far.set_option(tcp::socket::linger(true, 0));
+  p.far.close();  // RST, right behind the byte
+  run_until(io, seen);
+  ASSERT_EQ(seen.calls, 1);
+
+  char buf[16];
+  Received r = recv_with_hint(p.near.native_handle(), buf, sizeof buf);
+  ASSERT_EQ(r.n, 1);
+  EXPECT_TRUE(r.nothing_left);
+  note_read(p.near, ReadShowed::NothingLeft);
+  EXPECT_FALSE(known_empty(p.near));
+  EXPECT_EQ(recv_with_hint(p.near.native_handle(), buf, sizeof buf).n, -1);
+  EXPECT_EQ(errno, ECONNRESET);
 }
 
 }  // namespace

@@ -1,8 +1,13 @@
-// The userspace relays' event loop on loopback, no privileges: a FIN that comes with the last
-// bytes still ends the direction. A read that returns those bytes consumes the FIN's wake-up
-// too (one epoll edge for both), so a relay that took a short read as "empty" and waited
-// without re-arming epoll would never see the end of the stream (net/ready_wait.h).
+// The userspace relays' event loop on loopback, no privileges: a FIN or reset that comes with
+// the last bytes still ends the direction. A read that returns those bytes consumes the FIN's
+// wake-up too (one epoll edge for both), so a relay that took a short read as "empty" and
+// waited without re-arming epoll would never see the end of the stream (net/ready_wait.h).
+// Each case runs on sockets with TCP_INQ (the daemon's: the read's hint says whether a FIN is
+// left, not whether a reset is) and without (a relay handed sockets from elsewhere).
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <memory>
@@ -23,10 +28,18 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-// Two connected loopback sockets on `io`.
+struct Case {
+  Mode mode;
+  bool tcp_inq;
+};
+
+// Two connected loopback sockets on `io`; `a` has TCP_INQ when asked (inherited from the
+// listening socket, as the daemon's clients have it).
 struct Pair {
-  explicit Pair(asio::io_context& io) : a(io), b(io) {
+  Pair(asio::io_context& io, bool tcp_inq) : a(io), b(io) {
     tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
+    const int on = tcp_inq ? 1 : 0;
+    EXPECT_EQ(::setsockopt(acceptor.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on), 0);
     b.connect(acceptor.local_endpoint());
     acceptor.accept(a);
     a.non_blocking(true);
@@ -41,13 +54,15 @@ std::unique_ptr<Relay> make(Mode mode) {
   return std::make_unique<SpliceRelay>();
 }
 
-class RelayFlow : public ::testing::TestWithParam<Mode> {};
+class RelayFlow : public ::testing::TestWithParam<Case> {
+ protected:
+  asio::io_context io;
+  Pair client{io, GetParam().tcp_inq};    // client.a: what the relay reads; .b: the user's end
+  Pair upstream{io, GetParam().tcp_inq};  // upstream.a: what the relay writes; .b: the backend
+};
 
 TEST_P(RelayFlow, BytesAndFinSentTogetherArriveWithTheEnd) {
-  asio::io_context io;
-  Pair client(io);    // client.a: what the relay reads; client.b: the user's end
-  Pair upstream(io);  // upstream.a: what the relay writes; upstream.b: the backend's end
-  auto relay = make(GetParam());
+  auto relay = make(GetParam().mode);
   Options options;
   Counters counters;
   std::optional<Result> result;
@@ -87,15 +102,12 @@ TEST_P(RelayFlow, BytesAndFinSentTogetherArriveWithTheEnd) {
 
 // What both sides sent before the relay started is relayed without waiting for more.
 TEST_P(RelayFlow, BytesWaitingAtTheStartAreRelayed) {
-  asio::io_context io;
-  Pair client(io);
-  Pair upstream(io);
   const std::string request = "sent before the start", answer = "answered before it";
   ASSERT_EQ(::send(client.b.native_handle(), request.data(), request.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(request.size()));
   ASSERT_EQ(::send(upstream.b.native_handle(), answer.data(), answer.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(answer.size()));
-  auto relay = make(GetParam());
+  auto relay = make(GetParam().mode);
   Options options;
   Counters counters;
   relay->start(client.a, upstream.a, options, counters, [](Result) {});
@@ -120,8 +132,45 @@ TEST_P(RelayFlow, BytesWaitingAtTheStartAreRelayed) {
   io.poll();
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, RelayFlow, ::testing::Values(Mode::Copy, Mode::Splice),
-                         [](const auto& info) { return std::string(to_string(info.param)); });
+// A reset that came with the last bytes: the read that returns them hints that nothing is
+// left (a reset is no byte and no FIN), so only epoll's report of the reset, seen before that
+// read, says to read again. The bytes reach the backend and the relay ends, reset.
+TEST_P(RelayFlow, BytesAndResetSentTogetherArriveAndEndTheRelay) {
+  auto relay = make(GetParam().mode);
+  Options options;
+  Counters counters;
+  std::optional<Result> result;
+  relay->start(client.a, upstream.a, options, counters, [&](Result r) { result = r; });
+  io.poll();  // each direction finds nothing and waits
+
+  const std::string last = "last words";
+  ASSERT_EQ(::send(client.b.native_handle(), last.data(), last.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(last.size()));
+  const linger reset{1, 0};  // close() sends RST (tcp(7))
+  ASSERT_EQ(::setsockopt(client.b.native_handle(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  client.b.close();  // both are in before the relay's next epoll_wait (loopback)
+
+  std::string got;
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (!result && std::chrono::steady_clock::now() < until) {
+    io.restart();
+    io.run_one_for(10ms);
+  }
+  char buf[256];
+  for (ssize_t n; (n = ::recv(upstream.b.native_handle(), buf, sizeof buf, 0)) > 0;)
+    got.append(buf, static_cast<std::size_t>(n));
+  EXPECT_EQ(got, last);
+  ASSERT_TRUE(result) << "the client's reset never ended the relay";
+  EXPECT_EQ(result->end, End::ClientReset);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, RelayFlow,
+                         ::testing::Values(Case{Mode::Copy, true}, Case{Mode::Copy, false},
+                                           Case{Mode::Splice, true}, Case{Mode::Splice, false}),
+                         [](const auto& info) {
+                           return std::string(to_string(info.param.mode)) +
+                                  (info.param.tcp_inq ? "WithTcpInq" : "");
+                         });
 
 }  // namespace
 }  // namespace snigate::relay

@@ -4,6 +4,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "net/deadline.h"
+#include "net/tcp_inq.h"
 
 namespace snigate::forward {
 
@@ -154,6 +155,7 @@ asio::awaitable<ForwardResult> Forwarder::open(std::string requested, std::uint1
     auto error = co_await connect_within(socket, to, rules.connect_timeout, timed_out);
     if (!error && socket.is_open()) {
       socket.set_option(tcp::no_delay(true), ec);
+      socket.set_option(net::tcp_inq(true), ec);  // the relay's reads: net/tcp_inq.h
       result.verdict = Verdict::Allowed;
       result.connected = to;
       result.upstream.emplace(std::move(socket));

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "net/ready_wait.h"
+
 namespace snigate::net {
 
 namespace asio = boost::asio;
@@ -33,6 +35,7 @@ void adopt(tcp::socket& socket, const tcp& protocol, int fd, error_code& ec) {
     return;
   }
   SocketState::adopted(socket);
+  net::note_registered(socket);
 }
 
 error_code last_error() {

@@ -12,7 +12,7 @@
 // wait adds EPOLLOUT once per socket, as asio's writes do), and any event completes it.
 //
 // What the caller must know: the socket would block now. EAGAIN proves it, and so does a
-// poll(2) that shows nothing for it (no POLLIN, POLLERR or POLLHUP). A short read does not:
+// poll(2) that shows nothing for it (no POLLIN, POLLERR or POLLHUP), or known_empty() below. A short read does not:
 // a FIN or reset that came with those bytes raises no later edge, and the next read finds
 // it. A short TCP write does (the kernel then wakes writers when room comes back).
 // A socket's operations run on one thread (an io_context run by one thread, as the daemon's
@@ -131,5 +131,30 @@ auto async_wait_after_would_block(Socket& socket, boost::asio::socket_base::wait
   return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
       ready_wait_detail::Initiate{}, token, &socket, op_type);
 }
+
+// Whether a wait may be queued at once without a read first: what a read proved and what
+// epoll has reported since. asio keeps per socket a "maybe ready" flag for each kind of
+// operation (descriptor_state::try_speculative_), set whenever epoll reports an event for it:
+// readable, error or hang-up for reads; error, hang-up or urgent data for the "except" kind,
+// which nothing here uses otherwise. An event reported while no wait was queued is lost for a
+// later wait, and the read flag is what remembers it. So:
+// - a read that would block (EAGAIN) saw everything: both flags are cleared;
+// - a read whose TCP_INQ hint says nothing is left (no byte, no FIN: net/tcp_inq.h) saw all
+//   but a reset, which queues nothing for the hint to count: it clears the read flag only
+//   while no error or hang-up has been reported since the last clear;
+// - any other read leaves the socket maybe readable.
+// The socket is known empty while both flags are clear; any byte, FIN or reset after that
+// raises an edge that completes the wait. A read that proves it empty also drops readability
+// that epoll_wait reported before it and the event loop has yet to perform (a posted handler
+// can run first): the read took what it announced, and it would only wake the next wait for
+// a read that finds nothing. asio's own reads also clear the read flag after a short read
+// (they take a short stream read as draining it): a socket read that way is taken as asio
+// takes it. Same thread rule as above.
+enum class ReadShowed { MaybeMore, NothingLeft, WouldBlock };
+void note_read(boost::asio::ip::tcp::socket& socket, ReadShowed showed);
+bool known_empty(boost::asio::ip::tcp::socket& socket);
+// For a socket registered with epoll in this same handler (opened or accepted): nothing has
+// been reported on it, no error or hang-up among it (asio marks every kind maybe ready).
+void note_registered(boost::asio::ip::tcp::socket& socket);
 
 }  // namespace snigate::net

@@ -14,6 +14,7 @@
 
 #include "forward/forward_settings.h"
 #include "net/ready_wait.h"
+#include "net/tcp_inq.h"
 #include "parser/http_host.h"
 #include "parser/proxy_protocol.h"
 #include "parser/tls_client_hello.h"
@@ -176,21 +177,27 @@ asio::awaitable<bool> Session::read_more(std::size_t max_total) {
   pre_->buffer.resize(old + room);
   for (;;) {
     // recv(2) first: under defer_accept the bytes are usually in, and then neither a wait nor
-    // the preread deadline's timer is needed.
-    const ssize_t n =
-        ::recv(client_.native_handle(), pre_->buffer.data() + old, room, MSG_DONTWAIT);
+    // the preread deadline's timer is needed. Its TCP_INQ hint tells the relay whether the
+    // client has sent more (net/ready_wait.h's known_empty): if not, it needs no read to know.
+    const net::Received r =
+        net::recv_with_hint(client_.native_handle(), pre_->buffer.data() + old, room);
+    const ssize_t n = r.n;
     if (n >= 0) pre_->buffer.resize(old + static_cast<std::size_t>(n));
-    if (n > 0) co_return true;
+    if (n > 0) {
+      net::note_read(client_, r.nothing_left ? net::ReadShowed::NothingLeft
+                                             : net::ReadShowed::MaybeMore);
+      co_return true;
+    }
     if (n == 0) {
       detail_ = "client closed during preread";
       co_return false;
     }
-    if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       pre_->buffer.resize(old);
       detail_ = error_code(errno, boost::system::system_category()).message();
       co_return false;
     }
+    net::note_read(client_, net::ReadShowed::WouldBlock);
     // A wait: the deadline (from the accept) bounds it. Closing the socket ends it.
     arm_deadline();
     error_code ec;
@@ -393,6 +400,10 @@ asio::awaitable<EndReason> Session::forward_and_relay(asio::awaitable<forward::F
   const auto connect_start = std::chrono::steady_clock::now();
   forward::ForwardResult f = co_await std::move(open);
   if (killed_) co_return *killed_;
+  // A CONNECT head is read by asio, which takes a short read as the end of what is there (a
+  // FIN may have come with it): the relay reads the client before it waits.
+  if (listener_.config->protocol == config::Protocol::Connect)
+    net::note_read(client_, net::ReadShowed::MaybeMore);
   // A CONNECT's preread ends with its head (SNI forwarding's ended before the route: no-op).
   if (ticket_) ticket_->preread_done();
   detail_ = f.detail;

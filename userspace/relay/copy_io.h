@@ -11,6 +11,8 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "net/tcp_inq.h"
+
 namespace snigate::relay::detail {
 
 // Buffers kept for reuse by one worker thread (a flow runs on its worker's thread only): a
@@ -49,7 +51,8 @@ inline boost::system::error_code last_error() {
 }
 
 // Read into a buffer taken from the pool, written out from it; unwritten bytes wait at
-// `offset`. recv(2) on TCP returns less than asked only when the socket had no more.
+// `offset`. recv(2) on TCP returns less than asked only when the socket had no more; with
+// TCP_INQ on the socket, each read also says whether a FIN is left to read (net/tcp_inq.h).
 class CopyIo {
  public:
   using tcp = boost::asio::ip::tcp;
@@ -58,11 +61,15 @@ class CopyIo {
     auto& b = buffer_[d];
     if (!b) b = BufferPool::local().take(max);
     offset_[d] = 0;
-    ssize_t n = ::recv(from.native_handle(), b.get(), max, 0);
-    if (n > 0) return static_cast<std::size_t>(n);
-    ec = n == 0 ? boost::system::error_code(boost::asio::error::eof) : last_error();
+    const net::Received r = net::recv_with_hint(from.native_handle(), b.get(), max);
+    nothing_left_[d] = r.nothing_left;
+    if (r.n > 0) return static_cast<std::size_t>(r.n);
+    ec = r.n == 0 ? boost::system::error_code(boost::asio::error::eof) : last_error();
     return 0;
   }
+
+  // The last read on `d` left neither byte nor FIN (its TCP_INQ hint was 0).
+  bool nothing_left(int d) const { return nothing_left_[d]; }
 
   std::size_t write(int d, tcp::socket& to, std::size_t held, boost::system::error_code& ec) {
     ssize_t n = ::send(to.native_handle(), buffer_[d].get() + offset_[d], held, MSG_NOSIGNAL);
@@ -79,6 +86,7 @@ class CopyIo {
  private:
   BufferPool::Buffer buffer_[2];
   std::size_t offset_[2] = {0, 0};
+  bool nothing_left_[2] = {false, false};
 };
 
 }  // namespace snigate::relay::detail

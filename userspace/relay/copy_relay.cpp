@@ -17,6 +17,7 @@ class CopyFlow : public detail::Flow {
   std::size_t read(int d, tcp::socket& from, std::size_t max, error_code& ec) override {
     return io_.read(d, from, max, ec);
   }
+  bool nothing_left(int d) const override { return io_.nothing_left(d); }
   std::size_t write(int d, tcp::socket& to, std::size_t held, error_code& ec) override {
     return io_.write(d, to, held, ec);
   }

@@ -1,6 +1,5 @@
 #include "relay/flow.h"
 
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -121,16 +120,16 @@ void Flow::start() {
   }
   auto ex = dir_[0].from->get_executor();
   asio::use_service<IdleSweep>(asio::query(ex, asio::execution::context)).add(*this, ex);
-  // Nothing is known of the sources yet. One poll(2) asks both instead of a read each: a
-  // source it shows nothing on would block, as after an EAGAIN, and its wait costs nothing.
-  pollfd sources[2] = {{dir_[kClientToUpstream].from->native_handle(), POLLIN, 0},
-                       {dir_[kUpstreamToClient].from->native_handle(), POLLIN, 0}};
-  const bool polled = ::poll(sources, 2, 0) >= 0;
+  // A source known empty (the session's preread proved the client's) waits at once; any
+  // other is read now, which moves what it has (the upstream's answer may be in already) or
+  // proves it empty. Read here rather than from a posted handler: the post cost 87 B of RSS
+  // per idle connection in the bench (5,000 connections), for at most a stale wake-up's read.
   for (int d : {kClientToUpstream, kUpstreamToClient}) {
-    if (polled && sources[d].revents == 0)
+    if (stopped()) return;  // the first direction's read ended or handed off the connection
+    if (net::known_empty(*dir_[d].from))
       wait_readable(d);
     else
-      pump_soon(d);
+      pump(d);
   }
 }
 
@@ -174,13 +173,22 @@ void Flow::pump(int d) {
       }
       if (leaving(d)) return;
     }
+    // The last read left nothing and epoll has reported nothing since: the read that would
+    // return EAGAIN is not needed.
+    if (net::known_empty(*dir.from)) {
+      release(d, true);
+      return wait_readable(d);
+    }
     std::size_t n = read(d, *dir.from, size, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      net::note_read(*dir.from, net::ReadShowed::WouldBlock);
       release(d, true);
       return wait_readable(d);
     }
     if (ec == asio::error::eof) return eof(d);
     if (ec) return failed(dir.from_client, ec);
+    net::note_read(*dir.from,
+                   nothing_left(d) ? net::ReadShowed::NothingLeft : net::ReadShowed::MaybeMore);
     dir.held = n;
     last_activity_ = std::chrono::steady_clock::now();
   }

@@ -1,10 +1,12 @@
 #pragma once
 // What the userspace relays (copy, splice) share: one object per relayed connection, driven
-// by callbacks. Each direction reads its source until a read would block, writes what it
-// read, and waits for readiness only then (net/ready_wait.h: a wait after EAGAIN, or after a
-// write that stopped short, costs no system call, where asio's async_wait re-arms epoll with
-// an EPOLL_CTL_MOD each time). A short read is not proof enough: a FIN or reset that came with
-// those bytes raises no later wake-up, so one more read finds it. Between events a
+// by callbacks. Each direction reads its source until it is known empty, writes what it
+// read, and waits for readiness only then (net/ready_wait.h: a wait on a socket known empty,
+// or after a write that stopped short, costs no system call, where asio's async_wait re-arms
+// epoll with an EPOLL_CTL_MOD each time). Known empty: a read would block (EAGAIN), or the
+// last read's TCP_INQ hint said nothing is left (copy; net/tcp_inq.h), and epoll has reported
+// nothing on the socket since. A short read alone is not proof enough: a FIN or reset that
+// came with those bytes raises no later wake-up, so without the hint one more read finds it. Between events a
 // connection holds no coroutine frame, no buffer, no pipe and no timer of its own: buffers
 // and pipes come from per-thread pools while a direction moves bytes, and the idle timeout is
 // one sweep per event loop over every connection's last activity. Ends by ending.h's rules.
@@ -43,6 +45,9 @@ class Flow : public std::enable_shared_from_this<Flow> {
   // nothing, with eof at the end of the stream.
   virtual std::size_t read(int d, tcp::socket& from, std::size_t max,
                            boost::system::error_code& ec) = 0;
+  // The last read() on `d` returned bytes and proved nothing is left after them, no byte and
+  // no FIN (TCP_INQ's hint, net/tcp_inq.h): the direction may wait without another read.
+  virtual bool nothing_left(int /*d*/) const { return false; }
   // Writes up to `held` of the bytes held for `d` to `to`, in order; how many went out.
   virtual std::size_t write(int d, tcp::socket& to, std::size_t held,
                             boost::system::error_code& ec) = 0;

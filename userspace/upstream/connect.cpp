@@ -14,6 +14,7 @@
 #include "net/deadline.h"
 #include "net/nonblocking_socket.h"
 #include "net/ready_wait.h"
+#include "net/tcp_inq.h"
 
 namespace snigate::upstream {
 namespace {
@@ -117,6 +118,7 @@ asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
     a->socket.close(ignored);
     net::open_nonblocking(a->socket, endpoint.protocol(), ec);
     if (ec) continue;
+    a->socket.set_option(net::tcp_inq(true), ignored);  // the relay's reads: net/tcp_inq.h
     ec = co_await connect_socket(a->socket, endpoint, first, sent);
     if (!ec && !a->deadline.expired()) {
       remote = endpoint;
