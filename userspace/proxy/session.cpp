@@ -451,6 +451,14 @@ asio::awaitable<EndReason> Session::send_and_relay(tcp::socket upstream,
     co_return EndReason::UpstreamReset;
   }
   pre_.reset();  // what the relayed connection does not need goes before it idles
+  // One turn of the event loop before the relay first looks at its sockets: events the loop
+  // harvested before the preread and the connect read them or proved them empty (the
+  // ClientHello's EPOLLIN at least) are still queued, and would each complete a first wait of
+  // the relay for nothing, a read that returns EAGAIN. A connect that waited has given that
+  // turn already; one to a local backend has not (upstream/connect.cpp). A post is no system
+  // call.
+  co_await asio::post(client_.get_executor(), asio::use_awaitable);
+  if (killed_) co_return *killed_;
 
   relayed_ = true;
   handed_over_ = true;
