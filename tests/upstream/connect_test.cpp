@@ -1,19 +1,46 @@
 // Connecting to real loopback sockets on 127.0.2.x: which server answers, what each failed
-// attempt reports, and that the pool hears about every outcome.
+// attempt reports, and that the pool hears about every outcome. epoll_ctl(2) and
+// timerfd_settime(2) are interposed (asio's header-only reactor is compiled into this binary)
+// to see which connects wait for the handshake and which set a timer.
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 
+#include <atomic>
 #include <string>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include "upstream/connect.h"
+
+namespace {
+std::atomic<int> epoll_mods{0};
+std::atomic<int> timer_sets{0};
+}  // namespace
+
+extern "C" int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept {
+  using Real = int (*)(int, int, int, epoll_event*);
+  static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "epoll_ctl"));
+  if (op == EPOLL_CTL_MOD) ++epoll_mods;
+  return real(epfd, op, fd, event);
+}
+
+extern "C" int timerfd_settime(int fd, int flags, const itimerspec* value,
+                               itimerspec* old) noexcept {
+  using Real = int (*)(int, int, const itimerspec*, itimerspec*);
+  static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "timerfd_settime"));
+  ++timer_sets;
+  return real(fd, flags, value, old);
+}
 
 namespace snigate::upstream {
 namespace {
@@ -106,6 +133,65 @@ TEST_F(ConnectTest, FirstBytesReachTheServerThatAcceptsAfterARefusal) {
   EXPECT_EQ(r.sent, hello.size());
   tcp::socket peer(io);
   accepting.accept(peer);
+  r.socket->shutdown(tcp::socket::shutdown_send);
+  std::string got;
+  boost::system::error_code ec;
+  asio::read(peer, asio::dynamic_buffer(got), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_EQ(got, "hello");
+}
+
+// To a loopback server the handshake is over when connect(2) returns, so the first bytes go
+// out at once: no wait for writability (asio would add EPOLLOUT with an EPOLL_CTL_MOD) and no
+// connect_timeout timer (a timerfd_settime, as this loop has no other timer).
+TEST_F(ConnectTest, LoopbackServerGetsFirstBytesWithoutAWaitOrATimer) {
+  config::BackendConfig b;
+  b.servers = {server_at(accepting.local_endpoint())};
+  UpstreamPool pool(b);
+  const std::vector<std::uint8_t> hello{'h', 'e', 'l', 'l', 'o'};
+  epoll_mods = 0;
+  timer_sets = 0;
+  ConnectResult r = run(pool, b, hello);
+  EXPECT_EQ(epoll_mods.load(), 0);
+  EXPECT_EQ(timer_sets.load(), 0);
+  ASSERT_TRUE(r.socket);
+  EXPECT_EQ(r.sent, hello.size());
+  tcp::socket peer(io);
+  accepting.accept(peer);
+  r.socket->shutdown(tcp::socket::shutdown_send);
+  std::string got;
+  boost::system::error_code ec;
+  asio::read(peer, asio::dynamic_buffer(got), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_EQ(got, "hello");
+}
+
+// A loopback server whose accept queue is full drops the SYN, so the first send finds the
+// connect still under way (EAGAIN) and the attempt waits as before; once the queue has room
+// the retransmitted SYN (after about a second) gets through and the bytes arrive, once.
+TEST_F(ConnectTest, LoopbackServerThatAcceptsLateGetsFirstBytesOnce) {
+  tcp::acceptor late(io, tcp::endpoint(kBlackholeAddress, 0));
+  ASSERT_EQ(::listen(late.native_handle(), 0), 0);
+  tcp::socket filler(io);
+  filler.connect(late.local_endpoint());
+  config::BackendConfig b;
+  b.servers = {server_at(late.local_endpoint())};
+  b.connect_timeout = 5s;
+  UpstreamPool pool(b);
+  // Room in the queue only after the connect has started and found it full.
+  asio::steady_timer room(io, 100ms);
+  tcp::socket filler_peer(io);
+  room.async_wait([&](boost::system::error_code) { late.accept(filler_peer); });
+  const std::vector<std::uint8_t> hello{'h', 'e', 'l', 'l', 'o'};
+  epoll_mods = 0;
+  ConnectResult r = run(pool, b, hello);
+  EXPECT_GE(epoll_mods.load(), 1);  // it waited for writability
+  ASSERT_TRUE(r.socket);
+  ASSERT_EQ(r.attempts.size(), 1u);
+  EXPECT_FALSE(r.attempts[0].error) << r.attempts[0].error.message();
+  EXPECT_EQ(r.sent, hello.size());
+  tcp::socket peer(io);
+  late.accept(peer);
   r.socket->shutdown(tcp::socket::shutdown_send);
   std::string got;
   boost::system::error_code ec;

@@ -13,6 +13,7 @@
 #include "config/server.h"
 #include "net/deadline.h"
 #include "net/nonblocking_socket.h"
+#include "net/prefix.h"
 #include "net/ready_wait.h"
 #include "net/tcp_inq.h"
 
@@ -26,8 +27,8 @@ using boost::system::error_code;
 // What the resolver's handler may touch: it can run after the attempt has finished, so it
 // holds the state rather than the coroutine frame.
 struct Attempt {
-  explicit Attempt(const asio::any_io_executor& ex)
-      : resolver(ex), socket(ex), deadline(ex), wake(ex) {}
+  Attempt(const asio::any_io_executor& ex, net::Deadline::Clock::time_point until)
+      : resolver(ex), socket(ex), deadline(ex), wake(ex), until(until) {}
   tcp::resolver resolver;
   tcp::socket socket;
   net::Deadline deadline;
@@ -37,6 +38,23 @@ struct Attempt {
   bool resolved = false;
   error_code resolve_error;
   tcp::resolver::results_type results;
+  net::Deadline::Clock::time_point until;
+  bool armed = false;
+
+  // Armed before the first wait only: a connect to a local backend that completes inside
+  // connect(2), with its first bytes sent at once, waits for nothing and sets no timer (a
+  // timerfd_settime to arm and one to disarm whenever it is the loop's earliest timer).
+  void arm_deadline() {
+    if (armed) return;
+    armed = true;
+    deadline.arm_at(until, [this] {
+      resolver.cancel();
+      wake.expires_after(std::chrono::seconds(0));
+      error_code ignored;
+      // Closing (not just cancelling) ends the connect under way; connect_one tries no more.
+      socket.close(ignored);
+    });
+  }
 };
 
 asio::awaitable<error_code> resolve(const std::shared_ptr<Attempt>& a,
@@ -50,6 +68,7 @@ asio::awaitable<error_code> resolve(const std::shared_ptr<Attempt>& a,
                               a->results = std::move(results);
                               a->wake.expires_after(std::chrono::seconds(0));
                             });
+  a->arm_deadline();
   error_code ignored;
   co_await a->wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   if (a->deadline.expired() || !a->resolved) co_return asio::error::timed_out;
@@ -59,13 +78,44 @@ asio::awaitable<error_code> resolve(const std::shared_ptr<Attempt>& a,
   co_return error_code{};
 }
 
+// Whether a send(2) of what the connection sends first went out, would block, or failed; a
+// failure on a socket still connecting is the connect's own error (ECONNREFUSED, ...): the
+// error getsockopt(SO_ERROR) would read, and nothing is sent.
+struct FirstSend {
+  bool would_block = false;
+  error_code error;
+};
+FirstSend send_first(tcp::socket& socket, std::span<const std::uint8_t> first, std::size_t& sent) {
+  ssize_t n;
+  do {
+    n = ::send(socket.native_handle(), first.data(), first.size(), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0) {
+    sent = static_cast<std::size_t>(n);
+    return {};
+  }
+  if (errno == EAGAIN) return {true, {}};
+  return {false, error_code(errno, boost::system::system_category())};
+}
+
 // connect(2), then a wait for writability and SO_ERROR: what asio's async_connect does, less
 // the poll(2) it adds before reading SO_ERROR (one system call per connection). With bytes to
-// send first, their send(2) reports the connect's error instead (it fails with the error
-// getsockopt would have read, and nothing is sent), one system call fewer.
-asio::awaitable<error_code> connect_socket(tcp::socket& socket, const tcp::endpoint& endpoint,
+// send first, their send(2) reports the connect's error instead, one system call fewer.
+//
+// To a local backend (`local`: loopback or this host's own address) the send comes before any
+// wait: there the SYN, SYN-ACK and ACK all pass inside connect(2) (loopback's transmit runs the
+// receive softirq when it re-enables bottom halves, and the SYN-ACK waits in the socket's
+// backlog until connect's release_sock), so connect answers EINPROGRESS on a socket that is
+// already established. Sending at once saves the wait's EPOLL_CTL_MOD (EPOLLOUT), an event-loop
+// round trip and its epoll_wait. When the softirq was deferred (ksoftirqd) or the backend's
+// accept queue is full, the send finds SYN_SENT and answers EAGAIN: that proves the socket
+// unwritable, so the same wait follows (net/ready_wait.h). To a remote backend the send would
+// be a wasted system call per connection: the wait comes first, as before.
+asio::awaitable<error_code> connect_socket(const std::shared_ptr<Attempt>& a,
+                                           const tcp::endpoint& endpoint, bool local,
                                            std::span<const std::uint8_t> first,
                                            std::size_t& sent) {
+  tcp::socket& socket = a->socket;
   sent = 0;
   const auto size = static_cast<socklen_t>(endpoint.size());
   if (::connect(socket.native_handle(), endpoint.data(), size) == 0) {
@@ -74,6 +124,11 @@ asio::awaitable<error_code> connect_socket(tcp::socket& socket, const tcp::endpo
     // EINTR: the connection goes on in the background (connect(2)), as with EINPROGRESS.
     if (errno != EINPROGRESS && errno != EINTR)
       co_return error_code(errno, boost::system::system_category());
+    if (local && !first.empty()) {
+      const FirstSend s = send_first(socket, first, sent);
+      if (!s.would_block) co_return s.error;
+    }
+    a->arm_deadline();
     error_code ec;
     // In progress: its end raises an edge (the wait's one system call adds EPOLLOUT).
     co_await net::async_wait_after_would_block(socket, tcp::socket::wait_write,
@@ -81,16 +136,9 @@ asio::awaitable<error_code> connect_socket(tcp::socket& socket, const tcp::endpo
     if (ec) co_return ec;  // closed by the deadline: operation_aborted
   }
   if (!first.empty()) {
-    ssize_t n;
-    do {
-      n = ::send(socket.native_handle(), first.data(), first.size(), MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    if (n >= 0) {
-      sent = static_cast<std::size_t>(n);
-      co_return error_code{};
-    }
+    const FirstSend s = send_first(socket, first, sent);
     // A full buffer is no verdict on the connect: SO_ERROR gives it.
-    if (errno != EAGAIN) co_return error_code(errno, boost::system::system_category());
+    if (!s.would_block) co_return s.error;
   }
   int err = 0;
   socklen_t len = sizeof err;
@@ -99,9 +147,9 @@ asio::awaitable<error_code> connect_socket(tcp::socket& socket, const tcp::endpo
 }
 
 asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
-                                        const config::ServerConfig& server,
-                                        tcp::endpoint& remote,
+                                        const UpstreamPool::Pick& pick, tcp::endpoint& remote,
                                         std::span<const std::uint8_t> first, std::size_t& sent) {
+  const config::ServerConfig& server = *pick.server;
   error_code ec;
   auto literal = asio::ip::make_address(server.host, ec);
   std::vector<tcp::endpoint> endpoints;
@@ -119,7 +167,9 @@ asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
     net::open_nonblocking(a->socket, endpoint.protocol(), ec);
     if (ec) continue;
     a->socket.set_option(net::tcp_inq(true), ignored);  // the relay's reads: net/tcp_inq.h
-    ec = co_await connect_socket(a->socket, endpoint, first, sent);
+    // A name resolved to loopback is local too; the pool knows the host's other addresses.
+    const bool local = pick.own_address || net::unmap(endpoint.address()).is_loopback();
+    ec = co_await connect_socket(a, endpoint, local, first, sent);
     if (!ec && !a->deadline.expired()) {
       remote = endpoint;
       co_return ec;
@@ -141,19 +191,12 @@ asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
     auto pick = pool.pick(tried);
     if (!pick) break;
     tried.push_back(pick->index);
-    auto attempt = std::make_shared<Attempt>(ex);
-    // Started before the deadline is armed, so a timed-out attempt never reports less than
+    // Started before the deadline is computed, so a timed-out attempt never reports less than
     // connect_timeout.
     auto started = std::chrono::steady_clock::now();
-    attempt->deadline.arm(backend.connect_timeout, [&a = *attempt] {
-      a.resolver.cancel();
-      a.wake.expires_after(std::chrono::seconds(0));
-      error_code ignored;
-      // Closing (not just cancelling) ends the connect under way; connect_one tries no more.
-      a.socket.close(ignored);
-    });
+    auto attempt = std::make_shared<Attempt>(ex, started + backend.connect_timeout);
     tcp::endpoint remote;
-    error_code ec = co_await connect_one(attempt, *pick->server, remote, first, result.sent);
+    error_code ec = co_await connect_one(attempt, *pick, remote, first, result.sent);
     attempt->deadline.cancel();
     result.attempts.push_back({pick->server->text.empty() ? config::address(*pick->server)
                                                          : pick->server->text,

@@ -37,7 +37,8 @@ struct ConnectResult {
 // asynchronously. Each outcome is reported to the pool. Runs on the caller's executor.
 // `first`, when not empty, is what the connection sends first: its send(2) tells whether
 // the connect succeeded, in place of a getsockopt(SO_ERROR); whatever of it did not fit in
-// the socket's buffer is the caller's to send.
+// the socket's buffer is the caller's to send. To a local server (loopback, or an address of
+// this host) it goes out right after connect(2), before any wait or timer (connect.cpp).
 boost::asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
                                                        const config::BackendConfig& backend,
                                                        std::span<const std::uint8_t> first = {});

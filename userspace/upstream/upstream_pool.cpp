@@ -2,11 +2,21 @@
 
 #include <algorithm>
 
+#include <boost/asio/ip/address.hpp>
+
+#include "net/local_address.h"
+
 namespace snigate::upstream {
 
 UpstreamPool::UpstreamPool(const config::BackendConfig& backend,
                            std::function<Clock::time_point()> now)
-    : backend_(backend), now_(std::move(now)), peers_(backend_.servers.size()) {}
+    : backend_(backend), now_(std::move(now)), peers_(backend_.servers.size()) {
+  for (const config::ServerConfig& s : backend_.servers) {
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(s.host, ec);
+    own_address_.push_back(!ec && net::is_local_address(address));
+  }
+}
 
 bool UpstreamPool::up_locked(std::size_t index, Clock::time_point now) const {
   const config::ServerConfig& s = backend_.servers[index];
@@ -34,7 +44,7 @@ std::optional<UpstreamPool::Pick> UpstreamPool::pick_among(bool backups,
   }
   if (!best) return std::nullopt;
   peers_[*best].current_weight -= total;
-  return Pick{*best, &backend_.servers[*best]};
+  return Pick{*best, &backend_.servers[*best], own_address_[*best]};
 }
 
 std::optional<UpstreamPool::Pick> UpstreamPool::pick(std::span<const std::size_t> tried) {

@@ -22,6 +22,10 @@ class UpstreamPool {
   struct Pick {
     std::size_t index;
     const config::ServerConfig* server;
+    // Its host is an address literal this host owns (loopback or an interface's, as the
+    // kernel's route lookup said when the pool was built): the handshake completes inside
+    // connect(2) there, so the connection's first bytes may follow at once.
+    bool own_address = false;
   };
   // Smooth weighted round robin (nginx's ngx_http_upstream_get_peer) among primaries that are
   // up; backups, weighted the same way, only when no untried primary is up; never a server in
@@ -51,6 +55,9 @@ class UpstreamPool {
   std::function<Clock::time_point()> now_;
   mutable std::mutex mutex_;
   std::vector<Peer> peers_;
+  // Per server, asked once per configuration load, not per connection (a netlink round trip).
+  // An address added or removed later only costs a send(2) or a wake-up; the result stays right.
+  std::vector<bool> own_address_;
 };
 
 }  // namespace snigate::upstream
