@@ -22,6 +22,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "net/nonblocking_socket.h"
 #include "net/ready_wait.h"
 #include "net/tcp_inq.h"
 
@@ -435,6 +436,31 @@ TEST(KnownEmpty, AResetReportedBeforeTheReadIsNotProvedAway) {
   EXPECT_FALSE(known_empty(p.near));
   EXPECT_EQ(recv_with_hint(p.near.native_handle(), buf, sizeof buf).n, -1);
   EXPECT_EQ(errno, ECONNRESET);
+}
+
+
+// An upstream socket is opened, registered with epoll, then connected: whatever it receives
+// comes after its registration and raises an edge, so it needs no read before its first wait
+// (a backend on loopback may have answered before the relay starts).
+TEST(KnownEmpty, ASocketJustOpenedIsAndWhatItThenReceivesWakesAWait) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
+  tcp::socket near(io);
+  error_code ec;
+  open_nonblocking(near, tcp::v4(), ec);
+  ASSERT_FALSE(ec);
+  EXPECT_TRUE(known_empty(near));
+  const tcp::endpoint to = acceptor.local_endpoint();
+  const int rc = ::connect(near.native_handle(), to.data(), static_cast<socklen_t>(to.size()));
+  ASSERT_TRUE(rc == 0 || errno == EINPROGRESS);
+  tcp::socket far(io);
+  acceptor.accept(far);
+  send_byte(far);  // in before the wait is queued
+  Seen seen;
+  async_wait_after_would_block(near, tcp::socket::wait_read, record(seen));
+  run_until(io, seen);
+  EXPECT_EQ(seen.calls, 1);
+  EXPECT_FALSE(seen.ec);
 }
 
 }  // namespace

@@ -53,6 +53,10 @@ void open_nonblocking(tcp::socket& socket, const tcp& protocol, error_code& ec) 
     return;
   }
   adopt(socket, protocol, fd, ec);
+  // Registered with epoll before it is connected, it has had nothing to read, and anything it
+  // receives raises an edge after this: known empty, as after an EAGAIN, so a relay waits on
+  // it without a first read unless epoll has reported something since (net/ready_wait.h).
+  if (!ec) note_read(socket, ReadShowed::WouldBlock);
 }
 
 void accept_nonblocking(tcp::acceptor& acceptor, tcp::socket& socket, tcp::endpoint& peer,

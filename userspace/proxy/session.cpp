@@ -466,19 +466,8 @@ asio::awaitable<EndReason> Session::send_and_relay(tcp::socket upstream,
   }
   pre_.reset();  // what the relayed connection does not need goes before it idles
 
-  // The relay starts one turn of the event loop later: events the loop harvested before the
-  // preread and the connect read the sockets or proved them empty (the ClientHello's EPOLLIN
-  // at least) are still queued, and would each complete a first wait of the relay for
-  // nothing, a read that returns EAGAIN. A connect that waited has given that turn already;
-  // one to a local backend has not (upstream/connect.cpp). A post is no system call.
-  handed_over_ = true;
-  asio::post(client_.get_executor(), [self = shared_from_this()] { self->start_relay(); });
-  co_return EndReason::Clean;
-}
-
-void Session::start_relay() {
-  if (killed_) return finish(*killed_);
   relayed_ = true;
+  handed_over_ = true;
   generation_->relay->start(client_, *upstream_, generation_->relay_options, counters_,
                             [self = shared_from_this()](relay::Result result) {
                               if (!result.detail.empty()) self->detail_ = result.detail;
@@ -486,6 +475,7 @@ void Session::start_relay() {
                                                ? *self->killed_
                                                : from_relay(result.end));
                             });
+  co_return EndReason::Clean;
 }
 
 }  // namespace snigate::proxy

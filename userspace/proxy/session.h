@@ -82,8 +82,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void disarm_deadline();
   // From any thread: closes the sockets on the session's own loop; the access log says why.
   void kill(conns::KillReason reason);
-  // Hands the connection to the relay (send_and_relay posts it), or ends it if killed since.
-  void start_relay();
   // Closes both sockets, leaves the registry and the client's caps, writes the log line.
   void finish(EndReason end);
   // The access log's line: the registry's record of the connection (`info`) and how it went.
