@@ -6,10 +6,11 @@
 // epoll with an EPOLL_CTL_MOD each time). Known empty: a read would block (EAGAIN), or the
 // last read's TCP_INQ hint said nothing is left (copy; net/tcp_inq.h), and epoll has reported
 // nothing on the socket since. A short read alone is not proof enough: a FIN or reset that
-// came with those bytes raises no later wake-up, so without the hint one more read finds it. Between events a
-// connection holds no coroutine frame, no buffer, no pipe and no timer of its own: buffers
-// and pipes come from per-thread pools while a direction moves bytes, and the idle timeout is
-// one sweep per event loop over every connection's last activity. Ends by ending.h's rules.
+// came with those bytes raises no later wake-up, so without the hint one more read finds it.
+// Between events a connection holds no coroutine frame, no buffer, no pipe and no timer of
+// its own: buffers and pipes come from per-thread pools while a direction moves bytes, and
+// the idle timeout is one sweep per event loop over every connection's last activity. Ends by
+// ending.h's rules.
 // Each event loop (io_context) is run by one thread, as the daemon's workers are.
 #include <chrono>
 #include <cstddef>
