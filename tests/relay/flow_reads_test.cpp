@@ -18,6 +18,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "relay/copy_relay.h"
+#include "socket_pair.h"
 
 namespace {
 // Reads of one descriptor (-1: none watched), and those that found nothing.
@@ -54,19 +55,9 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-// Two connected loopback sockets; `a` inherits TCP_INQ from the listening socket.
-struct Pair {
-  explicit Pair(asio::io_context& io) : a(io), b(io) {
-    tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
-    const int on = 1;
-    EXPECT_EQ(::setsockopt(acceptor.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on), 0);
-    b.connect(acceptor.local_endpoint());
-    acceptor.accept(a);
-    a.non_blocking(true);
-    b.non_blocking(true);
-  }
-  tcp::socket a;
-  tcp::socket b;
+// `a` inherits TCP_INQ from the listening socket, as the daemon's clients do.
+struct Pair : test::SocketPair {
+  explicit Pair(asio::io_context& io) : SocketPair(io, true) {}
 };
 
 TEST(CopyRelayReads, EachBurstCostsOneRead) {

@@ -21,6 +21,7 @@
 
 #include "relay/copy_relay.h"
 #include "relay/splice_relay.h"
+#include "socket_pair.h"
 
 namespace snigate::relay {
 namespace {
@@ -33,21 +34,7 @@ struct Case {
   bool tcp_inq;
 };
 
-// Two connected loopback sockets on `io`; `a` has TCP_INQ when asked (inherited from the
-// listening socket, as the daemon's clients have it).
-struct Pair {
-  Pair(asio::io_context& io, bool tcp_inq) : a(io), b(io) {
-    tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
-    const int on = tcp_inq ? 1 : 0;
-    EXPECT_EQ(::setsockopt(acceptor.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on), 0);
-    b.connect(acceptor.local_endpoint());
-    acceptor.accept(a);
-    a.non_blocking(true);
-    b.non_blocking(true);
-  }
-  tcp::socket a;
-  tcp::socket b;
-};
+using Pair = test::SocketPair;
 
 std::unique_ptr<Relay> make(Mode mode) {
   if (mode == Mode::Copy) return std::make_unique<CopyRelay>();

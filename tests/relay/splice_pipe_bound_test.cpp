@@ -15,6 +15,7 @@
 
 #include "relay/pipe_pool.h"
 #include "relay/splice_relay.h"
+#include "socket_pair.h"
 
 namespace snigate::relay {
 namespace {
@@ -22,18 +23,7 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-// Two connected loopback sockets on `io`.
-struct Pair {
-  explicit Pair(asio::io_context& io) : a(io), b(io) {
-    tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
-    b.connect(acceptor.local_endpoint());
-    acceptor.accept(a);
-    a.non_blocking(true);
-    b.non_blocking(true);
-  }
-  tcp::socket a;
-  tcp::socket b;
-};
+using Pair = test::SocketPair;
 
 // One relayed connection: the user's end writes `payload` (distinct bytes per connection),
 // the backend's end reads what arrives.

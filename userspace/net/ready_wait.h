@@ -15,8 +15,8 @@
 // poll(2) that shows nothing for it (no POLLIN, POLLERR or POLLHUP), or known_empty() below.
 // A short read does not: a FIN or reset that came with those bytes raises no later edge, and
 // the next read finds it. A short TCP write does (the kernel then wakes writers when room
-// comes back). A socket's operations run on one thread (an io_context run by one thread, as the daemon's
-// workers are): an event handled between the EAGAIN and the wait would be lost.
+// comes back). A socket's operations run on one thread (an io_context run by one thread, as
+// the daemon's workers are): an event handled between the EAGAIN and the wait would be lost.
 // Completion, cancellation and close are asio's: close() or cancel() completes the wait once
 // with operation_aborted; an io_context destroyed first destroys the handler uncalled.
 #include <boost/version.hpp>
