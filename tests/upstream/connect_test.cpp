@@ -92,6 +92,18 @@ class ConnectTest : public ::testing::Test {
     asio::read(peer, asio::buffer(got));
     EXPECT_EQ(got, "ping");
   }
+
+  // What `s` sent to `listener`'s next connection, read up to the FIN that `s` then sends.
+  std::string received_at(tcp::acceptor& listener, tcp::socket& s) {
+    tcp::socket peer(io);
+    listener.accept(peer);
+    s.shutdown(tcp::socket::shutdown_send);
+    std::string got;
+    boost::system::error_code ec;
+    asio::read(peer, asio::dynamic_buffer(got), ec);
+    EXPECT_EQ(ec, asio::error::eof);
+    return got;
+  }
 };
 
 TEST_F(ConnectTest, RefusedServerIsSkippedAndReported) {
@@ -131,14 +143,7 @@ TEST_F(ConnectTest, FirstBytesReachTheServerThatAcceptsAfterARefusal) {
   EXPECT_EQ(r.attempts[0].error, asio::error::connection_refused);
   EXPECT_FALSE(r.attempts[1].error);
   EXPECT_EQ(r.sent, hello.size());
-  tcp::socket peer(io);
-  accepting.accept(peer);
-  r.socket->shutdown(tcp::socket::shutdown_send);
-  std::string got;
-  boost::system::error_code ec;
-  asio::read(peer, asio::dynamic_buffer(got), ec);
-  EXPECT_EQ(ec, asio::error::eof);
-  EXPECT_EQ(got, "hello");
+  EXPECT_EQ(received_at(accepting, *r.socket), "hello");
 }
 
 // To a loopback server the handshake is over when connect(2) returns, so the first bytes go
@@ -156,14 +161,7 @@ TEST_F(ConnectTest, LoopbackServerGetsFirstBytesWithoutAWaitOrATimer) {
   EXPECT_EQ(timer_sets.load(), 0);
   ASSERT_TRUE(r.socket);
   EXPECT_EQ(r.sent, hello.size());
-  tcp::socket peer(io);
-  accepting.accept(peer);
-  r.socket->shutdown(tcp::socket::shutdown_send);
-  std::string got;
-  boost::system::error_code ec;
-  asio::read(peer, asio::dynamic_buffer(got), ec);
-  EXPECT_EQ(ec, asio::error::eof);
-  EXPECT_EQ(got, "hello");
+  EXPECT_EQ(received_at(accepting, *r.socket), "hello");
 }
 
 // A loopback server whose accept queue is full drops the SYN, so the first send finds the
@@ -190,14 +188,7 @@ TEST_F(ConnectTest, LoopbackServerThatAcceptsLateGetsFirstBytesOnce) {
   ASSERT_EQ(r.attempts.size(), 1u);
   EXPECT_FALSE(r.attempts[0].error) << r.attempts[0].error.message();
   EXPECT_EQ(r.sent, hello.size());
-  tcp::socket peer(io);
-  late.accept(peer);
-  r.socket->shutdown(tcp::socket::shutdown_send);
-  std::string got;
-  boost::system::error_code ec;
-  asio::read(peer, asio::dynamic_buffer(got), ec);
-  EXPECT_EQ(ec, asio::error::eof);
-  EXPECT_EQ(got, "hello");
+  EXPECT_EQ(received_at(late, *r.socket), "hello");
 }
 
 TEST_F(ConnectTest, SilentServerTimesOutThenTheNextAnswers) {
