@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -141,6 +143,61 @@ TEST_F(SplicePipeBound, ABurstWithNoPipeLeftGoesByCopyAndEveryByteArrives) {
   }
   io.restart();
   io.poll();
+}
+
+// Moves everything `r` has through `relay` on `io`: false if it did not all arrive in 10 s.
+bool relay_all(asio::io_context& io, Relayed& r) {
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (!r.arrived() && std::chrono::steady_clock::now() < until) {
+    r.send_some();
+    io.restart();
+    io.run_one_for(1ms);
+    io.poll();
+    r.receive_some();
+  }
+  return r.arrived() && r.got == r.payload;
+}
+
+// Workers are threads with an io_context each. A pipe the first gave back when its
+// connection went quiet must serve the second's burst, not sit idle beside it while that
+// burst goes by copy.
+TEST_F(SplicePipeBound, APipeOneWorkerGaveBackServesAnother) {
+  set_max_pipes(1);
+  const std::uint64_t copied_before = pipe_figures().bursts_by_copy;
+  // A worker relays one connection's 256 KiB, says whether it all arrived, and keeps the
+  // connection open, quiet, until `hold` is ready.
+  auto worker = [](char seed, std::promise<bool>& moved, std::shared_future<void> hold) {
+    asio::io_context io;
+    Relayed r(io, seed, 256 << 10);
+    SpliceRelay relay;
+    Options options;
+    relay.start(r.client.a, r.upstream.a, options, r.counters, [](Result) {});
+    const bool all = relay_all(io, r);
+    io.restart();
+    io.run_for(20ms);  // to the relay's wait, its pipe given back
+    moved.set_value(all);
+    hold.wait();
+    r.client.a.close();  // ends the relay before its sockets go
+    r.upstream.a.close();
+    io.restart();
+    io.poll();
+  };
+  std::promise<void> done;
+  std::shared_future<void> hold = done.get_future().share();
+  std::promise<bool> first_moved, second_moved;
+  std::thread first(worker, 'c', std::ref(first_moved), hold);
+  EXPECT_TRUE(first_moved.get_future().get()) << "the first worker's bytes did not arrive";
+  EXPECT_EQ(pipe_figures().bursts_by_copy, copied_before) << "the first worker had no pipe";
+  EXPECT_EQ(pipe_figures().open, 1u) << "the first worker kept no pipe for reuse";
+
+  std::thread second(worker, 'd', std::ref(second_moved), hold);
+  EXPECT_TRUE(second_moved.get_future().get()) << "the second worker's bytes did not arrive";
+  EXPECT_EQ(pipe_figures().bursts_by_copy, copied_before)
+      << "the second worker copied while the first worker's pipe sat idle";
+  EXPECT_LE(pipe_figures().open, 1u) << "more pipes than max_pipes";
+  done.set_value();
+  first.join();
+  second.join();
 }
 
 }  // namespace

@@ -14,11 +14,6 @@ namespace {
 std::atomic<std::size_t> max_open{kUnboundedPipes};
 std::atomic<std::size_t> open_now{0};
 std::atomic<std::uint64_t> by_copy{0};
-// The pool of a thread that found the bound reached: the next pipe another thread gives
-// back is closed, not kept, so that thread can open one. (Its own pipes it keeps: it takes
-// them back itself, with no pipe2 and close in between.)
-std::atomic<const detail::PipePool*> wanting{nullptr};
-
 constexpr auto relaxed = std::memory_order_relaxed;
 
 }  // namespace
@@ -39,27 +34,23 @@ void close_pipe(Pipe& p) {
   p = Pipe{};
 }
 
-PipePool& PipePool::local() {
-  thread_local PipePool pool;
+PipePool& PipePool::shared() {
+  static PipePool pool;
   return pool;
 }
 
-PipePool::~PipePool() {
-  for (auto& p : free_) close_pipe(p);
-  const PipePool* self = this;
-  wanting.compare_exchange_strong(self, nullptr, relaxed);
-}
-
 bool PipePool::take(Pipe& pipe, std::size_t size) {
-  while (!free_.empty()) {
-    pipe = free_.back();
-    free_.pop_back();
-    if (pipe.size == size && open_now.load(relaxed) <= max_open.load(relaxed)) return true;
-    close_pipe(pipe);  // sized for an earlier configuration, or over a lowered bound
+  {
+    std::lock_guard lock(mutex_);
+    while (!free_.empty()) {
+      pipe = free_.back();
+      free_.pop_back();
+      if (pipe.size == size && open_now.load(relaxed) <= max_open.load(relaxed)) return true;
+      close_pipe(pipe);  // sized for an earlier configuration, or over a lowered bound
+    }
   }
   if (open_now.fetch_add(1, relaxed) >= max_open.load(relaxed)) {
     open_now.fetch_sub(1, relaxed);
-    wanting.store(this, relaxed);
     return false;
   }
   int fds[2];
@@ -75,14 +66,15 @@ bool PipePool::take(Pipe& pipe, std::size_t size) {
 
 void PipePool::give(Pipe& pipe) {
   if (!pipe.is_open()) return;
-  const PipePool* other = wanting.load(relaxed);
-  const bool for_other =
-      other && other != this && wanting.compare_exchange_strong(other, nullptr, relaxed);
-  if (for_other || free_.size() >= kMaxFree || open_now.load(relaxed) > max_open.load(relaxed))
-    close_pipe(pipe);
-  else
-    free_.push_back(pipe);
-  pipe = Pipe{};
+  {
+    std::lock_guard lock(mutex_);
+    if (free_.size() < kMaxFree && open_now.load(relaxed) <= max_open.load(relaxed)) {
+      free_.push_back(pipe);
+      pipe = Pipe{};
+      return;
+    }
+  }
+  close_pipe(pipe);
 }
 
 void PipePool::count_burst_by_copy() { by_copy.fetch_add(1, relaxed); }

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <vector>
 
 namespace snigate::relay {
@@ -37,17 +38,15 @@ struct Pipe {
 // Closes `pipe` for good; it no longer counts against the bound.
 void close_pipe(Pipe& pipe);
 
-// Empty pipes kept for reuse by this worker thread (a flow runs on its worker's thread
-// only): a short connection costs no pipe2, fcntl and two close calls once the pool is warm.
-// The bound is the process's, kept in atomics; a thread that found none free makes the next
-// pipe given back anywhere be closed rather than kept, so pipes kept idle on one worker do
-// not starve another.
+// Empty pipes kept for reuse, one list for the process: a short connection costs no pipe2,
+// fcntl and two close calls once the pool is warm, and a pipe one worker gave back serves any
+// other (lists per thread kept a quiet worker's pipes from a busy one that found none left).
+// A take and a give each lock it once, beside the two splice(2) calls of every burst.
 class PipePool {
  public:
-  static PipePool& local();
+  static PipePool& shared();
   PipePool(const PipePool&) = delete;
   PipePool& operator=(const PipePool&) = delete;
-  ~PipePool();
 
   // A pipe of `size` bytes into `pipe`, or false when the bound is reached or pipe2 fails
   // (EMFILE, ENFILE): the caller moves this burst another way.
@@ -60,6 +59,7 @@ class PipePool {
  private:
   PipePool() = default;
   static constexpr std::size_t kMaxFree = 256;
+  std::mutex mutex_;
   std::vector<Pipe> free_;
 };
 

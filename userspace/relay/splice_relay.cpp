@@ -44,7 +44,7 @@ class SpliceFlow final : public detail::Flow {
 
   std::size_t read(int d, tcp::socket& from, std::size_t max, error_code& ec) override {
     Pipe& p = pipe_[d];
-    if (!p.is_open() && !by_copy_[d] && !PipePool::local().take(p, max)) {
+    if (!p.is_open() && !by_copy_[d] && !PipePool::shared().take(p, max)) {
       by_copy_[d] = true;
       PipePool::count_burst_by_copy();
     }
@@ -74,7 +74,7 @@ class SpliceFlow final : public detail::Flow {
       copy_.release(d, options().buffer_bytes);
       by_copy_[d] = false;
     } else if (empty) {
-      PipePool::local().give(pipe_[d]);
+      PipePool::shared().give(pipe_[d]);
     } else {
       detail::close_pipe(pipe_[d]);
     }
