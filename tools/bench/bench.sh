@@ -257,6 +257,12 @@ field() { sed -nE "s/.* $1=([0-9.]+).*/\\1/p"; }
 
 # cpu_ns PID: CPU time (user and system) of all PID's threads so far, in ns (schedstat).
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+# sleeps PID: how many times PID's threads have gone to sleep so far (voluntary context
+# switches: each ends in a wake-up, the hop a short connection's chain of wake-ups pays).
+sleeps() {
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'
+}
 
 # load_run COLUMN ARGS...: snigate-load's line, or nothing (and a note) when the run failed, so
 # a failed run never counts as a result. Every run is bounded in time too (its own loops are
@@ -348,12 +354,16 @@ for round in $(seq "$repeat"); do
     # The relaying process's own CPU per connection: on a 2-core machine the client, relay
     # and backend share the cores, so connections/s alone mixes in how the others fare.
     cpu0=$([[ $c == direct ]] || cpu_ns "${mem_pid[$c]}")
+    sleeps0=$([[ $c == direct ]] || sleeps "${mem_pid[$c]}")
     out=$(load_run "$c" cps --port "${port[$c]}" --seconds "$secs")
     cpu1=$([[ $c == direct ]] || cpu_ns "${mem_pid[$c]}")
+    sleeps1=$([[ $c == direct ]] || sleeps "${mem_pid[$c]}")
     conns=$(field conns <<<"$out")
     echo "$out" >>"$work/$c.cps.runs"
     awk -v a="${cpu0:-0}" -v b="${cpu1:-0}" -v n="${conns:-0}" -v c="$c" \
       'BEGIN { if (c != "direct" && n > 0) printf "%.1f\n", (b - a) / n / 1000 }' >>"$work/$c.cpucps.runs"
+    awk -v a="${sleeps0:-0}" -v b="${sleeps1:-0}" -v n="${conns:-0}" -v c="$c" \
+      'BEGIN { if (c != "direct" && n > 0) printf "%.2f\n", (b - a) / n }' >>"$work/$c.wakecps.runs"
   done
 done
 # alloc_count COLUMN: the counting allocator's total so far in COLUMN's snigated, or "-".
@@ -419,7 +429,9 @@ for c in "${columns[@]}"; do
   field p50_us <"$work/$c.lat.runs" | median >"$work/$c.p50"
   field p99_us <"$work/$c.lat.runs" | median >"$work/$c.p99"
   field conns_s <"$work/$c.cps.runs" | median >"$work/$c.cps"
-  if [[ $c == direct ]]; then echo "-" >"$work/$c.cpucps"; else median <"$work/$c.cpucps.runs" >"$work/$c.cpucps"; fi
+  for f in cpucps wakecps; do
+    if [[ $c == direct ]]; then echo "-"; else median <"$work/$c.$f.runs"; fi >"$work/$c.$f"
+  done
 done
 
 title "median of $repeat interleaved rounds of ${secs}s; (ratio) = value / direct"
@@ -437,6 +449,9 @@ row "latency p99 (us, 64 B echo)" p99
 row "connections/s (4 parallel)" cps
 printf "%-${label_width}s" "relay CPU per connection (us, cps)"
 for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.cpucps")"; done
+echo
+printf "%-${label_width}s" "relay wake-ups per connection (cps)"
+for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.wakecps")"; done
 echo
 row "$idle_label" idle
 printf "%-${label_width}s" "system calls per connection (cps)"

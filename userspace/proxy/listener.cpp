@@ -77,17 +77,21 @@ void Listener::stop(std::function<void()> closed) {
 
 asio::awaitable<void> Listener::loop() {
   const std::string who = "listener " + name_;
+  unsigned this_turn = 0;  // connections accepted since this coroutine last gave way
   while (acceptor_.is_open()) {
-    // accept4: born non-blocking (net/nonblocking_socket.h). One connection per turn of the
-    // event loop, so each session reads its hello before the next is accepted: a burst
-    // accepted at once holds all its preread buffers together, and the heap keeps that peak
-    // (16 at a time cost ~300 B of RSS per idle connection at 1,000 connections).
+    // accept4: born non-blocking (net/nonblocking_socket.h). The session starts at once and
+    // reads its hello before the next is accepted (net/co_spawn_now.h): a burst accepted at
+    // once would hold all its preread buffers together, and the heap keeps that peak (16 at a
+    // time cost ~300 B of RSS per idle connection at 1,000 connections).
     Accepted a{tcp::socket(acceptor_.get_executor()), {}, local_};
     error_code ec;
     net::accept_nonblocking(acceptor_, a.socket, a.peer, ec);
     if (!ec) {
       on_accept_(std::move(a), name_);
-      co_await asio::post(acceptor_.get_executor(), asio::use_awaitable);
+      // A long burst gives way now and then, so the event loop's relays are not held up; a
+      // post costs the next turn an epoll_wait(0), so not after every connection.
+      if (++this_turn % kAcceptsPerTurn == 0)
+        co_await asio::post(acceptor_.get_executor(), asio::use_awaitable);
       continue;
     }
     // Reset by its client while queued: the next one, as asio's accept does.
@@ -96,6 +100,7 @@ asio::awaitable<void> Listener::loop() {
     // None left. asio's epoll registration is edge-triggered: after this EAGAIN, the next
     // connection wakes a wait that costs no system call (net/ready_wait.h).
     if (ec == asio::error::would_block) {
+      this_turn = 0;
       co_await net::async_wait_after_would_block(acceptor_, tcp::acceptor::wait_read,
                                                  asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;

@@ -46,6 +46,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
   const std::string& name() const { return name_; }
 
  private:
+  // Connections a burst accepts (each session run up to its first wait) before loop() lets
+  // the event loop's other handlers run.
+  static constexpr unsigned kAcceptsPerTurn = 16;
+
   boost::asio::awaitable<void> loop();
 
   tcp::acceptor acceptor_;

@@ -4,8 +4,6 @@
 
 #include <cerrno>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -13,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "forward/forward_settings.h"
+#include "net/co_spawn_now.h"
 #include "net/ready_wait.h"
 #include "net/tcp_inq.h"
 #include "parser/http_host.h"
@@ -68,8 +67,8 @@ Session::Session(Accepted accepted, std::shared_ptr<const Generation> generation
 }
 
 void Session::start() {
-  asio::co_spawn(client_.get_executor(), [self = shared_from_this()] { return self->run(); },
-                 asio::detached);
+  // At once, not posted (net/co_spawn_now.h): the hello is read before the next epoll_wait.
+  net::co_spawn_now(client_.get_executor(), [self = shared_from_this()] { return self->run(); });
 }
 
 void Session::kill(conns::KillReason reason) {
