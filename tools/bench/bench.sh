@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One run on loopback (127.0.3.1): a sink backend, then the same measurements straight to the
-# sink ("direct"), through snigated in each relay mode and through nginx (stream, ssl_preread)
+# One run on loopback (127.0.3.1): a sink backend per column, then the same measurements
+# straight to a sink ("direct"), through snigated in each relay mode and through nginx (stream, ssl_preread)
 # and HAProxy (tcp mode, req.ssl_sni), printed side by side with the ratio to direct. Every
 # client connection opens with a TLS ClientHello, so each relay routes it by SNI.
 # Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES (default "sockmap splice copy auto"),
@@ -104,10 +104,19 @@ declare -A port mem_pid  # per column: where clients connect, whose RSS is the i
 columns=()
 notes=()
 
-"$load" sink --ip "$ip" >"$work/sink.log" 2>&1 &
-pids+=("$!")
-mem_pid[direct]=$!
-port[direct]=$(wait_for "$work/sink.log" 'sink port=([0-9]+)')
+# sink COLUMN: starts a sink of COLUMN's own, its port in sink_port[COLUMN]. One per column, so
+# no column's connections to it (their ends in TIME_WAIT, after a relay's FIN) crowd another's
+# port space.
+declare -A sink_pid sink_port
+sink() {
+  "$load" sink --ip "$ip" >"$work/$1.sink.log" 2>&1 &
+  pids+=("$!")
+  sink_pid[$1]=$!
+  sink_port[$1]=$(wait_for "$work/$1.sink.log" 'sink port=([0-9]+)')
+}
+sink direct
+port[direct]=${sink_port[direct]}
+mem_pid[direct]=${sink_pid[direct]}
 columns+=(direct)
 
 # Heap allocations per connection: snigated runs with a counting allocator preloaded
@@ -120,6 +129,7 @@ else
   echo "note: $alloc_lib not built: no heap allocation row" >&2
 fi
 for mode in $modes; do
+  sink "$mode"
   cat >"$work/$mode.toml" <<TOML
 [daemon]
 relay = "$mode"
@@ -147,7 +157,7 @@ defer_accept = $([[ $defer == 1 ]] && echo true || echo false)
 "*.bench.test" = "sink"
 default = "sink"
 [backend.sink]
-servers = ["$ip:${port[direct]}"]
+servers = ["$ip:${sink_port[$mode]}"]
 TOML
   # shellcheck disable=SC2086  # $preload is empty or one VAR=value word
   env $preload SNIGATE_ALLOC_COUNT_FILE="$work/$mode.allocs" \
@@ -172,6 +182,7 @@ done
 
 start_nginx() {
   local dir=$work/nginx p; p=$(free_port)
+  sink nginx
   mkdir -p "$dir"
   # Its own prefix, pid, lock and log files: never the system's config or paths. No http block,
   # so no temp paths either.
@@ -190,7 +201,7 @@ stream {
     *.bench.test sink;
     default sink;
   }
-  upstream sink { server $ip:${port[direct]}; }
+  upstream sink { server $ip:${sink_port[nginx]}; }
   server {
     listen $ip:$p;
     ssl_preread on;
@@ -214,6 +225,7 @@ CONF
 
 start_haproxy() {
   local p; p=$(free_port)
+  sink haproxy
   cat >"$work/haproxy.cfg" <<CONF
 global
   nbthread 1
@@ -231,7 +243,7 @@ frontend bench
   use_backend sink if { req.ssl_sni -m end .bench.test }
   default_backend sink
 backend sink
-  server sink $ip:${port[direct]}
+  server sink $ip:${sink_port[haproxy]}
 CONF
   haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
   local pid=$!
@@ -355,7 +367,7 @@ for round in $(seq "$repeat"); do
     # and backend share the cores, so connections/s alone mixes in how the others fare.
     cpu0=$([[ $c == direct ]] || cpu_ns "${mem_pid[$c]}")
     sleeps0=$([[ $c == direct ]] || sleeps "${mem_pid[$c]}")
-    out=$(load_run "$c" cps --port "${port[$c]}" --seconds "$secs")
+    out=$(load_run "$c" cps --close fin --port "${port[$c]}" --seconds "$secs")
     cpu1=$([[ $c == direct ]] || cpu_ns "${mem_pid[$c]}")
     sleeps1=$([[ $c == direct ]] || sleeps "${mem_pid[$c]}")
     conns=$(field conns <<<"$out")
@@ -364,6 +376,8 @@ for round in $(seq "$repeat"); do
       'BEGIN { if (c != "direct" && n > 0) printf "%.1f\n", (b - a) / n / 1000 }' >>"$work/$c.cpucps.runs"
     awk -v a="${sleeps0:-0}" -v b="${sleeps1:-0}" -v n="${conns:-0}" -v c="$c" \
       'BEGIN { if (c != "direct" && n > 0) printf "%.2f\n", (b - a) / n }' >>"$work/$c.wakecps.runs"
+    # The same connections ended by a reset, as issue 17's clients did: no end in TIME_WAIT.
+    load_run "$c" cps --close rst --port "${port[$c]}" --seconds "$secs" >>"$work/$c.cpsrst.runs"
   done
 done
 # alloc_count COLUMN: the counting allocator's total so far in COLUMN's snigated, or "-".
@@ -429,6 +443,7 @@ for c in "${columns[@]}"; do
   field p50_us <"$work/$c.lat.runs" | median >"$work/$c.p50"
   field p99_us <"$work/$c.lat.runs" | median >"$work/$c.p99"
   field conns_s <"$work/$c.cps.runs" | median >"$work/$c.cps"
+  field conns_s <"$work/$c.cpsrst.runs" | median >"$work/$c.cpsrst"
   for f in cpucps wakecps; do
     if [[ $c == direct ]]; then echo "-"; else median <"$work/$c.$f.runs"; fi >"$work/$c.$f"
   done
@@ -446,7 +461,8 @@ done
 [[ -n ${THROUGHPUT_ONLY:-} ]] && exit 0
 row "latency p50 (us, 64 B echo)" p50
 row "latency p99 (us, 64 B echo)" p99
-row "connections/s (4 parallel)" cps
+row "connections/s (4 parallel, FIN)" cps
+row "connections/s (4 parallel, RST)" cpsrst
 printf "%-${label_width}s" "relay CPU per connection (us, cps)"
 for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.cpucps")"; done
 echo

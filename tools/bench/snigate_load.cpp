@@ -163,9 +163,22 @@ struct Target {
   std::uint16_t port = 0;
 };
 
-// A connected socket that has sent the ClientHello naming `behaviour`, or -1.
-int dial(const Target& t, std::string_view behaviour) {
+// A connected socket that has sent the ClientHello naming `behaviour`, or -1. With `source`
+// (an address on loopback), the connection comes from there; its port is still picked by
+// connect(2), against the whole 4-tuple (IP_BIND_ADDRESS_NO_PORT).
+int dial(const Target& t, std::string_view behaviour, const char* source = nullptr) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (source) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    inet_pton(AF_INET, source, &from.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(t.port);
@@ -322,18 +335,29 @@ int run_latency(const Target& t, unsigned count, std::size_t size) {
   return done == count ? 0 : 1;
 }
 
-int run_cps(const Target& t, unsigned parallel, double seconds) {
+// Short connections: each connects, sends its ClientHello and one byte, reads the byte's echo
+// and closes, by FIN or (`rst`) by a reset, as issue 17's clients did. Each thread cycles its
+// connections through 16 source addresses of 127.0.4.0/24: from one address, the client's
+// ends in TIME_WAIT (after a FIN) would hold every port towards the target and cap all
+// columns alike at about half the ephemeral range per second (tcp_tw_reuse waits 1 s).
+int run_cps(const Target& t, unsigned parallel, double seconds, bool rst) {
   std::atomic<std::uint64_t> done{0}, failed{0};
   const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
   const auto start = Clock::now();
+  const bool loopback = t.ip.starts_with("127.");
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < parallel; ++i)
-    threads.emplace_back([&] {
+    threads.emplace_back([&, i] {
+      unsigned n = 0;
       while (Clock::now() < deadline) {
-        // One full exchange per connection: connect, request, answer, close.
-        int fd = dial(t, "echo");
+        const std::string source = "127.0.4." + std::to_string(1 + (i * 16 + n++ % 16) % 250);
+        int fd = dial(t, "echo", loopback ? source.c_str() : nullptr);
         char c = 'c';
         bool ok = fd >= 0 && send(fd, &c, 1, MSG_NOSIGNAL) == 1 && recv(fd, &c, 1, 0) == 1;
+        if (fd >= 0 && rst) {
+          linger now{1, 0};
+          setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+        }
         if (fd >= 0) close(fd);
         ++(ok ? done : failed);
         if (failed > 100) return;
@@ -341,8 +365,8 @@ int run_cps(const Target& t, unsigned parallel, double seconds) {
     });
   for (auto& th : threads) th.join();
   const double took = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("cps parallel=%u conns_s=%.0f conns=%llu failed=%llu\n", parallel,
-              static_cast<double>(done) / took, static_cast<unsigned long long>(done.load()),
+  std::printf("cps parallel=%u close=%s conns_s=%.0f conns=%llu failed=%llu\n", parallel,
+              rst ? "rst" : "fin", static_cast<double>(done) / took, static_cast<unsigned long long>(done.load()),
               static_cast<unsigned long long>(failed.load()));
   return failed ? 1 : 0;
 }
@@ -417,6 +441,9 @@ int main(int argc, char** argv) {
   add_target(cps);
   cps->add_option("--parallel", parallel)->check(CLI::Range(1u, 64u));
   cps->add_option("--seconds", seconds)->check(CLI::Range(0.1, 60.0));
+  std::string close_by = "fin";
+  cps->add_option("--close", close_by, "How each connection ends: fin or rst")
+      ->check(CLI::IsMember({"fin", "rst"}));
   auto* idle = app.add_subcommand("idle", "RSS growth of PID per idle connection");
   add_target(idle);
   idle->add_option("--conns", conns)->check(CLI::Range(1u, 20000u));
@@ -428,6 +455,6 @@ int main(int argc, char** argv) {
   if (tput->parsed()) return run_throughput(t, conns, seconds);
   if (echo->parsed()) return run_echo(t, conns, seconds);
   if (lat->parsed()) return run_latency(t, count, size);
-  if (cps->parsed()) return run_cps(t, parallel, seconds);
+  if (cps->parsed()) return run_cps(t, parallel, seconds, close_by == "rst");
   return run_idle(t, conns, pid);
 }
