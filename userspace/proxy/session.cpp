@@ -302,7 +302,6 @@ asio::awaitable<EndReason> Session::preread() {
   // on), so a hello or head dripped a byte at a time is not re-parsed from its first byte.
   parser::TlsCursor tls_cursor;
   parser::HttpCursor http_cursor;
-  std::string alpn;  // as the log and `snigatectl conns` show it
   for (;;) {
     if (!pre_->buffer.empty()) {
       if (listener_.http()) {
@@ -319,7 +318,6 @@ asio::awaitable<EndReason> Session::preread() {
         parser::TlsPreread p = parser::parse_tls_preread(pre_->buffer, tls_cursor, max);
         if (p.status == parser::Status::Done) {
           pre_->name = p.hello.sni;
-          for (const auto& a : p.hello.alpn) alpn += (alpn.empty() ? "" : ",") + a;
           pre_->alpn = std::move(p.hello.alpn);
           break;
         }
@@ -338,7 +336,7 @@ asio::awaitable<EndReason> Session::preread() {
   }
   context_.registry.update(id_, [&](conns::ConnInfo& i) {
     i.server_name = pre_->name;
-    i.alpn = alpn;
+    i.alpn = conns::alpn_list(pre_->alpn);
     i.state = "connecting";
   });
   co_return EndReason::Clean;

@@ -199,11 +199,9 @@ void QuicListener::hello(const FlowPtr& flow, std::span<const std::uint8_t> data
     return end(f, FlowEnd::ParseError,
                std::string(parser::quic::to_string(p.error)) +
                    (p.detail.empty() ? "" : ": " + p.detail));
-  std::string alpn;  // as the log and `snigatectl conns` show it
-  for (const auto& a : p.hello.alpn) alpn += (alpn.empty() ? "" : ",") + a;
   hooks_.registry->update(f.id, [&](conns::ConnInfo& i) {
     i.server_name = p.hello.sni;
-    i.alpn = alpn;
+    i.alpn = conns::alpn_list(p.hello.alpn);
   });
   f.alpn = std::move(p.hello.alpn);
   route(flow, p.hello.sni);
