@@ -85,7 +85,6 @@ QuicListener::QuicListener(asio::io_context& io, std::string name,
 void QuicListener::start() {
   asio::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->receive(); },
                  asio::detached);
-  arm_sweep();
 }
 
 void QuicListener::stop(std::function<void()> closed) {
@@ -104,6 +103,7 @@ void QuicListener::close_when_idle() {
 }
 
 asio::awaitable<void> QuicListener::receive() {
+  arm_sweep();  // here, on the worker's thread, which alone uses the timer from now on
   for (;;) {
     error_code ec;
     co_await socket_.async_wait(udp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
