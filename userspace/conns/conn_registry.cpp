@@ -4,6 +4,15 @@
 
 namespace snigate::conns {
 
+std::string alpn_list(const std::vector<std::string>& protocols) {
+  std::string out;
+  for (const auto& p : protocols) {
+    if (!out.empty()) out += ',';
+    out += p;
+  }
+  return out;
+}
+
 void ConnRegistry::add(ConnInfo info, Kill kill) {
   const std::uint64_t id = info.id;
   std::lock_guard lock(mu_);

@@ -57,7 +57,7 @@ struct ConnInfo {
   boost::asio::ip::address client;        // real client: peer, or from the PROXY header
   std::uint16_t client_port = 0;          // its port, as the access log shows the client
   std::string server_name;                // SNI or Host
-  std::string alpn;
+  std::string alpn;                       // the client's offer, as alpn_list joins it
   std::string backend;
   std::string rule;                       // what chose the backend (routing::RouteMatch::rule)
   std::string upstream;                   // address actually connected
@@ -82,6 +82,10 @@ struct ConnInfo {
   };
   Rare<Datagrams> datagrams;
 };
+
+// ALPN protocols in client order, comma-joined: how ConnInfo::alpn, the access log and
+// `snigatectl conns` show them, for TCP and QUIC alike.
+std::string alpn_list(const std::vector<std::string>& protocols);
 
 // Why a connection is ended from outside, for its access-log line.
 enum class KillReason { Banned, Drain };

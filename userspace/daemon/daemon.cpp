@@ -144,6 +144,10 @@ std::vector<std::shared_ptr<quic::QuicListener>> Daemon::bind_quic(const proxy::
 void Daemon::bind_listeners(const proxy::Generation& g) {
   std::map<std::string, std::vector<std::shared_ptr<proxy::Listener>>> next;
   std::map<std::string, std::vector<std::shared_ptr<quic::QuicListener>>> next_quic;
+  // Only what is bound here starts: a kept listener runs its loop already, and starting it
+  // again would add a loop (and arm its sweep timer from this thread while its worker uses it).
+  std::vector<std::shared_ptr<proxy::Listener>> fresh;
+  std::vector<std::shared_ptr<quic::QuicListener>> fresh_quic;
   for (const auto& ls : g.listeners) {
     if (ls.config->protocol == config::Protocol::Quic) {
       auto it = quic_listeners_.find(ls.name());
@@ -158,6 +162,7 @@ void Daemon::bind_listeners(const proxy::Generation& g) {
       spdlog::info("listener {} bound to {}:{} (quic, UDP), {} worker(s)", ls.name(),
                    bound.address().is_v6() ? "[" + host + "]" : host, bound.port(),
                    per_worker.size());
+      fresh_quic.insert(fresh_quic.end(), per_worker.begin(), per_worker.end());
       next_quic[ls.name()] = std::move(per_worker);
       continue;
     }
@@ -182,6 +187,7 @@ void Daemon::bind_listeners(const proxy::Generation& g) {
                  bound.address().is_v6() ? "[" + host + "]" : host, bound.port(),
                  config::to_string(ls.config->protocol),
                  ls.config->proxy_protocol_in ? ", PROXY in" : "", per_worker.size());
+    fresh.insert(fresh.end(), per_worker.begin(), per_worker.end());
     next[ls.name()] = std::move(per_worker);
   }
   for (auto& [name, gone] : listeners_) {
@@ -194,10 +200,8 @@ void Daemon::bind_listeners(const proxy::Generation& g) {
   }
   listeners_ = std::move(next);
   quic_listeners_ = std::move(next_quic);
-  for (auto& [name, ls] : listeners_)
-    for (auto& l : ls) l->start();
-  for (auto& [name, ls] : quic_listeners_)
-    for (auto& l : ls) l->start();
+  for (auto& l : fresh) l->start();
+  for (auto& l : fresh_quic) l->start();
 }
 
 void Daemon::bind() {

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "net/last_error.h"
 #include "net/ready_wait.h"
 
 namespace snigate::net {
@@ -36,11 +37,6 @@ void adopt(tcp::socket& socket, const tcp& protocol, int fd, error_code& ec) {
   }
   SocketState::adopted(socket);
   net::note_registered(socket);
-}
-
-error_code last_error() {
-  return errno == EAGAIN ? error_code(asio::error::would_block)
-                         : error_code(errno, boost::system::system_category());
 }
 
 }  // namespace

@@ -51,6 +51,17 @@ struct ExposePendingEvents {
 };
 template struct ExposePendingEvents<&ad::scheduler_operation::task_result_>;
 
+// The reactor an open socket is registered with, which its state names: reached so, a wait
+// needs no lookup in its context's service registry (a mutex and a list walk, ~1% of a relayed
+// connection's instructions in callgrind).
+using StateReactor = ad::epoll_reactor* DescriptorState::*;
+StateReactor state_reactor();
+template <StateReactor M>
+struct ExposeStateReactor {
+  friend StateReactor state_reactor() { return M; }
+};
+template struct ExposeStateReactor<&DescriptorState::reactor_>;
+
 DescriptorState* state_of(tcp::socket& socket) { return SocketAccess::of(socket).reactor_data_; }
 
 // The flags of an open socket; null when closed (asio then has no state for it).
@@ -91,12 +102,13 @@ ad::reactor_op::status perform_wait(ad::reactor_op* op) {
 
 void start(SocketImpl& impl, const asio::any_io_executor& ex, int op_type, ad::reactor_op* op,
            bool is_continuation) {
-  auto& reactor = asio::use_service<ad::reactor>(asio::query(ex, asio::execution::context));
   // Closed, or never opened: its reactor data is not set then (asio's own waits stop here too).
   if (impl.socket_ == ad::invalid_socket) {
     op->ec_ = asio::error::bad_descriptor;
+    auto& reactor = asio::use_service<ad::reactor>(asio::query(ex, asio::execution::context));
     return reactor.post_immediate_completion(op, is_continuation);
   }
+  ad::reactor& reactor = *(impl.reactor_data_->*state_reactor());
   queuing = op;
   reactor.start_op(op_type, impl.socket_, impl.reactor_data_, op, is_continuation,
                    /*allow_speculative=*/true);

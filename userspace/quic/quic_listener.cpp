@@ -85,7 +85,6 @@ QuicListener::QuicListener(asio::io_context& io, std::string name,
 void QuicListener::start() {
   asio::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->receive(); },
                  asio::detached);
-  arm_sweep();
 }
 
 void QuicListener::stop(std::function<void()> closed) {
@@ -104,6 +103,7 @@ void QuicListener::close_when_idle() {
 }
 
 asio::awaitable<void> QuicListener::receive() {
+  arm_sweep();  // here, on the worker's thread, which alone uses the timer from now on
   for (;;) {
     error_code ec;
     co_await socket_.async_wait(udp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
@@ -199,11 +199,9 @@ void QuicListener::hello(const FlowPtr& flow, std::span<const std::uint8_t> data
     return end(f, FlowEnd::ParseError,
                std::string(parser::quic::to_string(p.error)) +
                    (p.detail.empty() ? "" : ": " + p.detail));
-  std::string alpn;  // as the log and `snigatectl conns` show it
-  for (const auto& a : p.hello.alpn) alpn += (alpn.empty() ? "" : ",") + a;
   hooks_.registry->update(f.id, [&](conns::ConnInfo& i) {
     i.server_name = p.hello.sni;
-    i.alpn = alpn;
+    i.alpn = conns::alpn_list(p.hello.alpn);
   });
   f.alpn = std::move(p.hello.alpn);
   route(flow, p.hello.sni);

@@ -55,6 +55,7 @@ class QuicListener : public std::enable_shared_from_this<QuicListener> {
   QuicListener(boost::asio::io_context& io, std::string name,
                const boost::asio::ip::tcp::endpoint& endpoint, std::shared_ptr<FlowCount> count,
                QuicHooks& hooks);
+  // Once per listener: its receive loop (and the flow sweep) begin on its worker's loop.
   void start();
   // Thread-safe: stops taking new flows and calls `closed` (if given) on the listener's loop;
   // routed flows go on until idle or ended through the registry (a drain), then the socket

@@ -1,9 +1,8 @@
 #pragma once
 // Moving bytes through a userspace buffer, per direction: the copy relay's reads and writes
-// (relay = "copy", and "auto"), and the error mapping the splice relay shares.
+// (relay = "copy", and "auto").
 #include <sys/socket.h>
 
-#include <cerrno>
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -11,6 +10,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "net/last_error.h"
 #include "net/tcp_inq.h"
 
 namespace snigate::relay::detail {
@@ -45,11 +45,6 @@ class BufferPool {
   std::vector<Buffer> free_;
 };
 
-inline boost::system::error_code last_error() {
-  return errno == EAGAIN ? boost::system::error_code(boost::asio::error::would_block)
-                         : boost::system::error_code(errno, boost::system::system_category());
-}
-
 // Read into a buffer taken from the pool, written out from it; unwritten bytes wait at
 // `offset`. recv(2) on TCP returns less than asked only when the socket had no more; with
 // TCP_INQ on the socket, each read also says whether a FIN is left to read (net/tcp_inq.h).
@@ -64,7 +59,7 @@ class CopyIo {
     const net::Received r = net::recv_with_hint(from.native_handle(), b.get(), max);
     nothing_left_[d] = r.nothing_left;
     if (r.n > 0) return static_cast<std::size_t>(r.n);
-    ec = r.n == 0 ? boost::system::error_code(boost::asio::error::eof) : last_error();
+    ec = r.n == 0 ? boost::system::error_code(boost::asio::error::eof) : net::last_error();
     return 0;
   }
 
@@ -74,7 +69,7 @@ class CopyIo {
   std::size_t write(int d, tcp::socket& to, std::size_t held, boost::system::error_code& ec) {
     ssize_t n = ::send(to.native_handle(), buffer_[d].get() + offset_[d], held, MSG_NOSIGNAL);
     if (n < 0) {
-      ec = last_error();
+      ec = net::last_error();
       return 0;
     }
     offset_[d] += static_cast<std::size_t>(n);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "net/last_error.h"
 #include "relay/copy_io.h"
 #include "relay/flow.h"
 #include "relay/pipe_pool.h"
@@ -20,7 +21,7 @@ using boost::system::error_code;
 
 namespace {
 
-using detail::last_error;
+using net::last_error;
 using detail::Pipe;
 using detail::PipePool;
 

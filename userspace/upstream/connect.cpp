@@ -151,12 +151,17 @@ asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
                                         std::span<const std::uint8_t> first, std::size_t& sent) {
   const config::ServerConfig& server = *pick.server;
   error_code ec;
-  auto literal = asio::ip::make_address(server.host, ec);
-  std::vector<tcp::endpoint> endpoints;
-  if (!ec) {
-    endpoints.emplace_back(literal, server.port);
-  } else if (ec = co_await resolve(a, server, endpoints); ec) {
+  // A literal, parsed by the pool, is one endpoint: no vector to allocate for it.
+  tcp::endpoint literal;
+  std::vector<tcp::endpoint> resolved;
+  std::span<const tcp::endpoint> endpoints;
+  if (pick.address) {
+    literal = tcp::endpoint(*pick.address, server.port);
+    endpoints = {&literal, 1};
+  } else if (ec = co_await resolve(a, server, resolved); ec) {
     co_return ec;
+  } else {
+    endpoints = resolved;
   }
   // Each address in turn, as asio::async_connect would, but on a socket born non-blocking
   // (net/nonblocking_socket.h): no ioctl to set O_NONBLOCK, no EPOLL_CTL_DEL at its close.

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include <boost/asio/ip/address.hpp>
-
 #include "net/local_address.h"
 
 namespace snigate::upstream {
@@ -11,10 +9,13 @@ namespace snigate::upstream {
 UpstreamPool::UpstreamPool(const config::BackendConfig& backend,
                            std::function<Clock::time_point()> now)
     : backend_(backend), now_(std::move(now)), peers_(backend_.servers.size()) {
-  for (const config::ServerConfig& s : backend_.servers) {
+  for (std::size_t i = 0; i < backend_.servers.size(); ++i) {
+    Pick& p = picks_.emplace_back(Pick{i, &backend_.servers[i]});
     boost::system::error_code ec;
-    const auto address = boost::asio::ip::make_address(s.host, ec);
-    own_address_.push_back(!ec && net::is_local_address(address));
+    const auto address = boost::asio::ip::make_address(p.server->host, ec);
+    if (ec) continue;  // a name: resolved per connection
+    p.address = address;
+    p.own_address = net::is_local_address(address);
   }
 }
 
@@ -44,7 +45,7 @@ std::optional<UpstreamPool::Pick> UpstreamPool::pick_among(bool backups,
   }
   if (!best) return std::nullopt;
   peers_[*best].current_weight -= total;
-  return Pick{*best, &backend_.servers[*best], own_address_[*best]};
+  return picks_[*best];
 }
 
 std::optional<UpstreamPool::Pick> UpstreamPool::pick(std::span<const std::size_t> tried) {

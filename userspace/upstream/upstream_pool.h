@@ -8,6 +8,8 @@
 #include <span>
 #include <vector>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "config/config.h"
 
 namespace snigate::upstream {
@@ -22,6 +24,9 @@ class UpstreamPool {
   struct Pick {
     std::size_t index;
     const config::ServerConfig* server;
+    // Its host when that is an address literal, parsed when the pool was built; a name (unset
+    // here) goes to the resolver per connection.
+    std::optional<boost::asio::ip::address> address{};
     // Its host is an address literal this host owns (loopback or an interface's, as the
     // kernel's route lookup said when the pool was built): the handshake completes inside
     // connect(2) there, so the connection's first bytes may follow at once.
@@ -55,9 +60,10 @@ class UpstreamPool {
   std::function<Clock::time_point()> now_;
   mutable std::mutex mutex_;
   std::vector<Peer> peers_;
-  // Per server, asked once per configuration load, not per connection (a netlink round trip).
-  // An address added or removed later only costs a send(2) or a wake-up; the result stays right.
-  std::vector<bool> own_address_;
+  // Per server, worked out once per configuration load, not per connection: own_address is a
+  // netlink round trip. An address added or removed later only costs a send(2) or a wake-up;
+  // the result stays right.
+  std::vector<Pick> picks_;
 };
 
 }  // namespace snigate::upstream
