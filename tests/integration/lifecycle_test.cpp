@@ -166,6 +166,34 @@ TEST(Lifecycle, SighupReloadsRoutesAndKeepsLiveConnections) {
   close(live);
 }
 
+// A reload that cannot bind a listener it adds (a port in use) is rejected whole, and the
+// listeners it would have kept stay the daemon's: a later reload that drops one closes it.
+TEST(Lifecycle, AReloadRefusedForABusyPortKeepsTheListenersItWouldHaveKept) {
+  TempDir dir;
+  RawServer backend("127.0.3.1", echo_as("b"));
+  Snigated d(dir, http_config(backend.port()));
+  const std::uint16_t http = d.port("http");
+  const std::string running = read_file(d.config_path());
+  RawServer busy("127.0.3.1", echo_as("busy"));  // holds the port the next listener asks for
+  write_file(d.config_path(), running + "\n[[listener]]\nname = \"late\"\nlisten = \"127.0.3.1:" +
+                                  std::to_string(busy.port()) +
+                                  "\"\nprotocol = \"http\"\ntable = \"t\"\n");
+  d.process().signal(SIGHUP);
+  ASSERT_TRUE(d.process().wait_for(std::regex("reload rejected"))) << d.process().log();
+  int fd = open_session(http);
+  EXPECT_EQ(line_through(fd, "kept"), "b:kept");
+  close(fd);
+
+  // The same listener under another name: the old one goes, and with it its port.
+  std::string renamed = running;
+  renamed.replace(renamed.find("name = \"http\""), 13, "name = \"next\"");
+  write_file(d.config_path(), renamed);
+  d.process().signal(SIGHUP);
+  ASSERT_TRUE(d.process().wait_for(std::regex("configuration reloaded"))) << d.process().log();
+  ASSERT_TRUE(d.process().wait_for(std::regex("listener http removed"))) << d.process().log();
+  EXPECT_TRUE(connect_refused(http)) << "the listener the refused reload kept still accepts";
+}
+
 // One address holding idle connections (nothing sent) fills only its own preread cap, not
 // max_connections: one more from it is refused at once, and other clients are still served.
 TEST(Lifecycle, IdlePrereadsAreCappedPerClient) {

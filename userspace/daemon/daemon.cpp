@@ -148,12 +148,14 @@ void Daemon::bind_listeners(const proxy::Generation& g) {
   // again would add a loop (and arm its sweep timer from this thread while its worker uses it).
   std::vector<std::shared_ptr<proxy::Listener>> fresh;
   std::vector<std::shared_ptr<quic::QuicListener>> fresh_quic;
+  // Nothing running changes until every bind has succeeded: a bind that throws (a port in use)
+  // rejects the reload, and the running listeners must still be the daemon's own then.
+  std::vector<std::pair<proxy::Listener*, bool>> defer_accept;
   for (const auto& ls : g.listeners) {
     if (ls.config->protocol == config::Protocol::Quic) {
       auto it = quic_listeners_.find(ls.name());
       if (it != quic_listeners_.end() && it->second.front()->configured() == ls.config->listen) {
-        next_quic[ls.name()] = std::move(it->second);
-        quic_listeners_.erase(it);
+        next_quic[ls.name()] = it->second;
         continue;
       }
       auto per_worker = bind_quic(ls);
@@ -168,9 +170,8 @@ void Daemon::bind_listeners(const proxy::Generation& g) {
     }
     auto it = listeners_.find(ls.name());
     if (it != listeners_.end() && it->second.front()->configured() == ls.config->listen) {
-      for (auto& l : it->second) l->set_defer_accept(ls.config->defer_accept);
-      next[ls.name()] = std::move(it->second);
-      listeners_.erase(it);
+      for (auto& l : it->second) defer_accept.emplace_back(l.get(), ls.config->defer_accept);
+      next[ls.name()] = it->second;
       continue;
     }
     std::vector<std::shared_ptr<proxy::Listener>> per_worker;
@@ -190,14 +191,22 @@ void Daemon::bind_listeners(const proxy::Generation& g) {
     fresh.insert(fresh.end(), per_worker.begin(), per_worker.end());
     next[ls.name()] = std::move(per_worker);
   }
-  for (auto& [name, gone] : listeners_) {
+  // Gone: not kept under its name (removed, or bound anew at another address).
+  auto kept = [](const auto& in, const std::string& name, const auto& l) {
+    auto it = in.find(name);
+    return it != in.end() && it->second.front() == l.front();
+  };
+  for (auto& [name, old] : listeners_) {
+    if (kept(next, name, old)) continue;
     spdlog::info("listener {} removed", name);
-    for (auto& l : gone) l->stop();
+    for (auto& l : old) l->stop();
   }
-  for (auto& [name, gone] : quic_listeners_) {
+  for (auto& [name, old] : quic_listeners_) {
+    if (kept(next_quic, name, old)) continue;
     spdlog::info("listener {} removed; its routed flows go on until idle", name);
-    for (auto& l : gone) l->stop();
+    for (auto& l : old) l->stop();
   }
+  for (auto [l, on] : defer_accept) l->set_defer_accept(on);
   listeners_ = std::move(next);
   quic_listeners_ = std::move(next_quic);
   for (auto& l : fresh) l->start();
