@@ -64,6 +64,20 @@ struct Relayed {
   std::string got;
 };
 
+// Sends all of `r`, running `io` (its relay) meanwhile: false unless every byte arrived
+// unchanged within 10 s.
+bool relay_all(asio::io_context& io, Relayed& r) {
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (!r.arrived() && std::chrono::steady_clock::now() < until) {
+    r.send_some();
+    io.restart();
+    io.run_one_for(1ms);
+    io.poll();
+    r.receive_some();
+  }
+  return r.arrived() && r.got == r.payload;
+}
+
 class SplicePipeBound : public ::testing::Test {
  protected:
   void TearDown() override { set_max_pipes(kUnboundedPipes); }
@@ -104,16 +118,7 @@ TEST_F(SplicePipeBound, ABurstWithNoPipeLeftGoesByCopyAndEveryByteArrives) {
   EXPECT_EQ(pipe_figures().bursts_by_copy, copied_before) << "the first burst had the pipe";
 
   // Meanwhile the second one moves all it has, by copy.
-  const auto until = std::chrono::steady_clock::now() + 10s;
-  while (!second.arrived() && std::chrono::steady_clock::now() < until) {
-    second.send_some();
-    io.restart();
-    io.run_one_for(1ms);
-    io.poll();
-    second.receive_some();
-  }
-  EXPECT_TRUE(second.arrived()) << second.got.size() << " of " << second.payload.size();
-  EXPECT_TRUE(second.got == second.payload) << "the copied bytes arrived changed";
+  EXPECT_TRUE(relay_all(io, second)) << second.got.size() << " of " << second.payload.size();
   EXPECT_GT(pipe_figures().bursts_by_copy, copied_before) << "no burst went by copy";
 
   // The first backend reads at last: every byte, in order, through the pipe (with room again,
@@ -123,15 +128,7 @@ TEST_F(SplicePipeBound, ABurstWithNoPipeLeftGoesByCopyAndEveryByteArrives) {
     ::setsockopt(s->native_handle(), SOL_SOCKET, SO_SNDBUF, &large, sizeof large);
     ::setsockopt(s->native_handle(), SOL_SOCKET, SO_RCVBUF, &large, sizeof large);
   }
-  while (!first.arrived() && std::chrono::steady_clock::now() < until) {
-    first.send_some();
-    io.restart();
-    io.run_one_for(1ms);
-    io.poll();
-    first.receive_some();
-  }
-  EXPECT_TRUE(first.arrived()) << first.got.size() << " of " << first.payload.size();
-  EXPECT_TRUE(first.got == first.payload) << "the spliced bytes arrived changed";
+  EXPECT_TRUE(relay_all(io, first)) << first.got.size() << " of " << first.payload.size();
   EXPECT_LE(pipe_figures().open, 1u) << "more pipes than max_pipes";
   EXPECT_EQ(first.counters.client_to_upstream, first.payload.size());
   EXPECT_EQ(second.counters.client_to_upstream, second.payload.size());
@@ -143,19 +140,6 @@ TEST_F(SplicePipeBound, ABurstWithNoPipeLeftGoesByCopyAndEveryByteArrives) {
   }
   io.restart();
   io.poll();
-}
-
-// Moves everything `r` has through `relay` on `io`: false if it did not all arrive in 10 s.
-bool relay_all(asio::io_context& io, Relayed& r) {
-  const auto until = std::chrono::steady_clock::now() + 10s;
-  while (!r.arrived() && std::chrono::steady_clock::now() < until) {
-    r.send_some();
-    io.restart();
-    io.run_one_for(1ms);
-    io.poll();
-    r.receive_some();
-  }
-  return r.arrived() && r.got == r.payload;
 }
 
 // Workers are threads with an io_context each. A pipe the first gave back when its
