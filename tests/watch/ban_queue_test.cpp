@@ -323,7 +323,9 @@ TEST_F(Queue, AppendedAndCompactedQueueSurvivesARestartWithNothingLostOrDuplicat
     EXPECT_TRUE(eventually([&] { return q.pending() <= 300; }));
     EXPECT_EQ(q.pending(), 300u);
   }
-  EXPECT_LE(lines_of(file).size(), 300u + 1024u) << "never compacted";
+  // The journal's bound after each batch: twice its live bans plus the slack (1,024); when
+  // the last compaction fell depends on how the pushes and batches interleaved.
+  EXPECT_LE(lines_of(file).size(), 2 * 300u + 1024u) << "never compacted";
   capped = false;
   BanQueue q(options(), edge);
   ASSERT_TRUE(q.drain(5s));
