@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One run on loopback (127.0.3.1): a sink backend per column, then the same measurements
-# straight to a sink ("direct"), through snigated in each relay mode and through nginx (stream, ssl_preread)
-# and HAProxy (tcp mode, req.ssl_sni), printed side by side with the ratio to direct. Every
-# client connection opens with a TLS ClientHello, so each relay routes it by SNI.
+# straight to a sink ("direct"), through snigated in each relay mode and through nginx
+# (stream, ssl_preread) and HAProxy (tcp mode, req.ssl_sni), printed side by side with the
+# ratio to direct. Every client connection opens with a TLS ClientHello, so each relay routes it
+# by SNI.
 # Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES (default "sockmap splice copy auto"),
 # PEERS (default "nginx haproxy"), REPEAT, SECONDS_EACH, IDLE_CONNS (default 5000),
 # ONLY_IDLE=1 (the idle-memory row alone), SNIGATED_WORKERS ([daemon] workers; default 1, like
@@ -304,6 +305,11 @@ row() {  # row LABEL FILE-SUFFIX: each column's value, with its ratio to direct'
   done
   echo
 }
+plain_row() {  # plain_row LABEL FILE-SUFFIX: each column's value alone ("-" where it has none)
+  printf "%-${label_width}s" "$1"
+  for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.$2" 2>/dev/null || echo -)"; done
+  echo
+}
 # What each relay adds to the direct run's CPU per GiB (the relay's own cost).
 cost_row() {  # cost_row LABEL FILE-SUFFIX
   printf "%-${label_width}s" "$1"
@@ -463,18 +469,10 @@ row "latency p50 (us, 64 B echo)" p50
 row "latency p99 (us, 64 B echo)" p99
 row "connections/s (4 parallel, FIN)" cps
 row "connections/s (4 parallel, RST)" cpsrst
-printf "%-${label_width}s" "relay CPU per connection (us, cps)"
-for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.cpucps")"; done
-echo
-printf "%-${label_width}s" "relay wake-ups per connection (cps)"
-for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.wakecps")"; done
-echo
+plain_row "relay CPU per connection (us, cps)" cpucps
+plain_row "relay wake-ups per connection (cps)" wakecps
 row "$idle_label" idle
-printf "%-${label_width}s" "system calls per connection (cps)"
-for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.syscalls")"; done
-echo
-printf "%-${label_width}s" "heap allocations per connection (cps)"
-for c in "${columns[@]}"; do printf " %${cell_width}s" "$(cat "$work/$c.allocs-per-conn" 2>/dev/null || echo -)"; done
-echo
+plain_row "system calls per connection (cps)" syscalls
+plain_row "heap allocations per connection (cps)" allocs-per-conn
 [[ -f $work/syscall-notes ]] && cat "$work/syscall-notes"
 [[ -f $work/perf-notes ]] && cat "$work/perf-notes"

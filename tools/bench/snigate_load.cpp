@@ -366,7 +366,8 @@ int run_cps(const Target& t, unsigned parallel, double seconds, bool rst) {
   for (auto& th : threads) th.join();
   const double took = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("cps parallel=%u close=%s conns_s=%.0f conns=%llu failed=%llu\n", parallel,
-              rst ? "rst" : "fin", static_cast<double>(done) / took, static_cast<unsigned long long>(done.load()),
+              rst ? "rst" : "fin", static_cast<double>(done) / took,
+              static_cast<unsigned long long>(done.load()),
               static_cast<unsigned long long>(failed.load()));
   return failed ? 1 : 0;
 }
