@@ -1,6 +1,6 @@
 // The descriptor budget's arithmetic (daemon/fd_budget.h): 2 descriptors per connection in
-// every relay, plus 2 per pipe of the splice relay's bounded pool under splice and sockmap,
-// all within what the limit leaves after the daemon's own reserve.
+// every relay, plus 2 per pipe of the splice relay's bounded pool under a relay that splices
+// (splice, and sockmap where splice is its fallback), all within what the limit leaves after the daemon's own reserve.
 #include <gtest/gtest.h>
 
 #include "daemon/fd_budget.h"
@@ -8,16 +8,14 @@
 namespace snigate::daemon {
 namespace {
 
-using relay::Mode;
-
 // This machine's and CI's hard limit, which the daemon cannot raise.
 constexpr std::uint64_t kLimit = 20000;
 constexpr std::size_t kDefaultMax = 65536;
 
-BudgetRequest request(Mode running) {
+BudgetRequest request(bool pipes) {
   return {.limit = kLimit,
           .listening_sockets = 1,
-          .running = running,
+          .pipes = pipes,
           .max_connections = std::nullopt,
           .max_pipes = std::nullopt,
           .default_max_connections = kDefaultMax};
@@ -28,27 +26,23 @@ std::size_t descriptors_used(const ConnectionBudget& b) {
 }
 
 TEST(FdBudget, CopyCountsTwoPerConnectionAndNoPipes) {
-  for (Mode m : {Mode::Copy, Mode::Auto}) {
-    const auto b = budget_connections(request(m));
-    EXPECT_EQ(b.max_pipes, 0u) << to_string(m);
-    EXPECT_EQ(b.max_connections, descriptors_for_connections(kLimit, 1) / 2) << to_string(m);
-    EXPECT_FALSE(b.capped);
-  }
+  const auto b = budget_connections(request(false));
+  EXPECT_EQ(b.max_pipes, 0u);
+  EXPECT_EQ(b.max_connections, descriptors_for_connections(kLimit, 1) / 2);
+  EXPECT_FALSE(b.capped);
 }
 
 // The bench's idle row: 5,000 connections under a hard limit of 20,000 in every relay.
 TEST(FdBudget, SpliceAndSockmapAffordFiveThousandAtTwentyThousand) {
-  for (Mode m : {Mode::Splice, Mode::Sockmap}) {
-    const auto b = budget_connections(request(m));
-    EXPECT_GE(b.max_connections, 5000u) << to_string(m);
-    EXPECT_EQ(b.max_pipes, b.max_connections / 4) << "HAProxy's maxconn/4";
-    EXPECT_LE(descriptors_used(b), descriptors_for_connections(kLimit, 1)) << to_string(m);
-    EXPECT_FALSE(b.capped || b.pipes_capped);
-  }
+  const auto b = budget_connections(request(true));
+  EXPECT_GE(b.max_connections, 5000u);
+  EXPECT_EQ(b.max_pipes, b.max_connections / 4) << "HAProxy's maxconn/4";
+  EXPECT_LE(descriptors_used(b), descriptors_for_connections(kLimit, 1));
+  EXPECT_FALSE(b.capped || b.pipes_capped);
 }
 
 TEST(FdBudget, ConfiguredMaxConnectionsSizesTheDefaultPipes) {
-  auto r = request(Mode::Splice);
+  auto r = request(true);
   r.max_connections = 1000;
   const auto b = budget_connections(r);
   EXPECT_EQ(b.max_connections, 1000u);
@@ -57,7 +51,7 @@ TEST(FdBudget, ConfiguredMaxConnectionsSizesTheDefaultPipes) {
 }
 
 TEST(FdBudget, ConfiguredMaxPipesLeaveTheRestToConnections) {
-  auto r = request(Mode::Splice);
+  auto r = request(true);
   const std::size_t room = descriptors_for_connections(kLimit, 1);
   r.max_pipes = 100;
   auto b = budget_connections(r);
@@ -70,7 +64,7 @@ TEST(FdBudget, ConfiguredMaxPipesLeaveTheRestToConnections) {
 }
 
 TEST(FdBudget, MaxPipesAboveTheLimitTakeHalfAndSaySo) {
-  auto r = request(Mode::Sockmap);
+  auto r = request(true);
   r.max_pipes = 1'000'000;
   const auto b = budget_connections(r);
   const std::size_t room = descriptors_for_connections(kLimit, 1);
@@ -81,7 +75,7 @@ TEST(FdBudget, MaxPipesAboveTheLimitTakeHalfAndSaySo) {
 }
 
 TEST(FdBudget, MaxConnectionsAboveTheLimitIsCapped) {
-  auto r = request(Mode::Splice);
+  auto r = request(true);
   r.max_connections = 100'000;
   const auto b = budget_connections(r);
   EXPECT_TRUE(b.capped);
@@ -91,11 +85,11 @@ TEST(FdBudget, MaxConnectionsAboveTheLimitIsCapped) {
 
 // A limit too small for the reserve still lets one connection in, by copy if need be.
 TEST(FdBudget, ATinyLimitNeverUnderflows) {
-  for (Mode m : {Mode::Copy, Mode::Splice}) {
-    auto r = request(m);
+  for (bool pipes : {false, true}) {
+    auto r = request(pipes);
     r.limit = 32;
     const auto b = budget_connections(r);
-    EXPECT_EQ(b.max_connections, 1u) << to_string(m);
+    EXPECT_EQ(b.max_connections, 1u) << (pipes ? "with pipes" : "without");
     EXPECT_LE(b.max_pipes, 1u);
   }
 }

@@ -355,7 +355,7 @@ void Daemon::budget_connections(proxy::Generation& g, const proxy::Generation* p
   const auto b = daemon::budget_connections({.limit = descriptor_limit_,
                                              .listening_sockets =
                                                  g.listeners.size() * workers_.size(),
-                                             .running = running,
+                                             .pipes = g.relay->uses_pipes(),
                                              .max_connections = d.max_connections,
                                              .max_pipes = d.max_pipes,
                                              .default_max_connections =
@@ -366,7 +366,7 @@ void Daemon::budget_connections(proxy::Generation& g, const proxy::Generation* p
   if (previous && previous->max_connections == g.max_connections &&
       previous->max_pipes == g.max_pipes)
     return;
-  const bool splices = uses_pipes(running);
+  const bool splices = g.relay->uses_pipes();
   if (b.pipes_capped)
     spdlog::warn("descriptors: [daemon] max_pipes = {} needs {} descriptors, more than half of "
                  "what the limit of {} leaves for connections and pipes: using {} (raise "

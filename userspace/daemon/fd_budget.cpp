@@ -17,10 +17,6 @@ DescriptorLimit raise_descriptor_limit() {
   return out;
 }
 
-bool uses_pipes(relay::Mode running) {
-  return running == relay::Mode::Splice || running == relay::Mode::Sockmap;
-}
-
 std::size_t descriptors_for_connections(std::uint64_t limit, std::size_t listening_sockets) {
   const std::uint64_t reserve = 64 + listening_sockets + limit / 16;
   return limit > reserve ? static_cast<std::size_t>(limit - reserve) : 0;
@@ -30,7 +26,7 @@ ConnectionBudget budget_connections(const BudgetRequest& r) {
   ConnectionBudget b;
   const std::size_t room = descriptors_for_connections(r.limit, r.listening_sockets);
   const std::size_t wanted = r.max_connections.value_or(r.default_max_connections);
-  if (uses_pipes(r.running)) {
+  if (r.pipes) {
     if (r.max_pipes) {
       const std::size_t most = room / 2 / kDescriptorsPerPipe;
       b.max_pipes = std::min(*r.max_pipes, most);

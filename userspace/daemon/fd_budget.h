@@ -25,10 +25,6 @@ DescriptorLimit raise_descriptor_limit();
 inline constexpr std::size_t kDescriptorsPerConnection = 2;
 inline constexpr std::size_t kDescriptorsPerPipe = 2;
 
-// Whether the running relay splices, and so needs the pipe pool: splice, and sockmap (whose
-// fallback, for connections the kernel will not take, is splice).
-bool uses_pipes(relay::Mode running);
-
 // What the connections and pipes may use of `limit`: the rest is kept for listening sockets
 // (one per listener and worker), control and remote clients, logs, the ban store, BPF
 // objects, the watchers' files, DNS and connect attempts to several addresses.
@@ -45,7 +41,7 @@ struct ConnectionBudget {
 struct BudgetRequest {
   std::uint64_t limit = 0;  // RLIMIT_NOFILE
   std::size_t listening_sockets = 0;
-  relay::Mode running = relay::Mode::Copy;
+  bool pipes = false;  // the running relay may take pipes (Relay::uses_pipes)
   std::optional<std::size_t> max_connections;  // [daemon] max_connections when set
   std::optional<std::size_t> max_pipes;        // [daemon] max_pipes when set
   std::size_t default_max_connections = 0;

@@ -65,6 +65,9 @@ class Relay {
 
   virtual ~Relay() = default;
   virtual Mode mode() const = 0;
+  // Whether connections may take pipes of the process's pool (relay/pipe_pool.h), which the
+  // descriptor budget must then keep room for.
+  virtual bool uses_pipes() const { return false; }
   // Starts relaying and returns at once; `done` gets the result when the connection has
   // ended: both directions closed (a FIN is passed on per direction, the other direction
   // keeps flowing), a side reset (the reset is passed on), the idle timeout fired, or someone

@@ -10,6 +10,7 @@ namespace snigate::relay {
 class SpliceRelay final : public Relay {
  public:
   Mode mode() const override { return Mode::Splice; }
+  bool uses_pipes() const override { return true; }
   void start(tcp::socket& client, tcp::socket& upstream, const Options& options,
              Counters& counters, Done done) override;
   // Whether this kernel has splice(2) for sockets and pipes; the reason when it has not.

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include <boost/asio/redirect_error.hpp>
@@ -59,32 +60,32 @@ asio::awaitable<std::optional<error_code>> move_unread(tcp::socket& from, tcp::s
 std::shared_ptr<SockmapRelay> SockmapRelay::create(std::shared_ptr<Relay> fallback,
                                                    std::string* reason,
                                                    const sockmap::KernelOptions& options,
-                                                   std::uint64_t handoff_after) {
+                                                   const HandoffProof& proof) {
+  // One set of programs and maps per process: a reload's relay shares them with the relay
+  // whose connections still run.
   static std::mutex mutex;
-  static std::weak_ptr<SockmapRelay> instance;
+  static std::weak_ptr<sockmap::Kernel> shared;
   std::lock_guard lock(mutex);
-  if (auto live = instance.lock()) {
-    live->kernel_->set_inflight_cap(options.inflight_cap);
-    live->handoff_after_ = handoff_after;
-    return live;
+  auto kernel = shared.lock();
+  if (kernel) {
+    kernel->set_inflight_cap(options.inflight_cap);
+  } else {
+    kernel = sockmap::Kernel::open(options, reason);
+    if (!kernel) return nullptr;
+    shared = kernel;
   }
-  auto kernel = sockmap::Kernel::open(options, reason);
-  if (!kernel) return nullptr;
-  auto relay = std::make_shared<SockmapRelay>(std::move(kernel), std::move(fallback));
-  relay->handoff_after_ = handoff_after;
-  instance = relay;
-  return relay;
+  return std::make_shared<SockmapRelay>(std::move(kernel), std::move(fallback), proof);
 }
 
 void SockmapRelay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
                          Counters& counters, Done done) {
-  // The copy calls this again once a direction has moved `after`: the kernel then takes it.
-  // (A reload that raised `after` meanwhile sends it back to copy, until it moves that.)
-  const std::uint64_t after = handoff_after_.load(std::memory_order_relaxed);
-  if (counters.client_to_upstream >= after || counters.upstream_to_client >= after)
-    return spawn(client.get_executor(), hand_off(client, upstream, options, counters),
-                 std::move(done));
-  CopyRelay::start_then(client, upstream, options, counters, std::move(done), after, *this);
+  if (proof_.bytes == 0) return take_over(client, upstream, options, counters, std::move(done));
+  CopyRelay::start_then(client, upstream, options, counters, std::move(done), proof_, *this);
+}
+
+void SockmapRelay::take_over(tcp::socket& client, tcp::socket& upstream, const Options& options,
+                             Counters& counters, Done done) {
+  spawn(client.get_executor(), hand_off(client, upstream, options, counters), std::move(done));
 }
 
 asio::awaitable<Result> SockmapRelay::hand_off(tcp::socket& client, tcp::socket& upstream,

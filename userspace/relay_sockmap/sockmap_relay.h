@@ -7,11 +7,12 @@
 //
 // The life cycle of one connection (SockmapRelay::start and hand_off, then handoff.cpp),
 // each step with the invariant it keeps:
-//  0. copy in userspace (CopyRelay::start_then) until either direction has moved
-//     `handoff_after` bytes: a short or idle connection never pays for a hand-off, nor holds
-//     its coroutines and timers. The copy stops once both directions have written all they
-//     read, with no wait left on either socket; what arrived meanwhile waits in the receive
-//     queues, for step 2. Until then the connection is relay=copy in the log.
+//  0. copy in userspace (CopyRelay::start_then) until the connection has met its proof
+//     (copy_relay.h: bytes moved, or small reads in a row): a short or idle connection never
+//     pays for a hand-off, nor holds its coroutines and timers. The copy stops once both
+//     directions have written all they read, with no wait left on either socket; what
+//     arrived meanwhile waits in the receive queues, for step 2. Until then the connection
+//     is relay=copy in the log.
 //  1. acquire a slot of the conns array, zeroed. None free: the fallback relays it.
 //  2. move what each socket holds unread to its peer in userspace (move_unread), until a read
 //     finds the receive queue empty: from then on the queue holds only whole skbs nobody has
@@ -41,28 +42,30 @@
 #include <memory>
 #include <string>
 
+#include "relay/copy_relay.h"
 #include "relay/relay.h"
 #include "relay_sockmap/sockmap_kernel.h"
 
 namespace snigate::relay {
 
-class SockmapRelay final : public Relay {
+class SockmapRelay final : public Relay, private Takeover {
  public:
-  // The process-wide instance (programs load and attach once; a later call applies its
-  // options to the live one); nullptr and the reason when this process or kernel cannot run
-  // it. `fallback` relays what cannot be handed off. `handoff_after`: bytes either direction
-  // moves by copy before the kernel takes the connection (step 0), 0 at once.
+  // A relay on the process's programs (they load and attach once, on the first call; a
+  // later call applies `options` to them, for every relay), or nullptr and the reason when
+  // this process or kernel cannot run them. `fallback` relays what cannot be handed off;
+  // `proof`: when a connection copied first is handed off (step 0), by default at once.
   static std::shared_ptr<SockmapRelay> create(std::shared_ptr<Relay> fallback,
                                               std::string* reason,
                                               const sockmap::KernelOptions& options = {},
-                                              std::uint64_t handoff_after = 0);
+                                              const HandoffProof& proof = {});
 
   // What [daemon] sockmap_handoff_after defaults to: a connection that has moved 64 KiB
   // either way has proven long enough to pay for a hand-off (its slot, the programs' work).
   static constexpr std::uint64_t kDefaultHandoffAfter = 64 * 1024;
 
   Mode mode() const override { return Mode::Sockmap; }
-  // Step 0, then (or at once, once the connection has moved `handoff_after`) the rest.
+  bool uses_pipes() const override { return fallback_->uses_pipes(); }
+  // Step 0, or at once when the proof asks for no bytes, then the rest.
   void start(tcp::socket& client, tcp::socket& upstream, const Options& options,
              Counters& counters, Done done) override;
 
@@ -72,17 +75,20 @@ class SockmapRelay final : public Relay {
   std::uint64_t repeated_bytes() const { return kernel_->repeated_bytes(); }
   const sockmap::Kernel& kernel() const { return *kernel_; }
 
-  SockmapRelay(std::shared_ptr<sockmap::Kernel> kernel, std::shared_ptr<Relay> fallback)
-      : kernel_(std::move(kernel)), fallback_(std::move(fallback)) {}
+  SockmapRelay(std::shared_ptr<sockmap::Kernel> kernel, std::shared_ptr<Relay> fallback,
+               const HandoffProof& proof)
+      : kernel_(std::move(kernel)), fallback_(std::move(fallback)), proof_(proof) {}
 
  private:
-  // Steps 1 to 10.
+  // Steps 1 to 10, once step 0's copy has stopped.
+  void take_over(tcp::socket& client, tcp::socket& upstream, const Options& options,
+                 Counters& counters, Done done) override;
   boost::asio::awaitable<Result> hand_off(tcp::socket& client, tcp::socket& upstream,
                                           const Options& options, Counters& counters);
 
   std::shared_ptr<sockmap::Kernel> kernel_;
   std::shared_ptr<Relay> fallback_;
-  std::atomic<std::uint64_t> handoff_after_{0};
+  const HandoffProof proof_;
 };
 
 }  // namespace snigate::relay

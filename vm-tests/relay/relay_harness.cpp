@@ -306,6 +306,29 @@ awaitable<void> client_writer(tcp::socket& s, const Plan& p, std::uint64_t id, O
   if (!p.client_fin_after_eof) finish_send(s, p.client_end);
 }
 
+// Plan::client_message: each message is sent once the one before has come back, then the FIN
+// and the echo's EOF.
+awaitable<void> client_turns(tcp::socket& s, const Plan& p, std::uint64_t id, Outcome* o,
+                             Stream& echoed, Received* r) {
+  Stream stream(c2u_seed(id));
+  std::vector<char> buf(std::min<std::uint64_t>(p.client_message, kChunk));
+  for (std::uint64_t at = 0; at < p.c2u && !r->eof && !r->error;) {
+    const std::size_t n = std::min<std::uint64_t>(buf.size(), p.c2u - at);
+    stream.fill(buf.data(), n);
+    error_code ec;
+    o->client_sent += co_await asio::async_write(s, asio::buffer(buf.data(), n),
+                                                 asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      o->client_send_error = ec;
+      break;
+    }
+    at += n;
+    co_await receive(s, echoed, 0, r, at);
+  }
+  finish_send(s, p.client_end);
+  co_await receive(s, echoed, 0, r);
+}
+
 awaitable<void> backend_connection(std::shared_ptr<Harness::State> st, tcp::socket s) {
   std::shared_ptr<const std::vector<Plan>> plans;
   std::shared_ptr<std::vector<Outcome>> outcomes;
@@ -386,7 +409,9 @@ awaitable<void> client_connection(std::shared_ptr<Harness::State> st,
       co_await asio::async_write(s, asio::buffer(st->preamble), asio::redirect_error(use_awaitable, ec));
     if (!ec)
       co_await asio::async_write(s, asio::buffer(&id, sizeof(id)), asio::redirect_error(use_awaitable, ec));
-    if (p.client_waits_for_eof) {
+    if (p.client_message) {
+      co_await client_turns(s, p, id, &o, stream, &r);
+    } else if (p.client_waits_for_eof) {
       co_await client_reader(s, p, stream, &r);
       co_await client_writer(s, p, id, &o);
     } else {

@@ -42,6 +42,9 @@ struct Plan {
   // Backend writes back each chunk it reads before reading on (u2c must equal c2u): the echo
   // server of issue 12's report, which couples the two directions through its one loop.
   bool backend_echoes = false;
+  // With backend_echoes: the client sends c2u in messages of this size, each once the echo of
+  // the one before is back (request and response), then its FIN. 0: as one stream.
+  std::uint64_t client_message = 0;
 };
 
 // An upload of `bytes` to a backend that reads only the id. The backend holds its side open:

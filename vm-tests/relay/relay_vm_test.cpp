@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -411,9 +412,10 @@ TEST(RelayVmUncapped, DISABLED_BackendNeverReadsWithoutTheCap) {
   h.abort_live();
 }
 
-// A limit given to the live relay, as a reload of sockmap_queue_limit does, governs the
-// connections it relays from then on: lifted, a backend that never reads lets the whole
-// upload into the kernel's queue; back at the default, the same stall is bounded again.
+// A limit given by a reload of sockmap_queue_limit (a new relay on the same programs) governs
+// the connections relayed from then on, the earlier relay's too: lifted, a backend that never
+// reads lets the whole upload into the kernel's queue; back at the default, the same stall is
+// bounded again.
 TEST(RelayVmLimit, ALimitGivenToTheLiveRelayApplies) {
   if (auto why = netns_unavailable(); !why.empty()) GTEST_SKIP() << "SKIPPED: " << why;
   if (!kernel_has_sockhash()) GTEST_SKIP() << "SKIPPED: this kernel has no sockhash maps";
@@ -424,12 +426,12 @@ TEST(RelayVmLimit, ALimitGivenToTheLiveRelayApplies) {
   Harness h(relay);
   const std::vector<Plan> stall{stalled_upload(128 * MiB)};
 
-  ASSERT_EQ(relay::SockmapRelay::create(fallback, &why, {.inflight_cap = 1ull << 40}), relay);
+  ASSERT_TRUE(relay::SockmapRelay::create(fallback, &why, {.inflight_cap = 1ull << 40}));
   auto out = h.run(stall, 1, 4s);
   EXPECT_EQ(out[0].client_sent, 128 * MiB);
   h.abort_live();
 
-  ASSERT_EQ(relay::SockmapRelay::create(fallback, &why), relay);
+  ASSERT_TRUE(relay::SockmapRelay::create(fallback, &why));
   out = h.run(stall, 1, 4s);
   EXPECT_LT(out[0].client_sent, 64 * MiB);
   h.abort_live();
@@ -492,10 +494,11 @@ class RelayVmSockmap : public RelayVm {};
 
 TEST_P(RelayVmSockmap, HandedOffAfterACopiedStartBytesExact) {
   std::string why;
-  ASSERT_EQ(relay::SockmapRelay::create(std::make_shared<relay::SpliceRelay>(), &why, {},
-                                        64 * 1024),
-            sockmap_)
-      << why;
+  // Bytes alone: small reads in a row (segments that a relay keeping up reads one by one)
+  // would hand off some of the connections under 64 KiB.
+  relay_ = relay::SockmapRelay::create(std::make_shared<relay::SpliceRelay>(), &why, {},
+                                       {.bytes = 64 * 1024});
+  ASSERT_TRUE(relay_) << why;
   std::mt19937_64 rng(20261205);
   std::uniform_real_distribution<double> exponent(0, std::log2(16.0 * MiB));
   auto size = [&] { return static_cast<std::uint64_t>(std::exp2(exponent(rng))) - 1; };
@@ -517,6 +520,43 @@ TEST_P(RelayVmSockmap, HandedOffAfterACopiedStartBytesExact) {
     }
   }
   expect_no_leftovers();
+}
+
+// relay = "auto"'s proof (relay_choice.cpp): no bytes threshold, small reads in a row. Over
+// veth and loopback, IPv4 and IPv6, connections that ask and answer in small messages go to
+// the kernel after 16 exchanges, one with 10 exchanges stays on copy, and a full-speed echo
+// stream over loopback, whose reads fill the buffer, stays on copy; every byte comes back
+// once, in order.
+TEST_P(RelayVmSockmap, AutoHandsInteractiveConnectionsToTheKernelAndKeepsBulkOnCopy) {
+  for (Link link : {Link::Veth, Link::Loopback}) {
+    SCOPED_TRACE(link == Link::Veth ? "veth" : "loopback");
+    std::string why;
+    relay_ = relay::SockmapRelay::create(
+        std::make_shared<relay::CopyRelay>(), &why, {},
+        {.bytes = relay::HandoffProof::kNever,
+         .small_reads = relay::HandoffProof::kDefaultSmallReads});
+    ASSERT_TRUE(relay_) << why;
+    harness_.reset();
+    auto& h = harness({}, link);
+    std::vector<Plan> plans{
+        {.c2u = 2000 * 64, .u2c = 2000 * 64, .backend_echoes = true, .client_message = 64},
+        {.c2u = 500 * 1000, .u2c = 500 * 1000, .v6 = true, .backend_echoes = true,
+         .client_message = 1000},
+        {.c2u = 10 * 64, .u2c = 10 * 64, .backend_echoes = true, .client_message = 64}};
+    if (link == Link::Loopback)
+      plans.push_back({.c2u = 256 * MiB, .u2c = 256 * MiB, .backend_echoes = true});
+    auto out = h.run(plans, plans.size(), 120s);
+    expect_intact(plans, out);
+    std::map<std::uint64_t, Mode> mode_by_upload;  // c2u counts the 8-byte id
+    for (const auto& r : h.edge_records()) mode_by_upload[r.c2u - 8] = r.mode;
+    EXPECT_EQ(mode_by_upload[2000 * 64], Mode::Sockmap);
+    EXPECT_EQ(mode_by_upload[500 * 1000], Mode::Sockmap);
+    EXPECT_EQ(mode_by_upload[10 * 64], Mode::Copy);
+    if (link == Link::Loopback) {
+      EXPECT_EQ(mode_by_upload[256 * MiB], Mode::Copy);
+    }
+    expect_no_leftovers();
+  }
 }
 
 TEST_P(RelayVm, StopWithLiveConnectionsAborts) {
