@@ -268,13 +268,15 @@ done
 median() { sort -g | awk '{v[NR]=$1} END {print NR ? v[int((NR+1)/2)] : "fail"}'; }
 field() { sed -nE "s/.* $1=([0-9.]+).*/\\1/p"; }
 
-# cpu_ns PID: CPU time (user and system) of all PID's threads so far, in ns (schedstat).
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
-# sleeps PID: how many times PID's threads have gone to sleep so far (voluntary context
-# switches: each ends in a wake-up, the hop a short connection's chain of wake-ups pays).
-sleeps() {
-  cat /proc/"$1"/task/*/status 2>/dev/null |
-    awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'
+# usage PID: "CPU_NS SLEEPS" for all PID's threads so far, in one pass over /proc: CPU time
+# (user and system) in ns from schedstat, whose line is numbers alone, and how many times they
+# have gone to sleep (voluntary context switches: each ends in a wake-up, the hop a short
+# connection's chain of wake-ups pays). A thread gone meanwhile is skipped (cat, not awk, opens
+# the files: mawk stops at one it cannot open).
+usage() {
+  cat /proc/"$1"/task/*/schedstat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '$1 ~ /^[0-9]+$/ { cpu += $1 } $1 == "voluntary_ctxt_switches:" { s += $2 }
+         END { print cpu + 0, s + 0 }'
 }
 
 # load_run COLUMN ARGS...: snigate-load's line, or nothing (and a note) when the run failed, so
@@ -371,11 +373,9 @@ for round in $(seq "$repeat"); do
     load_run "$c" latency --port "${port[$c]}" --count 5000 >>"$work/$c.lat.runs"
     # The relaying process's own CPU per connection: on a 2-core machine the client, relay
     # and backend share the cores, so connections/s alone mixes in how the others fare.
-    cpu0=$([[ $c == direct ]] || cpu_ns "${mem_pid[$c]}")
-    sleeps0=$([[ $c == direct ]] || sleeps "${mem_pid[$c]}")
+    read -r cpu0 sleeps0 <<<"$([[ $c == direct ]] || usage "${mem_pid[$c]}")"
     out=$(load_run "$c" cps --close fin --port "${port[$c]}" --seconds "$secs")
-    cpu1=$([[ $c == direct ]] || cpu_ns "${mem_pid[$c]}")
-    sleeps1=$([[ $c == direct ]] || sleeps "${mem_pid[$c]}")
+    read -r cpu1 sleeps1 <<<"$([[ $c == direct ]] || usage "${mem_pid[$c]}")"
     conns=$(field conns <<<"$out")
     echo "$out" >>"$work/$c.cps.runs"
     awk -v a="${cpu0:-0}" -v b="${cpu1:-0}" -v n="${conns:-0}" -v c="$c" \

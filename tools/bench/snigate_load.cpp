@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -348,9 +349,12 @@ int run_cps(const Target& t, unsigned parallel, double seconds, bool rst) {
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < parallel; ++i)
     threads.emplace_back([&, i] {
+      std::array<std::string, 16> sources;
+      for (unsigned k = 0; k < sources.size(); ++k)
+        sources[k] = "127.0.4." + std::to_string(1 + (i * 16 + k) % 250);
       unsigned n = 0;
       while (Clock::now() < deadline) {
-        const std::string source = "127.0.4." + std::to_string(1 + (i * 16 + n++ % 16) % 250);
+        const std::string& source = sources[n++ % sources.size()];
         int fd = dial(t, "echo", loopback ? source.c_str() : nullptr);
         char c = 'c';
         bool ok = fd >= 0 && send(fd, &c, 1, MSG_NOSIGNAL) == 1 && recv(fd, &c, 1, 0) == 1;
