@@ -2,9 +2,9 @@
 # One run on loopback (127.0.3.1): a sink backend per column, then the same measurements
 # straight to a sink ("direct"), through snigated in each relay mode, through nginx (stream,
 # ssl_preread) and HAProxy (tcp mode, req.ssl_sni), and through "floor" (floor_relay.c: the
-# least a userspace relay does, no SNI read; the bound for any of them), printed side by side
-# with the ratio to direct. Every client connection opens with a TLS ClientHello, so each relay
-# but floor routes it by SNI.
+# least a userspace relay does, no SNI read; a floor on system calls and relay CPU per
+# connection, not a ceiling on connections/s), printed side by side with the ratio to direct.
+# Every client connection opens with a TLS ClientHello, so each relay but floor routes it by SNI.
 # Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES (default "sockmap splice copy auto"),
 # PEERS (default "nginx haproxy floor"), REPEAT, SECONDS_EACH, IDLE_CONNS (default 5000),
 # ONLY_IDLE=1 (the idle-memory row alone), SNIGATED_WORKERS ([daemon] workers; default 1, like
