@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # One run on loopback (127.0.3.1): a sink backend per column, then the same measurements
-# straight to a sink ("direct"), through snigated in each relay mode and through nginx
-# (stream, ssl_preread) and HAProxy (tcp mode, req.ssl_sni), printed side by side with the
-# ratio to direct. Every client connection opens with a TLS ClientHello, so each relay routes it
-# by SNI.
+# straight to a sink ("direct"), through snigated in each relay mode, through nginx (stream,
+# ssl_preread) and HAProxy (tcp mode, req.ssl_sni), and through "floor" (floor_relay.c: the
+# least a userspace relay does, no SNI read; a floor on system calls and relay CPU per
+# connection, not a ceiling on connections/s), printed side by side with the ratio to direct.
+# Every client connection opens with a TLS ClientHello, so each relay but floor routes it by SNI.
 # Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES (default "sockmap splice copy auto"),
-# PEERS (default "nginx haproxy"), REPEAT, SECONDS_EACH, IDLE_CONNS (default 5000),
+# PEERS (default "nginx haproxy floor"), REPEAT, SECONDS_EACH, IDLE_CONNS (default 5000),
 # ONLY_IDLE=1 (the idle-memory row alone), SNIGATED_WORKERS ([daemon] workers; default 1, like
 # nginx's one worker and HAProxy's one thread), SOCKMAP_QUEUE_LIMIT: snigated's [daemon]
 # sockmap_queue_limit, e.g. 1099511627776 to measure the kernel path alone,
 # SOCKMAP_HANDOFF_AFTER: its sockmap_handoff_after, e.g. 0 to hand every connection off;
 # DEFER_ACCEPT (default 1): 1 defers accept until the first bytes, snigated's default
-# `defer_accept` and HAProxy's `defer-accept` (nginx's stream module has no `deferred`); 0: none;
-# WORKLOADS (default "up1 up8 echo1 echo8"): the throughput rows to run, "" for none;
+# `defer_accept`, HAProxy's `defer-accept` and floor's (nginx's stream module has no
+# `deferred`); 0: none; WORKLOADS (default "up1 up8 echo1 echo8"): the throughput rows to run,
+# "" for none;
 # THROUGHPUT_ONLY=1 skips idle memory, latency, connections/s, system calls and perf: a quicker
 # run of the throughput rows alone).
 # The idle row holds IDLE_CONNS connections open through each column in turn, each on a
@@ -30,7 +32,8 @@ build=${1:-build}
 load=$build/tools/bench/snigate-load
 snigated=$build/userspace/daemon/snigated
 modes=${MODES:-sockmap splice copy auto}
-peers=${PEERS-nginx haproxy}  # PEERS="" runs no peer
+floor=$build/tools/bench/floor-relay
+peers=${PEERS-nginx haproxy floor}  # PEERS="" runs no peer
 repeat=${REPEAT:-3}
 secs=${SECONDS_EACH:-3}
 idle_conns=${IDLE_CONNS:-5000}
@@ -255,8 +258,20 @@ CONF
   notes+=("HAProxy $(haproxy -v | sed -nE '1s/.*version ([^ ]+).*/\1/p') 1 thread")
 }
 
+start_floor() {
+  [[ -x $floor ]] || { echo "missing $floor: build it first (tools/build.sh)" >&2; return 1; }
+  sink floor
+  "$floor" "$ip" "$ip" "${sink_port[floor]}" "$defer" >"$work/floor.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  port[floor]=$(wait_for "$work/floor.log" 'floor port=([0-9]+)') || return 1
+  mem_pid[floor]=$pid
+  notes+=("floor: tools/bench/floor_relay.c, no SNI read")
+}
+
 for peer in $peers; do
-  if ! command -v "$peer" >/dev/null; then
+  # floor is built here, not installed.
+  if [[ $peer != floor ]] && ! command -v "$peer" >/dev/null; then
     echo "$peer not installed (tools/install-deps.sh installs it); column skipped" >&2
   elif "start_$peer"; then
     columns+=("$peer")
@@ -351,7 +366,8 @@ fi
 
 read -ra workloads <<<"${WORKLOADS-up1 up8 echo1 echo8}"
 if [[ $defer == 1 ]]; then
-  notes+=("accept deferred to the first bytes by snigated and HAProxy (defer-accept), not nginx (stream has no deferred)")
+  deferring="snigated, HAProxy (defer-accept) and floor"
+  notes+=("accept deferred to the first bytes by $deferring, not nginx (stream has no deferred)")
 else
   notes+=("no deferred accept (snigated defer_accept = false)")
 fi
