@@ -480,7 +480,33 @@ for w in "${workloads[@]}"; do
   row "${workload_label[$w]} (CPU s/GiB)" "$w.cpu"
   cost_row "${workload_label[$w]} (relay CPU s/GiB)" "$w.cpu"
 done
-[[ -n ${THROUGHPUT_ONLY:-} ]] && exit 0
+# Which relay moved each snigated column's connections, from its access log's relay= (auto
+# and sockmap start each on copy): those of 1 MiB or more either way (the throughput rows)
+# apart from the rest.
+relay_split() {
+  local c
+  for c in "${columns[@]}"; do
+    [[ -f $work/$c.access.log ]] || continue
+    awk -v c="$c" '{
+        big = 0
+        for (i = 1; i <= NF; i++) {
+          split($i, kv, "=")
+          if ((kv[1] == "in" || kv[1] == "out") && kv[2] + 0 >= 1048576) big = 1
+          if (kv[1] == "relay") relay = kv[2]
+        }
+        n[(big ? "1 MiB or more" : "shorter") ": " relay]++
+      }
+      END {
+        line = c " connections by relay:"
+        for (k in n) line = line " " k " " n[k] ";"
+        print line
+      }' "$work/$c.access.log"
+  done
+}
+if [[ -n ${THROUGHPUT_ONLY:-} ]]; then
+  relay_split
+  exit 0
+fi
 row "latency p50 (us, 64 B echo)" p50
 row "latency p99 (us, 64 B echo)" p99
 row "connections/s (4 parallel, FIN)" cps
@@ -492,3 +518,4 @@ plain_row "system calls per connection (cps)" syscalls
 plain_row "heap allocations per connection (cps)" allocs-per-conn
 [[ -f $work/syscall-notes ]] && cat "$work/syscall-notes"
 [[ -f $work/perf-notes ]] && cat "$work/perf-notes"
+relay_split
