@@ -77,11 +77,8 @@ TEST(Check, ReportsTheKernelAndTheRelayItWouldChoose) {
       << r.output;
   for (const char* line : {"\n  sockmap: ", "\n  ban programs: ", "\n  splice: yes\n"})
     EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
-  // The kernel relay where its programs load (root), else copy and the reason.
-  EXPECT_TRUE(r.output.find("relay: sockmap (requested auto: copy first, the kernel for "
-                            "connections that prove interactive") != std::string::npos ||
-              r.output.find("relay: copy (requested auto: sockmap unavailable: ") !=
-                  std::string::npos)
+  EXPECT_NE(r.output.find("relay: copy (requested auto: sockmap only when configured"),
+            std::string::npos)
       << r.output;
   r = run({SNIGATED_PATH, "--check", "-c", (dir / "c.toml").string(), "--relay", "copy"});
   EXPECT_NE(r.output.find("relay: copy (requested copy: configured relay = copy)"),

@@ -174,11 +174,7 @@ TEST_F(MetricsTest, ScrapedFiguresAreThoseDrivenAndThoseOfSnigatectlStats) {
   // The banned client never got to send its head.
   EXPECT_EQ(at(R"(snigate_preread_duration_seconds_count{listener="web"})"), kServed);
   EXPECT_EQ(at(R"(snigate_preread_duration_seconds_bucket{listener="web",le="+Inf"})"), kServed);
-  // auto: copy, and sockmap for interactive connections where the programs load (as root).
-  const bool kernel_relay = s.count(R"(snigate_relay_info{requested="auto",mode="sockmap"})");
-  EXPECT_EQ(at(std::string(R"(snigate_relay_info{requested="auto",mode=")") +
-               (kernel_relay ? "sockmap" : "copy") + "\"}"),
-            1);
+  EXPECT_EQ(at(R"(snigate_relay_info{requested="auto",mode="copy"})"), 1);
   EXPECT_EQ(at(R"(snigate_relay_connections_total{mode="copy"})"), kServed);
   // Copy splices nothing: no pipe, none allowed, no burst short of one.
   EXPECT_EQ(at(R"(snigate_relay_pipes_open)"), 0);

@@ -383,13 +383,29 @@ long rss_kib(int pid) {
   return -1;
 }
 
-int run_idle(const Target& t, unsigned conns, int pid) {
+// One request of 64 B and its echo; false when the echo did not come back whole.
+bool exchange(int fd) {
+  char buf[64] = {};
+  if (send(fd, buf, sizeof buf, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof buf)) return false;
+  for (std::size_t got = 0; got < sizeof buf;) {
+    ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
+    if (n <= 0) return false;
+    got += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// `exchanges` > 0: each connection first makes that many exchanges of 64 B with the echo sink,
+// as an HTTP/2 or WebSocket client does before it idles, and then holds.
+int run_idle(const Target& t, unsigned conns, int pid, unsigned exchanges) {
   const long before = rss_kib(pid);
   std::vector<int> fds;
   for (unsigned i = 0; i < conns; ++i) {
-    int fd = dial(t, "idle");
+    int fd = dial(t, exchanges ? "echo" : "idle");
     if (fd < 0) break;
     fds.push_back(fd);
+    for (unsigned k = 0; k < exchanges; ++k)
+      if (!exchange(fd)) return std::printf("idle failed=exchange\n"), 1;
   }
   std::this_thread::sleep_for(1s);  // let the target finish each preread and upstream connect
   const long after = rss_kib(pid);
@@ -406,8 +422,9 @@ int run_idle(const Target& t, unsigned conns, int pid) {
                  fds.size());
     return 1;
   }
-  std::printf("idle conns=%zu rss_before_kib=%ld rss_after_kib=%ld bytes_per_conn=%.0f\n",
-              fds.size(), before, after,
+  std::printf("idle conns=%zu exchanges=%u rss_before_kib=%ld rss_after_kib=%ld "
+              "bytes_per_conn=%.0f\n",
+              fds.size(), exchanges, before, after,
               fds.empty() ? 0.0 : static_cast<double>(after - before) * 1024 / static_cast<double>(fds.size()));
   return fds.size() == conns ? 0 : 1;
 }
@@ -453,6 +470,9 @@ int main(int argc, char** argv) {
   add_target(idle);
   idle->add_option("--conns", conns)->check(CLI::Range(1u, 20000u));
   idle->add_option("--pid", pid, "Process whose memory is measured")->required();
+  unsigned exchanges = 0;
+  idle->add_option("--exchanges", exchanges, "64-byte exchanges per connection before it idles")
+      ->check(CLI::Range(0u, 10000u));
   CLI11_PARSE(app, argc, argv);
 
   Target t{ip, port};
@@ -461,5 +481,5 @@ int main(int argc, char** argv) {
   if (echo->parsed()) return run_echo(t, conns, seconds);
   if (lat->parsed()) return run_latency(t, count, size);
   if (cps->parsed()) return run_cps(t, parallel, seconds, close_by == "rst");
-  return run_idle(t, conns, pid);
+  return run_idle(t, conns, pid, exchanges);
 }

@@ -29,33 +29,33 @@ RelayChoice choose_relay(Mode requested, [[maybe_unused]] const SockmapSettings&
   if (requested == Mode::Copy)
     return {std::make_shared<relay::CopyRelay>(), "configured relay = copy"};
   if (requested == Mode::Splice) return userspace_relay(requested, k);
-  // Auto copies, and gives the kernel only the connections whose small reads prove them
-  // interactive: each such read is a wake-up the kernel's redirect spares, and it answers in
-  // half the time (README, `relay = "auto"`). Copy, not splice, for the rest: with buffers that
-  // fit a core's L1 data cache (relay.h) it cost the whole machine less CPU per GiB than
-  // splice(2) and the kernel relay on one connection, upload and echo alike, and beat nginx and
-  // HAProxy in every row; likely because spliced pages stay referenced until the far end has
-  // read them, so the sender cannot reuse its pages. Splice led at eight connections in one run
-  // of two. No bytes threshold: a bulk stream stays on copy.
-  const bool automatic = requested == Mode::Auto;
-  RelayChoice fallback = automatic ? RelayChoice{std::make_shared<relay::CopyRelay>(),
-                                                 "copy: less CPU per GiB than splice(2)"}
-                                   : userspace_relay(requested, k);
+  if (requested == Mode::Auto) {
+    // The kernel relay is opt-in: exact and bounded on 6.1 and 6.18, but copy and splice led it
+    // in the bench at one connection, upload and echo alike (each pause walks the kernel's TCP
+    // hash table and waits for the daemon to put the source back; README, "How the sockmap
+    // relay pauses"). It answers an interactive connection in half the time, but once handed
+    // off an idle connection holds about 7.5 KB of the daemon's memory, not 2 KB, and a ticker
+    // of its own (README, `relay = "auto"`).
+    // Copy, not splice: with buffers that fit a core's L1 data cache (relay.h) it cost the
+    // whole machine less CPU per GiB than splice(2) on one connection, upload and echo, and
+    // beat nginx and HAProxy in every row; likely because spliced pages stay referenced until
+    // the far end has read them, so the sender cannot reuse its pages. Splice led at eight
+    // connections in one run of two (README, `relay = "auto"`).
+    return {std::make_shared<relay::CopyRelay>(),
+            "sockmap only when configured (relay = \"sockmap\"); copy: less CPU per GiB than "
+            "splice(2) on one connection"};
+  }
   // Sockmap: the kernel relay when the kernel has what its programs need and they load and
-  // attach here. Connections it does not take run on the userspace relay picked above.
+  // attach here. Connections it cannot hand off run on the userspace relay picked the same way.
+  RelayChoice fallback = userspace_relay(requested, k);
   std::string why_not = KernelFeatures::missing(k.sockmap_relay);
 #ifdef SNIGATE_RELAY_SOCKMAP
   if (why_not.empty()) {
-    const relay::HandoffProof proof{
-        .bytes = automatic ? relay::HandoffProof::kNever : sockmap.handoff_after,
-        .small_reads = relay::HandoffProof::kDefaultSmallReads};
+    const relay::HandoffProof proof{.bytes = sockmap.handoff_after,
+                                    .small_reads = relay::HandoffProof::kDefaultSmallReads};
     if (auto relay = relay::SockmapRelay::create(fallback.relay, &why_not,
                                                  {.inflight_cap = sockmap.queue_limit}, proof))
-      return {relay, automatic ? "copy first, the kernel for connections that prove "
-                                 "interactive (" +
-                                     std::to_string(proof.small_reads) + " reads in a row under " +
-                                     std::to_string(relay::HandoffProof::kSmallRead) + " B)"
-                               : "configured relay = sockmap"};
+      return {relay, "configured relay = sockmap"};
   }
 #else
   why_not = "built without BPF (SNIGATE_BPF=OFF)";

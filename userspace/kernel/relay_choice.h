@@ -21,14 +21,14 @@ struct SockmapSettings {
   // to userspace flow control (relay_abi.h).
   std::uint64_t queue_limit = 0;
   // sockmap_handoff_after: bytes either direction moves by copy before the kernel takes the
-  // connection under relay = "sockmap" (sockmap_relay.h, step 0); 0 at once.
+  // connection, unless it proves interactive first (sockmap_relay.h, step 0); 0 at once.
   std::uint64_t handoff_after = 0;
   bool operator==(const SockmapSettings&) const = default;
 };
 
-// auto: copy, and sockmap for connections that prove interactive where this kernel can run it
-// (relay_choice.cpp says why). An explicit mode that this kernel cannot do falls back sockmap,
-// splice, copy, and the reason names the missing piece. Logs nothing.
+// auto: copy (splice and sockmap only when configured: relay_choice.cpp says why). An
+// explicit mode that this kernel cannot do falls back sockmap, splice, copy, and the reason
+// names the missing piece. Logs nothing.
 RelayChoice choose_relay(relay::Mode requested, const SockmapSettings& sockmap,
                          const KernelFeatures& kernel);
 

@@ -522,12 +522,12 @@ TEST_P(RelayVmSockmap, HandedOffAfterACopiedStartBytesExact) {
   expect_no_leftovers();
 }
 
-// relay = "auto"'s proof (relay_choice.cpp): no bytes threshold, small reads in a row. Over
-// veth and loopback, IPv4 and IPv6, connections that ask and answer in small messages go to
-// the kernel after 16 exchanges, one with 10 exchanges stays on copy, and a full-speed echo
-// stream over loopback, whose reads fill the buffer, stays on copy; every byte comes back
-// once, in order.
-TEST_P(RelayVmSockmap, AutoHandsInteractiveConnectionsToTheKernelAndKeepsBulkOnCopy) {
+// The proof by small reads alone (HandoffProof, copy_relay.h; no bytes threshold). Over veth
+// and loopback, IPv4 and IPv6, connections that ask and answer in small messages go to the
+// kernel after 16 exchanges, one with 10 exchanges stays on copy, and a full-speed echo stream
+// over loopback, whose reads fill the buffer, stays on copy; every byte comes back once, in
+// order.
+TEST_P(RelayVmSockmap, SmallReadsInARowHandInteractiveConnectionsOffBulkStaysOnCopy) {
   for (Link link : {Link::Veth, Link::Loopback}) {
     SCOPED_TRACE(link == Link::Veth ? "veth" : "loopback");
     std::string why;
