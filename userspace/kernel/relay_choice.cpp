@@ -33,9 +33,9 @@ RelayChoice choose_relay(Mode requested, [[maybe_unused]] const SockmapSettings&
     // The kernel relay is opt-in: exact and bounded on 6.1 and 6.18, but copy and splice led it
     // in the bench at one connection, upload and echo alike (each pause walks the kernel's TCP
     // hash table and waits for the daemon to put the source back; README, "How the sockmap
-    // relay pauses"). It answers an interactive connection in half the time, but once handed
-    // off an idle connection holds about 7.5 KB of the daemon's memory, not 2 KB, and a ticker
-    // of its own (README, `relay = "auto"`).
+    // relay pauses"). It answers an interactive connection sooner, but once handed off an
+    // idle connection holds about 7.5 KB of the daemon's memory, not 2 KB, and a ticker of its
+    // own (README, "Under relay = \"sockmap\"").
     // Copy, not splice: with buffers that fit a core's L1 data cache (relay.h) it cost the
     // whole machine less CPU per GiB than splice(2) on one connection, upload and echo, and
     // beat nginx and HAProxy in every row; likely because spliced pages stay referenced until

@@ -11,9 +11,8 @@ namespace snigate::relay {
 // When a copied connection has proven worth handing to the kernel (start_then): once either
 // direction has moved `bytes`, or once `small_reads` reads in a row, either way, each found
 // less than kSmallRead. Such a read paid a wake-up and two system calls for a page or less, a
-// request or an answer that the kernel's redirect delivers in half the time (README, "Under
-// relay = \"sockmap\""); a bulk stream's reads fill the buffer, and there copy costs less CPU
-// per byte.
+// request or an answer that the kernel's redirect delivers sooner (README, "Under relay =
+// \"sockmap\""); a bulk stream's reads fill the buffer, and there copy costs less CPU per byte.
 struct HandoffProof {
   static constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
   static constexpr std::size_t kSmallRead = 4096;
