@@ -1,6 +1,7 @@
 // The descriptor budget's arithmetic (daemon/fd_budget.h): 2 descriptors per connection in
 // every relay, plus 2 per pipe of the splice relay's bounded pool under a relay that splices
-// (splice, and sockmap where splice is its fallback), all within what the limit leaves after the daemon's own reserve.
+// (splice, and sockmap where splice is its fallback), all within what the limit leaves after
+// the daemon's own reserve.
 #include <gtest/gtest.h>
 
 #include "daemon/fd_budget.h"
