@@ -311,22 +311,28 @@ double percentile(std::vector<double>& v, double p) {
   return v[k];
 }
 
+// Sends `buf` to an echo peer and reads its echo back into it; false when the echo did not
+// come back whole.
+bool round_trip(int fd, std::span<char> buf) {
+  if (send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(buf.size()))
+    return false;
+  for (std::size_t got = 0; got < buf.size();) {
+    ssize_t n = recv(fd, buf.data() + got, buf.size() - got, 0);
+    if (n <= 0) return false;
+    got += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
 int run_latency(const Target& t, unsigned count, std::size_t size) {
   int fd = dial(t, "echo");
   if (fd < 0) return std::printf("latency failed=connect\n"), 1;
-  std::vector<char> req(size, 'q'), resp(size);
+  std::vector<char> buf(size, 'q');
   std::vector<double> us;
   us.reserve(count);
   for (unsigned i = 0; i < count; ++i) {
     auto t0 = Clock::now();
-    if (send(fd, req.data(), size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) break;
-    std::size_t got = 0;
-    while (got < size) {
-      ssize_t n = recv(fd, resp.data() + got, size - got, 0);
-      if (n <= 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    if (got < size) break;
+    if (!round_trip(fd, buf)) break;
     us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   close(fd);
@@ -383,18 +389,6 @@ long rss_kib(int pid) {
   return -1;
 }
 
-// One request of 64 B and its echo; false when the echo did not come back whole.
-bool exchange(int fd) {
-  char buf[64] = {};
-  if (send(fd, buf, sizeof buf, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof buf)) return false;
-  for (std::size_t got = 0; got < sizeof buf;) {
-    ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
-    if (n <= 0) return false;
-    got += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 // `exchanges` > 0: each connection first makes that many exchanges of 64 B with the echo sink,
 // as an HTTP/2 or WebSocket client does before it idles, and then holds.
 int run_idle(const Target& t, unsigned conns, int pid, unsigned exchanges) {
@@ -404,8 +398,9 @@ int run_idle(const Target& t, unsigned conns, int pid, unsigned exchanges) {
     int fd = dial(t, exchanges ? "echo" : "idle");
     if (fd < 0) break;
     fds.push_back(fd);
+    char request[64] = {};
     for (unsigned k = 0; k < exchanges; ++k)
-      if (!exchange(fd)) return std::printf("idle failed=exchange\n"), 1;
+      if (!round_trip(fd, request)) return std::printf("idle failed=exchange\n"), 1;
   }
   std::this_thread::sleep_for(1s);  // let the target finish each preread and upstream connect
   const long after = rss_kib(pid);
