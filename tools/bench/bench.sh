@@ -7,6 +7,9 @@
 # Every client connection opens with a TLS ClientHello, so each relay but floor routes it by SNI.
 # Usage: tools/bench/bench.sh [BUILD_DIR]   (env: MODES (default "sockmap splice copy auto"),
 # PEERS (default "nginx haproxy floor"), REPEAT, SECONDS_EACH, IDLE_CONNS (default 5000),
+# IDLE_EXCHANGES (default 20: the 64-byte exchanges each idle connection makes before it holds,
+# as HTTP/2 and WebSocket clients do; enough to hand it to the kernel under relay = "sockmap"
+# and "auto"; 0 for connections that never sent a byte past the ClientHello),
 # ONLY_IDLE=1 (the idle-memory row alone), SNIGATED_WORKERS ([daemon] workers; default 1, like
 # nginx's one worker and HAProxy's one thread), SOCKMAP_QUEUE_LIMIT: snigated's [daemon]
 # sockmap_queue_limit, e.g. 1099511627776 to measure the kernel path alone,
@@ -37,6 +40,7 @@ peers=${PEERS-nginx haproxy floor}  # PEERS="" runs no peer
 repeat=${REPEAT:-3}
 secs=${SECONDS_EACH:-3}
 idle_conns=${IDLE_CONNS:-5000}
+idle_exchanges=${IDLE_EXCHANGES:-20}
 defer=${DEFER_ACCEPT:-1}
 ip=127.0.3.1
 for bin in "$load" "$snigated"; do
@@ -346,7 +350,8 @@ cost_row() {  # cost_row LABEL FILE-SUFFIX
 # allocator reuses their freed memory and the RSS growth reads too low (0 was seen).
 [[ -n ${THROUGHPUT_ONLY:-} ]] ||
 for c in "${columns[@]}"; do
-  load_run "$c" idle --port "${port[$c]}" --conns "$idle_conns" --pid "${mem_pid[$c]}" |
+  load_run "$c" idle --port "${port[$c]}" --conns "$idle_conns" --pid "${mem_pid[$c]}" \
+    --exchanges "$idle_exchanges" |
     field bytes_per_conn | median >"$work/$c.idle"
 done
 title() {
@@ -357,7 +362,7 @@ title() {
   echo "${notes_line//;/; }"
   printf "%-${label_width}s" metric; for c in "${columns[@]}"; do printf " %${cell_width}s" "$c"; done; echo
 }
-idle_label="memory per idle conn (B RSS, $idle_conns conns)"
+idle_label="memory per idle conn (B, $idle_conns x $idle_exchanges exch.)"
 if [[ ${ONLY_IDLE:-} == 1 ]]; then
   title "idle row alone: $idle_conns connections held per column, each on a fresh process"
   row "$idle_label" idle

@@ -2,13 +2,7 @@
 
 #include <sys/socket.h>
 
-#include <algorithm>
-#include <optional>
-#include <vector>
-
-#include <boost/asio/execution_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "net/ready_wait.h"
 
@@ -16,86 +10,6 @@ namespace snigate::relay::detail {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-using namespace std::chrono_literals;
-
-// The idle timeout of every flow on one event loop: a timer that ticks while flows are
-// listed and ends those whose last activity is older than their timeout. It fires between
-// idle_timeout and idle_timeout plus a tick (a quarter of the shortest timeout, within
-// 10 ms..1 s) after the last byte.
-class IdleSweep final : public asio::execution_context::service {
- public:
-  static inline asio::execution_context::id id;
-  explicit IdleSweep(asio::execution_context& context) : service(context) {}
-
-  void add(Flow& flow, const asio::any_io_executor& ex) {
-    flow.sweep_ = this;
-    flow.next_ = head_;
-    if (head_) head_->prev_ = &flow;
-    head_ = &flow;
-    if (!timer_ && !shut_down_) timer_.emplace(ex);
-    if (auto tick = tick_for(flow.options().idle_timeout); !armed_ || tick < tick_) arm(tick);
-  }
-
-  void remove(Flow& flow) {
-    if (flow.prev_)
-      flow.prev_->next_ = flow.next_;
-    else
-      head_ = flow.next_;
-    if (flow.next_) flow.next_->prev_ = flow.prev_;
-    flow.prev_ = flow.next_ = nullptr;
-    flow.sweep_ = nullptr;
-    // Nothing to watch: no pending wait keeps the event loop running.
-    if (!head_ && timer_ && armed_) {
-      armed_ = false;
-      ++generation_;
-      timer_->cancel();
-    }
-  }
-
- private:
-  static std::chrono::milliseconds tick_for(std::chrono::milliseconds idle_timeout) {
-    return std::clamp<std::chrono::milliseconds>(idle_timeout / 4, 10ms, 1000ms);
-  }
-
-  void shutdown() override {
-    shut_down_ = true;
-    timer_.reset();
-  }
-
-  void arm(std::chrono::milliseconds tick) {
-    if (!timer_) return;
-    tick_ = tick;
-    armed_ = true;
-    ++generation_;
-    timer_->expires_after(tick);
-    timer_->async_wait([this, generation = generation_](const error_code& ec) {
-      // A wait replaced by a shorter one, or cancelled, is not this sweep's.
-      if (ec || shut_down_ || generation != generation_) return;
-      armed_ = false;
-      sweep();
-    });
-  }
-
-  void sweep() {
-    const auto now = std::chrono::steady_clock::now();
-    std::vector<std::shared_ptr<Flow>> expired;
-    auto tick = 1000ms;
-    for (Flow* f = head_; f; f = f->next_) {
-      const auto timeout = f->options().idle_timeout;
-      tick = std::min(tick, tick_for(timeout));
-      if (now - f->last_activity_ >= timeout) expired.push_back(f->shared_from_this());
-    }
-    for (auto& f : expired) f->idle_expired();
-    if (head_) arm(tick);
-  }
-
-  Flow* head_ = nullptr;
-  std::optional<asio::steady_timer> timer_;
-  std::chrono::milliseconds tick_{1000};
-  std::uint64_t generation_ = 0;
-  bool armed_ = false;
-  bool shut_down_ = false;
-};
 
 Flow::Flow(tcp::socket& client, tcp::socket& upstream, const Options& options,
            Counters& counters, Relay::Done done)
@@ -105,9 +19,7 @@ Flow::Flow(tcp::socket& client, tcp::socket& upstream, const Options& options,
       done_(std::move(done)),
       last_activity_(std::chrono::steady_clock::now()) {}
 
-Flow::~Flow() {
-  if (sweep_) sweep_->remove(*this);
-}
+Flow::~Flow() = default;
 
 void Flow::start() {
   // Reads, writes and splices on a blocking socket would block the event loop. asio's user
@@ -118,8 +30,7 @@ void Flow::start() {
     error_code ignored;
     if (!s->non_blocking()) s->non_blocking(true, ignored);
   }
-  auto ex = dir_[0].from->get_executor();
-  asio::use_service<IdleSweep>(asio::query(ex, asio::execution::context)).add(*this, ex);
+  list(dir_[0].from->get_executor());
   // A source known empty (the session's preread proved the client's) waits at once; any
   // other is read now, which moves what it has (the upstream's answer may be in already) or
   // proves it empty. Read here rather than from a posted handler: the post cost 87 B of RSS
@@ -217,7 +128,7 @@ bool Flow::leaving(int d) {
     return true;
   }
   left_ = true;
-  if (sweep_) sweep_->remove(*this);
+  unlist();
   for (int side : {kClientToUpstream, kUpstreamToClient}) release(side, true);
   // The other direction may wait to read: that wait goes, so nothing of this flow reads
   // either socket again. Both sockets, as either is one direction's source.
@@ -252,7 +163,7 @@ void Flow::failed(bool client_side, const error_code& ec) {
   }
 }
 
-void Flow::idle_expired() {
+void Flow::swept_end() {
   if (!ending_.finish(End::IdleTimeout)) return;
   close_both({});
   end();
@@ -272,7 +183,7 @@ void Flow::close_both(const Ending::Close& close) {
 }
 
 void Flow::end() {
-  if (sweep_) sweep_->remove(*this);
+  unlist();
   for (int d : {kClientToUpstream, kUpstreamToClient}) release(d, dir_[d].held == 0);
   // Moved out first: what it holds (the caller's connection) goes when it returns.
   auto done = std::move(done_);

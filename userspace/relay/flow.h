@@ -20,13 +20,12 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "relay/ending.h"
+#include "relay/idle_sweep.h"
 #include "relay/relay.h"
 
 namespace snigate::relay::detail {
 
-class IdleSweep;
-
-class Flow : public std::enable_shared_from_this<Flow> {
+class Flow : public Swept, public std::enable_shared_from_this<Flow> {
  public:
   Flow(tcp::socket& client, tcp::socket& upstream, const Options& options, Counters& counters,
        Relay::Done done);
@@ -71,8 +70,6 @@ class Flow : public std::enable_shared_from_this<Flow> {
   virtual void leave(Relay::Done /*done*/) {}
 
  private:
-  friend class IdleSweep;
-
   struct Direction {
     tcp::socket* from;
     tcp::socket* to;
@@ -98,7 +95,13 @@ class Flow : public std::enable_shared_from_this<Flow> {
   void pump_soon(int d);
   void eof(int d);
   void failed(bool client_side, const boost::system::error_code& ec);
-  void idle_expired();
+  std::chrono::milliseconds idle_timeout() const override { return options_.idle_timeout; }
+  bool due(std::chrono::steady_clock::time_point now) override {
+    return now - last_activity_ >= options_.idle_timeout;
+  }
+  // The idle timeout.
+  void swept_end() override;
+  std::shared_ptr<void> hold() override { return shared_from_this(); }
   void close_both(const Ending::Close& close);
   // The connection has ended: give everything back and tell the caller.
   void end();
@@ -109,9 +112,6 @@ class Flow : public std::enable_shared_from_this<Flow> {
   Ending ending_;
   bool left_ = false;  // leave() took the connection on
   std::chrono::steady_clock::time_point last_activity_;
-  IdleSweep* sweep_ = nullptr;  // while listed for the idle timeout
-  Flow* prev_ = nullptr;        // the sweep's list
-  Flow* next_ = nullptr;
 };
 
 // Starts a flow of type F (a Flow) on the two sockets; `extra` goes on to F's constructor.

@@ -11,11 +11,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "relay/ending.h"
+#include "relay/idle_sweep.h"
 #include "relay_sockmap/tcp_accounting.h"
 
 namespace snigate::relay::sockmap {
@@ -41,45 +41,25 @@ void store(__u32& v, std::uint32_t x) {
 
 error_code errno_code(int err) { return error_code(err, boost::system::system_category()); }
 
-// One handed-off connection: a watcher per direction and an idle ticker.
-class Handoff {
+// One handed-off connection. Between events it holds no coroutine frame and no timer: a
+// readiness wait per socket, and its place on the event loop's idle sweep, which also keeps
+// the counters live. An event on a side runs that side's watcher (watch()) until the
+// direction is back in the kernel's hands, or to its end.
+class Handoff final : public detail::Swept, public std::enable_shared_from_this<Handoff> {
  public:
   Handoff(Kernel& kernel, std::uint32_t slot, tcp::socket& client, tcp::socket& upstream,
-          const Options& options, Counters& counters)
+          const Options& options, Counters& counters, Relay::Done ended)
       : kernel_(kernel),
         slot_(slot),
         socks_{&client, &upstream},
         options_(options),
         counters_(counters),
         base_{counters.client_to_upstream.load(), counters.upstream_to_client.load()},
-        ticker_(client.get_executor()),
-        wake_(client.get_executor()) {}
+        ended_(std::move(ended)) {}
 
-  asio::awaitable<Result> run() {
-    auto ex = co_await asio::this_coro::executor;
-    auto on_done = [this](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-          if (!ending_.ended()) close_both(false, false);
-          finish(End::Error, x.what());
-        }
-      }
-      --running_;
-      wake_.cancel();
-    };
-    running_ = 3;
-    asio::co_spawn(ex, watch(kClient), on_done);
-    asio::co_spawn(ex, watch(kUpstream), on_done);
-    asio::co_spawn(ex, tick(), on_done);
-    while (running_ > 0) {
-      wake_.expires_at(asio::steady_timer::time_point::max());
-      error_code ec;
-      co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-    sync_counters();
-    co_return ending_.result();
+  void start() {
+    list(sock(kClient).get_executor());
+    for (int side : {kClient, kUpstream}) wait(side);
   }
 
   // Counters are the session's running totals (it counts the replayed preread itself):
@@ -96,8 +76,50 @@ class Handoff {
   snigate_relay_dir& dir(int side) { return kernel_.conn(slot_).dir[side]; }
   tcp::socket& sock(int side) { return *socks_[side]; }
 
-  // Readiness without losing an edge: the socket may have become ready before this wait
-  // (asio's epoll registration is edge-triggered), so ask poll(2) first.
+  // Waits until `side` has something to say (bytes while paused, a FIN, a reset), then runs
+  // its watcher. Readiness without losing an edge: the socket may have become ready before
+  // this wait (asio's epoll registration is edge-triggered), so ask poll(2) first.
+  void wait(int side) {
+    pollfd p{sock(side).native_handle(), POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) > 0) return run_watch(side);
+    sock(side).async_wait(tcp::socket::wait_read,
+                          [self = shared_from_this(), side](const error_code& ec) {
+                            if (self->ending_.ended()) return self->stopped();
+                            if (ec) {
+                              self->failed(side, ec);
+                              return self->stopped();
+                            }
+                            self->run_watch(side);
+                          });
+  }
+
+  // Runs watch(side): waits again when it gives the direction back to the kernel.
+  void run_watch(int side) {
+    asio::co_spawn(sock(side).get_executor(), watch(side),
+                   [self = shared_from_this(), side](std::exception_ptr e, bool again) {
+                     if (e) {
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& x) {
+                         if (!self->ending_.ended()) self->close_both(false, false);
+                         self->finish(End::Error, x.what());
+                       }
+                     }
+                     if (again && !self->ending_.ended()) return self->wait(side);
+                     self->stopped();
+                   });
+  }
+
+  // A side's watch has stopped for good: once both have, the connection has ended.
+  void stopped() {
+    if (++stopped_ < 2) return;
+    unlist();
+    sync_counters();
+    auto ended = std::move(ended_);
+    ended(ending_.result());
+  }
+
+  // Readiness inside a watcher, as wait() has it.
   asio::awaitable<error_code> ready(int side, tcp::socket::wait_type type) {
     pollfd p{sock(side).native_handle(),
              static_cast<short>(type == tcp::socket::wait_read ? POLLIN | POLLRDHUP : 0), 0};
@@ -157,12 +179,13 @@ class Handoff {
                      std::chrono::microseconds(2000));
   }
 
-  // One direction, from `side` to its peer. The program relays while the source is in
-  // `sources`; this sees the FIN, an error, and the end of a pause: a source taken out of
-  // `sources` (DETACHED) that has bytes waiting in its receive queue goes back in once the
-  // peer has room, and the verdict is run over what waited. One that got its FIN meanwhile
-  // cannot go back: this copies the rest in userspace.
-  asio::awaitable<void> watch(int side) {
+  // One direction, from `side` to its peer, once its source has shown something. The program
+  // relays while the source is in `sources`; this sees the FIN, an error, and the end of a
+  // pause: a source taken out of `sources` (DETACHED) that has bytes waiting in its receive
+  // queue goes back in once the peer has room, and the verdict is run over what waited. One
+  // that got its FIN meanwhile cannot go back: this copies the rest in userspace. True when
+  // the direction is in the kernel's hands again, with nothing left to see: wait() again.
+  asio::awaitable<bool> watch(int side) {
     auto& src = sock(side);
     auto& dst = sock(side ^ 1);
     auto& d = dir(side);
@@ -171,36 +194,42 @@ class Handoff {
     std::unique_ptr<char[]> buffer;  // only once this copies
     std::size_t size = 0;
     for (;;) {
-      error_code ec = co_await ready(side, tcp::socket::wait_read);
-      if (ending_.ended()) co_return;
-      if (ec) co_return failed(side, ec);
+      if (ending_.ended()) co_return false;
       if (in_kernel) {
         char byte;
         ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n == 0) break;  // the FIN, every byte before it verdicted
         if (n < 0) {
-          if (errno == EAGAIN || errno == EINTR) continue;
-          co_return failed(side, errno_code(errno));
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN) co_return true;
+          failed(side, errno_code(errno));
+          co_return false;
         }
         // Unread bytes: the verdict takes every skb while the source is in `sources`, so
         // this is a pause (the iterator set DETACHED under the socket lock this peek took
         // after it). Checked all the same, and never read while the kernel may relay.
         if (load(d.state) != SNIGATE_RELAY_DETACHED) {
-          if (!co_await pause(side, 1ms)) co_return;
+          if (!co_await pause(side, 1ms)) co_return false;
           continue;
         }
-        if (!co_await room(side)) co_return;
+        if (!co_await room(side)) co_return false;
         store(d.woken, 0u);
         store(d.state, static_cast<std::uint32_t>(SNIGATE_RELAY_RUNNING));
         if (kernel_.attach_source(fd, slot_, side)) {
           kick_verdict(fd);  // what waited is verdicted now, not when more arrives
-          continue;
+          co_return true;
         }
         // Not ESTABLISHED any more: the FIN came while paused. Copy the rest, after every
         // redirected byte, which the drained() before each write makes sure of.
         store(d.state, static_cast<std::uint32_t>(SNIGATE_RELAY_DETACHED));
         in_kernel = false;
         continue;
+      }
+      error_code ec = co_await ready(side, tcp::socket::wait_read);
+      if (ending_.ended()) co_return false;
+      if (ec) {
+        failed(side, ec);
+        co_return false;
       }
       if (!buffer) {
         size = read_size(src);
@@ -210,62 +239,72 @@ class Handoff {
       if (n == 0) break;
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) continue;
-        co_return failed(side, errno_code(errno));
+        failed(side, errno_code(errno));
+        co_return false;
       }
-      if (!co_await drained(side)) co_return;
+      if (!co_await drained(side)) co_return false;
       co_await asio::async_write(dst, asio::buffer(buffer.get(), static_cast<std::size_t>(n)),
                                  asio::redirect_error(asio::use_awaitable, ec));
-      if (ending_.ended()) co_return;
-      if (ec) co_return failed(side ^ 1, ec);
+      if (ending_.ended()) co_return false;
+      if (ec) {
+        failed(side ^ 1, ec);
+        co_return false;
+      }
       store(d.user_bytes, load(d.user_bytes) + static_cast<std::uint64_t>(n));
     }
     buffer.reset();
     // FIN from src: pass it on once the peer has every byte, keep the other way open.
-    if (!co_await drained(side)) co_return;
+    if (!co_await drained(side)) co_return false;
     error_code ignored;
     dst.shutdown(tcp::socket::shutdown_send, ignored);
-    if (++directions_done_ == 2) co_return finish(End::Clean);
+    if (++directions_done_ == 2) {
+      finish(End::Clean);
+      co_return false;
+    }
     // src now only reads EOF; keep watching it for a reset while the peer still sends.
     for (;;) {
       error_code ec = co_await ready(side, tcp::socket::wait_error);
-      if (ending_.ended() || directions_done_ == 2) co_return;
-      if (ec) co_return failed(side, ec);
-      if (int err = pending_error(src.native_handle()); err != 0)
-        co_return failed(side, errno_code(err));
+      if (ending_.ended() || directions_done_ == 2) co_return false;
+      if (ec) {
+        failed(side, ec);
+        co_return false;
+      }
+      if (int err = pending_error(src.native_handle()); err != 0) {
+        failed(side, errno_code(err));
+        co_return false;
+      }
       // Hang-up without an error: the other direction is finishing; do not spin on it.
-      if (!co_await pause(side, 10ms)) co_return;
+      if (!co_await pause(side, 10ms)) co_return false;
     }
   }
 
-  // Idle timeout and live counters from the kernel's counts, without touching the payload.
-  asio::awaitable<void> tick() {
-    const auto idle = options_.idle_timeout;
-    const auto interval = std::clamp<std::chrono::milliseconds>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(idle / 4), 10ms, 1000ms);
-    auto& c = kernel_.conn(slot_);
-    auto total = [&c] {
-      std::uint64_t t = 0;
-      for (auto& d : c.dir) t += load(d.redirected) + load(d.user_bytes);
-      return t;
-    };
-    std::uint64_t last = total();
-    auto last_change = std::chrono::steady_clock::now();
-    while (!ending_.ended()) {
-      ticker_.expires_after(interval);
-      error_code ec;
-      co_await ticker_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (ending_.ended()) co_return;
-      sync_counters();
-      if (broken()) co_return;
-      auto now = std::chrono::steady_clock::now();
-      if (std::uint64_t t = total(); t != last) {
-        last = t;
-        last_change = now;
-      } else if (now - last_change >= idle) {
-        finish(End::IdleTimeout);
-        close_both(false, false);
-      }
+  // The sweep's tick: live counters from the kernel's counts, then whether a direction broke
+  // or the idle timeout has passed, without touching the payload.
+  std::chrono::milliseconds idle_timeout() const override { return options_.idle_timeout; }
+  bool due(std::chrono::steady_clock::time_point now) override {
+    if (ending_.ended()) return false;
+    sync_counters();
+    for (int side : {kClient, kUpstream})
+      if (std::atomic_ref<__u32>(dir(side).broken).load(std::memory_order_acquire)) return true;
+    if (const std::uint64_t t = total(); t != last_total_) {
+      last_total_ = t;
+      last_change_ = now;
+      return false;
     }
+    return now - last_change_ >= options_.idle_timeout;
+  }
+  void swept_end() override {
+    if (ending_.ended() || broken()) return;
+    finish(End::IdleTimeout);
+    close_both(false, false);
+  }
+  std::shared_ptr<void> hold() override { return shared_from_this(); }
+
+  // Bytes moved either way since the handoff.
+  std::uint64_t total() {
+    std::uint64_t t = 0;
+    for (auto& d : kernel_.conn(slot_).dir) t += load(d.redirected) + load(d.user_bytes);
+    return t;
   }
 
   // A direction the program could not relay exactly once (relay_abi.h) drops every byte from
@@ -282,16 +321,12 @@ class Handoff {
     return false;
   }
 
-  void finish(End end, std::string detail = {}) {
-    if (ending_.finish(end, std::move(detail))) ticker_.cancel();
-  }
+  void finish(End end, std::string detail = {}) { ending_.finish(end, std::move(detail)); }
 
   // The rules every relay shares (ending.h): a reset is passed on as a reset.
   void failed(int side, const error_code& ec) {
-    if (auto close = ending_.failed(side == kClient, ec)) {
-      ticker_.cancel();
+    if (auto close = ending_.failed(side == kClient, ec))
       close_both(close->reset_client, close->reset_upstream);
-    }
   }
 
   void close_both(bool reset_client, bool reset_upstream) {
@@ -325,20 +360,21 @@ class Handoff {
   const Options& options_;
   Counters& counters_;
   const std::uint64_t base_[2];  // counters_ at the handoff
-  asio::steady_timer ticker_;
-  asio::steady_timer wake_;
-  int running_ = 0;
+  Relay::Done ended_;
+  std::uint64_t last_total_ = total();
+  std::chrono::steady_clock::time_point last_change_ = std::chrono::steady_clock::now();
+  int stopped_ = 0;  // sides whose watch has stopped for good
   int directions_done_ = 0;
   Ending ending_;
 };
 
 }  // namespace
 
-asio::awaitable<Result> watch_handoff(Kernel& kernel, std::uint32_t slot, tcp::socket& client,
-                                      tcp::socket& upstream, const Options& options,
-                                      Counters& counters) {
-  Handoff handoff(kernel, slot, client, upstream, options, counters);
-  co_return co_await handoff.run();
+void watch_handoff(Kernel& kernel, std::uint32_t slot, tcp::socket& client,
+                   tcp::socket& upstream, const Options& options, Counters& counters,
+                   Relay::Done ended) {
+  std::make_shared<Handoff>(kernel, slot, client, upstream, options, counters, std::move(ended))
+      ->start();
 }
 
 }  // namespace snigate::relay::sockmap

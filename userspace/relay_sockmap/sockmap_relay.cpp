@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -85,17 +86,63 @@ void SockmapRelay::start(tcp::socket& client, tcp::socket& upstream, const Optio
 
 void SockmapRelay::take_over(tcp::socket& client, tcp::socket& upstream, const Options& options,
                              Counters& counters, Done done) {
-  spawn(client.get_executor(), hand_off(client, upstream, options, counters), std::move(done));
+  asio::co_spawn(
+      client.get_executor(), prepare(client, upstream, counters),
+      [this, &client, &upstream, &options, &counters, done = std::move(done)](
+          std::exception_ptr e, Prepared p) mutable {
+        if (e) {
+          Result result{End::Error, {}};
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& x) {
+            result.detail = x.what();
+          }
+          error_code ignored;
+          client.close(ignored);
+          upstream.close(ignored);
+          return done(std::move(result));
+        }
+        switch (p.next) {
+          case Prepared::Next::Aborted:
+            return done(Result{End::Aborted, {}});
+          case Prepared::Next::Fallback:
+            return fallback_->start(client, upstream, options, counters, std::move(done));
+          case Prepared::Next::Watch:
+            break;
+        }
+        sockmap::watch_handoff(
+            *kernel_, p.slot, client, upstream, options, counters,
+            [this, p, &client, &upstream, done = std::move(done)](Result result) {
+              if (result.end == End::Clean) {
+                // Every byte is in the send queues: the caller's close must let TCP deliver
+                // them.
+                error_code ignored;
+                client.set_option(tcp::socket::linger(false, 0), ignored);
+                upstream.set_option(tcp::socket::linger(false, 0), ignored);
+              }
+              forget(p);
+              done(std::move(result));
+            });
+      });
 }
 
-asio::awaitable<Result> SockmapRelay::hand_off(tcp::socket& client, tcp::socket& upstream,
-                                               const Options& options, Counters& counters) {
+void SockmapRelay::forget(const Prepared& p) {
+  kernel_->remove(p.slot, kClient);
+  kernel_->remove(p.slot, kUpstream);
+  for (auto cookie : p.cookies)
+    if (cookie) kernel_->unindex(cookie);
+  kernel_->release(p.slot);
+}
+
+asio::awaitable<SockmapRelay::Prepared> SockmapRelay::prepare(tcp::socket& client,
+                                                              tcp::socket& upstream,
+                                                              Counters& counters) {
   // Closed between the copy's end and this (a ban, a stop): nothing is left to relay.
   if (!client.is_open() || !upstream.is_open()) {
     error_code ignored;
     client.close(ignored);
     upstream.close(ignored);
-    co_return Result{End::Aborted, {}};
+    co_return Prepared{};
   }
   const int fds[2] = {client.native_handle(), upstream.native_handle()};
   auto slot = kernel_->acquire();
@@ -103,7 +150,7 @@ asio::awaitable<Result> SockmapRelay::hand_off(tcp::socket& client, tcp::socket&
     spdlog::debug("relay: sockmap slots exhausted, connection runs on {}",
                   to_string(fallback_->mode()));
     counters.fallback = Fallback::SlotsExhausted;
-    co_return co_await fallback_->run(client, upstream, options, counters);
+    co_return Prepared{Prepared::Next::Fallback};
   }
   for (int side : {kClient, kUpstream}) {
     auto moved = co_await move_unread(side == kClient ? client : upstream,
@@ -118,7 +165,7 @@ asio::awaitable<Result> SockmapRelay::hand_off(tcp::socket& client, tcp::socket&
                     to_string(fallback_->mode()));
       kernel_->release(*slot);
       counters.fallback = Fallback::HandoffSkipped;
-      co_return co_await fallback_->run(client, upstream, options, counters);
+      co_return Prepared{Prepared::Next::Fallback};
     }
   }
   // Bytes the session wrote to each side before the handoff: the base of the flow control.
@@ -131,51 +178,37 @@ asio::awaitable<Result> SockmapRelay::hand_off(tcp::socket& client, tcp::socket&
     // 33 MiB), a little above what the cap lets through meanwhile.
     sockmap::clamp_receive_buffer(fds[side], kernel_->inflight_cap());
   }
-  std::uint64_t cookies[2] = {kernel_->index(fds[kClient], *slot, kClient),
-                              kernel_->index(fds[kUpstream], *slot, kUpstream)};
+  Prepared p{Prepared::Next::Watch, *slot,
+             {kernel_->index(fds[kClient], *slot, kClient),
+              kernel_->index(fds[kUpstream], *slot, kUpstream)}};
   std::string why;
-  bool inserted_upstream = cookies[0] && cookies[1] &&
+  bool inserted_upstream = p.cookies[0] && p.cookies[1] &&
                            kernel_->insert(fds[kUpstream], *slot, kUpstream, &why);
-  bool inserted_client =
-      inserted_upstream && kernel_->insert(fds[kClient], *slot, kClient, &why);
-  Result result;
-  if (inserted_client) {
-    // A source the kernel refuses (its FIN came in) starts paused: its watcher finds it
-    // cannot rejoin and copies the rest in userspace.
-    for (int side : {kUpstream, kClient})
-      if (!kernel_->attach_source(fds[side], *slot, side))
-        conn.dir[side].state = SNIGATE_RELAY_DETACHED;
-    // Bytes that arrived before the insertion wait for the verdict until more come.
-    sockmap::kick_verdict(fds[kUpstream]);
-    sockmap::kick_verdict(fds[kClient]);
-    // Whoever closes these sockets while the kernel relays (a ban, a stop) resets both
-    // peers: the bytes held in the psocks are not TCP's unread data, so a plain close would
-    // send a FIN and leave a peer writing into a zero window until the orphan times out.
-    error_code ignored;
-    client.set_option(tcp::socket::linger(true, 0), ignored);
-    upstream.set_option(tcp::socket::linger(true, 0), ignored);
-    counters.mode = Mode::Sockmap;
-    result = co_await sockmap::watch_handoff(*kernel_, *slot, client, upstream, options, counters);
-    if (result.end == End::Clean) {
-      // Every byte is in the send queues: the caller's close must let TCP deliver them.
-      client.set_option(tcp::socket::linger(false, 0), ignored);
-      upstream.set_option(tcp::socket::linger(false, 0), ignored);
-    }
-  } else {
+  if (!inserted_upstream || !kernel_->insert(fds[kClient], *slot, kClient, &why)) {
     // A side that is not ESTABLISHED any more (half-closed early) cannot join a sockhash.
     // No program ran on either socket, so nothing waits in a psock: out, and the fallback.
     spdlog::debug("relay: sockmap handoff refused ({}), connection runs on {}", why,
                   to_string(fallback_->mode()));
     counters.fallback = Fallback::InsertRefused;
-    kernel_->remove(*slot, kUpstream);
-    result = co_await fallback_->run(client, upstream, options, counters);
+    forget(p);
+    co_return Prepared{Prepared::Next::Fallback};
   }
-  kernel_->remove(*slot, kClient);
-  kernel_->remove(*slot, kUpstream);
-  for (auto cookie : cookies)
-    if (cookie) kernel_->unindex(cookie);
-  kernel_->release(*slot);
-  co_return result;
+  // A source the kernel refuses (its FIN came in) starts paused: its watcher finds it cannot
+  // rejoin and copies the rest in userspace.
+  for (int side : {kUpstream, kClient})
+    if (!kernel_->attach_source(fds[side], *slot, side))
+      conn.dir[side].state = SNIGATE_RELAY_DETACHED;
+  // Bytes that arrived before the insertion wait for the verdict until more come.
+  sockmap::kick_verdict(fds[kUpstream]);
+  sockmap::kick_verdict(fds[kClient]);
+  // Whoever closes these sockets while the kernel relays (a ban, a stop) resets both peers:
+  // the bytes held in the psocks are not TCP's unread data, so a plain close would send a FIN
+  // and leave a peer writing into a zero window until the orphan times out.
+  error_code ignored;
+  client.set_option(tcp::socket::linger(true, 0), ignored);
+  upstream.set_option(tcp::socket::linger(true, 0), ignored);
+  counters.mode = Mode::Sockmap;
+  co_return p;
 }
 
 }  // namespace snigate::relay

@@ -5,8 +5,8 @@
 // Connections it cannot hand off (no free slot, a side already half-closed) run on the
 // fallback relay instead. Layouts and the program's rules: include/snigate/bpf/relay_abi.h.
 //
-// The life cycle of one connection (SockmapRelay::start and hand_off, then handoff.cpp),
-// each step with the invariant it keeps:
+// The life cycle of one connection (SockmapRelay::start, take_over and prepare, then
+// handoff.cpp), each step with the invariant it keeps:
 //  0. copy in userspace (CopyRelay::start_then) until the connection has met its proof
 //     (copy_relay.h: bytes moved, or small reads in a row): a short or idle connection never
 //     pays for a hand-off, nor holds its coroutines and timers. The copy stops once both
@@ -80,11 +80,22 @@ class SockmapRelay final : public Relay, private Takeover {
       : kernel_(std::move(kernel)), fallback_(std::move(fallback)), proof_(proof) {}
 
  private:
-  // Steps 1 to 10, once step 0's copy has stopped.
+  // What steps 1 to 7 left a connection to: nothing (closed meanwhile), the fallback, or the
+  // watch of step 8 over `slot`, whose sockets are indexed under `cookies`.
+  struct Prepared {
+    enum class Next { Aborted, Fallback, Watch } next = Next::Aborted;
+    std::uint32_t slot = 0;
+    std::uint64_t cookies[2] = {0, 0};
+  };
+
+  // Steps 1 to 10, once step 0's copy has stopped. Only steps 1 to 7 run as a coroutine: a
+  // handed-off connection holds no frame while the kernel relays it.
   void take_over(tcp::socket& client, tcp::socket& upstream, const Options& options,
                  Counters& counters, Done done) override;
-  boost::asio::awaitable<Result> hand_off(tcp::socket& client, tcp::socket& upstream,
-                                          const Options& options, Counters& counters);
+  boost::asio::awaitable<Prepared> prepare(tcp::socket& client, tcp::socket& upstream,
+                                           Counters& counters);
+  // Step 10: out of the maps and the index, the slot released.
+  void forget(const Prepared& p);
 
   std::shared_ptr<sockmap::Kernel> kernel_;
   std::shared_ptr<Relay> fallback_;
