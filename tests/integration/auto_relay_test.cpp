@@ -1,5 +1,7 @@
 // relay = "auto" relays by copy, short exchanges and long streams alike (relay_choice.cpp says
-// why): every byte through, and relay=copy in each access-log line.
+// why; only a connection that proves interactive goes to the kernel, which the vm-test
+// RelayChoice.AutoCopiesAndHandsOnlyInteractiveConnectionsToTheKernel shows): every byte
+// through, and relay=copy in each access-log line.
 #include <sys/socket.h>
 #include <unistd.h>
 

@@ -5,6 +5,7 @@
 //   discard.bench.test  read and drop everything      (upload throughput)
 //   echo.bench.test     write back every byte read    (two-way throughput, latency, conns/s)
 //   idle.bench.test     hold the connection           (memory per idle connection)
+//   chat.bench.test     echo, with no buffer per conn (exchanges before an idle connection holds)
 // Each measurement prints one line of key=value pairs.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -86,7 +87,7 @@ std::string client_hello(std::string_view host) {
 
 // ---- sink ------------------------------------------------------------------------------
 
-enum class Behaviour { Discard, Echo, Idle };
+enum class Behaviour { Discard, Echo, Idle, Chat };
 
 // The sink's behaviour named by the first ClientHello record, or nothing for an unknown name.
 std::optional<Behaviour> read_behaviour(std::span<const std::uint8_t> record) {
@@ -96,6 +97,7 @@ std::optional<Behaviour> read_behaviour(std::span<const std::uint8_t> record) {
   if (sni == "discard.bench.test") return Behaviour::Discard;
   if (sni == "echo.bench.test") return Behaviour::Echo;
   if (sni == "idle.bench.test") return Behaviour::Idle;
+  if (sni == "chat.bench.test") return Behaviour::Chat;
   return std::nullopt;
 }
 
@@ -126,15 +128,18 @@ asio::awaitable<void> serve(tcp::socket s) {
       if (ec) co_return;
     }
   }
-  // Discard, and idle (the same; no data comes). One read buffer for the whole (single-threaded)
-  // sink, used only once data is there, so an idle connection costs the sink no more than its
-  // socket and coroutine: the "direct" column of the idle-memory row is then a minimal server's
-  // cost.
+  // Discard, idle (the same; no data comes) and chat. One read buffer for the whole
+  // (single-threaded) sink, used only once data is there, so an idle connection costs the sink
+  // no more than its socket and coroutine: the "direct" column of the idle-memory row is then a
+  // minimal server's cost. Chat echoes small requests (the idle row's exchanges) from that
+  // buffer; its answer fits the socket's send buffer, so the write does not wait.
   static std::vector<char> data(256 * 1024);
   for (;;) {
     co_await s.async_wait(tcp::socket::wait_read, on_error);
     if (ec) co_return;
-    s.read_some(asio::buffer(data), ec);
+    const std::size_t n = s.read_some(asio::buffer(data), ec);
+    if (ec) co_return;
+    if (behaviour == Behaviour::Chat) asio::write(s, asio::buffer(data, n), ec);
     if (ec) co_return;
   }
 }
@@ -389,13 +394,13 @@ long rss_kib(int pid) {
   return -1;
 }
 
-// `exchanges` > 0: each connection first makes that many exchanges of 64 B with the echo sink,
+// `exchanges` > 0: each connection first makes that many exchanges of 64 B with the chat sink,
 // as an HTTP/2 or WebSocket client does before it idles, and then holds.
 int run_idle(const Target& t, unsigned conns, int pid, unsigned exchanges) {
   const long before = rss_kib(pid);
   std::vector<int> fds;
   for (unsigned i = 0; i < conns; ++i) {
-    int fd = dial(t, exchanges ? "echo" : "idle");
+    int fd = dial(t, exchanges ? "chat" : "idle");
     if (fd < 0) break;
     fds.push_back(fd);
     char request[64] = {};

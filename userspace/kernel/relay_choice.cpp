@@ -22,6 +22,36 @@ RelayChoice userspace_relay(Mode requested, const KernelFeatures& k) {
   return {std::make_shared<relay::CopyRelay>(), k.splice_detail + "; falling back to copy"};
 }
 
+// Auto: copy, and the kernel's redirect for the connections that prove interactive.
+// Copy, not splice: with buffers that fit a core's L1 data cache (relay.h) it cost the whole
+// machine less CPU per GiB than splice(2) on one connection, upload and echo, and beat nginx
+// and HAProxy in every row; likely because spliced pages stay referenced until the far end has
+// read them, so the sender cannot reuse its pages. Splice led at eight connections in one run
+// of two (README, `relay = "auto"`). Not sockmap for bulk: copy and splice led it in the bench
+// at one connection, upload and echo alike (each pause walks the kernel's TCP hash table and
+// waits for the daemon to put the source back). But a connection of small requests and answers
+// costs the daemon a wake-up and two system calls per message under copy, and the kernel's
+// redirect answers it sooner (the bench's latency row); once handed off it costs, idle, what a
+// copied one does (relay_sockmap/handoff.h). So auto hands a connection to the kernel on the
+// small-reads proof alone, never on bytes moved.
+RelayChoice auto_relay([[maybe_unused]] const SockmapSettings& sockmap, const KernelFeatures& k) {
+  auto copy = std::make_shared<relay::CopyRelay>();
+  std::string why_not = KernelFeatures::missing(k.sockmap_relay);
+#ifdef SNIGATE_RELAY_SOCKMAP
+  if (why_not.empty()) {
+    const relay::HandoffProof proof{.bytes = relay::HandoffProof::kNever,
+                                    .small_reads = relay::HandoffProof::kDefaultSmallReads};
+    if (auto relay = relay::SockmapRelay::create(copy, &why_not,
+                                                 {.inflight_cap = sockmap.queue_limit}, proof))
+      return {relay, "copy; connections that prove interactive go to the kernel (sockmap)"};
+  }
+#else
+  why_not = "built without BPF (SNIGATE_BPF=OFF)";
+#endif
+  return {copy, "copy: less CPU per GiB than splice(2) on one connection; sockmap unavailable "
+                "for interactive connections: " + why_not};
+}
+
 }  // namespace
 
 RelayChoice choose_relay(Mode requested, [[maybe_unused]] const SockmapSettings& sockmap,
@@ -29,22 +59,7 @@ RelayChoice choose_relay(Mode requested, [[maybe_unused]] const SockmapSettings&
   if (requested == Mode::Copy)
     return {std::make_shared<relay::CopyRelay>(), "configured relay = copy"};
   if (requested == Mode::Splice) return userspace_relay(requested, k);
-  if (requested == Mode::Auto) {
-    // The kernel relay is opt-in: exact and bounded on 6.1 and 6.18, but copy and splice led it
-    // in the bench at one connection, upload and echo alike (each pause walks the kernel's TCP
-    // hash table and waits for the daemon to put the source back; README, "How the sockmap
-    // relay pauses"). It answers an interactive connection sooner, but once handed off an
-    // idle connection holds about 7.5 KB of the daemon's memory, not 2 KB, and a ticker of its
-    // own (README, "Under relay = \"sockmap\"").
-    // Copy, not splice: with buffers that fit a core's L1 data cache (relay.h) it cost the
-    // whole machine less CPU per GiB than splice(2) on one connection, upload and echo, and
-    // beat nginx and HAProxy in every row; likely because spliced pages stay referenced until
-    // the far end has read them, so the sender cannot reuse its pages. Splice led at eight
-    // connections in one run of two (README, `relay = "auto"`).
-    return {std::make_shared<relay::CopyRelay>(),
-            "sockmap only when configured (relay = \"sockmap\"); copy: less CPU per GiB than "
-            "splice(2) on one connection"};
-  }
+  if (requested == Mode::Auto) return auto_relay(sockmap, k);
   // Sockmap: the kernel relay when the kernel has what its programs need and they load and
   // attach here. Connections it cannot hand off run on the userspace relay picked the same way.
   RelayChoice fallback = userspace_relay(requested, k);
