@@ -17,6 +17,7 @@ packages=(
   nftables                                # the relay vm-tests' lossy link (nft numgen drop)
   nginx libnginx-mod-stream haproxy       # peers tools/bench/bench.sh compares against
   strace                                  # the bench counts system calls per connection
+  sqlite3                                 # a CrowdSec vm-test edits LAPI's database behind its back
   prometheus                              # promtool and a real scrape of GET /metrics in a test
   ngtcp2-client ngtcp2-server             # gtlsclient/gtlsserver: real QUIC peers in the tests
 )

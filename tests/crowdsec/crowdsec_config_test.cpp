@@ -54,6 +54,7 @@ TEST_F(CrowdsecConfigTest, DefaultsAndValues) {
   EXPECT_EQ(cfg.lapi.port, "8080");
   EXPECT_EQ(cfg.lapi.base, "");
   EXPECT_EQ(cfg.poll_interval, 10s);
+  EXPECT_EQ(cfg.resync_interval, 5min);
   EXPECT_EQ(cfg.filter.scopes, (std::vector<std::string>{"Ip", "Range"}));
   cfg = parse(section("poll_interval = \"1s\"\nscopes = [\"Ip\"]\norigins = [\"cscli\", \"crowdsec\"]\n"
                       "scenarios = [\"ssh\"]\n"));
@@ -61,6 +62,9 @@ TEST_F(CrowdsecConfigTest, DefaultsAndValues) {
   EXPECT_EQ(cfg.filter.scopes, std::vector<std::string>{"Ip"});
   EXPECT_EQ(cfg.filter.origins.size(), 2u);
   EXPECT_EQ(cfg.filter.scenarios, std::vector<std::string>{"ssh"});
+  EXPECT_EQ(parse(section("resync_interval = \"30s\"\n")).resync_interval, 30s);
+  // Unset, the full pull is never more often than the pulls themselves.
+  EXPECT_EQ(parse(section("poll_interval = \"10m\"\n")).resync_interval, 10min);
   EXPECT_FALSE(parse("[crowdsec]\nenabled = false\n").enabled);
 }
 
@@ -93,6 +97,9 @@ TEST_F(CrowdsecConfigTest, ErrorsPointAtTheLineAndSayWhatToDo) {
   EXPECT_NE(e.find("Country"), std::string::npos) << e;
   e = error_of(section("poll_interval = \"10ms\"\n"));
   EXPECT_NE(e.find("at least"), std::string::npos) << e;
+  e = error_of(section("poll_interval = \"10s\"\nresync_interval = \"5s\"\n"));
+  EXPECT_NE(e.find("snigate.toml:5:"), std::string::npos) << e;
+  EXPECT_NE(e.find("'resync_interval' must be at least 'poll_interval'"), std::string::npos) << e;
 
   ::chmod(key_.c_str(), 0644);
   e = error_of(section());

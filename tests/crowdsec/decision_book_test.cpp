@@ -62,6 +62,19 @@ TEST(DecisionBook, ResyncLiftsWhatTheAnswerNoLongerHas) {
   EXPECT_EQ(changes.lifts, (std::vector<net::Prefix>{prefix("10.5.1.11"), prefix("fd00::/64")}));
 }
 
+// A later full pull bans every prefix again; the new ones are those the book lacked (a decision
+// the deltas missed), whoever else holds a ban on the others.
+TEST(DecisionBook, ResyncCountsThePrefixesTheBookLacked) {
+  DecisionBook book{DecisionFilter{}};
+  EXPECT_EQ(book.resync(added({decision(1, "10.5.1.10", 60s)}), kNow, {}).new_prefixes, 1u);
+  auto changes = book.resync(added({decision(1, "10.5.1.10", 60s), decision(2, "10.5.1.12", 60s),
+                                    decision(3, "10.5.1.12", 90s)}),
+                             kNow, {});
+  EXPECT_EQ(changes.bans.size(), 2u);
+  EXPECT_EQ(changes.new_prefixes, 1u);
+  EXPECT_EQ(book.resync(added({}), kNow, {}).new_prefixes, 0u);
+}
+
 TEST(DecisionBook, DeltaDeleteLiftsAndNewBans) {
   DecisionBook book{DecisionFilter{}};
   book.resync(added({decision(1, "10.5.1.10", 60s)}), kNow, {});

@@ -46,7 +46,8 @@ bool Bouncer::wait(std::chrono::milliseconds delay) {
   return !cv_.wait_for(lock, delay, [this] { return stopping_; });
 }
 
-std::string Bouncer::pull(bool startup) {
+std::string Bouncer::pull(Pull kind) {
+  const bool startup = kind != Pull::Delta;
   auto reply = http_.get(startup ? startup_target_ : target_, {{"X-Api-Key", cfg_.api_key}});
   if (!reply.error.empty()) return reply.error;
   if (!reply.ok()) {
@@ -67,11 +68,15 @@ std::string Bouncer::pull(bool startup) {
                          : book_.apply(*body, now);
   if (!changes.bans.empty() || !changes.lifts.empty())
     bans_.apply_owned(kSourceFamily, changes.bans, changes.lifts);
-  if (startup)
+  if (kind == Pull::Startup)
     spdlog::info("crowdsec: synchronised with {}: {} decision(s) on {} prefix(es) in force, "
                  "{} lifted, {} not taken (type, scope, origin or scenario filtered out)",
                  cfg_.lapi.text, book_.decisions(), book_.prefixes(), changes.lifts.size(),
                  changes.skipped);
+  else if (kind == Pull::Resync && (changes.new_prefixes > 0 || !changes.lifts.empty()))
+    spdlog::info("crowdsec: a full pull from {} found what its deltas had missed: {} "
+                 "prefix(es) banned, {} lifted", cfg_.lapi.text, changes.new_prefixes,
+                 changes.lifts.size());
   return {};
 }
 
@@ -81,8 +86,15 @@ void Bouncer::loop() {
   bool startup = true;
   bool down = false;
   unsigned failures = 0;
+  auto last_full = std::chrono::steady_clock::now();
   for (;;) {
-    auto error = pull(startup);
+    const auto started = std::chrono::steady_clock::now();
+    Pull kind = Pull::Delta;
+    if (startup)
+      kind = Pull::Startup;
+    else if (started - last_full >= cfg_.resync_interval)
+      kind = Pull::Resync;
+    auto error = pull(kind);
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
@@ -94,6 +106,7 @@ void Bouncer::loop() {
       down = false;
       failures = 0;
       startup = false;
+      if (kind != Pull::Delta) last_full = started;
     } else {
       if (!down)
         spdlog::warn("crowdsec: {}; the {} CrowdSec ban(s) in force stay until they expire, "

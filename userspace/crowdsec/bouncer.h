@@ -8,7 +8,9 @@
 // LAPI unreachable or answering errors: the bans in force stay until they expire, pulls back
 // off exponentially (up to kMaxBackoff), one log line says it went down and one that it came
 // back; the first pull after a failure asks for startup again, which resynchronises a LAPI
-// restarted with other decisions. The data path and the control socket never wait for it.
+// restarted with other decisions. A full pull also replaces a delta once resync_interval has
+// passed since the last (crowdsec_config.h says what deltas miss). The data path and the
+// control socket never wait for it.
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -33,8 +35,11 @@ class Bouncer {
 
  private:
   void loop();
+  // What a pull asks for: the deltas, or every decision in force (startup=true) at the first
+  // pull and after a failure (Startup) or once resync_interval has passed (Resync).
+  enum class Pull { Delta, Startup, Resync };
   // One pull and its changes; "" on success, else what went wrong.
-  std::string pull(bool startup);
+  std::string pull(Pull kind);
   // Waits `delay` or until the destructor says stop; false when stopping.
   bool wait(std::chrono::milliseconds delay);
 

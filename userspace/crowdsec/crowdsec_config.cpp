@@ -65,8 +65,9 @@ CrowdsecConfig parse_crowdsec_config(const toml::table& root) {
   if (!node) return cfg;
   const auto* t = node->as_table();
   if (!t) config::fail(*node, "[crowdsec] must be a table");
-  config::check_keys(*t, {"enabled", "lapi_url", "api_key_file", "poll_interval", "scopes",
-                          "origins", "scenarios", "machine_id", "machine_password_file", "push"},
+  config::check_keys(*t, {"enabled", "lapi_url", "api_key_file", "poll_interval",
+                          "resync_interval", "scopes", "origins", "scenarios", "machine_id",
+                          "machine_password_file", "push"},
                      "crowdsec");
   cfg.enabled = config::get_bool(*t, "enabled", true);
   if (!cfg.enabled) return cfg;
@@ -114,6 +115,11 @@ CrowdsecConfig parse_crowdsec_config(const toml::table& root) {
   cfg.poll_interval = config::get_duration(*t, "poll_interval", cfg.poll_interval);
   if (cfg.poll_interval < std::chrono::milliseconds(100))
     config::fail(*t->get("poll_interval"), "'poll_interval' must be at least \"100ms\", such as \"10s\"");
+  cfg.resync_interval = config::get_duration(*t, "resync_interval",
+                                             std::max(cfg.resync_interval, cfg.poll_interval));
+  if (cfg.resync_interval < cfg.poll_interval)
+    config::fail(*t->get("resync_interval"),
+                 "'resync_interval' must be at least 'poll_interval', such as \"5m\"");
   if (t->contains("scopes")) {
     cfg.filter.scopes = config::get_string_list(*t, "scopes");
     for (auto& scope : cfg.filter.scopes) {

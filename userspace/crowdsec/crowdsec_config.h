@@ -5,6 +5,7 @@
 //   lapi_url = "http://127.0.0.1:8080/"
 //   api_key_file = "/etc/snigate/crowdsec-bouncer.key"   # cscli bouncers add snigate
 //   poll_interval = "10s"
+//   resync_interval = "5m"  # a full pull instead of a delta, at most this far apart
 //   scopes = ["Ip", "Range"]
 //   origins = []        # all
 //   scenarios = []      # all; else a decision's scenario must contain one of these
@@ -36,6 +37,10 @@ struct CrowdsecConfig {
   LapiUrl lapi;
   std::string api_key;   // read from api_key_file; empty: no bouncer
   std::chrono::milliseconds poll_interval{std::chrono::seconds(10)};
+  // A delta misses a decision created while a pull ran: LAPI (1.4, Debian 12's) sends the
+  // decisions created after the bouncer's last pull, and records that pull's time when it
+  // has answered, after its query. A full pull (startup=true) this often catches those.
+  std::chrono::milliseconds resync_interval{std::chrono::minutes(5)};
   DecisionFilter filter;
   std::string machine_id;        // empty: not a source
   std::string machine_password;  // read from machine_password_file

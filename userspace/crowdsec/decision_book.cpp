@@ -50,11 +50,13 @@ bans::BanRequest DecisionBook::request_for(const net::Prefix& prefix, const Deci
 
 BanChanges DecisionBook::resync(const StreamBody& all, bans::Clock::time_point now,
                                 const std::vector<net::Prefix>& held) {
+  const auto before = std::move(by_prefix_);
   by_prefix_.clear();
   prefix_of_.clear();
   BanChanges out;
   for (const auto& d : all.added)
     if (!add(d, now)) ++out.skipped;
+  for (const auto& entry : by_prefix_) out.new_prefixes += before.count(entry.first) == 0;
   out.bans.reserve(by_prefix_.size());
   for (const auto& [prefix, decisions] : by_prefix_)
     out.bans.push_back(request_for(prefix, decisions, now));

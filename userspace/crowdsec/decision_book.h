@@ -25,6 +25,7 @@ struct BanChanges {
   std::vector<bans::BanRequest> bans;  // new, or with a new expiry
   std::vector<net::Prefix> lifts;
   std::size_t skipped = 0;  // filtered out (type, scope, origin, scenario) or unreadable value
+  std::size_t new_prefixes = 0;  // resync: prefixes in force that the book did not hold before
 };
 
 class DecisionBook {

@@ -3,7 +3,8 @@
 // the edge reaches over its back link). As a bouncer: `cscli decisions add` (address, range,
 // IPv6) is dropped by XDP at the edge, `cscli decisions delete` lifts it, a local `snigatectl
 // ban` of the same address survives CrowdSec's delete, and with LAPI stopped the bans stay,
-// then a LAPI restarted with other decisions is followed (startup resync). As a source: a
+// then a LAPI restarted with other decisions is followed (startup resync), and a full pull
+// every resync_interval catches what the deltas missed. As a source: a
 // second snigated (edge A, in the backend namespace) bans from its jail while LAPI is down,
 // the alert goes once LAPI is back, the ban shows in `cscli decisions list`, and the first
 // edge drops that client.
@@ -56,7 +57,7 @@ class CrowdsecBouncerTest : public DaemonBanTest {
 
   std::string more_config() const override {
     return "\n[crowdsec]\nlapi_url = \"" + lapi_->url() + "\"\napi_key_file = \"" + key_file_ +
-           "\"\npoll_interval = \"1s\"\n";
+           "\"\npoll_interval = \"1s\"\nresync_interval = \"3s\"\n";
   }
 
   void cscli_ok(std::vector<std::string> args) {
@@ -148,6 +149,25 @@ TEST_F(CrowdsecBouncerTest, LapiDownKeepsBansAndARestartedLapiIsFollowed) {
   EXPECT_TRUE(serves(kA));
   EXPECT_FALSE(serves(kB));
   EXPECT_TRUE(std::regex_search(log(), std::regex("answers again"))) << log();
+}
+
+// A decision that leaves LAPI with no delta saying so (deleted from its database behind its
+// back) is followed by the next full pull, at most resync_interval after the last: deltas
+// also miss a decision created while a pull ran (crowdsec_config.h), which this stands for.
+TEST_F(CrowdsecBouncerTest, AFullPullEveryResyncIntervalCatchesWhatDeltasMissed) {
+  if (std::system("sqlite3 -version >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "SKIPPED LOUDLY: needs sqlite3 (tools/install-deps.sh installs it)";
+  cscli_ok({"decisions", "add", "--ip", kA, "--duration", "1h"});
+  ASSERT_TRUE(becomes(kA, "crowdsec:cscli")) << log();
+  // LAPI writes on every pull: wait out its lock rather than fail.
+  auto out = itest::run({"sqlite3", "-cmd", ".timeout 10000", lapi_dir_ + "/crowdsec.db",
+                         "DELETE FROM decisions WHERE value = '" + std::string(kA) + "'"});
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  ASSERT_TRUE(becomes(kA, "")) << log();
+  EXPECT_TRUE(serves(kA));
+  EXPECT_TRUE(std::regex_search(log(), std::regex(R"(a full pull from \S+ found what its deltas )"
+                                                  R"(had missed: 0 prefix\(es\) banned, 1 lifted)")))
+      << log();
 }
 
 // Edge A: a second snigated, in the backend namespace, whose jail bans (while LAPI is down:
