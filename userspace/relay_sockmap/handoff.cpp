@@ -62,6 +62,7 @@ class Handoff final : public detail::Swept, public std::enable_shared_from_this<
     for (int side : {kClient, kUpstream}) wait(side);
   }
 
+ private:
   // Counters are the session's running totals (it counts the replayed preread itself):
   // add the kernel's counts to what they held at the handoff, never replace them.
   void sync_counters() {
@@ -72,7 +73,6 @@ class Handoff final : public detail::Swept, public std::enable_shared_from_this<
                                    load(c.dir[kUpstream].user_bytes);
   }
 
- private:
   snigate_relay_dir& dir(int side) { return kernel_.conn(slot_).dir[side]; }
   tcp::socket& sock(int side) { return *socks_[side]; }
 
