@@ -1,5 +1,7 @@
 #include "kernel/relay_choice.h"
 
+#include <utility>
+
 #include <spdlog/spdlog.h>
 
 #include "relay/copy_relay.h"
@@ -22,6 +24,24 @@ RelayChoice userspace_relay(Mode requested, const KernelFeatures& k) {
   return {std::make_shared<relay::CopyRelay>(), k.splice_detail + "; falling back to copy"};
 }
 
+// The sockmap relay over `fallback`, handing connections off by `proof`, where the kernel has
+// what its programs need and they load and attach here; else nullptr and `why_not`.
+std::shared_ptr<relay::Relay> sockmap_relay(
+    [[maybe_unused]] std::shared_ptr<relay::Relay> fallback,
+    [[maybe_unused]] const relay::HandoffProof& proof,
+    [[maybe_unused]] const SockmapSettings& sockmap, const KernelFeatures& k,
+    std::string& why_not) {
+  why_not = KernelFeatures::missing(k.sockmap_relay);
+#ifdef SNIGATE_RELAY_SOCKMAP
+  if (why_not.empty())
+    return relay::SockmapRelay::create(std::move(fallback), &why_not,
+                                       {.inflight_cap = sockmap.queue_limit}, proof);
+#else
+  why_not = "built without BPF (SNIGATE_BPF=OFF)";
+#endif
+  return nullptr;
+}
+
 // Auto: copy, and the kernel's redirect for the connections that prove interactive.
 // Copy, not splice: with buffers that fit a core's L1 data cache (relay.h) it cost the whole
 // machine less CPU per GiB than splice(2) on one connection, upload and echo, and beat nginx
@@ -34,47 +54,34 @@ RelayChoice userspace_relay(Mode requested, const KernelFeatures& k) {
 // redirect answers it sooner (the bench's latency row); once handed off it costs, idle, what a
 // copied one does (relay_sockmap/handoff.h). So auto hands a connection to the kernel on the
 // small-reads proof alone, never on bytes moved.
-RelayChoice auto_relay([[maybe_unused]] const SockmapSettings& sockmap, const KernelFeatures& k) {
+RelayChoice auto_relay(const SockmapSettings& sockmap, const KernelFeatures& k) {
   auto copy = std::make_shared<relay::CopyRelay>();
-  std::string why_not = KernelFeatures::missing(k.sockmap_relay);
-#ifdef SNIGATE_RELAY_SOCKMAP
-  if (why_not.empty()) {
-    const relay::HandoffProof proof{.bytes = relay::HandoffProof::kNever,
-                                    .small_reads = relay::HandoffProof::kDefaultSmallReads};
-    if (auto relay = relay::SockmapRelay::create(copy, &why_not,
-                                                 {.inflight_cap = sockmap.queue_limit}, proof))
-      return {relay, "copy; connections that prove interactive go to the kernel (sockmap)"};
-  }
-#else
-  why_not = "built without BPF (SNIGATE_BPF=OFF)";
-#endif
+  std::string why_not;
+  if (auto relay = sockmap_relay(copy,
+                                 {.bytes = relay::HandoffProof::kNever,
+                                  .small_reads = relay::HandoffProof::kDefaultSmallReads},
+                                 sockmap, k, why_not))
+    return {relay, "copy; connections that prove interactive go to the kernel (sockmap)"};
   return {copy, "copy: less CPU per GiB than splice(2) on one connection; sockmap unavailable "
                 "for interactive connections: " + why_not};
 }
 
 }  // namespace
 
-RelayChoice choose_relay(Mode requested, [[maybe_unused]] const SockmapSettings& sockmap,
+RelayChoice choose_relay(Mode requested, const SockmapSettings& sockmap,
                          const KernelFeatures& k) {
   if (requested == Mode::Copy)
     return {std::make_shared<relay::CopyRelay>(), "configured relay = copy"};
   if (requested == Mode::Splice) return userspace_relay(requested, k);
   if (requested == Mode::Auto) return auto_relay(sockmap, k);
-  // Sockmap: the kernel relay when the kernel has what its programs need and they load and
-  // attach here. Connections it cannot hand off run on the userspace relay picked the same way.
+  // Sockmap: connections it cannot hand off run on the userspace relay picked the same way.
   RelayChoice fallback = userspace_relay(requested, k);
-  std::string why_not = KernelFeatures::missing(k.sockmap_relay);
-#ifdef SNIGATE_RELAY_SOCKMAP
-  if (why_not.empty()) {
-    const relay::HandoffProof proof{.bytes = sockmap.handoff_after,
-                                    .small_reads = relay::HandoffProof::kDefaultSmallReads};
-    if (auto relay = relay::SockmapRelay::create(fallback.relay, &why_not,
-                                                 {.inflight_cap = sockmap.queue_limit}, proof))
-      return {relay, "configured relay = sockmap"};
-  }
-#else
-  why_not = "built without BPF (SNIGATE_BPF=OFF)";
-#endif
+  std::string why_not;
+  if (auto relay = sockmap_relay(fallback.relay,
+                                 {.bytes = sockmap.handoff_after,
+                                  .small_reads = relay::HandoffProof::kDefaultSmallReads},
+                                 sockmap, k, why_not))
+    return {relay, "configured relay = sockmap"};
   fallback.reason = "sockmap unavailable: " + why_not + "; " + fallback.reason;
   return fallback;
 }
