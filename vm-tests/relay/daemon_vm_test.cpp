@@ -235,6 +235,14 @@ AccessTotals wait_for_lines(Edge& e, std::size_t n) {
   return t;
 }
 
+// The daemon counted no connection that the sockmap relay handed to its fallback, whatever
+// the reason (snigatectl stats, relay.fallbacks).
+void expect_no_fallbacks(Edge& e) {
+  const auto stats = e.stats();
+  for (const auto& [reason, n] : stats["relay"]["fallbacks"].items())
+    EXPECT_EQ(n.get<std::size_t>(), 0u) << reason << ": " << stats.dump();
+}
+
 std::string skip_reason() {
   if (auto why = netns_unavailable(); !why.empty()) return why;
   int fd = bpf_map_create(BPF_MAP_TYPE_SOCKHASH, nullptr, 8, 4, 1, nullptr);
@@ -368,9 +376,7 @@ TEST(RelayChoice, SockmapHandsOffOnlyConnectionsThatProveLong) {
   EXPECT_EQ(totals.by_relay["copy"], 1u);
   EXPECT_EQ(totals.by_relay["sockmap"], 1u);
   EXPECT_EQ(totals.long_relays, std::set<std::string>{"sockmap"});
-  const auto stats = edge.stats();
-  for (const auto& [reason, n] : stats["relay"]["fallbacks"].items())
-    EXPECT_EQ(n.get<std::size_t>(), 0u) << reason << ": " << stats.dump();
+  expect_no_fallbacks(edge);
 }
 
 void relays_intact(Edge& edge) {
@@ -397,9 +403,7 @@ TEST(RelayChoice, BulkUploadsFromTheFirstByteAreHandedToTheKernel) {
   auto out = edge.harness().run(plans, plans.size(), 120s);
   expect_intact(edge.harness(), plans, out);
   EXPECT_EQ(wait_for_lines(edge, plans.size()).relays, std::set<std::string>{"sockmap"});
-  const auto stats = edge.stats();
-  for (const auto& [reason, n] : stats["relay"]["fallbacks"].items())
-    EXPECT_EQ(n.get<std::size_t>(), 0u) << reason << ": " << stats.dump();
+  expect_no_fallbacks(edge);
 }
 
 // sockmap_queue_limit changed by a reload governs the connections relayed after it: lifted,
@@ -442,9 +446,7 @@ TEST(RelayChoice, AutoCopiesAndHandsOnlyInteractiveConnectionsToTheKernel) {
   EXPECT_EQ(totals.by_relay["sockmap"], 2u);
   EXPECT_EQ(totals.by_relay["copy"], 2u);
   EXPECT_EQ(totals.long_relays, std::set<std::string>{"copy"});
-  const auto stats = edge.stats();
-  for (const auto& [reason, n] : stats["relay"]["fallbacks"].items())
-    EXPECT_EQ(n.get<std::size_t>(), 0u) << reason << ": " << stats.dump();
+  expect_no_fallbacks(edge);
   const std::string log = edge.daemon().log();
   EXPECT_EQ(count_matches(log, std::regex(R"(relay: sockmap \(requested auto: copy; connections that prove interactive go to the kernel \(sockmap\)\))")), 1u) << log;
   EXPECT_EQ(count_matches(log, std::regex("relay: ")), 1u) << log;  // the choice is logged once
