@@ -76,12 +76,18 @@ class Handoff final : public detail::Swept, public std::enable_shared_from_this<
   snigate_relay_dir& dir(int side) { return kernel_.conn(slot_).dir[side]; }
   tcp::socket& sock(int side) { return *socks_[side]; }
 
+  // Whether `side` is ready already. Asked before every wait, so no edge is lost: the socket
+  // may have become ready before it (asio's epoll registration is edge-triggered).
+  bool ready_now(int side, tcp::socket::wait_type type) {
+    pollfd p{sock(side).native_handle(),
+             static_cast<short>(type == tcp::socket::wait_read ? POLLIN | POLLRDHUP : 0), 0};
+    return ::poll(&p, 1, 0) > 0;
+  }
+
   // Waits until `side` has something to say (bytes while paused, a FIN, a reset), then runs
-  // its watcher. Readiness without losing an edge: the socket may have become ready before
-  // this wait (asio's epoll registration is edge-triggered), so ask poll(2) first.
+  // its watcher.
   void wait(int side) {
-    pollfd p{sock(side).native_handle(), POLLIN | POLLRDHUP, 0};
-    if (::poll(&p, 1, 0) > 0) return run_watch(side);
+    if (ready_now(side, tcp::socket::wait_read)) return run_watch(side);
     sock(side).async_wait(tcp::socket::wait_read,
                           [self = shared_from_this(), side](const error_code& ec) {
                             if (self->ending_.ended()) return self->stopped();
@@ -119,11 +125,9 @@ class Handoff final : public detail::Swept, public std::enable_shared_from_this<
     ended(ending_.result());
   }
 
-  // Readiness inside a watcher, as wait() has it.
+  // Readiness inside a watcher.
   asio::awaitable<error_code> ready(int side, tcp::socket::wait_type type) {
-    pollfd p{sock(side).native_handle(),
-             static_cast<short>(type == tcp::socket::wait_read ? POLLIN | POLLRDHUP : 0), 0};
-    if (::poll(&p, 1, 0) > 0) co_return error_code{};
+    if (ready_now(side, type)) co_return error_code{};
     error_code ec;
     co_await sock(side).async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
     co_return ec;
@@ -285,7 +289,7 @@ class Handoff final : public detail::Swept, public std::enable_shared_from_this<
     if (ending_.ended()) return false;
     sync_counters();
     for (int side : {kClient, kUpstream})
-      if (std::atomic_ref<__u32>(dir(side).broken).load(std::memory_order_acquire)) return true;
+      if (load(dir(side).broken)) return true;
     if (const std::uint64_t t = total(); t != last_total_) {
       last_total_ = t;
       last_change_ = now;
@@ -311,7 +315,7 @@ class Handoff final : public detail::Swept, public std::enable_shared_from_this<
   // then on: reset both peers, so neither takes the stream it got for a whole one.
   bool broken() {
     for (int side : {kClient, kUpstream}) {
-      const auto why = std::atomic_ref<__u32>(dir(side).broken).load(std::memory_order_acquire);
+      const auto why = load(dir(side).broken);
       if (!why) continue;
       finish(End::Error, std::string(side == kClient ? "client" : "upstream") +
                              " stream: " + broken_reason(why) + "; both sides reset");
