@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -59,9 +60,17 @@ Topology::Topology(const std::string& prefix, int n) {
       run("ip netns add " + *ns);
       run("ip -n " + *ns + " link set lo up");
     }
-    // veth pairs made inside the namespaces, so no interface name ever exists in the host's.
-    run("ip -n " + client_ + " link add veth0 type veth peer name veth0 netns " + edge_);
-    run("ip -n " + edge_ + " link add veth1 type veth peer name veth1 netns " + backend_);
+    // veth pairs made inside the namespaces, so no interface name ever exists in the host's,
+    // with addresses of our own: the neighbours below name them.
+    const auto mac = [&](int link, int end) {
+      char text[18];
+      std::snprintf(text, sizeof text, "02:00:00:%02x:%02x:%02x", n & 0xff, link, end);
+      return std::string(text);
+    };
+    run("ip -n " + client_ + " link add veth0 address " + mac(1, 1) +
+        " type veth peer name veth0 address " + mac(1, 2) + " netns " + edge_);
+    run("ip -n " + edge_ + " link add veth1 address " + mac(2, 1) +
+        " type veth peer name veth1 address " + mac(2, 2) + " netns " + backend_);
     auto addr = [](const std::string& ns, const std::string& dev, const std::string& a4,
                    const std::string& a6) {
       run("ip -n " + ns + " addr add " + a4 + "/24 dev " + dev);
@@ -72,6 +81,21 @@ Topology::Topology(const std::string& prefix, int n) {
     addr(edge_, "veth0", v4_.edge_front, v6_.edge_front);
     addr(edge_, "veth1", v4_.edge_back, v6_.edge_back);
     addr(backend_, "veth1", v4_.backend, v6_.backend);
+    // Each host knows its neighbour's link address from the start. Resolved on demand, an
+    // IPv6 neighbour sometimes went from INCOMPLETE to FAILED on a loaded machine, and a
+    // client's connect ended in EHOSTUNREACH: the tests check the relay, not neighbour
+    // discovery.
+    auto neighbour = [](const std::string& ns, const std::string& dev, const std::string& ip,
+                        const std::string& lladdr) {
+      run("ip -n " + ns + " neigh replace " + ip + " lladdr " + lladdr + " dev " + dev +
+          " nud permanent");
+    };
+    for (const auto* a : {&v4_, &v6_}) {
+      neighbour(client_, "veth0", a->edge_front, mac(1, 2));
+      neighbour(edge_, "veth0", a->client, mac(1, 1));
+      neighbour(edge_, "veth1", a->backend, mac(2, 2));
+      neighbour(backend_, "veth1", a->edge_back, mac(2, 1));
+    }
   } catch (...) {
     remove();
     throw;
