@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <iostream>
 #include <list>
+#include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -513,6 +515,7 @@ std::vector<Outcome> Harness::run(const std::vector<Plan>& plans_in, std::size_t
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   timed_out_ = std::chrono::steady_clock::now() >= deadline;
+  const std::size_t live_at_deadline = timed_out_ ? live_connections() : 0;
   if (timed_out_) {
     abort_live();
     // A relay may take a timer tick to notice; give it a bounded moment.
@@ -527,7 +530,35 @@ std::vector<Outcome> Harness::run(const std::vector<Plan>& plans_in, std::size_t
     state_->outcomes.reset();
     copy.set_value(*outcomes);
   });
-  return copy.get_future().get();
+  auto out = copy.get_future().get();
+  if (timed_out_) report_timeout(out, next, live_at_deadline);
+  return out;
+}
+
+// Who was still waiting when a run timed out: a test's failure then says which side hung.
+// (A peer records what it received when it finishes; until then only what it sent is known.)
+void Harness::report_timeout(const std::vector<Outcome>& out, std::size_t started,
+                             std::size_t live) {
+  std::cerr << "harness: timed out with " << started << " of " << out.size()
+            << " clients started and " << live << " connections live at the edge\n";
+  auto side = [](bool done, std::uint64_t sent, std::uint64_t received, const error_code& ec) {
+    std::ostringstream s;
+    s << sent << " B sent";
+    if (done)
+      s << ", done with " << received << " B received (" << ec.message() << ")";
+    else
+      s << ", waiting";
+    return s.str();
+  };
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const Outcome& o = out[i];
+    if (o.client_done && o.backend_done) continue;
+    std::cerr << "  plan " << i << ": client "
+              << side(o.client_done, o.client_sent, o.client_received, o.client_error)
+              << "; backend "
+              << side(o.backend_done, o.backend_sent, o.backend_received, o.backend_error)
+              << "\n";
+  }
 }
 
 void Harness::set_external_edge(const tcp::endpoint& v4, const tcp::endpoint& v6,

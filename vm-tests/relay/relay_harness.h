@@ -109,6 +109,7 @@ class Harness {
   struct State;  // shared with the peers' and the edge's coroutines
 
  private:
+  void report_timeout(const std::vector<Outcome>& out, std::size_t started, std::size_t live);
   Topology topology_;
   std::shared_ptr<State> state_;
   boost::asio::io_context edge_io_;
