@@ -405,6 +405,9 @@ for round in $(seq "$repeat"); do
       'BEGIN { if (c != "direct" && n > 0) printf "%.2f\n", (b - a) / n }' >>"$work/$c.wakecps.runs"
     # The same connections ended by a reset, as issue 17's clients did: no end in TIME_WAIT.
     load_run "$c" cps --close rst --port "${port[$c]}" --seconds "$secs" >>"$work/$c.cpsrst.runs"
+    # And with issue 17's 8 clients: there the relay, not the clients' turns, sets the pace.
+    load_run "$c" cps --close rst --parallel 8 --port "${port[$c]}" --seconds "$secs" \
+      >>"$work/$c.cpsrst8.runs"
   done
 done
 # alloc_count COLUMN: the counting allocator's total so far in COLUMN's snigated, or "-".
@@ -471,6 +474,7 @@ for c in "${columns[@]}"; do
   field p99_us <"$work/$c.lat.runs" | median >"$work/$c.p99"
   field conns_s <"$work/$c.cps.runs" | median >"$work/$c.cps"
   field conns_s <"$work/$c.cpsrst.runs" | median >"$work/$c.cpsrst"
+  field conns_s <"$work/$c.cpsrst8.runs" | median >"$work/$c.cpsrst8"
   for f in cpucps wakecps; do
     if [[ $c == direct ]]; then echo "-"; else median <"$work/$c.$f.runs"; fi >"$work/$c.$f"
   done
@@ -516,6 +520,7 @@ row "latency p50 (us, 64 B echo)" p50
 row "latency p99 (us, 64 B echo)" p99
 row "connections/s (4 parallel, FIN)" cps
 row "connections/s (4 parallel, RST)" cpsrst
+row "connections/s (8 parallel, RST)" cpsrst8
 plain_row "relay CPU per connection (us, cps)" cpucps
 plain_row "relay wake-ups per connection (cps)" wakecps
 row "$idle_label" idle
