@@ -44,10 +44,12 @@ std::shared_ptr<relay::Relay> sockmap_relay(
 
 // Auto: copy, and the kernel's redirect for the connections that prove interactive.
 // Copy, not splice: with buffers that fit a core's L1 data cache (relay.h) it cost the whole
-// machine less CPU per GiB than splice(2) on one connection, upload and echo, and beat nginx
-// and HAProxy in every row; likely because spliced pages stay referenced until the far end has
-// read them, so the sender cannot reuse its pages. Splice led at eight connections in one run
-// of two (README, `relay = "auto"`). Not sockmap for bulk: copy and splice led it in the bench
+// machine less CPU per GiB than splice(2) on one connection's upload in every run, likely
+// because spliced pages stay referenced until the far end has read them, so the sender cannot
+// reuse its pages; and copy's TCP_INQ hint saves a short connection a read. Splice led at
+// eight connections, and in one run also on one connection's two-way echo, where copy then
+// trailed nginx (README, `relay = "auto"`): choosing copy or a pipe read by read would take
+// the better of the two, and is not built. Not sockmap for bulk: copy and splice led it in the bench
 // at one connection, upload and echo alike (each pause walks the kernel's TCP hash table and
 // waits for the daemon to put the source back). But a connection of small requests and answers
 // costs the daemon a wake-up and two system calls per message under copy, and the kernel's
