@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -515,7 +516,8 @@ std::vector<Outcome> Harness::run(const std::vector<Plan>& plans_in, std::size_t
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   timed_out_ = std::chrono::steady_clock::now() >= deadline;
-  const std::size_t live_at_deadline = timed_out_ ? live_connections() : 0;
+  const std::vector<std::string> live_at_deadline =
+      timed_out_ ? describe_live() : std::vector<std::string>{};
   if (timed_out_) {
     abort_live();
     // A relay may take a timer tick to notice; give it a bounded moment.
@@ -538,11 +540,15 @@ std::vector<Outcome> Harness::run(const std::vector<Plan>& plans_in, std::size_t
 // Who was still waiting when a run timed out: a test's failure then says which side hung.
 // (A peer records what it received when it finishes; until then only what it sent is known.)
 void Harness::report_timeout(const std::vector<Outcome>& out, std::size_t started,
-                             std::size_t live) {
+                             const std::vector<std::string>& live) {
   std::cerr << "harness: timed out with " << started << " of " << out.size() << " clients started";
   // An outside edge (snigated) keeps its connections to itself: no count to give.
-  if (!state_->external_edge) std::cerr << " and " << live << " connections live at the edge";
-  std::cerr << "\n";
+  if (state_->external_edge) {
+    std::cerr << "\n";
+  } else {
+    std::cerr << " and " << live.size() << " connections live at the edge\n";
+    for (const auto& l : live) std::cerr << "  live at the edge: " << l << "\n";
+  }
   auto side = [](bool done, std::uint64_t sent, std::uint64_t received, const error_code& ec) {
     std::ostringstream s;
     s << sent << " B sent";
@@ -588,6 +594,28 @@ void Harness::abort_live() {
     done.set_value();
   });
   done.get_future().wait();
+}
+
+std::vector<std::string> Harness::describe_live() {
+  std::promise<std::vector<std::string>> lines;
+  asio::post(edge_io_, [&] {
+    std::vector<std::string> v;
+    for (auto* l : state_->live) {
+      std::ostringstream s;
+      s << "relay " << relay::to_string(l->counters.mode.load()) << ", "
+        << l->counters.client_to_upstream << " B to the backend, "
+        << l->counters.upstream_to_client << " B to the client";
+      v.push_back(s.str());
+    }
+    lines.set_value(std::move(v));
+  });
+  auto v = lines.get_future().get();
+  // Where the bytes wait: each namespace's TCP sockets, their queues and windows.
+  for (const auto* ns : {&topology_.client(), &topology_.edge(), &topology_.backend()}) {
+    std::cerr << "harness: TCP sockets in " << *ns << std::endl;
+    std::system(("ip netns exec " + *ns + " ss -tnmi >&2 2>/dev/null").c_str());
+  }
+  return v;
 }
 
 std::size_t Harness::live_connections() {

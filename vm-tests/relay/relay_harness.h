@@ -109,7 +109,11 @@ class Harness {
   struct State;  // shared with the peers' and the edge's coroutines
 
  private:
-  void report_timeout(const std::vector<Outcome>& out, std::size_t started, std::size_t live);
+  // The edge's live connections, a line each (relay, bytes each way), for report_timeout;
+  // also prints each namespace's TCP sockets (ss) while the timed-out run's are still open.
+  std::vector<std::string> describe_live();
+  void report_timeout(const std::vector<Outcome>& out, std::size_t started,
+                      const std::vector<std::string>& live);
   Topology topology_;
   std::shared_ptr<State> state_;
   boost::asio::io_context edge_io_;
