@@ -1,7 +1,9 @@
-// relay = "auto" relays by copy, short exchanges and long streams alike (relay_choice.cpp says
-// why; only a connection that proves interactive goes to the kernel, which the vm-test
-// RelayChoice.AutoCopiesAndHandsOnlyInteractiveConnectionsToTheKernel shows): every byte
-// through, and relay=copy in each access-log line.
+// relay = "auto" relays a short exchange by copy, and a long stream one way, alone on its
+// worker, by copy too: auto takes a pipe only for bursts that fill the buffer while others do
+// (relay_choice.cpp says why; the vm-test
+// RelayChoice.AutoSplicesBulkAndHandsOnlyInteractiveConnectionsToTheKernel shows streams both
+// ways on splice, and interactive connections handed to the kernel): every byte through, and
+// relay=copy in each access-log line.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,7 +25,7 @@ void answer(int fd) {
                                                              : std::string(kLong, 'x'));
 }
 
-TEST(AutoRelay, ShortExchangeAndLongStreamGoByCopy) {
+TEST(AutoRelay, AShortExchangeAndALoneLongStreamGoByCopy) {
   TempDir dir;
   RawServer backend("127.0.3.1", answer);
   Snigated d(dir, http_config(backend.port()), {"--relay", "auto"});

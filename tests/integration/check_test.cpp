@@ -77,12 +77,14 @@ TEST(Check, ReportsTheKernelAndTheRelayItWouldChoose) {
       << r.output;
   for (const char* line : {"\n  sockmap: ", "\n  ban programs: ", "\n  splice: yes\n"})
     EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
-  // auto: copy, over the kernel relay where this process may load its programs (root).
-  EXPECT_TRUE(r.output.find("relay: sockmap (requested auto: copy; connections that prove "
-                            "interactive go to the kernel (sockmap))") != std::string::npos ||
-              r.output.find("relay: copy (requested auto: copy: less CPU per GiB than splice(2) "
-                            "on one connection; sockmap unavailable for interactive "
-                            "connections: ") != std::string::npos)
+  // auto: copy splicing bulk, over the kernel relay where this process may load its
+  // programs (root).
+  EXPECT_TRUE(r.output.find("relay: sockmap (requested auto: copy, splice(2) for bulk bursts; "
+                            "connections that prove interactive go to the kernel (sockmap))") !=
+                  std::string::npos ||
+              r.output.find("relay: splice (requested auto: copy, splice(2) for bulk bursts; "
+                            "sockmap unavailable for interactive connections: ") !=
+                  std::string::npos)
       << r.output;
   r = run({SNIGATED_PATH, "--check", "-c", (dir / "c.toml").string(), "--relay", "copy"});
   EXPECT_NE(r.output.find("relay: copy (requested copy: configured relay = copy)"),

@@ -32,13 +32,15 @@ using namespace std::chrono_literals;
 struct Case {
   Mode mode;
   bool tcp_inq;
+  bool bulk_only = false;  // SpliceRelay::Bursts::Bulk, auto's userspace relay
 };
 
 using Pair = test::SocketPair;
 
-std::unique_ptr<Relay> make(Mode mode) {
-  if (mode == Mode::Copy) return std::make_unique<CopyRelay>();
-  return std::make_unique<SpliceRelay>();
+std::unique_ptr<Relay> make(const Case& c) {
+  if (c.mode == Mode::Copy) return std::make_unique<CopyRelay>();
+  return std::make_unique<SpliceRelay>(c.bulk_only ? SpliceRelay::Bursts::Bulk
+                                                   : SpliceRelay::Bursts::All);
 }
 
 class RelayFlow : public ::testing::TestWithParam<Case> {
@@ -49,7 +51,7 @@ class RelayFlow : public ::testing::TestWithParam<Case> {
 };
 
 TEST_P(RelayFlow, BytesAndFinSentTogetherArriveWithTheEnd) {
-  auto relay = make(GetParam().mode);
+  auto relay = make(GetParam());
   Options options;
   Counters counters;
   std::optional<Result> result;
@@ -94,7 +96,7 @@ TEST_P(RelayFlow, BytesWaitingAtTheStartAreRelayed) {
             static_cast<ssize_t>(request.size()));
   ASSERT_EQ(::send(upstream.b.native_handle(), answer.data(), answer.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(answer.size()));
-  auto relay = make(GetParam().mode);
+  auto relay = make(GetParam());
   Options options;
   Counters counters;
   relay->start(client.a, upstream.a, options, counters, [](Result) {});
@@ -123,7 +125,7 @@ TEST_P(RelayFlow, BytesWaitingAtTheStartAreRelayed) {
 // left (a reset is no byte and no FIN), so only epoll's report of the reset, seen before that
 // read, says to read again. The bytes reach the backend and the relay ends, reset.
 TEST_P(RelayFlow, BytesAndResetSentTogetherArriveAndEndTheRelay) {
-  auto relay = make(GetParam().mode);
+  auto relay = make(GetParam());
   Options options;
   Counters counters;
   std::optional<Result> result;
@@ -153,9 +155,12 @@ TEST_P(RelayFlow, BytesAndResetSentTogetherArriveAndEndTheRelay) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, RelayFlow,
                          ::testing::Values(Case{Mode::Copy, true}, Case{Mode::Copy, false},
-                                           Case{Mode::Splice, true}, Case{Mode::Splice, false}),
+                                           Case{Mode::Splice, true}, Case{Mode::Splice, false},
+                                           Case{Mode::Splice, true, true},
+                                           Case{Mode::Splice, false, true}),
                          [](const auto& info) {
                            return std::string(to_string(info.param.mode)) +
+                                  (info.param.bulk_only ? "Bulk" : "") +
                                   (info.param.tcp_inq ? "WithTcpInq" : "");
                          });
 

@@ -24,48 +24,55 @@ RelayChoice userspace_relay(Mode requested, const KernelFeatures& k) {
   return {std::make_shared<relay::CopyRelay>(), k.splice_detail + "; falling back to copy"};
 }
 
-// The sockmap relay over `fallback`, handing connections off by `proof`, where the kernel has
-// what its programs need and they load and attach here; else nullptr and `why_not`.
+// The sockmap relay over `fallback`, handing connections off by `proof` after `first` (copy
+// when null) relayed them, where the kernel has what its programs need and they load and
+// attach here; else nullptr and `why_not`.
 std::shared_ptr<relay::Relay> sockmap_relay(
     [[maybe_unused]] std::shared_ptr<relay::Relay> fallback,
     [[maybe_unused]] const relay::HandoffProof& proof,
     [[maybe_unused]] const SockmapSettings& sockmap, const KernelFeatures& k,
-    std::string& why_not) {
+    std::string& why_not, [[maybe_unused]] std::shared_ptr<relay::HandingRelay> first = nullptr) {
   why_not = KernelFeatures::missing(k.sockmap_relay);
 #ifdef SNIGATE_RELAY_SOCKMAP
   if (why_not.empty())
     return relay::SockmapRelay::create(std::move(fallback), &why_not,
-                                       {.inflight_cap = sockmap.queue_limit}, proof);
+                                       {.inflight_cap = sockmap.queue_limit}, proof,
+                                       std::move(first));
 #else
   why_not = "built without BPF (SNIGATE_BPF=OFF)";
 #endif
   return nullptr;
 }
 
-// Auto: copy, and the kernel's redirect for the connections that prove interactive.
-// Copy, not splice: with buffers that fit a core's L1 data cache (relay.h) it cost the whole
-// machine less CPU per GiB than splice(2) on one connection's upload in every run, likely
-// because spliced pages stay referenced until the far end has read them, so the sender cannot
-// reuse its pages; and copy's TCP_INQ hint saves a short connection a read. Splice led at
-// eight connections, and in one run also on one connection's two-way echo, where copy then
-// trailed nginx (README, `relay = "auto"`): choosing copy or a pipe read by read would take
-// the better of the two, and is not built. Not sockmap for bulk: copy and splice led it in the bench
-// at one connection, upload and echo alike (each pause walks the kernel's TCP hash table and
-// waits for the daemon to put the source back). But a connection of small requests and answers
-// costs the daemon a wake-up and two system calls per message under copy, and the kernel's
-// redirect answers it sooner (the bench's latency row); once handed off it costs, idle, what a
-// copied one does (relay_sockmap/handoff.h). So auto hands a connection to the kernel on the
-// small-reads proof alone, never on bytes moved.
+// Auto: copy, splice(2) for the bursts that fill the buffer while others do too (relay/
+// splice_relay.h, Bursts::Bulk), and the kernel's redirect for the connections that prove
+// interactive. Neither copy nor splice led every bench row: copy cost less CPU per GiB on one
+// connection's upload and keeps its TCP_INQ hint, which saves a short connection or a request a
+// read; splice led at eight connections and on two-way echo, where copy trailed nginx (README,
+// `relay = "auto"`). Choosing per burst takes each where it leads. Not sockmap for bulk: copy and
+// splice led it in the bench at one connection, upload and echo alike (each pause walks the
+// kernel's TCP hash table and waits for the daemon to put the source back). But a connection of
+// small requests and answers costs the daemon a wake-up and two system calls per message in
+// userspace, and the kernel's redirect answers it sooner (the bench's latency row); once handed
+// off it costs, idle, what a copied one does (relay_sockmap/handoff.h). So auto hands a connection
+// to the kernel on the small-reads proof alone, never on bytes moved.
 RelayChoice auto_relay(const SockmapSettings& sockmap, const KernelFeatures& k) {
-  auto copy = std::make_shared<relay::CopyRelay>();
+  std::shared_ptr<relay::HandingRelay> userspace;
+  std::string how;
+  if (k.splice) {
+    userspace = std::make_shared<relay::SpliceRelay>(relay::SpliceRelay::Bursts::Bulk);
+    how = "copy, splice(2) for bulk bursts";
+  } else {
+    userspace = std::make_shared<relay::CopyRelay>();
+    how = "copy (" + k.splice_detail + ")";
+  }
   std::string why_not;
-  if (auto relay = sockmap_relay(copy,
+  if (auto relay = sockmap_relay(userspace,
                                  {.bytes = relay::HandoffProof::kNever,
                                   .small_reads = relay::HandoffProof::kDefaultSmallReads},
-                                 sockmap, k, why_not))
-    return {relay, "copy; connections that prove interactive go to the kernel (sockmap)"};
-  return {copy, "copy: less CPU per GiB than splice(2) on one connection; sockmap unavailable "
-                "for interactive connections: " + why_not};
+                                 sockmap, k, why_not, userspace))
+    return {relay, how + "; connections that prove interactive go to the kernel (sockmap)"};
+  return {userspace, how + "; sockmap unavailable for interactive connections: " + why_not};
 }
 
 }  // namespace

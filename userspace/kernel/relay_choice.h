@@ -26,8 +26,8 @@ struct SockmapSettings {
   bool operator==(const SockmapSettings&) const = default;
 };
 
-// auto: copy, over the sockmap relay for connections that prove interactive where its
-// programs load (splice only when configured: relay_choice.cpp says why). An
+// auto: copy, splicing bulk bursts where splice(2) works, over the sockmap relay for
+// connections that prove interactive where its programs load (relay_choice.cpp says why). An
 // explicit mode that this kernel cannot do falls back sockmap, splice, copy, and the reason
 // names the missing piece. Logs nothing.
 RelayChoice choose_relay(relay::Mode requested, const SockmapSettings& sockmap,

@@ -13,6 +13,7 @@
 #include "relay/copy_io.h"
 #include "relay/flow.h"
 #include "relay/pipe_pool.h"
+#include "relay/then_flow.h"
 
 namespace snigate::relay {
 
@@ -25,33 +26,45 @@ using net::last_error;
 using detail::Pipe;
 using detail::PipePool;
 
-// socket -> pipe -> socket, the pipe taken from the pool when a direction has bytes to move
-// and given back once it is empty again (closed instead if bytes may remain in it). A burst
-// that finds no pipe to take (max_pipes reached) goes through a copy buffer, as relay =
-// "copy" moves it, and the next burst asks the pool again.
-class SpliceFlow final : public detail::Flow {
+// socket -> pipe -> socket, the pipe taken from the pool when a burst goes through one
+// (SpliceRelay::Bursts) and given back once the direction is empty again (closed instead if
+// bytes may remain in it). A burst that finds no pipe to take (max_pipes reached) goes on by
+// copy through a buffer, as relay = "copy" moves it, and the next burst asks the pool again.
+class SpliceFlow : public detail::Flow {
  public:
   SpliceFlow(tcp::socket& client, tcp::socket& upstream, const Options& options,
-             Counters& counters, Relay::Done done)
-      : Flow(client, upstream, options, counters, std::move(done)) {
-    counters.mode = Mode::Splice;
+             Counters& counters, Relay::Done done, SpliceRelay::Bursts bursts)
+      : Flow(client, upstream, options, counters, std::move(done)),
+        counters_(counters),
+        bulk_only_(bursts == SpliceRelay::Bursts::Bulk) {
+    counters.mode = bulk_only_ ? Mode::Copy : Mode::Splice;
   }
   ~SpliceFlow() override {
     for (auto& p : pipe_) detail::close_pipe(p);  // released already unless start() never ran
   }
 
- private:
-  static constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+  // Bursts of this thread's flows that have filled a copy buffer and not yet ended (Bulk):
+  // one alone stays on copy, whose buffer then stays in the core's cache.
+  static thread_local std::size_t bulk_bursts;
 
+ protected:
   std::size_t read(int d, tcp::socket& from, std::size_t max, error_code& ec) override {
-    Pipe& p = pipe_[d];
-    if (!p.is_open() && !by_copy_[d] && !PipePool::shared().take(p, max)) {
-      by_copy_[d] = true;
-      PipePool::count_burst_by_copy();
+    // Only ever called with nothing held (flow.h): a burst may change its way here.
+    Via& via = via_[d];
+    if (via == Via::None)
+      via = bulk_only_ ? Via::Copy : pipe_or_copy(d, max);
+    else if (via == Via::Copy && filled_[d] && bulk_bursts >= 2)
+      via = pipe_or_copy(d, max);
+    if (via != Via::Pipe) {
+      const std::size_t n = copy_.read(d, from, max, ec);
+      if (bulk_only_ && n == max && !filled_[d]) {
+        filled_[d] = true;
+        ++bulk_bursts;
+      }
+      return n;
     }
-    if (by_copy_[d]) return copy_.read(d, from, max, ec);
     for (;;) {
-      ssize_t n = ::splice(from.native_handle(), nullptr, p.write_fd, nullptr, max, kFlags);
+      ssize_t n = ::splice(from.native_handle(), nullptr, pipe_[d].write_fd, nullptr, max, kFlags);
       if (n > 0) return static_cast<std::size_t>(n);
       if (n < 0 && errno == EINTR) continue;
       ec = n == 0 ? error_code(asio::error::eof) : last_error();
@@ -59,8 +72,30 @@ class SpliceFlow final : public detail::Flow {
     }
   }
 
+ private:
+  static constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+
+  // How the current burst of a direction moves: not started; by copy, until one of its reads
+  // has filled the buffer while another burst of this thread's has too (Bulk); by copy for
+  // good, the pool having no pipe; through pipe_[d].
+  enum class Via { None, Copy, CopyOnly, Pipe };
+
+  Via pipe_or_copy(int d, std::size_t size) {
+    if (PipePool::shared().take(pipe_[d], size)) {
+      copy_.release(d, options().buffer_bytes);
+      counters_.mode = Mode::Splice;
+      return Via::Pipe;
+    }
+    PipePool::count_burst_by_copy();
+    return Via::CopyOnly;
+  }
+
+  bool nothing_left(int d) const override {
+    return via_[d] != Via::Pipe && copy_.nothing_left(d);
+  }
+
   std::size_t write(int d, tcp::socket& to, std::size_t held, error_code& ec) override {
-    if (by_copy_[d]) return copy_.write(d, to, held, ec);
+    if (via_[d] != Via::Pipe) return copy_.write(d, to, held, ec);
     for (;;) {
       ssize_t n = ::splice(pipe_[d].read_fd, nullptr, to.native_handle(), nullptr, held, kFlags);
       if (n >= 0) return static_cast<std::size_t>(n);
@@ -71,30 +106,48 @@ class SpliceFlow final : public detail::Flow {
   }
 
   void release(int d, bool empty) override {
-    if (by_copy_[d]) {
+    if (via_[d] != Via::Pipe)
       copy_.release(d, options().buffer_bytes);
-      by_copy_[d] = false;
-    } else if (empty) {
+    else if (empty)
       PipePool::shared().give(pipe_[d]);
-    } else {
+    else
       detail::close_pipe(pipe_[d]);
-    }
+    via_[d] = Via::None;
+    if (filled_[d]) --bulk_bursts;
+    filled_[d] = false;
   }
 
+  Counters& counters_;
+  const bool bulk_only_;
   Pipe pipe_[2];
-  bool by_copy_[2] = {false, false};  // this burst of direction d goes by copy_
+  Via via_[2] = {Via::None, Via::None};
+  bool filled_[2] = {false, false};  // a read of direction d's burst filled the buffer
   detail::CopyIo copy_;
 };
+
+thread_local std::size_t SpliceFlow::bulk_bursts = 0;
+
+// splice(2) into a socket whose peer has reset raises SIGPIPE, and unlike send(2) it has no
+// MSG_NOSIGNAL: the process would die of a peer's reset. EPIPE is handled as an error.
+void ignore_sigpipe() {
+  static std::once_flag once;
+  std::call_once(once, [] { ::signal(SIGPIPE, SIG_IGN); });
+}
 
 }  // namespace
 
 void SpliceRelay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
                         Counters& counters, Done done) {
-  // splice(2) into a socket whose peer has reset raises SIGPIPE, and unlike send(2) it has no
-  // MSG_NOSIGNAL: the process would die of a peer's reset. EPIPE is handled as an error.
-  static std::once_flag sigpipe_ignored;
-  std::call_once(sigpipe_ignored, [] { ::signal(SIGPIPE, SIG_IGN); });
-  detail::start_flow<SpliceFlow>(client, upstream, options, counters, std::move(done));
+  ignore_sigpipe();
+  detail::start_flow<SpliceFlow>(client, upstream, options, counters, std::move(done), bursts_);
+}
+
+void SpliceRelay::start_then(tcp::socket& client, tcp::socket& upstream, const Options& options,
+                             Counters& counters, Done done, const HandoffProof& proof,
+                             Takeover& then) {
+  ignore_sigpipe();
+  detail::start_flow<detail::ThenFlow<SpliceFlow>>(client, upstream, options, counters,
+                                                   std::move(done), proof, then, bursts_);
 }
 
 bool SpliceRelay::available(std::string* reason) {

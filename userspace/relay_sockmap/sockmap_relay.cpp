@@ -150,7 +150,8 @@ asio::awaitable<std::optional<error_code>> move_unread(tcp::socket& client, tcp:
 std::shared_ptr<SockmapRelay> SockmapRelay::create(std::shared_ptr<Relay> fallback,
                                                    std::string* reason,
                                                    const sockmap::KernelOptions& options,
-                                                   const HandoffProof& proof) {
+                                                   const HandoffProof& proof,
+                                                   std::shared_ptr<HandingRelay> first) {
   // One set of programs and maps per process: a reload's relay shares them with the relay
   // whose connections still run.
   static std::mutex mutex;
@@ -164,13 +165,15 @@ std::shared_ptr<SockmapRelay> SockmapRelay::create(std::shared_ptr<Relay> fallba
     if (!kernel) return nullptr;
     shared = kernel;
   }
-  return std::make_shared<SockmapRelay>(std::move(kernel), std::move(fallback), proof);
+  if (!first) first = std::make_shared<CopyRelay>();
+  return std::make_shared<SockmapRelay>(std::move(kernel), std::move(fallback), proof,
+                                        std::move(first));
 }
 
 void SockmapRelay::start(tcp::socket& client, tcp::socket& upstream, const Options& options,
                          Counters& counters, Done done) {
   if (proof_.bytes == 0) return take_over(client, upstream, options, counters, std::move(done));
-  CopyRelay::start_then(client, upstream, options, counters, std::move(done), proof_, *this);
+  first_->start_then(client, upstream, options, counters, std::move(done), proof_, *this);
 }
 
 void SockmapRelay::take_over(tcp::socket& client, tcp::socket& upstream, const Options& options,

@@ -7,12 +7,13 @@
 //
 // The life cycle of one connection (SockmapRelay::start, take_over and prepare, then
 // handoff.cpp), each step with the invariant it keeps:
-//  0. copy in userspace (CopyRelay::start_then) until the connection has met its proof
-//     (copy_relay.h: bytes moved, or small reads in a row): a short or idle connection never
+//  0. relay in userspace (`first`, HandingRelay::start_then: copy, or auto's copy that splices
+//     bulk) until the connection has met its proof (relay/then.h: bytes moved, or small
+//     reads in a row): a short or idle connection never
 //     pays for a hand-off, nor holds its coroutines and timers. The copy stops once both
 //     directions have written all they read, with no wait left on either socket; what
 //     arrived meanwhile waits in the receive queues, for step 2. Until then the connection
-//     is relay=copy in the log.
+//     is relay=copy (or splice) in the log.
 //  1. acquire a slot of the conns array, zeroed. None free: the fallback relays it.
 //  2. move what each socket holds unread to its peer in userspace (move_unread), until a read
 //     finds the receive queue empty: from then on the queue holds only whole skbs nobody has
@@ -42,8 +43,8 @@
 #include <memory>
 #include <string>
 
-#include "relay/copy_relay.h"
 #include "relay/relay.h"
+#include "relay/then.h"
 #include "relay_sockmap/sockmap_kernel.h"
 
 namespace snigate::relay {
@@ -53,11 +54,13 @@ class SockmapRelay final : public Relay, private Takeover {
   // A relay on the process's programs (they load and attach once, on the first call; a
   // later call applies `options` to them, for every relay), or nullptr and the reason when
   // this process or kernel cannot run them. `fallback` relays what cannot be handed off;
-  // `proof`: when a connection copied first is handed off (step 0), by default at once.
+  // `proof`: when a connection relayed first by `first` (step 0; copy when null) is handed
+  // off, by default at once.
   static std::shared_ptr<SockmapRelay> create(std::shared_ptr<Relay> fallback,
                                               std::string* reason,
                                               const sockmap::KernelOptions& options = {},
-                                              const HandoffProof& proof = {});
+                                              const HandoffProof& proof = {},
+                                              std::shared_ptr<HandingRelay> first = nullptr);
 
   // What [daemon] sockmap_handoff_after defaults to: a connection that has moved 64 KiB
   // either way has proven long enough to pay for a hand-off (its slot, the programs' work).
@@ -76,8 +79,11 @@ class SockmapRelay final : public Relay, private Takeover {
   const sockmap::Kernel& kernel() const { return *kernel_; }
 
   SockmapRelay(std::shared_ptr<sockmap::Kernel> kernel, std::shared_ptr<Relay> fallback,
-               const HandoffProof& proof)
-      : kernel_(std::move(kernel)), fallback_(std::move(fallback)), proof_(proof) {}
+               const HandoffProof& proof, std::shared_ptr<HandingRelay> first)
+      : kernel_(std::move(kernel)),
+        fallback_(std::move(fallback)),
+        first_(std::move(first)),
+        proof_(proof) {}
 
  private:
   // What steps 1 to 7 left a connection to: nothing (closed meanwhile), the fallback, or the
@@ -99,6 +105,7 @@ class SockmapRelay final : public Relay, private Takeover {
 
   std::shared_ptr<sockmap::Kernel> kernel_;
   std::shared_ptr<Relay> fallback_;
+  std::shared_ptr<HandingRelay> first_;
   const HandoffProof proof_;
 };
 
