@@ -47,8 +47,9 @@ for bin in "$load" "$snigated"; do
   [[ -x $bin ]] || { echo "missing $bin: build it first (tools/build.sh)" >&2; exit 1; }
 done
 # Idle connections need a descriptor each in the client and the sink and two in the relay;
-# under splice and sockmap snigated's budget also keeps 2 per pipe of its pool, a quarter pipe
-# per connection by default, and a sixteenth of the limit for the rest (daemon/fd_budget.h):
+# under splice, sockmap and auto snigated's budget also keeps 2 per pipe of its pool, a
+# quarter pipe per connection by default, and a sixteenth of the limit for the rest
+# (daemon/fd_budget.h):
 # raise the hard limit where allowed (root), else say that the idle row may be refused.
 need_fds=$((3 * idle_conns + 4096))
 if (( $(ulimit -Hn) < need_fds )) && ! ulimit -Hn "$need_fds" 2>/dev/null; then
