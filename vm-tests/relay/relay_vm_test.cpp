@@ -561,7 +561,7 @@ TEST_P(RelayVmSockmap, HandedOffAfterACopiedStartBytesExact) {
   expect_no_leftovers();
 }
 
-// The proof by small reads alone (HandoffProof, copy_relay.h; no bytes threshold). Over veth
+// The proof by small reads alone (HandoffProof, relay/then.h; no bytes threshold). Over veth
 // and loopback, IPv4 and IPv6, connections that ask and answer in small messages go to the
 // kernel after 16 exchanges, one with 10 exchanges stays on copy, and a full-speed echo stream
 // over loopback, whose reads fill the buffer, stays on copy; every byte comes back once, in
