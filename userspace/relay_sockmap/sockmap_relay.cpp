@@ -1,22 +1,15 @@
 #include "relay_sockmap/sockmap_relay.h"
 
-#include <sys/socket.h>
-
-#include <cerrno>
 #include <memory>
 #include <mutex>
-#include <optional>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include "relay/copy_relay.h"
 #include "relay_sockmap/handoff.h"
 #include "relay_sockmap/tcp_accounting.h"
+#include "relay_sockmap/unread_move.h"
 
 namespace snigate::relay {
 
@@ -27,123 +20,6 @@ namespace {
 
 constexpr int kClient = SNIGATE_RELAY_CLIENT;
 constexpr int kUpstream = SNIGATE_RELAY_UPSTREAM;
-
-// Step 2's move, both ways at once (move_unread): each way reads its source and writes what
-// it read to the other socket, before reading again, until both sources are found drained
-// at once. The verdict reads whole skbs off the receive queue (tcp_read_skb) and ignores how
-// much of the first one was read already, so an skb the session read part of (the preread
-// stops where the hello ends) would be relayed again from its first byte. A read that stops
-// short of a full buffer has taken every skb there was (tcp_recvmsg ends only when the queue
-// and backlog are empty or the buffer is full), so from then on the queue holds only whole
-// skbs nobody has read, which the verdict may take. A drained way keeps reading while the
-// other still writes: one way at a time deadlocked with an echo backend (seen under auto with
-// eight echo streams, handed off after 32 small reads): while the relay waited to write
-// client bytes to the backend, nobody read the backend's answers, and the backend, unable to
-// write them, read no more.
-struct Move {
-  Move(tcp::socket& client, tcp::socket& upstream, Counters& counters)
-      : from{&client, &upstream},
-        count{&counters.client_to_upstream, &counters.upstream_to_client},
-        wake{asio::steady_timer(client.get_executor(), asio::steady_timer::time_point::max()),
-             asio::steady_timer(client.get_executor(), asio::steady_timer::time_point::max())} {}
-  tcp::socket* from[2];  // way w reads from[w] and writes from[w ^ 1]
-  std::atomic<std::uint64_t>* count[2];
-  asio::steady_timer wake[2];  // way w, ended, waits here
-  bool drained[2] = {false, false};
-  bool over = false;  // both drained at once, or a way failed: every way stops
-  // Ends the move for both ways, from way w: the other wakes from its wait on its source or
-  // its timer. A write of the other's is left to finish: cancelled, it would lose what it
-  // read and had not written yet.
-  void end(int w) {
-    over = true;
-    error_code ignored;
-    from[w ^ 1]->cancel(ignored);
-    wake[w ^ 1].cancel();
-  }
-};
-
-// One way of a Move. Nullopt when every read filled the buffer for a bounded number of
-// rounds (a sender faster than this loop): the caller relays in userspace. Each read is
-// written before the next, so nothing is held when it returns.
-asio::awaitable<std::optional<error_code>> move_way(Move& m, int w) {
-  tcp::socket& from = *m.from[w];
-  tcp::socket& to = *m.from[w ^ 1];
-  constexpr std::size_t size = 1u << 20;
-  std::unique_ptr<char[]> buffer;
-  bool ended = false;  // EOF or a reset, which the relay then sees and reports
-  for (int round = 0; round < 64;) {
-    if (m.over) co_return error_code{};
-    ssize_t n = 0;
-    if (!ended) {
-      if (!buffer) buffer = std::make_unique_for_overwrite<char[]>(size);
-      n = ::recv(from.native_handle(), buffer.get(), size, MSG_DONTWAIT);
-      if (n < 0 && errno == EINTR) continue;
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) ended = true;
-    }
-    if (n > 0) {
-      ++round;
-      m.drained[w] = false;
-      error_code ec;
-      co_await asio::async_write(to, asio::buffer(buffer.get(), static_cast<std::size_t>(n)),
-                                 asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) {
-        m.end(w);
-        co_return ec;
-      }
-      *m.count[w] += static_cast<std::uint64_t>(n);
-      if (m.over) co_return error_code{};
-      if (static_cast<std::size_t>(n) == size) continue;
-    }
-    // Drained: over if the other way is too (it waits, holding nothing); else wait for more
-    // to read, or for the other way to end the move.
-    m.drained[w] = true;
-    if (m.drained[w ^ 1]) {
-      m.end(w);
-      co_return error_code{};
-    }
-    error_code ignored;
-    if (ended)
-      co_await m.wake[w].async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    else
-      co_await from.async_wait(tcp::socket::wait_read,
-                               asio::redirect_error(asio::use_awaitable, ignored));
-  }
-  m.end(w);
-  co_return std::nullopt;
-}
-
-// Moves what each socket holds unread to its peer, in userspace, both ways at once (Move),
-// until a read on each finds its receive queue empty while the other way holds nothing:
-// from then on both queues hold only whole skbs nobody has read. Nullopt, or the first
-// error, when a way gave up (move_way): nothing is held, and the caller relays in userspace.
-asio::awaitable<std::optional<error_code>> move_unread(tcp::socket& client, tcp::socket& upstream,
-                                                       Counters& counters) {
-  if (sockmap::unread_bytes(client.native_handle()) == 0 &&
-      sockmap::unread_bytes(upstream.native_handle()) == 0)
-    co_return error_code{};
-  Move m(client, upstream, counters);
-  // The upstream way on its own coroutine; its result comes back through `back`.
-  struct Back {
-    std::optional<std::optional<error_code>> result;
-    asio::steady_timer done;
-  };
-  auto back = std::make_shared<Back>(
-      Back{std::nullopt, asio::steady_timer(client.get_executor(),
-                                            asio::steady_timer::time_point::max())});
-  asio::co_spawn(client.get_executor(), move_way(m, 1),
-                 [back, &m](std::exception_ptr e, std::optional<error_code> r) {
-                   if (e) m.end(1);
-                   back->result = e ? std::optional<error_code>(asio::error::fault) : r;
-                   back->done.cancel();
-                 });
-  auto forth = co_await move_way(m, 0);
-  if (!back->result) {
-    error_code ignored;
-    co_await back->done.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-  }
-  if (!forth || *forth) co_return forth;
-  co_return *back->result;
-}
 
 }  // namespace
 
@@ -179,7 +55,7 @@ void SockmapRelay::start(tcp::socket& client, tcp::socket& upstream, const Optio
 void SockmapRelay::take_over(tcp::socket& client, tcp::socket& upstream, const Options& options,
                              Counters& counters, Done done) {
   asio::co_spawn(
-      client.get_executor(), prepare(client, upstream, counters),
+      client.get_executor(), prepare(client, upstream, options, counters),
       [this, &client, &upstream, &options, &counters, done = std::move(done)](
           std::exception_ptr e, Prepared p) mutable {
         if (e) {
@@ -197,6 +73,8 @@ void SockmapRelay::take_over(tcp::socket& client, tcp::socket& upstream, const O
         switch (p.next) {
           case Prepared::Next::Aborted:
             return done(Result{End::Aborted, {}});
+          case Prepared::Next::IdleTimeout:
+            return done(Result{End::IdleTimeout, {}});
           case Prepared::Next::Fallback:
             return fallback_->start(client, upstream, options, counters, std::move(done));
           case Prepared::Next::Watch:
@@ -228,6 +106,7 @@ void SockmapRelay::forget(const Prepared& p) {
 
 asio::awaitable<SockmapRelay::Prepared> SockmapRelay::prepare(tcp::socket& client,
                                                               tcp::socket& upstream,
+                                                              const Options& options,
                                                               Counters& counters) {
   // Closed between the copy's end and this (a ban, a stop): nothing is left to relay.
   if (!client.is_open() || !upstream.is_open()) {
@@ -244,12 +123,23 @@ asio::awaitable<SockmapRelay::Prepared> SockmapRelay::prepare(tcp::socket& clien
     counters.fallback = Fallback::SlotsExhausted;
     co_return Prepared{Prepared::Next::Fallback};
   }
-  auto moved = co_await move_unread(client, upstream, counters);
-  if (!moved || *moved) {
+  const auto moved = co_await sockmap::move_unread(client, upstream, counters, options.idle_timeout);
+  if (moved.end == sockmap::Moved::End::IdleTimeout) {
+    // Bytes read and not written are gone: a FIN would pass the stream off as whole.
+    kernel_->release(*slot);
+    error_code ignored;
+    for (tcp::socket* s : {&client, &upstream}) {
+      s->set_option(tcp::socket::linger(true, 0), ignored);
+      s->close(ignored);
+    }
+    co_return Prepared{Prepared::Next::IdleTimeout};
+  }
+  if (moved.end != sockmap::Moved::End::Drained) {
     // A peer that resets or fails now, or one that never lets its queue empty: the
     // userspace relay takes the connection (and reports a failure the usual way).
     spdlog::debug("relay: sockmap handoff skipped ({}), connection runs on {}",
-                  moved ? moved->message() : "receive queues never emptied",
+                  moved.end == sockmap::Moved::End::GaveUp ? "receive queues never emptied"
+                                                          : moved.error.message(),
                   to_string(fallback_->mode()));
     kernel_->release(*slot);
     counters.fallback = Fallback::HandoffSkipped;

@@ -15,10 +15,11 @@
 //     arrived meanwhile waits in the receive queues, for step 2. Until then the connection
 //     is relay=copy (or splice) in the log.
 //  1. acquire a slot of the conns array, zeroed. None free: the fallback relays it.
-//  2. move what each socket holds unread to its peer in userspace (move_unread), until a read
-//     finds the receive queue empty: from then on the queue holds only whole skbs nobody has
-//     read, so the verdict never sees an skb the session read part of. A sender that never
-//     lets its queue empty, or a reset: the fallback relays it.
+//  2. move what each socket holds unread to its peer in userspace (unread_move.h), until a
+//     read finds the receive queue empty: from then on the queue holds only whole skbs nobody
+//     has read, so the verdict never sees an skb the session read part of. A sender that
+//     never lets its queue empty, or a reset: the fallback relays it. Nothing moved for the
+//     idle timeout: the connection ends there, with RST both ways.
 //  3. peer_base = bytes each peer's TCP has taken so far; both directions RUNNING. The
 //     program's flow-control count starts exactly where userspace's writes stop. Each
 //     socket's receive buffer is clamped: a paused direction waits there.
@@ -86,10 +87,11 @@ class SockmapRelay final : public Relay, private Takeover {
         proof_(proof) {}
 
  private:
-  // What steps 1 to 7 left a connection to: nothing (closed meanwhile), the fallback, or the
-  // watch of step 8 over `slot`, whose sockets are indexed under `cookies`.
+  // What steps 1 to 7 left a connection to: nothing (closed meanwhile, or by step 2's idle
+  // timeout), the fallback, or the watch of step 8 over `slot`, whose sockets are indexed
+  // under `cookies`.
   struct Prepared {
-    enum class Next { Aborted, Fallback, Watch } next = Next::Aborted;
+    enum class Next { Aborted, IdleTimeout, Fallback, Watch } next = Next::Aborted;
     std::uint32_t slot = 0;
     std::uint64_t cookies[2] = {0, 0};
   };
@@ -99,7 +101,7 @@ class SockmapRelay final : public Relay, private Takeover {
   void take_over(tcp::socket& client, tcp::socket& upstream, const Options& options,
                  Counters& counters, Done done) override;
   boost::asio::awaitable<Prepared> prepare(tcp::socket& client, tcp::socket& upstream,
-                                           Counters& counters);
+                                           const Options& options, Counters& counters);
   // Step 10: out of the maps and the index, the slot released.
   void forget(const Prepared& p);
 
