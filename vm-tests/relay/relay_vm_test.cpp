@@ -16,6 +16,7 @@
 
 #include <bpf/bpf.h>
 
+#include "kernel/relay_choice.h"
 #include "relay/copy_relay.h"
 #include "relay/splice_relay.h"
 #include "relay_harness.h"
@@ -77,17 +78,13 @@ class RelayVm : public ::testing::TestWithParam<Mode> {
         break;
       }
       case Mode::Auto: {
-        // As the daemon builds it (kernel/relay_choice.cpp): copy splicing bulk, over the
-        // kernel for connections that prove interactive.
+        // The daemon's own choice: copy splicing bulk, over the kernel for connections that
+        // prove interactive.
         if (!kernel_has_sockhash()) GTEST_SKIP() << "SKIPPED: this kernel has no sockhash maps";
-        auto bulk = std::make_shared<relay::SpliceRelay>(relay::SpliceRelay::Bursts::Bulk);
-        std::string why;
-        sockmap_ = relay::SockmapRelay::create(
-            bulk, &why, {},
-            {.bytes = relay::HandoffProof::kNever,
-             .small_reads = relay::HandoffProof::kDefaultSmallReads},
-            bulk);
-        ASSERT_TRUE(sockmap_) << "sockmap relay did not load on this kernel: " << why;
+        auto choice = kernel::choose_relay(
+            Mode::Auto, {.queue_limit = SNIGATE_RELAY_QUEUE_LIMIT_DEFAULT}, kernel::probe_kernel());
+        sockmap_ = std::dynamic_pointer_cast<relay::SockmapRelay>(choice.relay);
+        ASSERT_TRUE(sockmap_) << "auto has no kernel path on this kernel: " << choice.reason;
         relay_ = sockmap_;
         break;
       }
