@@ -43,10 +43,6 @@ class SpliceFlow : public detail::Flow {
     for (auto& p : pipe_) detail::close_pipe(p);  // released already unless start() never ran
   }
 
-  // Bursts of this thread's flows that have filled a copy buffer and not yet ended (Bulk):
-  // one alone stays on copy, whose buffer then stays in the core's cache.
-  static thread_local std::size_t bulk_bursts;
-
  protected:
   std::size_t read(int d, tcp::socket& from, std::size_t max, error_code& ec) override {
     // Only ever called with nothing held (flow.h): a burst may change its way here.
@@ -74,6 +70,10 @@ class SpliceFlow : public detail::Flow {
 
  private:
   static constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+
+  // Bursts of this thread's flows that have filled a copy buffer and not yet ended (Bulk):
+  // one alone stays on copy, whose buffer then stays in the core's cache.
+  static thread_local std::size_t bulk_bursts;
 
   // How the current burst of a direction moves: not started; by copy, until one of its reads
   // has filled the buffer while another burst of this thread's has too (Bulk); by copy for
