@@ -393,22 +393,22 @@ for round in $(seq "$repeat"); do
   [[ -n ${THROUGHPUT_ONLY:-} ]] && continue
   for c in "${order[@]}"; do
     load_run "$c" latency --port "${port[$c]}" --count 5000 >>"$work/$c.lat.runs"
-    # The relaying process's own CPU per connection: on a 2-core machine the client, relay
-    # and backend share the cores, so connections/s alone mixes in how the others fare.
+    load_run "$c" cps --close fin --port "${port[$c]}" --seconds "$secs" >>"$work/$c.cps.runs"
+    # The same connections ended by a reset, as issue 17's clients did: no end in TIME_WAIT.
+    load_run "$c" cps --close rst --port "${port[$c]}" --seconds "$secs" >>"$work/$c.cpsrst.runs"
+    # And with issue 17's 8 clients: there the relay's one thread, not the clients' turns, sets
+    # the pace. The relaying process's own CPU per connection is measured over this run: on a
+    # 2-core machine the client, relay and backend share the cores, so connections/s alone
+    # mixes in how the others fare; and no TIME_WAIT end adds a port search to it.
     read -r cpu0 sleeps0 <<<"$([[ $c == direct ]] || usage "${mem_pid[$c]}")"
-    out=$(load_run "$c" cps --close fin --port "${port[$c]}" --seconds "$secs")
+    out=$(load_run "$c" cps --close rst --parallel 8 --port "${port[$c]}" --seconds "$secs")
     read -r cpu1 sleeps1 <<<"$([[ $c == direct ]] || usage "${mem_pid[$c]}")"
     conns=$(field conns <<<"$out")
-    echo "$out" >>"$work/$c.cps.runs"
+    echo "$out" >>"$work/$c.cpsrst8.runs"
     awk -v a="${cpu0:-0}" -v b="${cpu1:-0}" -v n="${conns:-0}" -v c="$c" \
       'BEGIN { if (c != "direct" && n > 0) printf "%.1f\n", (b - a) / n / 1000 }' >>"$work/$c.cpucps.runs"
     awk -v a="${sleeps0:-0}" -v b="${sleeps1:-0}" -v n="${conns:-0}" -v c="$c" \
       'BEGIN { if (c != "direct" && n > 0) printf "%.2f\n", (b - a) / n }' >>"$work/$c.wakecps.runs"
-    # The same connections ended by a reset, as issue 17's clients did: no end in TIME_WAIT.
-    load_run "$c" cps --close rst --port "${port[$c]}" --seconds "$secs" >>"$work/$c.cpsrst.runs"
-    # And with issue 17's 8 clients: there the relay, not the clients' turns, sets the pace.
-    load_run "$c" cps --close rst --parallel 8 --port "${port[$c]}" --seconds "$secs" \
-      >>"$work/$c.cpsrst8.runs"
   done
 done
 # alloc_count COLUMN: the counting allocator's total so far in COLUMN's snigated, or "-".
@@ -522,8 +522,8 @@ row "latency p99 (us, 64 B echo)" p99
 row "connections/s (4 parallel, FIN)" cps
 row "connections/s (4 parallel, RST)" cpsrst
 row "connections/s (8 parallel, RST)" cpsrst8
-plain_row "relay CPU per connection (us, cps)" cpucps
-plain_row "relay wake-ups per connection (cps)" wakecps
+plain_row "relay CPU per connection (us, 8 RST)" cpucps
+plain_row "relay wake-ups per connection (8 RST)" wakecps
 row "$idle_label" idle
 plain_row "system calls per connection (cps)" syscalls
 plain_row "heap allocations per connection (cps)" allocs-per-conn
