@@ -71,8 +71,8 @@ asio::awaitable<void> read_all(tcp::socket& s, std::string& into) {
   std::vector<char> buf(64 * 1024);
   for (;;) {
     error_code ec;
-    const std::size_t n =
-        co_await s.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    const std::size_t n = co_await s.async_read_some(
+        asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
     into.append(buf.data(), n);
     if (ec) co_return;
   }
@@ -90,8 +90,9 @@ asio::awaitable<void> write_slowly(tcp::socket& s, const std::string& bytes, std
   asio::steady_timer timer(s.get_executor());
   for (std::size_t at = 0; at < bytes.size(); at += chunk) {
     error_code ec;
-    co_await asio::async_write(s, asio::buffer(bytes.data() + at, std::min(chunk, bytes.size() - at)),
-                               asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(
+        s, asio::buffer(bytes.data() + at, std::min(chunk, bytes.size() - at)),
+        asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     timer.expires_after(pause);
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));

@@ -123,7 +123,8 @@ asio::awaitable<SockmapRelay::Prepared> SockmapRelay::prepare(tcp::socket& clien
     counters.fallback = Fallback::SlotsExhausted;
     co_return Prepared{Prepared::Next::Fallback};
   }
-  const auto moved = co_await sockmap::move_unread(client, upstream, counters, options.idle_timeout);
+  const auto moved =
+      co_await sockmap::move_unread(client, upstream, counters, options.idle_timeout);
   if (moved.end == sockmap::Moved::End::IdleTimeout) {
     // Bytes read and not written are gone: a FIN would pass the stream off as whole.
     kernel_->release(*slot);
