@@ -22,7 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Why the move reads whole skbs' worth: the verdict reads whole skbs off the receive queue
+// Why until a read comes up short: the verdict reads whole skbs off the receive queue
 // (tcp_read_skb) and ignores how much of the first one was read already, so an skb the
 // session read part of (the preread stops where the hello ends) would be relayed again from
 // its first byte. A read that stops short of a full buffer has taken every skb there was
