@@ -23,6 +23,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "../relay/socket_pair.h"
 #include "relay_sockmap/tcp_accounting.h"
 
 namespace snigate::relay::sockmap {
@@ -34,25 +35,8 @@ using boost::system::error_code;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using Outcome = Moved::End;
-
-// A connected loopback pair: `edge` is the relay's end, `peer` the user's or the backend's.
-// Receive buffers are set before the handshake, so the advertised window follows them.
-struct Pair {
-  Pair(asio::io_context& io, int edge_rcvbuf, int peer_rcvbuf) : edge(io), peer(io) {
-    tcp::acceptor acceptor(io);
-    acceptor.open(tcp::v4());
-    if (edge_rcvbuf) acceptor.set_option(asio::socket_base::receive_buffer_size(edge_rcvbuf));
-    acceptor.bind({asio::ip::address_v4::loopback(), 0});
-    acceptor.listen();
-    peer.open(tcp::v4());
-    if (peer_rcvbuf) peer.set_option(asio::socket_base::receive_buffer_size(peer_rcvbuf));
-    peer.connect(acceptor.local_endpoint());
-    acceptor.accept(edge);
-    edge.non_blocking(true);
-    peer.non_blocking(true);
-  }
-  tcp::socket edge, peer;
-};
+// `a` is the relay's end, `b` the user's or the backend's.
+using Pair = relay::test::SocketPair;
 
 std::string pattern(std::size_t n, std::uint8_t seed) {
   std::string s(n, '\0');
@@ -110,14 +94,14 @@ Run run_move(asio::io_context& io, Pair& client, Pair& upstream, Counters& count
              std::chrono::milliseconds idle_timeout, std::chrono::seconds limit = 10s) {
   Run run;
   const auto start = Clock::now();
-  asio::co_spawn(io, move_unread(client.edge, upstream.edge, counters, idle_timeout),
+  asio::co_spawn(io, move_unread(client.a, upstream.a, counters, idle_timeout),
                  [&](std::exception_ptr e, Moved moved) {
                    if (!e) run.moved = moved;
                    run.took = Clock::now() - start;
                    // The peers' readers end on EOF, after every byte; after an idle timeout
                    // the peers' writers end too.
                    error_code ignored;
-                   for (tcp::socket* edge : {&client.edge, &upstream.edge})
+                   for (tcp::socket* edge : {&client.a, &upstream.a})
                      if (run.moved && run.moved->end == Outcome::IdleTimeout)
                        edge->close(ignored);
                      else
@@ -129,14 +113,14 @@ Run run_move(asio::io_context& io, Pair& client, Pair& upstream, Counters& count
 
 TEST(UnreadMove, WhatEachSideHoldsArrivesOnceAndInOrderAndIsCounted) {
   asio::io_context io;
-  Pair client(io, 0, 0), upstream(io, 0, 0);
+  Pair client(io), upstream(io);
   // Less than each edge socket takes before any read, so all of it waits unread.
   const std::string up = pattern(60000, 1), down = pattern(45000, 2);
-  send_now(client.peer, up);
-  send_now(upstream.peer, down);
+  send_now(client.b, up);
+  send_now(upstream.b, down);
   std::string backend_got, client_got;
-  asio::co_spawn(io, read_all(upstream.peer, backend_got), asio::detached);
-  asio::co_spawn(io, read_all(client.peer, client_got), asio::detached);
+  asio::co_spawn(io, read_all(upstream.b, backend_got), asio::detached);
+  asio::co_spawn(io, read_all(client.b, client_got), asio::detached);
   Counters counters;
   auto run = run_move(io, client, upstream, counters, 1s);
   ASSERT_TRUE(run.moved) << "the move never ended";
@@ -149,7 +133,7 @@ TEST(UnreadMove, WhatEachSideHoldsArrivesOnceAndInOrderAndIsCounted) {
 
 TEST(UnreadMove, NothingUnreadEndsAtOnce) {
   asio::io_context io;
-  Pair client(io, 0, 0), upstream(io, 0, 0);
+  Pair client(io), upstream(io);
   Counters counters;
   auto run = run_move(io, client, upstream, counters, 1s);
   ASSERT_TRUE(run.moved);
@@ -161,12 +145,12 @@ TEST(UnreadMove, NothingUnreadEndsAtOnce) {
 // held its buffer, and the connection, for good before the idle timeout covered it.
 TEST(UnreadMove, AClientThatStopsReadingEndsTheMoveAtTheIdleTimeout) {
   asio::io_context io;
-  Pair client(io, 0, 4096), upstream(io, 1 << 20, 0);
+  Pair client(io, false, 0, 4096), upstream(io, false, 1 << 20);
   const std::string down = pattern(8 << 20, 3);
-  asio::co_spawn(io, write_all(upstream.peer, down), asio::detached);
+  asio::co_spawn(io, write_all(upstream.b, down), asio::detached);
   // The backend's bytes reach the edge before the move starts.
   io.run_for(100ms);
-  ASSERT_GT(unread_bytes(upstream.edge.native_handle()), 64u * 1024);
+  ASSERT_GT(unread_bytes(upstream.a.native_handle()), 64u * 1024);
   Counters counters;
   auto run = run_move(io, client, upstream, counters, 300ms);
   ASSERT_TRUE(run.moved) << "the move never ended";
@@ -182,13 +166,13 @@ TEST(UnreadMove, AClientThatStopsReadingEndsTheMoveAtTheIdleTimeout) {
 // way are progress, so the move lasts until 300 ms after the last of them, and each arrives.
 TEST(UnreadMove, BytesMovingTheOtherWayKeepTheMoveGoing) {
   asio::io_context io;
-  Pair client(io, 0, 4096), upstream(io, 1 << 20, 0);
+  Pair client(io, false, 0, 4096), upstream(io, false, 1 << 20);
   const std::string down = pattern(8 << 20, 4), up = pattern(24 * 1024, 5);
-  asio::co_spawn(io, write_all(upstream.peer, down), asio::detached);
+  asio::co_spawn(io, write_all(upstream.b, down), asio::detached);
   io.run_for(100ms);
   std::string backend_got;
-  asio::co_spawn(io, read_all(upstream.peer, backend_got), asio::detached);
-  asio::co_spawn(io, write_slowly(client.peer, up, 1024, 50ms), asio::detached);
+  asio::co_spawn(io, read_all(upstream.b, backend_got), asio::detached);
+  asio::co_spawn(io, write_slowly(client.b, up, 1024, 50ms), asio::detached);
   Counters counters;
   auto run = run_move(io, client, upstream, counters, 300ms);
   ASSERT_TRUE(run.moved) << "the move never ended";
