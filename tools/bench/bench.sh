@@ -14,7 +14,9 @@
 # nginx's one worker and HAProxy's one thread), SOCKMAP_QUEUE_LIMIT: snigated's [daemon]
 # sockmap_queue_limit, e.g. 1099511627776 to measure the kernel path alone,
 # SOCKMAP_HANDOFF_AFTER: its sockmap_handoff_after, e.g. 0 to hand every connection off;
-# DEFER_ACCEPT (default 1): 1 defers accept until the first bytes, snigated's default
+# SINK_ADDRESSES (default 4): how many loopback addresses each sink listens on, all of which
+# every relay balances over (round robin), so that no relay runs out of ports towards its sink
+# (below); DEFER_ACCEPT (default 1): 1 defers accept until the first bytes, snigated's default
 # `defer_accept`, HAProxy's `defer-accept` and floor's (nginx's stream module has no
 # `deferred`); 0: none; WORKLOADS (default "up1 up8 echo1 echo8"): the throughput rows to run,
 # "" for none;
@@ -113,17 +115,26 @@ declare -A port mem_pid  # per column: where clients connect, whose RSS is the i
 columns=()
 notes=()
 
-# sink COLUMN: starts a sink of COLUMN's own, its port in sink_port[COLUMN]. One per column, so
-# no column's connections to it (their ends in TIME_WAIT, after a relay's FIN) crowd another's
-# port space.
+# sink COLUMN: starts a sink of COLUMN's own, its port in sink_port[COLUMN], listening on the
+# SINK_ADDRESSES addresses in sink_ips. A relay passes a client's FIN on, so its end towards the
+# sink sits in TIME_WAIT; towards one address, tcp_tw_reuse hands a port out again only after
+# 1 s, and connect(2) then caps a relay at about half the ephemeral range per second (14,100
+# here) while the kernel's table of TIME_WAIT sockets (tcp_max_tw_buckets) has room, and not at
+# all once it is full: a FIN row's column hit that cap or not by what earlier runs had left.
+# Spread over 4 addresses, the cap lies far above what any column reaches. One sink per column,
+# so no column's TIME_WAIT ends crowd another's port space.
+sink_addresses=${SINK_ADDRESSES:-4}
+sink_ips=()
+for ((k = 0; k < sink_addresses; k++)); do sink_ips+=("${ip%.*}.$((${ip##*.} + k))"); done
 declare -A sink_pid sink_port
 sink() {
-  "$load" sink --ip "$ip" >"$work/$1.sink.log" 2>&1 &
+  "$load" sink --ip "$ip" --addresses "$sink_addresses" >"$work/$1.sink.log" 2>&1 &
   pids+=("$!")
   sink_pid[$1]=$!
   sink_port[$1]=$(wait_for "$work/$1.sink.log" 'sink port=([0-9]+)')
 }
 sink direct
+notes+=("each sink listens on ${#sink_ips[@]} addresses, which every relay balances over")
 port[direct]=${sink_port[direct]}
 mem_pid[direct]=${sink_pid[direct]}
 columns+=(direct)
@@ -166,7 +177,7 @@ defer_accept = $([[ $defer == 1 ]] && echo true || echo false)
 "*.bench.test" = "sink"
 default = "sink"
 [backend.sink]
-servers = ["$ip:${sink_port[$mode]}"]
+servers = [$(printf '"%s:'"${sink_port[$mode]}"'", ' "${sink_ips[@]}" | sed 's/, $//')]
 TOML
   # shellcheck disable=SC2086  # $preload is empty or one VAR=value word
   env $preload SNIGATE_ALLOC_COUNT_FILE="$work/$mode.allocs" \
@@ -210,7 +221,7 @@ stream {
     *.bench.test sink;
     default sink;
   }
-  upstream sink { server $ip:${sink_port[nginx]}; }
+  upstream sink { $(printf 'server %s:'"${sink_port[nginx]}"'; ' "${sink_ips[@]}")}
   server {
     listen $ip:$p;
     ssl_preread on;
@@ -252,7 +263,7 @@ frontend bench
   use_backend sink if { req.ssl_sni -m end .bench.test }
   default_backend sink
 backend sink
-  server sink $ip:${sink_port[haproxy]}
+$(for k in "${!sink_ips[@]}"; do echo "  server sink$k ${sink_ips[$k]}:${sink_port[haproxy]}"; done)
 CONF
   haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
   local pid=$!
@@ -266,7 +277,7 @@ CONF
 start_floor() {
   [[ -x $floor ]] || { echo "missing $floor: build it first (tools/build.sh)" >&2; return 1; }
   sink floor
-  "$floor" "$ip" "$ip" "${sink_port[floor]}" "$defer" >"$work/floor.log" 2>&1 &
+  "$floor" "$ip" "$(IFS=,; echo "${sink_ips[*]}")" "${sink_port[floor]}" "$defer" >"$work/floor.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
   port[floor]=$(wait_for "$work/floor.log" 'floor port=([0-9]+)') || return 1

@@ -1,6 +1,6 @@
 // floor-relay: a measuring stick for bench.sh's "floor" column, not a product. It does the
 // least a userspace TCP relay must do per connection: accept, read the first bytes (the
-// ClientHello, unparsed), connect to the one upstream named on the command line, send them,
+// ClientHello, unparsed), connect to the next upstream named on the command line, send them,
 // then copy both ways until both ends have closed. Its system calls and CPU per connection are
 // a floor for any relay; its connections/s is not a ceiling: it sleeps more often than busier
 // relays, and on a 2-core machine each wake-up lies on a connection's path (snigated measured
@@ -8,7 +8,8 @@
 // limits, and no allocation per connection: state and buffers live in tables indexed by
 // descriptor.
 // FIN is passed on by shutdown(SHUT_WR), a reset by closing the other end with SO_LINGER {1, 0}.
-// Usage: floor-relay LISTEN_IP UPSTREAM_IP UPSTREAM_PORT DEFER_ACCEPT(0|1); prints its port.
+// Usage: floor-relay LISTEN_IP UPSTREAM_IPS UPSTREAM_PORT DEFER_ACCEPT(0|1); prints its port.
+// UPSTREAM_IPS is one address or several, comma-separated, taken in turn (round robin).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,12 +18,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { MAX_FDS = 1 << 16, BUF = 16 * 1024 };
+enum { MAX_FDS = 1 << 16, BUF = 16 * 1024, MAX_UPSTREAMS = 16 };
 enum {
   READABLE = 1,    // input may be queued: an event said so and no read has drained it yet
   CONNECTING = 2,  // upstream end whose connect has not yet reported writable
@@ -41,7 +43,8 @@ struct end {
 static struct end* ends;
 static char (*buf)[BUF];
 static int ep;
-static struct sockaddr_in upstream;
+static struct sockaddr_in upstreams[MAX_UPSTREAMS];
+static unsigned n_upstreams, next_upstream;
 
 static void watch(int fd) {
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -121,7 +124,8 @@ static void start(int client) {
     return;
   }
   setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-  if (connect(up, (struct sockaddr*)&upstream, sizeof upstream) != 0 && errno != EINPROGRESS) {
+  const struct sockaddr_in* to = &upstreams[next_upstream++ % n_upstreams];
+  if (connect(up, (const struct sockaddr*)to, sizeof *to) != 0 && errno != EINPROGRESS) {
     close(up);
     forget(client);
     return;
@@ -186,15 +190,26 @@ static int fail(const char* what) {
 
 int main(int argc, char** argv) {
   if (argc != 5) {
-    fprintf(stderr, "usage: %s LISTEN_IP UPSTREAM_IP UPSTREAM_PORT DEFER_ACCEPT(0|1)\n", argv[0]);
+    fprintf(stderr, "usage: %s LISTEN_IP UPSTREAM_IPS UPSTREAM_PORT DEFER_ACCEPT(0|1)\n", argv[0]);
     return 2;
   }
   struct sockaddr_in local = {.sin_family = AF_INET};
-  upstream.sin_family = AF_INET;
-  upstream.sin_port = htons((uint16_t)atoi(argv[3]));
-  if (inet_pton(AF_INET, argv[1], &local.sin_addr) != 1 ||
-      inet_pton(AF_INET, argv[2], &upstream.sin_addr) != 1) {
-    fprintf(stderr, "bad address\n");
+  if (inet_pton(AF_INET, argv[1], &local.sin_addr) != 1) {
+    fprintf(stderr, "bad address %s\n", argv[1]);
+    return 2;
+  }
+  for (char* ip = strtok(argv[2], ","); ip; ip = strtok(NULL, ",")) {
+    struct sockaddr_in* u = &upstreams[n_upstreams];
+    if (n_upstreams == MAX_UPSTREAMS || inet_pton(AF_INET, ip, &u->sin_addr) != 1) {
+      fprintf(stderr, "bad or too many upstream addresses at %s\n", ip);
+      return 2;
+    }
+    u->sin_family = AF_INET;
+    u->sin_port = htons((uint16_t)atoi(argv[3]));
+    ++n_upstreams;
+  }
+  if (n_upstreams == 0) {
+    fprintf(stderr, "no upstream address\n");
     return 2;
   }
   // Reserved, not committed: a page is touched only when an end first holds bytes.

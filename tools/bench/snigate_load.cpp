@@ -179,12 +179,19 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
   }
 }
 
-int run_sink(const std::string& ip) {
+// Listens on `addresses` consecutive IPv4 addresses from `ip`, all on one port: a relay that
+// balances over them has that many ephemeral port spaces towards the sink (see run_cps).
+int run_sink(const std::string& ip, unsigned addresses) {
   asio::io_context io(1);
-  tcp::acceptor acceptor(io, {asio::ip::make_address(ip), 0});
-  std::printf("sink port=%u\n", acceptor.local_endpoint().port());
+  const auto first = asio::ip::make_address_v4(ip);
+  std::vector<tcp::acceptor> acceptors;
+  acceptors.emplace_back(io, tcp::endpoint{first, 0});
+  const std::uint16_t port = acceptors.front().local_endpoint().port();
+  for (unsigned k = 1; k < addresses; ++k)
+    acceptors.emplace_back(io, tcp::endpoint{asio::ip::address_v4(first.to_uint() + k), port});
+  std::printf("sink port=%u\n", port);
   std::fflush(stdout);
-  asio::co_spawn(io, accept_loop(acceptor), asio::detached);
+  for (auto& a : acceptors) asio::co_spawn(io, accept_loop(a), asio::detached);
   io.run();
   return 0;
 }
@@ -470,6 +477,9 @@ int main(int argc, char** argv) {
 
   auto* sink = app.add_subcommand("sink", "Run the backend; prints its port");
   sink->add_option("--ip", ip, "Address to listen on");
+  unsigned addresses = 1;
+  sink->add_option("--addresses", addresses, "Listen on this many consecutive addresses from --ip")
+      ->check(CLI::Range(1u, 16u));
   auto add_target = [&](CLI::App* sub) {
     sub->add_option("--ip", ip, "Target address");
     sub->add_option("--port", port, "Target port")->required();
@@ -503,7 +513,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   Target t{ip, port};
-  if (sink->parsed()) return run_sink(ip);
+  if (sink->parsed()) return run_sink(ip, addresses);
   if (tput->parsed()) return run_throughput(t, conns, seconds);
   if (echo->parsed()) return run_echo(t, conns, seconds);
   if (lat->parsed()) return run_latency(t, count, size);
