@@ -73,8 +73,8 @@ Daemon::Daemon(std::shared_ptr<const config::Config> config, std::string config_
                  .relay;
   access_log_ = std::make_unique<proxy::AccessLog>(g->config->daemon.access_log,
                                             g->config->daemon.access_log_format);
-  context_.reset(new proxy::SessionContext{registry_, stats_, *access_log_, ban_check_, client_limits_,
-                                     at_capacity_});
+  context_.reset(new proxy::SessionContext{registry_, stats_, *access_log_, ban_check_,
+                                           client_limits_, at_capacity_, no_local_port_});
   unsigned n = g->config->daemon.workers;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());

@@ -127,6 +127,7 @@ class Daemon {
   std::atomic<const bans::BanCheck*> ban_check_{nullptr};
   std::unique_ptr<proxy::AccessLog> access_log_;
   net::ThrottledWarning at_capacity_;
+  net::ThrottledWarning no_local_port_;
   std::unique_ptr<proxy::SessionContext> context_;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;

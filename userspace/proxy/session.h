@@ -37,6 +37,7 @@ struct SessionContext {
   std::atomic<const bans::BanCheck*>& ban_check;
   conns::ClientLimits& client_limits;
   net::ThrottledWarning& at_capacity;  // max_connections refusals, one line per interval
+  net::ThrottledWarning& no_local_port;  // connects that found no free local port, likewise
 };
 
 class Session : public std::enable_shared_from_this<Session> {

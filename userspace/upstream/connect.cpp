@@ -186,6 +186,10 @@ asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
 
 }  // namespace
 
+bool no_local_port(const error_code& error) {
+  return error == error_code(EADDRNOTAVAIL, boost::system::system_category());
+}
+
 asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
                                                 const config::BackendConfig& backend,
                                                 std::span<const std::uint8_t> first) {
@@ -212,7 +216,9 @@ asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
       result.remote = remote;
       co_return result;
     }
-    pool.report_failure(pick->index);
+    // Marking every server down for fail_timeout would turn a moment's port shortage into
+    // an outage of the whole backend.
+    if (!no_local_port(ec)) pool.report_failure(pick->index);
   }
   co_return result;
 }

@@ -110,6 +110,20 @@ void Topology::remove() noexcept {
     if (!ns->empty()) std::system(("ip netns del " + *ns + " 2>/dev/null").c_str());
 }
 
+LoopbackHost::LoopbackHost(const std::string& prefix)
+    : name_(prefix + "-" + std::to_string(::getpid())) {
+  remove_stale(prefix);
+  run("ip netns add " + name_);
+  try {
+    run("ip -n " + name_ + " link set lo up");
+  } catch (...) {
+    std::system(("ip netns del " + name_ + " 2>/dev/null").c_str());
+    throw;
+  }
+}
+
+LoopbackHost::~LoopbackHost() { std::system(("ip netns del " + name_ + " 2>/dev/null").c_str()); }
+
 void in_netns(const std::string& name, const std::function<void()>& fn) {
   int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   int target = ::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);

@@ -37,6 +37,20 @@ class Topology {
   Addresses v4_, v6_;
 };
 
+// One namespace, PREFIX-PID, with nothing but loopback (up): for a test that changes the
+// namespace's own sysctls. Removed, with what it holds, on destruction.
+class LoopbackHost {
+ public:
+  explicit LoopbackHost(const std::string& prefix);
+  ~LoopbackHost();
+  LoopbackHost(const LoopbackHost&) = delete;
+  LoopbackHost& operator=(const LoopbackHost&) = delete;
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+};
+
 // Runs `fn` on this thread inside namespace `name` (setns), then returns to the namespace it
 // was in. Sockets created by `fn` stay in `name` for their whole life.
 void in_netns(const std::string& name, const std::function<void()>& fn);

@@ -1,0 +1,115 @@
+// Connects that find no free local port (EADDRNOTAVAIL). snigated runs in a namespace of its
+// own whose net.ipv4.ip_local_port_range the test narrows to two ports, in front of two
+// servers that never accept: the kernel's accept queue holds each connection. Once each server
+// holds two of snigated's connections, the next client is refused, with a log line that names
+// the cause. The shortage is this host's, not the servers': neither may be marked down, so a
+// client that comes once a port is free again is served, where fail_timeout (10 s) would
+// have refused it for want of a server.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "integration/harness.h"
+#include "netns.h"
+
+namespace snigate::vmtest {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A listener on ip:0 inside `ns` that nobody accepts on; its port in `port`.
+int silent_listener(const std::string& ns, const std::string& ip, std::uint16_t& port) {
+  int fd = -1;
+  in_netns(ns, [&] { fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); });
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  inet_pton(AF_INET, ip.c_str(), &sa.sin_addr);
+  socklen_t len = sizeof sa;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+      ::listen(fd, 16) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
+    throw std::runtime_error("cannot listen on " + ip);
+  port = ntohs(sa.sin_port);
+  return fd;
+}
+
+// snigated's connections to the two servers (their own ends left out), as ss counts them.
+std::size_t upstreams(const std::string& ns, std::uint16_t a, std::uint16_t b) {
+  const auto r = itest::run({"ip", "netns", "exec", ns, "ss", "-Htn", "state", "established",
+                             "( dport = :" + std::to_string(a) + " or dport = :" +
+                                 std::to_string(b) + " )"});
+  std::istringstream lines(r.output);
+  std::size_t n = 0;
+  for (std::string line; std::getline(lines, line);) n += !line.empty();
+  return n;
+}
+
+bool wait_upstreams(const std::string& ns, std::uint16_t a, std::uint16_t b, std::size_t n) {
+  for (int i = 0; i < 100; ++i) {
+    if (upstreams(ns, a, b) == n) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+TEST(NoFreeLocalPort, RefusesWithALogLineAndMarksNoServerDown) {
+  if (auto why = netns_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  LoopbackHost host("sg-ports");
+  const std::string& ns = host.name();
+  std::uint16_t pa = 0, pb = 0;
+  const int a = silent_listener(ns, "127.0.0.1", pa), b = silent_listener(ns, "127.0.0.2", pb);
+  itest::TempDir dir;
+  itest::Snigated d(dir,
+                    "[daemon]\naccess_log = \"@ACCESS_LOG@\"\nworkers = 1\n"
+                    "max_connections_per_client = 0\nmax_prereads_per_client = 0\n"
+                    "[[listener]]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\n"
+                    "protocol = \"http\"\ntable = \"t\"\npreread_timeout = \"60s\"\n"
+                    "[table.t]\ndefault = \"b\"\n"
+                    "[backend.b]\nservers = [\"127.0.0.1:" + std::to_string(pa) +
+                        "\", \"127.0.0.2:" + std::to_string(pb) + "\"]\n",
+                    {}, {"ip", "netns", "exec", ns});
+  // The clients connect while the whole range is there: only snigated's connects, made when
+  // each request arrives, meet the narrow one. The last waits for its turn in preread.
+  std::vector<int> clients(6);
+  in_netns(ns, [&] {
+    for (int& fd : clients) fd = itest::connect_to("127.0.0.1", d.port("http"));
+  });
+  run("ip netns exec " + ns + " sysctl -qw net.ipv4.ip_local_port_range='40000 40001'");
+  const std::string request = "GET / HTTP/1.1\r\nHost: x.test\r\n\r\n";
+  for (std::size_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(itest::send_all(clients[i], request));
+    ASSERT_TRUE(wait_upstreams(ns, pa, pb, i + 1)) << d.log() << d.access_log();
+  }
+
+  // Both ports are taken towards both servers.
+  ASSERT_TRUE(itest::send_all(clients[4], request));
+  const std::regex refused(R"(end=refused detail=127\.0\.0\.\d:\d+:Cannot\\x20assign)");
+  EXPECT_NE(d.wait_access(refused), "") << d.access_log();
+  EXPECT_NE(d.log().find("no free local port towards 127.0.0."), std::string::npos) << d.log();
+
+  // A client's reset passes on as a reset, which leaves no TIME_WAIT end to hold the port.
+  const linger now{1, 0};
+  ::setsockopt(clients[0], SOL_SOCKET, SO_LINGER, &now, sizeof now);
+  ::close(clients[0]);
+  clients[0] = -1;
+  ASSERT_TRUE(wait_upstreams(ns, pa, pb, 3)) << d.access_log();
+  ASSERT_TRUE(itest::send_all(clients[5], request));
+  EXPECT_TRUE(wait_upstreams(ns, pa, pb, 4))
+      << "the next client found no server up: the shortage marked them down\n"
+      << d.access_log();
+  EXPECT_EQ(d.access_log().find("no server available"), std::string::npos) << d.access_log();
+
+  for (int fd : clients)
+    if (fd >= 0) ::close(fd);
+  ::close(a);
+  ::close(b);
+}
+
+}  // namespace
+}  // namespace snigate::vmtest
