@@ -277,7 +277,8 @@ CONF
 start_floor() {
   [[ -x $floor ]] || { echo "missing $floor: build it first (tools/build.sh)" >&2; return 1; }
   sink floor
-  "$floor" "$ip" "$(IFS=,; echo "${sink_ips[*]}")" "${sink_port[floor]}" "$defer" >"$work/floor.log" 2>&1 &
+  "$floor" "$ip" "$(IFS=,; echo "${sink_ips[*]}")" "${sink_port[floor]}" "$defer" \
+    >"$work/floor.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
   port[floor]=$(wait_for "$work/floor.log" 'floor port=([0-9]+)') || return 1

@@ -378,8 +378,9 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
     if (upstream::no_local_port(a.error)) {
       if (auto n = context_.no_local_port.due())
         spdlog::warn("no free local port towards {} ({} connect(s) since the last such line): "
-                     "ends in TIME_WAIT from connections this host closed first hold them; "
-                     "more server addresses or a wider net.ipv4.ip_local_port_range give more",
+                     "open connections and the TIME_WAIT ends of those this host closed first "
+                     "hold them; more server addresses or a wider "
+                     "net.ipv4.ip_local_port_range give more",
                      a.server, *n);
     } else if (a.error) {
       server.failures.add();

@@ -33,13 +33,14 @@ struct ConnectResult {
 };
 
 // Whether `error` says this host had no free local port (or source address) towards a server,
-// EADDRNOTAVAIL: after a burst of connections that this host closed first, their ends in
-// TIME_WAIT hold the ports. A shortage here, not the server's failure: it marks no server down.
+// EADDRNOTAVAIL: open connections to it, and the ends in TIME_WAIT of those this host closed
+// first, hold every port. A shortage here, not the server's failure: it marks no server down.
 bool no_local_port(const boost::system::error_code& error);
 
 // Tries up to max_tries servers picked by the pool, connect_timeout each (resolution
-// included), moving on after refusal, timeout, a failed lookup or no free local port; hostnames
-// are resolved asynchronously. Each outcome but no_local_port is reported to the pool. Runs on the caller's executor.
+// included), moving on after refusal, timeout, a failed lookup or no free local port;
+// hostnames are resolved asynchronously. Each outcome but no_local_port is reported to the
+// pool. Runs on the caller's executor.
 // `first`, when not empty, is what the connection sends first: its send(2) tells whether
 // the connect succeeded, in place of a getsockopt(SO_ERROR); whatever of it did not fit in
 // the socket's buffer is the caller's to send. To a local server (loopback, or an address of
