@@ -32,6 +32,7 @@ json to_json(const Figures& f) {
   for (const auto& [key, v] : s.servers)
     servers[key.first + " " + key.second] = {{"connects", v.connects},
                                              {"failures", v.failures},
+                                             {"no_local_port", v.no_local_port},
                                              {"connect_seconds_total", v.connect_time.sum_seconds}};
   for (const auto& h : f.health) servers[h.backend + " " + h.server]["up"] = h.up;
   json relayed = json::object();

@@ -50,6 +50,11 @@ std::string to_prometheus(const Figures& f) {
            "Connect attempts refused, timed out or not resolved, by backend and server.");
   for (const auto& [key, v] : s.servers)
     w.sample({{"backend", key.first}, {"server", key.second}}, v.failures);
+  w.family("snigate_server_connect_no_local_port_total", Type::Counter,
+           "Connect attempts that found no free local port towards the server (EADDRNOTAVAIL): "
+           "this host's shortage, not counted as failures.");
+  for (const auto& [key, v] : s.servers)
+    w.sample({{"backend", key.first}, {"server", key.second}}, v.no_local_port);
   w.family("snigate_server_connect_duration_seconds", Type::Histogram,
            "Time a successful connect attempt took (name resolution included).");
   for (const auto& [key, v] : s.servers)

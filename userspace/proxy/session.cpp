@@ -376,6 +376,7 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
     if (a.index >= backend->servers.size()) continue;
     ServerMetrics& server = *backend->servers[a.index];
     if (upstream::no_local_port(a.error)) {
+      server.no_local_port.add();
       if (auto n = context_.no_local_port.due())
         spdlog::warn("no free local port towards {} ({} connect(s) since the last such line): "
                      "open connections and the TIME_WAIT ends of those this host closed first "

@@ -84,7 +84,8 @@ StatsSnapshot Stats::snapshot() const {
     s.backends[name].failures = m->refused.value();
   }
   for (const auto& [key, m] : servers_)
-    s.servers[key] = {m->connects.value(), m->failures.value(), m->connect_time.snapshot()};
+    s.servers[key] = {m->connects.value(), m->failures.value(), m->no_local_port.value(),
+                      m->connect_time.snapshot()};
   for (std::size_t i = 0; i < s.relayed.size(); ++i) s.relayed[i] = relayed_[i].value();
   for (std::size_t i = 0; i < s.fallbacks.size(); ++i) s.fallbacks[i] = fallbacks_[i].value();
   return s;

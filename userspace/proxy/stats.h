@@ -51,6 +51,7 @@ struct BackendMetrics {
 struct ServerMetrics {
   metrics::Counter connects;         // attempts that connected
   metrics::Counter failures;         // attempts refused, timed out or not resolved
+  metrics::Counter no_local_port;    // attempts that found no free local port (not failures)
   metrics::Histogram connect_time;   // of the attempts that connected, resolution included
 };
 
@@ -72,6 +73,7 @@ struct ListenerStats {
 struct ServerStats {
   std::uint64_t connects = 0;
   std::uint64_t failures = 0;
+  std::uint64_t no_local_port = 0;
   metrics::HistogramSnapshot connect_time;
 };
 

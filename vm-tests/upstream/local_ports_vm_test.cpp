@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <regex>
 #include <sstream>
 #include <thread>
 
+#include "control/control_client.h"
 #include "integration/harness.h"
 #include "netns.h"
 
@@ -48,6 +50,15 @@ std::size_t upstreams(const std::string& ns, std::uint16_t a, std::uint16_t b) {
   std::size_t n = 0;
   for (std::string line; std::getline(lines, line);) n += !line.empty();
   return n;
+}
+
+// `snigatectl stats`'s servers of backend b, over the control socket.
+nlohmann::json servers(const itest::TempDir& dir) {
+  std::string error;
+  auto reply = control::ControlClient((dir / "control.sock").string())
+                   .request({{"cmd", "stats"}}, error);
+  if (!reply) throw std::runtime_error(error);
+  return (*reply)["stats"]["servers"];
 }
 
 bool wait_upstreams(const std::string& ns, std::uint16_t a, std::uint16_t b, std::size_t n) {
@@ -92,6 +103,13 @@ TEST(NoFreeLocalPort, RefusesWithALogLineAndMarksNoServerDown) {
   const std::regex refused(R"(end=refused detail=127\.0\.0\.\d:\d+:Cannot\\x20assign)");
   EXPECT_NE(d.wait_access(refused), "") << d.access_log();
   EXPECT_NE(d.log().find("no free local port towards 127.0.0."), std::string::npos) << d.log();
+  // Counted as a shortage of its own, not as the servers' failures.
+  const nlohmann::json s = servers(dir);
+  for (const auto& name :
+       {"b 127.0.0.1:" + std::to_string(pa), "b 127.0.0.2:" + std::to_string(pb)}) {
+    EXPECT_EQ(s[name]["no_local_port"], 1) << s.dump();
+    EXPECT_EQ(s[name]["failures"], 0) << s.dump();
+  }
 
   // A client's reset passes on as a reset, which leaves no TIME_WAIT end to hold the port.
   const linger now{1, 0};
