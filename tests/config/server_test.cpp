@@ -28,6 +28,22 @@ TEST(ParseServer, Ipv6LiteralLosesItsBrackets) {
   EXPECT_EQ(s->text, "[::1]:443");
 }
 
+TEST(ParseServer, SourceAddressNamesTheEntry) {
+  std::string error;
+  auto s = parse_server("127.0.0.1:8443 source=127.0.0.2", &error);
+  ASSERT_TRUE(s) << error;
+  ASSERT_TRUE(s->source);
+  EXPECT_EQ(s->source->to_string(), "127.0.0.2");
+  // Two sources towards one server are two entries in logs and metrics.
+  EXPECT_EQ(address(*s), "127.0.0.1:8443 source=127.0.0.2");
+  EXPECT_EQ(address(*parse_server("127.0.0.1:8443", nullptr)), "127.0.0.1:8443");
+  s = parse_server("[2001:db8::1]:443 source=[2001:db8::2]", &error);
+  ASSERT_TRUE(s) << error;
+  EXPECT_EQ(s->source->to_string(), "2001:db8::2");
+  // A name may resolve to either family: checked at connect.
+  EXPECT_TRUE(parse_server("backend.example:443 source=::1", &error)) << error;
+}
+
 TEST(ParseServer, Refusals) {
   std::string error;
   EXPECT_FALSE(parse_server("", &error));
@@ -40,6 +56,10 @@ TEST(ParseServer, Refusals) {
   EXPECT_NE(error.find("max_fails must be"), std::string::npos);
   EXPECT_FALSE(parse_server("a:443 down", &error));
   EXPECT_NE(error.find("unknown option 'down'"), std::string::npos);
+  EXPECT_FALSE(parse_server("a:443 source=eth0", &error));
+  EXPECT_NE(error.find("source must be an IP address, not 'eth0'"), std::string::npos);
+  EXPECT_FALSE(parse_server("192.0.2.10:443 source=::1", &error));
+  EXPECT_NE(error.find("not of the same address family"), std::string::npos);
 }
 
 }  // namespace

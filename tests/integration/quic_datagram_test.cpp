@@ -72,7 +72,8 @@ class QuicDatagrams : public ::testing::Test {
   Udp backend{"127.0.3.6"};
   Udp client{"127.0.3.7"};
 
-  std::string config(const std::string& listener_extra = {}, const std::string& idle = "1s") const {
+  std::string config(const std::string& listener_extra = {}, const std::string& idle = "1s",
+                     const std::string& server_options = {}) const {
     return fmt::format(R"(
 [daemon]
 workers = 1
@@ -90,9 +91,9 @@ flow_idle_timeout = "{}"
 "ffdhe.example.org" = "raw"
 "example.com" = "raw"
 [backend.raw]
-servers = ["127.0.3.6:{}"]
+servers = ["127.0.3.6:{}{}"]
 )",
-                       idle, listener_extra, backend.port());
+                       idle, listener_extra, backend.port(), server_options);
   }
 };
 
@@ -126,6 +127,16 @@ TEST_F(QuicDatagrams, HeldDatagramsReachTheBackendAndItsAnswerTheClient) {
                 client.port()))),
             "")
       << d.access_log();
+}
+
+// A server with source=ADDR gets the flow's datagrams from that address.
+TEST_F(QuicDatagrams, ServerSourceAddressIsWhereDatagramsComeFrom) {
+  Snigated d(dir, config({}, "1s", " source=127.0.3.9"));
+  client.send_to(datagram_file("gtlsclient-ffdhe-1.bin"), address("127.0.3.1", d.port("h3")));
+  client.send_to(datagram_file("gtlsclient-ffdhe-2.bin"), address("127.0.3.1", d.port("h3")));
+  auto [got, upstream] = backend.receive();
+  ASSERT_EQ(got.size(), 1200u);
+  EXPECT_EQ(upstream.sin_addr.s_addr, address("127.0.3.9", 0).sin_addr.s_addr);
 }
 
 // Half a hello: nothing reaches the backend, and the flow ends at preread_timeout.

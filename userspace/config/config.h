@@ -62,6 +62,10 @@ struct ServerConfig {
   bool backup = false;
   unsigned max_fails = 1;                      // 0: never marked down
   std::chrono::milliseconds fail_timeout{10000};
+  // source=ADDR: the local address connects leave from (HAProxy's `source`, nginx's
+  // proxy_bind). Each source address has its own ephemeral ports towards the server, so the
+  // same server listed with several sources holds that many times more connections.
+  std::optional<boost::asio::ip::address> source;
   std::string text;                            // as written in the file
 };
 

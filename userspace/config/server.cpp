@@ -4,6 +4,8 @@
 #include <charconv>
 #include <sstream>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "config/endpoint.h"
 
 namespace snigate::config {
@@ -24,6 +26,12 @@ bool plausible_host(std::string_view host) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == ':'))
       return false;
   return true;
+}
+
+std::string_view unbracket(std::string_view text) {
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
+    return text.substr(1, text.size() - 2);
+  return text;
 }
 
 }  // namespace
@@ -65,17 +73,34 @@ std::optional<ServerConfig> parse_server(std::string_view text, std::string* err
         return bad(std::string("fail_timeout: ") + e.what());
       }
       if (s.fail_timeout.count() == 0) return bad("fail_timeout must be more than zero");
+    } else if (name == "source" && eq != std::string::npos) {
+      boost::system::error_code ec;
+      const auto source = boost::asio::ip::make_address(std::string(unbracket(value)), ec);
+      if (ec) return bad("source must be an IP address, not '" + std::string(value) + "'");
+      s.source = source;
     } else {
       return bad("unknown option '" + option +
-                 "'; server options are weight=N, backup, max_fails=N, fail_timeout=DURATION");
+                 "'; server options are weight=N, backup, max_fails=N, fail_timeout=DURATION, "
+                 "source=ADDR");
     }
   }
+  // A literal server of the other family could never be reached from the source; a host name
+  // may resolve to both, and a connect uses its addresses of the source's family.
+  boost::system::error_code ec;
+  const auto literal = boost::asio::ip::make_address(s.host, ec);
+  if (s.source && !ec && literal.is_v4() != s.source->is_v4())
+    return bad("source " + s.source->to_string() + " and server " + s.host +
+               " are not of the same address family");
   return s;
 }
 
 std::string address(const ServerConfig& server) {
-  return (server.host.find(':') != std::string::npos ? "[" + server.host + "]" : server.host) +
-         ":" + std::to_string(server.port);
+  std::string text =
+      (server.host.find(':') != std::string::npos ? "[" + server.host + "]" : server.host) + ":" +
+      std::to_string(server.port);
+  // The same server from two sources is two entries, with figures of their own.
+  if (server.source) text += " source=" + server.source->to_string();
+  return text;
 }
 
 }  // namespace snigate::config

@@ -375,13 +375,13 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   for (const auto& a : r.attempts) {
     if (a.index >= backend->servers.size()) continue;
     ServerMetrics& server = *backend->servers[a.index];
-    if (upstream::no_local_port(a.error)) {
+    if (upstream::no_local_port(a)) {
       server.no_local_port.add();
       if (auto n = context_.no_local_port.due())
         spdlog::warn("no free local port towards {} ({} connect(s) since the last such line): "
                      "open connections and the TIME_WAIT ends of those this host closed first "
-                     "hold them; more server addresses or a wider "
-                     "net.ipv4.ip_local_port_range give more",
+                     "hold them; more server addresses, source addresses (source=ADDR) or a "
+                     "wider net.ipv4.ip_local_port_range give more",
                      a.server, *n);
     } else if (a.error) {
       server.failures.add();
@@ -393,7 +393,8 @@ asio::awaitable<EndReason> Session::connect_and_relay(const std::string& backend
   if (killed_) co_return *killed_;
   if (!r.socket) {
     for (const auto& a : r.attempts)
-      detail_ += (detail_.empty() ? "" : ";") + a.server + ":" + a.error.message();
+      detail_ += (detail_.empty() ? "" : ";") + a.server + ":" +
+                 (a.at_source ? "binding source: " : "") + a.error.message();
     if (r.attempts.empty()) detail_ = "no server available";
     co_return EndReason::Refused;
   }

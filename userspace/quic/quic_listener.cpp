@@ -221,29 +221,37 @@ void QuicListener::route(const FlowPtr& flow, const std::string& name) {
   if (!server) return end(f, FlowEnd::Refused, why);
   error_code ec;
   const auto address = asio::ip::make_address(server->host, ec);
-  if (ec) return resolve(flow, server->host, server->port);
-  routed(flow, udp::endpoint(address, server->port));
+  if (ec) return resolve(flow, server->host, server->port, server->source);
+  routed(flow, udp::endpoint(address, server->port), server->source);
 }
 
-void QuicListener::resolve(const FlowPtr& flow, const std::string& host, std::uint16_t port) {
+void QuicListener::resolve(const FlowPtr& flow, const std::string& host, std::uint16_t port,
+                           const std::optional<asio::ip::address>& source) {
   flow->state = Flow::State::Resolving;
   auto resolver = std::make_shared<udp::resolver>(socket_.get_executor());
   resolver->async_resolve(
       host, std::to_string(port),
-      [self = shared_from_this(), flow, resolver, host](const error_code& ec,
-                                                          udp::resolver::results_type results) {
+      [self = shared_from_this(), flow, resolver, host, source](
+          const error_code& ec, udp::resolver::results_type results) {
         if (flow->state != Flow::State::Resolving) return;  // ended meanwhile
         if (ec || results.empty())
           return self->end(*flow, FlowEnd::Refused, "resolving " + host + ": " + ec.message());
-        self->routed(flow, results.begin()->endpoint());
+        for (const auto& r : results)
+          if (!source || r.endpoint().address().is_v4() == source->is_v4())
+            return self->routed(flow, r.endpoint(), source);
+        self->end(*flow, FlowEnd::Refused,
+                  "resolving " + host + ": no address of source " + source->to_string() +
+                      "'s family");
       });
 }
 
-void QuicListener::routed(const FlowPtr& flow, const udp::endpoint& backend) {
+void QuicListener::routed(const FlowPtr& flow, const udp::endpoint& backend,
+                          const std::optional<asio::ip::address>& source) {
   Flow& f = *flow;
   udp::socket upstream(socket_.get_executor());
   error_code ec;
   upstream.open(backend.protocol(), ec);
+  if (!ec && source) upstream.bind(udp::endpoint(*source, 0), ec);
   if (!ec) upstream.connect(backend, ec);  // the kernel drops what another address sends
   if (!ec) upstream.non_blocking(true, ec);
   if (ec) return end(f, FlowEnd::Refused, "upstream socket to " + str(backend) + ": " + ec.message());

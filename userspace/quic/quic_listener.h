@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without including it
@@ -75,11 +76,14 @@ class QuicListener : public std::enable_shared_from_this<QuicListener> {
   void hello(const FlowPtr& flow, std::span<const std::uint8_t> datagram);
   // Routes the flow on its ClientHello's name (and ALPN, client address).
   void route(const FlowPtr& flow, const std::string& name);
-  void resolve(const FlowPtr& flow, const std::string& host, std::uint16_t port);
+  // `source`: the server's source=ADDR, whose family the address used must have.
+  void resolve(const FlowPtr& flow, const std::string& host, std::uint16_t port,
+               const std::optional<boost::asio::ip::address>& source);
   // Where a flow becomes routed, the one place: the upstream socket is opened and connected,
   // the held datagrams go out, the kernel path takes the flow over where it can, the backend's
   // replies are awaited (userspace forwards whatever still reaches its sockets).
-  void routed(const FlowPtr& flow, const udp::endpoint& backend);
+  void routed(const FlowPtr& flow, const udp::endpoint& backend,
+              const std::optional<boost::asio::ip::address>& source);
   // Hands a routed flow to the kernel path, if there is one and it takes it.
   void to_kernel(Flow& flow);
   // Reads what the kernel path moved for the flow into its counters and last_active.

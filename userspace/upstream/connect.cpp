@@ -1,5 +1,6 @@
 #include "upstream/connect.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -40,6 +41,7 @@ struct Attempt {
   tcp::resolver::results_type results;
   net::Deadline::Clock::time_point until;
   bool armed = false;
+  bool source_failed = false;  // the error came from binding the server's source address
 
   // Armed before the first wait only: a connect to a local backend that completes inside
   // connect(2), with its first bytes sent at once, waits for nothing and sets no timer (a
@@ -146,6 +148,19 @@ asio::awaitable<error_code> connect_socket(const std::shared_ptr<Attempt>& a,
   co_return error_code(err, boost::system::system_category());
 }
 
+// Binds to `source` with port 0 and IP_BIND_ADDRESS_NO_PORT: the port is then chosen by
+// connect(2) against the whole 4-tuple, as without a bind, instead of one port reserved per
+// socket whatever its destination (which would cap the source at one range for all servers).
+error_code bind_source(tcp::socket& socket, const asio::ip::address& source) {
+  const int one = 1;
+  if (::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                   sizeof one) != 0)
+    return error_code(errno, boost::system::system_category());
+  error_code ec;
+  socket.bind(tcp::endpoint(source, 0), ec);
+  return ec;
+}
+
 asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
                                         const UpstreamPool::Pick& pick, tcp::endpoint& remote,
                                         std::span<const std::uint8_t> first, std::size_t& sent) {
@@ -167,10 +182,18 @@ asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
   // (net/nonblocking_socket.h): no ioctl to set O_NONBLOCK, no EPOLL_CTL_DEL at its close.
   for (const auto& endpoint : endpoints) {
     if (a->deadline.expired()) break;
+    if (server.source && server.source->is_v4() != endpoint.address().is_v4()) {
+      if (!ec) ec = asio::error::address_family_not_supported;
+      continue;
+    }
     error_code ignored;
     a->socket.close(ignored);
     net::open_nonblocking(a->socket, endpoint.protocol(), ec);
     if (ec) continue;
+    if (server.source && (ec = bind_source(a->socket, *server.source))) {
+      a->source_failed = true;  // the same source would fail towards every address
+      co_return ec;
+    }
     a->socket.set_option(net::tcp_inq(true), ignored);  // the relay's reads: net/tcp_inq.h
     // A name resolved to loopback is local too; the pool knows the host's other addresses.
     const bool local = pick.own_address || net::unmap(endpoint.address()).is_loopback();
@@ -186,8 +209,9 @@ asio::awaitable<error_code> connect_one(const std::shared_ptr<Attempt>& a,
 
 }  // namespace
 
-bool no_local_port(const error_code& error) {
-  return error == error_code(EADDRNOTAVAIL, boost::system::system_category());
+bool no_local_port(const ConnectAttempt& attempt) {
+  return !attempt.at_source &&
+         attempt.error == error_code(EADDRNOTAVAIL, boost::system::system_category());
 }
 
 asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
@@ -209,7 +233,8 @@ asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
     attempt->deadline.cancel();
     result.attempts.push_back({pick->server->text.empty() ? config::address(*pick->server)
                                                          : pick->server->text,
-                               pick->index, ec, std::chrono::steady_clock::now() - started});
+                               pick->index, ec, ec && attempt->source_failed,
+                               std::chrono::steady_clock::now() - started});
     if (!ec) {
       pool.report_success(pick->index);
       result.socket.emplace(std::move(attempt->socket));
@@ -218,7 +243,7 @@ asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
     }
     // Marking every server down for fail_timeout would turn a moment's port shortage into
     // an outage of the whole backend.
-    if (!no_local_port(ec)) pool.report_failure(pick->index);
+    if (!no_local_port(result.attempts.back())) pool.report_failure(pick->index);
   }
   co_return result;
 }

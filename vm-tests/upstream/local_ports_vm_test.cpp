@@ -1,10 +1,11 @@
 // Connects that find no free local port (EADDRNOTAVAIL). snigated runs in a namespace of its
-// own whose net.ipv4.ip_local_port_range the test narrows to two ports, in front of two
-// servers that never accept: the kernel's accept queue holds each connection. Once each server
-// holds two of snigated's connections, the next client is refused, with a log line that names
-// the cause. The shortage is this host's, not the servers': neither may be marked down, so a
+// own whose net.ipv4.ip_local_port_range the test narrows to two ports, in front of servers
+// that never accept: the kernel's accept queue holds each connection. Once each server holds
+// two of snigated's connections, the next client is refused, with a log line that names the
+// cause. The shortage is this host's, not the servers': neither may be marked down, so a
 // client that comes once a port is free again is served, where fail_timeout (10 s) would
-// have refused it for want of a server.
+// have refused it for want of a server. A server listed again with source=ADDR gets the
+// source's own two ports.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -127,6 +129,75 @@ TEST(NoFreeLocalPort, RefusesWithALogLineAndMarksNoServerDown) {
     if (fd >= 0) ::close(fd);
   ::close(a);
   ::close(b);
+}
+
+// The config of a snigated whose backend b is `servers` and whose http listener holds a
+// request's client for a minute.
+std::string one_backend(const std::string& servers) {
+  return "[daemon]\naccess_log = \"@ACCESS_LOG@\"\nworkers = 1\n"
+         "max_connections_per_client = 0\nmax_prereads_per_client = 0\n"
+         "[[listener]]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\n"
+         "protocol = \"http\"\ntable = \"t\"\npreread_timeout = \"60s\"\n"
+         "[table.t]\ndefault = \"b\"\n[backend.b]\nservers = [" + servers + "]\n";
+}
+
+TEST(SourceAddress, GivesTheSameServerPortsOfItsOwn) {
+  if (auto why = netns_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  LoopbackHost host("sg-source");
+  const std::string& ns = host.name();
+  std::uint16_t p = 0;
+  const int server = silent_listener(ns, "127.0.0.1", p);
+  const std::string at = "127.0.0.1:" + std::to_string(p);
+  itest::TempDir dir;
+  itest::Snigated d(dir, one_backend("\"" + at + "\", \"" + at + " source=127.0.0.2\""), {},
+                    {"ip", "netns", "exec", ns});
+  std::vector<int> clients(5);
+  in_netns(ns, [&] {
+    for (int& fd : clients) fd = itest::connect_to("127.0.0.1", d.port("http"));
+  });
+  run("ip netns exec " + ns + " sysctl -qw net.ipv4.ip_local_port_range='40000 40001'");
+  const std::string request = "GET / HTTP/1.1\r\nHost: x.test\r\n\r\n";
+  // Two ports from each source, where one source alone ran out after two.
+  for (std::size_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(itest::send_all(clients[i], request));
+    ASSERT_TRUE(wait_upstreams(ns, p, p, i + 1)) << d.log() << d.access_log();
+  }
+  const auto from = itest::run({"ip", "netns", "exec", ns, "ss", "-Htn", "state", "established",
+                                "( dport = :" + std::to_string(p) + " and src 127.0.0.2 )"});
+  EXPECT_EQ(std::count(from.output.begin(), from.output.end(), '\n'), 2) << from.output;
+  ASSERT_TRUE(itest::send_all(clients[4], request));
+  EXPECT_NE(d.wait_access(std::regex("end=refused")), "") << d.access_log();
+  const nlohmann::json s = servers(dir);
+  for (const auto& name : {"b " + at, "b " + at + " source=127.0.0.2"}) {
+    EXPECT_EQ(s[name]["connects"], 2) << s.dump();
+    EXPECT_EQ(s[name]["no_local_port"], 1) << s.dump();
+  }
+  for (int fd : clients) ::close(fd);
+  ::close(server);
+}
+
+// A source address this host does not have is that entry's fault, not a port shortage: the
+// client is refused with the bind's error and the entry counts a failure (it is marked down).
+TEST(SourceAddress, NotOnThisHostFailsItsEntry) {
+  if (auto why = netns_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  LoopbackHost host("sg-nosource");
+  const std::string& ns = host.name();
+  std::uint16_t p = 0;
+  const int server = silent_listener(ns, "127.0.0.1", p);
+  const std::string entry = "127.0.0.1:" + std::to_string(p) + " source=192.0.2.1";
+  itest::TempDir dir;
+  itest::Snigated d(dir, one_backend("\"" + entry + "\""), {}, {"ip", "netns", "exec", ns});
+  int client = -1;
+  in_netns(ns, [&] { client = itest::connect_to("127.0.0.1", d.port("http")); });
+  ASSERT_TRUE(itest::send_all(client, "GET / HTTP/1.1\r\nHost: x.test\r\n\r\n"));
+  EXPECT_NE(d.wait_access(std::regex(R"(end=refused .*binding\\x20source:\\x20Cannot)")), "")
+      << d.access_log();
+  const nlohmann::json s = servers(dir);
+  EXPECT_EQ(s["b " + entry]["failures"], 1) << s.dump();
+  EXPECT_EQ(s["b " + entry]["no_local_port"], 0) << s.dump();
+  EXPECT_EQ(d.log().find("no free local port"), std::string::npos) << d.log();
+  ::close(client);
+  ::close(server);
 }
 
 }  // namespace
