@@ -20,6 +20,22 @@ namespace {
 
 bool pid_alive(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
 
+// Quiet and never throwing: for clean-up paths.
+void delete_netns(const std::string& name) noexcept {
+  std::system(("ip netns del " + name + " 2>/dev/null").c_str());
+}
+
+// A namespace with its loopback up, or none (and an exception) if either step fails.
+void add_netns(const std::string& name) {
+  run("ip netns add " + name);
+  try {
+    run("ip -n " + name + " link set lo up");
+  } catch (...) {
+    delete_netns(name);
+    throw;
+  }
+}
+
 // Namespaces named PREFIX-PID-* whose process is gone: an earlier run that was killed.
 void remove_stale(const std::string& prefix) {
   std::error_code ec;
@@ -27,8 +43,7 @@ void remove_stale(const std::string& prefix) {
     std::string name = entry.path().filename();
     if (name.rfind(prefix + "-", 0) != 0) continue;
     long pid = std::strtol(name.c_str() + prefix.size() + 1, nullptr, 10);
-    if (pid > 0 && !pid_alive(pid))
-      std::system(("ip netns del " + name + " 2>/dev/null").c_str());
+    if (pid > 0 && !pid_alive(pid)) delete_netns(name);
   }
 }
 
@@ -56,10 +71,7 @@ Topology::Topology(const std::string& prefix, int n) {
   v6_ = {"fd00:" + net + ":1::1", "fd00:" + net + ":1::2", "fd00:" + net + ":2::1",
          "fd00:" + net + ":2::2"};
   try {
-    for (const auto* ns : {&client_, &edge_, &backend_}) {
-      run("ip netns add " + *ns);
-      run("ip -n " + *ns + " link set lo up");
-    }
+    for (const auto* ns : {&client_, &edge_, &backend_}) add_netns(*ns);
     // veth pairs made inside the namespaces, so no interface name ever exists in the host's,
     // with addresses of our own: the neighbours below name them.
     const auto mac = [&](int link, int end) {
@@ -107,22 +119,16 @@ Topology::~Topology() { remove(); }
 void Topology::remove() noexcept {
   // Deleting a namespace deletes its veth ends, and with them the peers.
   for (const auto* ns : {&client_, &edge_, &backend_})
-    if (!ns->empty()) std::system(("ip netns del " + *ns + " 2>/dev/null").c_str());
+    if (!ns->empty()) delete_netns(*ns);
 }
 
 LoopbackHost::LoopbackHost(const std::string& prefix)
     : name_(prefix + "-" + std::to_string(::getpid())) {
   remove_stale(prefix);
-  run("ip netns add " + name_);
-  try {
-    run("ip -n " + name_ + " link set lo up");
-  } catch (...) {
-    std::system(("ip netns del " + name_ + " 2>/dev/null").c_str());
-    throw;
-  }
+  add_netns(name_);
 }
 
-LoopbackHost::~LoopbackHost() { std::system(("ip netns del " + name_ + " 2>/dev/null").c_str()); }
+LoopbackHost::~LoopbackHost() { delete_netns(name_); }
 
 void in_netns(const std::string& name, const std::function<void()>& fn) {
   int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
