@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "net/local_address.h"
+
 namespace snigate::proxy {
 
 const ListenerSettings* Generation::listener(const std::string& name) const {
@@ -23,8 +25,15 @@ std::shared_ptr<Generation> build_generation(std::shared_ptr<const config::Confi
   std::map<std::string, std::shared_ptr<const routing::RouteTable>> tables;
   for (const auto& [name, table] : c.tables)
     tables[name] = std::make_shared<const routing::RouteTable>(routing::RouteTable::build(table));
-  for (const auto& [name, backend] : c.backends)
+  for (const auto& [name, backend] : c.backends) {
     g->backends[name] = {&backend, std::make_shared<upstream::UpstreamPool>(backend), nullptr, {}};
+    // Said at start and at each reload, not refused: an address may come later (DHCP, VRRP).
+    for (const auto& server : backend.servers)
+      if (server.source && !net::is_local_address(*server.source))
+        spdlog::warn("backend {}: server {}: source {} is not an address of this host now; its "
+                     "connects fail (binding source) until it is",
+                     name, server.text, server.source->to_string());
+  }
   for (const auto& l : c.listeners) {
     // Connect listeners take their destinations from the request, not from a table.
     if (l.protocol == config::Protocol::Connect) {

@@ -196,6 +196,9 @@ TEST(SourceAddress, NotOnThisHostFailsItsEntry) {
   EXPECT_EQ(s["b " + entry]["failures"], 1) << s.dump();
   EXPECT_EQ(s["b " + entry]["no_local_port"], 0) << s.dump();
   EXPECT_EQ(d.log().find("no free local port"), std::string::npos) << d.log();
+  EXPECT_NE(d.log().find("source 192.0.2.1 is not an address of this host now"),
+            std::string::npos)
+      << d.log();
   ::close(client);
   ::close(server);
 }
