@@ -233,7 +233,7 @@ asio::awaitable<ConnectResult> connect_upstream(UpstreamPool& pool,
     attempt->deadline.cancel();
     result.attempts.push_back({pick->server->text.empty() ? config::address(*pick->server)
                                                          : pick->server->text,
-                               pick->index, ec, ec && attempt->source_failed,
+                               pick->index, ec, attempt->source_failed,
                                std::chrono::steady_clock::now() - started});
     if (!ec) {
       pool.report_success(pick->index);
