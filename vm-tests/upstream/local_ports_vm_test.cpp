@@ -71,6 +71,16 @@ bool wait_upstreams(const std::string& ns, std::uint16_t a, std::uint16_t b, std
   return false;
 }
 
+// The config of a snigated whose backend b is `servers` and whose http listener holds a
+// request's client for a minute.
+std::string one_backend(const std::string& servers) {
+  return "[daemon]\naccess_log = \"@ACCESS_LOG@\"\nworkers = 1\n"
+         "max_connections_per_client = 0\nmax_prereads_per_client = 0\n"
+         "[[listener]]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\n"
+         "protocol = \"http\"\ntable = \"t\"\npreread_timeout = \"60s\"\n"
+         "[table.t]\ndefault = \"b\"\n[backend.b]\nservers = [" + servers + "]\n";
+}
+
 TEST(NoFreeLocalPort, RefusesWithALogLineAndMarksNoServerDown) {
   if (auto why = netns_unavailable(); !why.empty()) GTEST_SKIP() << why;
   LoopbackHost host("sg-ports");
@@ -79,13 +89,8 @@ TEST(NoFreeLocalPort, RefusesWithALogLineAndMarksNoServerDown) {
   const int a = silent_listener(ns, "127.0.0.1", pa), b = silent_listener(ns, "127.0.0.2", pb);
   itest::TempDir dir;
   itest::Snigated d(dir,
-                    "[daemon]\naccess_log = \"@ACCESS_LOG@\"\nworkers = 1\n"
-                    "max_connections_per_client = 0\nmax_prereads_per_client = 0\n"
-                    "[[listener]]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\n"
-                    "protocol = \"http\"\ntable = \"t\"\npreread_timeout = \"60s\"\n"
-                    "[table.t]\ndefault = \"b\"\n"
-                    "[backend.b]\nservers = [\"127.0.0.1:" + std::to_string(pa) +
-                        "\", \"127.0.0.2:" + std::to_string(pb) + "\"]\n",
+                    one_backend("\"127.0.0.1:" + std::to_string(pa) + "\", \"127.0.0.2:" +
+                                std::to_string(pb) + "\""),
                     {}, {"ip", "netns", "exec", ns});
   // The clients connect while the whole range is there: only snigated's connects, made when
   // each request arrives, meet the narrow one. The last waits for its turn in preread.
@@ -131,16 +136,6 @@ TEST(NoFreeLocalPort, RefusesWithALogLineAndMarksNoServerDown) {
   ::close(b);
 }
 
-// The config of a snigated whose backend b is `servers` and whose http listener holds a
-// request's client for a minute.
-std::string one_backend(const std::string& servers) {
-  return "[daemon]\naccess_log = \"@ACCESS_LOG@\"\nworkers = 1\n"
-         "max_connections_per_client = 0\nmax_prereads_per_client = 0\n"
-         "[[listener]]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\n"
-         "protocol = \"http\"\ntable = \"t\"\npreread_timeout = \"60s\"\n"
-         "[table.t]\ndefault = \"b\"\n[backend.b]\nservers = [" + servers + "]\n";
-}
-
 TEST(SourceAddress, GivesTheSameServerPortsOfItsOwn) {
   if (auto why = netns_unavailable(); !why.empty()) GTEST_SKIP() << why;
   LoopbackHost host("sg-source");
@@ -177,7 +172,8 @@ TEST(SourceAddress, GivesTheSameServerPortsOfItsOwn) {
 }
 
 // A source address this host does not have is that entry's fault, not a port shortage: the
-// client is refused with the bind's error and the entry counts a failure (it is marked down).
+// client is refused with the bind's error and the entry counts a failure, as a refusing
+// server's would (which marks it down where the backend has others).
 TEST(SourceAddress, NotOnThisHostFailsItsEntry) {
   if (auto why = netns_unavailable(); !why.empty()) GTEST_SKIP() << why;
   LoopbackHost host("sg-nosource");
