@@ -14,7 +14,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -43,15 +42,20 @@ int silent_listener(const std::string& ns, const std::string& ip, std::uint16_t&
   return fd;
 }
 
-// snigated's connections to the two servers (their own ends left out), as ss counts them.
-std::size_t upstreams(const std::string& ns, std::uint16_t a, std::uint16_t b) {
-  const auto r = itest::run({"ip", "netns", "exec", ns, "ss", "-Htn", "state", "established",
-                             "( dport = :" + std::to_string(a) + " or dport = :" +
-                                 std::to_string(b) + " )"});
+// Established connections in `ns` that ss's `filter` selects.
+std::size_t established(const std::string& ns, const std::string& filter) {
+  const auto r =
+      itest::run({"ip", "netns", "exec", ns, "ss", "-Htn", "state", "established", filter});
   std::istringstream lines(r.output);
   std::size_t n = 0;
   for (std::string line; std::getline(lines, line);) n += !line.empty();
   return n;
+}
+
+// snigated's connections to the two servers (their own ends left out).
+std::size_t upstreams(const std::string& ns, std::uint16_t a, std::uint16_t b) {
+  return established(ns, "( dport = :" + std::to_string(a) + " or dport = :" +
+                             std::to_string(b) + " )");
 }
 
 // `snigatectl stats`'s servers of backend b, over the control socket.
@@ -71,15 +75,36 @@ bool wait_upstreams(const std::string& ns, std::uint16_t a, std::uint16_t b, std
   return false;
 }
 
-// The config of a snigated whose backend b is `servers` and whose http listener holds a
-// request's client for a minute.
-std::string one_backend(const std::string& servers) {
-  return "[daemon]\naccess_log = \"@ACCESS_LOG@\"\nworkers = 1\n"
-         "max_connections_per_client = 0\nmax_prereads_per_client = 0\n"
-         "[[listener]]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\n"
-         "protocol = \"http\"\ntable = \"t\"\npreread_timeout = \"60s\"\n"
-         "[table.t]\ndefault = \"b\"\n[backend.b]\nservers = [" + servers + "]\n";
+// snigated in `ns`, its backend b's servers `servers` (TOML strings, comma-separated), its
+// http listener holding a request's client for a minute.
+itest::Snigated snigated_in(const itest::TempDir& dir, const std::string& ns,
+                            const std::string& servers) {
+  return itest::Snigated(
+      dir,
+      "[daemon]\naccess_log = \"@ACCESS_LOG@\"\nworkers = 1\n"
+      "max_connections_per_client = 0\nmax_prereads_per_client = 0\n"
+      "[[listener]]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\n"
+      "protocol = \"http\"\ntable = \"t\"\npreread_timeout = \"60s\"\n"
+      "[table.t]\ndefault = \"b\"\n[backend.b]\nservers = [" + servers + "]\n",
+      {}, {"ip", "netns", "exec", ns});
 }
+
+// `n` clients of snigated's http listener, connected inside `ns` while the whole port range
+// is there: only snigated's connects, made when each request arrives, meet a narrowed one.
+std::vector<int> clients_in(const std::string& ns, std::uint16_t port, std::size_t n) {
+  std::vector<int> clients(n);
+  in_netns(ns, [&] {
+    for (int& fd : clients) fd = itest::connect_to("127.0.0.1", port);
+  });
+  return clients;
+}
+
+// Two local ports in `ns` from now on.
+void narrow_ports(const std::string& ns) {
+  run("ip netns exec " + ns + " sysctl -qw net.ipv4.ip_local_port_range='40000 40001'");
+}
+
+const std::string kRequest = "GET / HTTP/1.1\r\nHost: x.test\r\n\r\n";
 
 TEST(NoFreeLocalPort, RefusesWithALogLineAndMarksNoServerDown) {
   if (auto why = netns_unavailable(); !why.empty()) GTEST_SKIP() << why;
@@ -88,25 +113,19 @@ TEST(NoFreeLocalPort, RefusesWithALogLineAndMarksNoServerDown) {
   std::uint16_t pa = 0, pb = 0;
   const int a = silent_listener(ns, "127.0.0.1", pa), b = silent_listener(ns, "127.0.0.2", pb);
   itest::TempDir dir;
-  itest::Snigated d(dir,
-                    one_backend("\"127.0.0.1:" + std::to_string(pa) + "\", \"127.0.0.2:" +
-                                std::to_string(pb) + "\""),
-                    {}, {"ip", "netns", "exec", ns});
-  // The clients connect while the whole range is there: only snigated's connects, made when
-  // each request arrives, meet the narrow one. The last waits for its turn in preread.
-  std::vector<int> clients(6);
-  in_netns(ns, [&] {
-    for (int& fd : clients) fd = itest::connect_to("127.0.0.1", d.port("http"));
-  });
-  run("ip netns exec " + ns + " sysctl -qw net.ipv4.ip_local_port_range='40000 40001'");
-  const std::string request = "GET / HTTP/1.1\r\nHost: x.test\r\n\r\n";
+  itest::Snigated d = snigated_in(
+      dir, ns,
+      "\"127.0.0.1:" + std::to_string(pa) + "\", \"127.0.0.2:" + std::to_string(pb) + "\"");
+  // The last client waits for its turn in preread.
+  std::vector<int> clients = clients_in(ns, d.port("http"), 6);
+  narrow_ports(ns);
   for (std::size_t i = 0; i < 4; ++i) {
-    ASSERT_TRUE(itest::send_all(clients[i], request));
+    ASSERT_TRUE(itest::send_all(clients[i], kRequest));
     ASSERT_TRUE(wait_upstreams(ns, pa, pb, i + 1)) << d.log() << d.access_log();
   }
 
   // Both ports are taken towards both servers.
-  ASSERT_TRUE(itest::send_all(clients[4], request));
+  ASSERT_TRUE(itest::send_all(clients[4], kRequest));
   const std::regex refused(R"(end=refused detail=127\.0\.0\.\d:\d+:Cannot\\x20assign)");
   EXPECT_NE(d.wait_access(refused), "") << d.access_log();
   EXPECT_NE(d.log().find("no free local port towards 127.0.0."), std::string::npos) << d.log();
@@ -124,7 +143,7 @@ TEST(NoFreeLocalPort, RefusesWithALogLineAndMarksNoServerDown) {
   ::close(clients[0]);
   clients[0] = -1;
   ASSERT_TRUE(wait_upstreams(ns, pa, pb, 3)) << d.access_log();
-  ASSERT_TRUE(itest::send_all(clients[5], request));
+  ASSERT_TRUE(itest::send_all(clients[5], kRequest));
   EXPECT_TRUE(wait_upstreams(ns, pa, pb, 4))
       << "the next client found no server up: the shortage marked them down\n"
       << d.access_log();
@@ -144,23 +163,16 @@ TEST(SourceAddress, GivesTheSameServerPortsOfItsOwn) {
   const int server = silent_listener(ns, "127.0.0.1", p);
   const std::string at = "127.0.0.1:" + std::to_string(p);
   itest::TempDir dir;
-  itest::Snigated d(dir, one_backend("\"" + at + "\", \"" + at + " source=127.0.0.2\""), {},
-                    {"ip", "netns", "exec", ns});
-  std::vector<int> clients(5);
-  in_netns(ns, [&] {
-    for (int& fd : clients) fd = itest::connect_to("127.0.0.1", d.port("http"));
-  });
-  run("ip netns exec " + ns + " sysctl -qw net.ipv4.ip_local_port_range='40000 40001'");
-  const std::string request = "GET / HTTP/1.1\r\nHost: x.test\r\n\r\n";
+  itest::Snigated d = snigated_in(dir, ns, "\"" + at + "\", \"" + at + " source=127.0.0.2\"");
+  std::vector<int> clients = clients_in(ns, d.port("http"), 5);
+  narrow_ports(ns);
   // Two ports from each source, where one source alone ran out after two.
   for (std::size_t i = 0; i < 4; ++i) {
-    ASSERT_TRUE(itest::send_all(clients[i], request));
+    ASSERT_TRUE(itest::send_all(clients[i], kRequest));
     ASSERT_TRUE(wait_upstreams(ns, p, p, i + 1)) << d.log() << d.access_log();
   }
-  const auto from = itest::run({"ip", "netns", "exec", ns, "ss", "-Htn", "state", "established",
-                                "( dport = :" + std::to_string(p) + " and src 127.0.0.2 )"});
-  EXPECT_EQ(std::count(from.output.begin(), from.output.end(), '\n'), 2) << from.output;
-  ASSERT_TRUE(itest::send_all(clients[4], request));
+  EXPECT_EQ(established(ns, "( dport = :" + std::to_string(p) + " and src 127.0.0.2 )"), 2u);
+  ASSERT_TRUE(itest::send_all(clients[4], kRequest));
   EXPECT_NE(d.wait_access(std::regex("end=refused")), "") << d.access_log();
   const nlohmann::json s = servers(dir);
   for (const auto& name : {"b " + at, "b " + at + " source=127.0.0.2"}) {
@@ -182,10 +194,9 @@ TEST(SourceAddress, NotOnThisHostFailsItsEntry) {
   const int server = silent_listener(ns, "127.0.0.1", p);
   const std::string entry = "127.0.0.1:" + std::to_string(p) + " source=192.0.2.1";
   itest::TempDir dir;
-  itest::Snigated d(dir, one_backend("\"" + entry + "\""), {}, {"ip", "netns", "exec", ns});
-  int client = -1;
-  in_netns(ns, [&] { client = itest::connect_to("127.0.0.1", d.port("http")); });
-  ASSERT_TRUE(itest::send_all(client, "GET / HTTP/1.1\r\nHost: x.test\r\n\r\n"));
+  itest::Snigated d = snigated_in(dir, ns, "\"" + entry + "\"");
+  const int client = clients_in(ns, d.port("http"), 1).front();
+  ASSERT_TRUE(itest::send_all(client, kRequest));
   EXPECT_NE(d.wait_access(std::regex(R"(end=refused .*binding\\x20source:\\x20Cannot)")), "")
       << d.access_log();
   const nlohmann::json s = servers(dir);
